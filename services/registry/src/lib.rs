@@ -1,0 +1,1 @@
+//! OCI Distribution registry (to be written).

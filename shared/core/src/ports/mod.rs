@@ -1,0 +1,38 @@
+//! Ports: the traits the application needs from the outside world. Adapters (AWS SDK, embedded)
+//! implement them; every adapter pair passes the same contract suite in `tre-testkit`.
+
+mod clock;
+mod object_store;
+mod queue;
+mod table;
+mod workflows;
+
+pub use clock::{Clock, Ids, RandomIds, SystemClock};
+pub use object_store::{
+    bytes_stream, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PresignMethod,
+    PresignedUrl, PutOptions,
+};
+pub use queue::{Queue, QueueMessage};
+pub use table::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};
+pub use workflows::{Execution, ExecutionStatus, Workflows};
+
+/// Errors every port may return. Adapters map their backend's errors onto these so that the
+/// application can react without knowing which backend it talks to.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost: the item changed (or exists / does not exist) since it was read.
+    #[error("condition failed: {0}")]
+    ConditionFailed(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The caller passed something the backend cannot accept (bad key, bad range, bad token...).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The backend failed or could not be reached; retrying may help.
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+pub type PortResult<T> = Result<T, PortError>;

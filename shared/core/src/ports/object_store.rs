@@ -1,0 +1,134 @@
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+
+use super::PortResult;
+
+/// A stream of bytes: bodies are streamed, never required to fit in memory.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// Turn an in-memory buffer into a `ByteStream` (small bodies, tests).
+pub fn bytes_stream(data: impl Into<Bytes>) -> ByteStream {
+    let data: Bytes = data.into();
+    Box::pin(futures::stream::once(async move { Ok(data) }))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// Backend entity tag (opaque; changes whenever the content changes).
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    /// Length of the body if known. Adapters that need it (S3) fall back to a multipart upload
+    /// with bounded parts when it is unknown.
+    pub content_length: Option<u64>,
+    /// Refuse with `AlreadyExists` if the key already holds an object.
+    pub if_none_match: bool,
+}
+
+/// Inclusive byte range, as in HTTP `Range: bytes=start-end`. `end: None` means to the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+pub struct GetObject {
+    pub meta: ObjectMeta,
+    /// The range actually returned (inclusive), if a range was asked for.
+    pub range: Option<(u64, u64)>,
+    pub body: ByteStream,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Pass as `start_after` to get the next page; `None` when complete.
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartInfo {
+    pub part_number: u32,
+    pub etag: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresignMethod {
+    Get,
+    Put,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignedUrl {
+    pub url: String,
+    pub method: PresignMethod,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Object storage (S3; the filesystem locally). Keys are `/`-separated relative paths; a key
+/// containing `..` segments, a leading `/` or NUL is rejected with `Invalid`.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn put(&self, key: &str, body: ByteStream, options: PutOptions) -> PortResult<ObjectMeta>;
+
+    /// `NotFound` if there is no such object; `Invalid` if the range starts past the end.
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> PortResult<GetObject>;
+
+    async fn head(&self, key: &str) -> PortResult<Option<ObjectMeta>>;
+
+    /// Deleting a missing object is not an error (idempotent).
+    async fn delete(&self, key: &str) -> PortResult<()>;
+
+    /// Objects whose key starts with `prefix`, in key order, after `start_after`.
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> PortResult<ListPage>;
+
+    /// Server-side copy (no bytes through the caller).
+    async fn copy(&self, from: &str, to: &str) -> PortResult<ObjectMeta>;
+
+    async fn create_multipart(&self, key: &str, options: PutOptions) -> PortResult<String>;
+
+    /// Part numbers 1..=10000. All parts but the last must be at least 5 MiB (S3's rule, kept
+    /// locally too so behaviour does not differ).
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        content_length: u64,
+    ) -> PortResult<PartInfo>;
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartInfo],
+    ) -> PortResult<ObjectMeta>;
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> PortResult<()>;
+
+    /// A URL that lets its holder GET or PUT this one key until `expires_in` has passed.
+    async fn presign(
+        &self,
+        method: PresignMethod,
+        key: &str,
+        expires_in: Duration,
+    ) -> PortResult<PresignedUrl>;
+}

@@ -1,0 +1,1 @@
+//! tre-embedded

@@ -1,0 +1,8 @@
+//! Contract test suites: one per port. Every adapter (embedded and AWS) runs the same suite, so
+//! the two cannot drift apart. Plus the harness that runs moto server for the AWS adapters.
+
+pub mod moto;
+pub mod object_store;
+pub mod queue;
+pub mod table;
+pub mod workflows;

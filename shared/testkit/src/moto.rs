@@ -1,0 +1,130 @@
+//! Starts a private moto server (an AWS-compatible emulator) on a free loopback port for the
+//! duration of a test, so AWS adapters are exercised over real HTTP without touching AWS.
+//!
+//! The binary is found in `$TRE_MOTO_SERVER`, then `.venv/bin/moto_server` at the workspace
+//! root (what `scripts/test` installs), then `moto_server` on `PATH`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+impl MotoServer {
+    /// Start moto and wait until it answers. Fails (it does not skip) when moto is missing:
+    /// a contract suite that silently did not run would prove nothing.
+    pub async fn start() -> anyhow::Result<Self> {
+        let bin = find_moto()?;
+        let port = free_port()?;
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // moto's own URL generation (pre-signed URLs, queue URLs) must use the same port.
+            .env("MOTO_PORT", port.to_string())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "eu-west-2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let server = Self { child, port };
+        server.wait_ready(Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Turn on moto's Step Functions interpreter (off by default: executions would only be
+    /// recorded, not run).
+    pub async fn enable_state_machine_execution(&self) -> anyhow::Result<()> {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/moto-api/config", self.endpoint()))
+            .json(&serde_json::json!({"stepfunctions": {"execute_state_machine": true}}))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("moto config returned {}", resp.status());
+        }
+        Ok(())
+    }
+
+    /// Forget all state (tables, buckets, queues...).
+    pub async fn reset(&self) -> anyhow::Result<()> {
+        reqwest::Client::new()
+            .post(format!("{}/moto-api/reset", self.endpoint()))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        let url = format!("{}/moto-api/data.json", self.endpoint());
+        while started.elapsed() < limit {
+            if let Ok(resp) = client.get(&url).send().await {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("moto server did not answer on port {} within {:?}", self.port, limit)
+    }
+
+    /// Environment an AWS SDK client needs to talk to this server.
+    pub fn sdk_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "eu-west-2".into()),
+        ]
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_moto() -> anyhow::Result<PathBuf> {
+    if let Ok(p) = std::env::var("TRE_MOTO_SERVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let venv = root.join(".venv/bin/moto_server");
+    if venv.exists() {
+        return Ok(venv);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("moto_server"))
+                .find(|p| p.exists())
+        })
+        .unwrap_or(None);
+    on_path.context(
+        "moto_server not found: run `scripts/test` (installs moto into .venv) or set TRE_MOTO_SERVER",
+    )
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

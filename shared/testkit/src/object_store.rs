@@ -1,0 +1,1 @@
+//! Contract suite for the `object_store` port (to be written).

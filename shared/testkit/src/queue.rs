@@ -1,0 +1,1 @@
+//! Contract suite for the `queue` port (to be written).

@@ -1,0 +1,1 @@
+//! Contract suite for the `table` port (to be written).

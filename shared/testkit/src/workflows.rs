@@ -1,0 +1,1 @@
+//! Contract suite for the `workflows` port (to be written).
