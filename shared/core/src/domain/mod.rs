@@ -1,1 +1,14 @@
+//! Domain types and rules: templates, resources, operations, role assignments.
+
+pub mod operation;
 pub mod principal;
+pub mod resource;
+pub mod roles;
+pub mod schema;
+pub mod template;
+
+pub use operation::{Operation, OperationStatus, OperationStep};
+pub use principal::{Principal, TreRole};
+pub use resource::{DeploymentStatus, Resource, ResourceKind};
+pub use roles::{RoleAssignment, WorkspaceRole};
+pub use template::{CustomAction, Template};

@@ -9,8 +9,8 @@ mod workflows;
 
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use object_store::{
-    bytes_stream, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PresignMethod,
-    PresignedUrl, PutOptions,
+    bytes_stream, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo,
+    PresignMethod, PresignedUrl, PutOptions,
 };
 pub use queue::{Queue, QueueMessage};
 pub use table::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};

@@ -81,7 +81,8 @@ pub struct PresignedUrl {
 /// containing `..` segments, a leading `/` or NUL is rejected with `Invalid`.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
-    async fn put(&self, key: &str, body: ByteStream, options: PutOptions) -> PortResult<ObjectMeta>;
+    async fn put(&self, key: &str, body: ByteStream, options: PutOptions)
+        -> PortResult<ObjectMeta>;
 
     /// `NotFound` if there is no such object; `Invalid` if the range starts past the end.
     async fn get(&self, key: &str, range: Option<ByteRange>) -> PortResult<GetObject>;

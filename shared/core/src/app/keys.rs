@@ -1,0 +1,77 @@
+//! The single-table key design. Keeping every key format here makes the layout reviewable in one
+//! place (and identical in DynamoDB and SQLite).
+
+use crate::domain::ResourceKind;
+use crate::ports::Key;
+
+pub fn template(kind: ResourceKind, name: &str, version: &str) -> Key {
+    Key::new(
+        format!("TEMPLATE#{}#{name}", kind.as_str()),
+        format!("V#{version}"),
+    )
+}
+pub fn template_versions_pk(kind: ResourceKind, name: &str) -> String {
+    format!("TEMPLATE#{}#{name}", kind.as_str())
+}
+/// Index key listing every template of a kind.
+pub fn template_index(kind: ResourceKind, name: &str, version: &str) -> Key {
+    Key::new(
+        format!("TEMPLATES#{}", kind.as_str()),
+        format!("{name}#{version}"),
+    )
+}
+pub fn templates_index_pk(kind: ResourceKind) -> String {
+    format!("TEMPLATES#{}", kind.as_str())
+}
+
+pub fn resource(id: &str) -> Key {
+    Key::new(format!("RES#{id}"), "META")
+}
+pub fn resource_secrets(id: &str) -> Key {
+    Key::new(format!("RES#{id}"), "SECRETS")
+}
+pub fn resource_history(id: &str, version: u64) -> Key {
+    Key::new(format!("RES#{id}"), format!("HIST#{version:020}"))
+}
+pub const HISTORY_PREFIX: &str = "HIST#";
+/// Index key listing resources of a kind under a parent (`-` for top-level kinds).
+pub fn resource_index(kind: ResourceKind, parent: &str, created: &str, id: &str) -> Key {
+    Key::new(resource_list_pk(kind, parent), format!("{created}#{id}"))
+}
+pub fn resource_list_pk(kind: ResourceKind, parent: &str) -> String {
+    format!("RESLIST#{}#{parent}", kind.as_str())
+}
+
+pub fn operation(resource_id: &str, op_id: &str) -> Key {
+    Key::new(format!("RES#{resource_id}"), format!("OP#{op_id}"))
+}
+pub fn operation_index(resource_id: &str, created: &str, op_id: &str) -> Key {
+    Key::new(
+        operations_index_pk(resource_id),
+        format!("{created}#{op_id}"),
+    )
+}
+pub fn operations_index_pk(resource_id: &str) -> String {
+    format!("OPS#{resource_id}")
+}
+
+pub fn role(workspace_id: &str, principal_id: &str, role: &str) -> Key {
+    Key::new(
+        format!("WS#{workspace_id}"),
+        format!("ROLE#{principal_id}#{role}"),
+    )
+}
+pub fn roles_pk(workspace_id: &str) -> String {
+    format!("WS#{workspace_id}")
+}
+pub const ROLE_PREFIX: &str = "ROLE#";
+/// Index key: a principal's assignments across workspaces.
+pub fn role_index(principal_id: &str, workspace_id: &str, role: &str) -> Key {
+    Key::new(
+        principal_roles_pk(principal_id),
+        format!("WS#{workspace_id}#{role}"),
+    )
+}
+pub fn principal_roles_pk(principal_id: &str) -> String {
+    format!("PRINCIPAL#{principal_id}")
+}

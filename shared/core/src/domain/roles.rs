@@ -1,0 +1,33 @@
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Roles a principal holds inside one workspace (kept in the store, managed through the API).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum WorkspaceRole {
+    WorkspaceOwner,
+    WorkspaceResearcher,
+    AirlockManager,
+}
+
+impl WorkspaceRole {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::WorkspaceOwner => "WorkspaceOwner",
+            Self::WorkspaceResearcher => "WorkspaceResearcher",
+            Self::AirlockManager => "AirlockManager",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub workspace_id: String,
+    /// The principal's subject id (`sub`).
+    pub principal_id: String,
+    pub role: WorkspaceRole,
+    pub assigned_by: String,
+    pub assigned_at: chrono::DateTime<chrono::Utc>,
+}
