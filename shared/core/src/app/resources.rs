@@ -287,7 +287,7 @@ impl App {
                     out.push(decode_resource(&item)?);
                 }
             }
-            out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            out.sort_by_key(|r| r.created_at);
             out
         } else {
             self.query_all(Query {

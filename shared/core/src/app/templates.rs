@@ -62,16 +62,15 @@ impl App {
                     "user-resource templates need `parentServiceTemplate`",
                 ))
             }
-            (ResourceKind::UserResource, Some(parent)) => {
+            (ResourceKind::UserResource, Some(parent))
                 if self
                     .current_template(ResourceKind::WorkspaceService, parent)
                     .await?
-                    .is_none()
-                {
-                    return Err(AppError::validation(format!(
-                        "parentServiceTemplate `{parent}` is not a registered workspace-service template"
-                    )));
-                }
+                    .is_none() =>
+            {
+                return Err(AppError::validation(format!(
+                    "parentServiceTemplate `{parent}` is not a registered workspace-service template"
+                )));
             }
             (_, Some(_)) => {
                 return Err(AppError::validation(
@@ -175,7 +174,7 @@ impl App {
         if out.is_empty() {
             return Err(AppError::NotFound(format!("template `{name}` not found")));
         }
-        out.sort_by(|a, b| a.registered_at.cmp(&b.registered_at));
+        out.sort_by_key(|t| t.registered_at);
         Ok(out)
     }
 
