@@ -1,1 +1,21 @@
-//! tre-api
+//! The TRE HTTP API: one axum `Router`, served by the Lambdas (through lambda_http) and by the
+//! local server alike. Handlers are thin: they parse, call an application service, and map the
+//! result (or the `AppError`) to a response.
+
+pub mod auth;
+mod body;
+mod handlers;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+mod router;
+
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
+pub use auth::{AuthFailure, Authenticator};
+pub use router::{router, router_for, ApiState};
+pub use routes::{route_table, RouteGroup, RouteSpec};
+
+/// Largest JSON body accepted (templates carry schemas; nothing legitimate comes near this).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -1,0 +1,86 @@
+//! Authentication middleware. How a principal is established is pluggable: the local server and
+//! the tests verify bearer JWTs themselves; behind API Gateway the JWT authorizer has already
+//! verified the token and its claims arrive in the request context.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tre_core::app::Caller;
+use tre_core::domain::Principal;
+
+use crate::problem::Problem;
+use crate::router::ApiState;
+
+/// Why a request is not authenticated. `detail` is safe to show (it never contains the token).
+#[derive(Debug, Clone)]
+pub struct AuthFailure {
+    pub detail: String,
+}
+
+impl AuthFailure {
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, AuthFailure>;
+}
+
+/// The bearer token of a request, or why there is none.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthFailure> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| AuthFailure::new("no `Authorization: Bearer <token>` header"))?
+        .to_str()
+        .map_err(|_| AuthFailure::new("the Authorization header is not valid text"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| AuthFailure::new("the Authorization header must be `Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthFailure::new("the Authorization header must be `Bearer <token>`"));
+    }
+    Ok(token.trim())
+}
+
+/// Middleware on every authenticated route: establish the caller or answer 401.
+pub(crate) async fn require_auth(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match state.authenticator.authenticate(&parts).await {
+        Ok(principal) => {
+            let span = tracing::Span::current();
+            span.record("principal", principal.id.as_str());
+            parts.extensions.insert(Caller::new(principal));
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(failure) => unauthorized(&failure.detail),
+    }
+}
+
+pub(crate) fn unauthorized(detail: &str) -> Response {
+    let mut resp = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    resp
+}
+
+/// An authenticator that accepts nobody; a safe default for misconfiguration.
+pub struct DenyAll;
+
+#[async_trait]
+impl Authenticator for DenyAll {
+    async fn authenticate(&self, _parts: &http::request::Parts) -> Result<Principal, AuthFailure> {
+        Err(AuthFailure::new("authentication is not configured"))
+    }
+}
+
+pub type SharedAuthenticator = Arc<dyn Authenticator>;

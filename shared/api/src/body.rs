@@ -1,0 +1,55 @@
+//! A JSON body extractor whose every rejection is a precise problem response (axum's own would
+//! answer in plain text).
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::problem::{ApiError, Problem};
+use crate::MAX_BODY_BYTES;
+
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON with `Content-Type: application/json`",
+            )
+            .into());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than the {MAX_BODY_BYTES} bytes accepted"),
+                )
+            } else {
+                Problem::new(StatusCode::BAD_REQUEST, format!("the body could not be read: {e}"))
+            }
+        })?;
+        let value = serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() {
+                "the body is not valid JSON"
+            } else {
+                "the body does not have the expected fields and types"
+            };
+            Problem::new(StatusCode::BAD_REQUEST, format!("{what}: {e}"))
+        })?;
+        Ok(Self(value))
+    }
+}

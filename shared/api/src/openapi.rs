@@ -1,0 +1,139 @@
+//! The OpenAPI 3.1 document, generated from the route table (paths) and from the Rust types
+//! (component schemas, by utoipa), so it cannot drift from what the code does.
+
+use serde_json::{json, Map, Value};
+use utoipa::OpenApi;
+
+use crate::routes::{path_params, route_table, Reply, RouteSpec};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "TRE control plane API", description = "Trusted Research Environment control plane: templates, workspaces, workspace services, user resources, shared services, operations and role assignments."),
+    components(schemas(
+        tre_core::domain::Resource,
+        tre_core::domain::ResourceKind,
+        tre_core::domain::DeploymentStatus,
+        tre_core::domain::Operation,
+        tre_core::domain::OperationStep,
+        tre_core::domain::Template,
+        tre_core::domain::CustomAction,
+        tre_core::domain::RoleAssignment,
+        tre_core::domain::WorkspaceRole,
+        tre_core::app::CreateResource,
+        tre_core::app::PatchResource,
+        tre_core::app::RegisterTemplate,
+        tre_core::app::AssignRole,
+        crate::problem::Problem,
+        crate::handlers::Health,
+        crate::handlers::ResourceAndOperation,
+    ))
+)]
+struct Components;
+
+/// Error statuses every authenticated route may answer with.
+const ERROR_STATUSES: [(u16, &str); 10] = [
+    (400, "The request is malformed or breaks a rule"),
+    (401, "No valid bearer token"),
+    (403, "The caller may not do this"),
+    (404, "Not found, or not visible to the caller"),
+    (409, "Conflicts with the current state"),
+    (412, "`If-Match` does not match the current etag"),
+    (413, "The body is too large"),
+    (415, "The body is not JSON"),
+    (428, "`If-Match` is required"),
+    (503, "A backing service is unavailable; nothing was changed"),
+];
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn reply_schema(reply: &Reply) -> Option<Value> {
+    match reply {
+        Reply::Empty => None,
+        Reply::Schema(name) => Some(schema_ref(name)),
+        Reply::ListOf(key, name) => Some(json!({
+            "type": "object",
+            "required": [key],
+            "properties": { *key: { "type": "array", "items": schema_ref(name) } }
+        })),
+        Reply::ResourceAndOperation => Some(schema_ref("ResourceAndOperation")),
+        Reply::OperationOnly => Some(json!({
+            "type": "object",
+            "required": ["operation"],
+            "properties": { "operation": schema_ref("Operation") }
+        })),
+        Reply::AnyObject => Some(json!({ "type": "object" })),
+    }
+}
+
+fn operation(spec: &RouteSpec) -> Value {
+    let mut parameters: Vec<Value> = path_params(&spec.path)
+        .into_iter()
+        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    for (name, required, description) in &spec.query {
+        parameters.push(json!({
+            "name": name, "in": "query", "required": required, "description": description,
+            "schema": { "type": "string" }
+        }));
+    }
+    if spec.if_match {
+        parameters.push(json!({
+            "name": "If-Match", "in": "header", "required": false,
+            "description": "The etag from the last GET (required; 428 without it)",
+            "schema": { "type": "string" }
+        }));
+    }
+
+    let mut responses = Map::new();
+    let mut ok = json!({ "description": "Success" });
+    if let Some(schema) = reply_schema(&spec.reply) {
+        ok["content"] = json!({ "application/json": { "schema": schema } });
+    }
+    responses.insert(spec.success.to_string(), ok);
+    let problem = json!({ "application/problem+json": { "schema": schema_ref("Problem") } });
+    if spec.authenticated {
+        for (code, description) in ERROR_STATUSES {
+            responses.insert(code.to_string(), json!({ "description": description, "content": problem }));
+        }
+    } else {
+        responses.insert("503".into(), json!({ "description": "Unavailable", "content": problem }));
+    }
+    // Unknown routes and methods answer with problems too.
+    responses.insert("404".into(), json!({ "description": "Not found", "content": problem }));
+    responses.insert("405".into(), json!({ "description": "Method not allowed", "content": problem }));
+
+    let mut op = json!({
+        "operationId": spec.operation_id,
+        "summary": spec.summary,
+        "tags": [spec.tag],
+        "parameters": parameters,
+        "responses": responses,
+        "security": if spec.authenticated { json!([{ "bearer": [] }]) } else { json!([]) },
+    });
+    if let Some(req) = spec.request {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": schema_ref(req) } }
+        });
+    }
+    op
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(Components::openapi()).unwrap_or_else(|_| json!({}));
+    doc["openapi"] = json!("3.1.0");
+    doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    let mut paths = Map::new();
+    for spec in route_table() {
+        let entry = paths.entry(spec.path.clone()).or_insert_with(|| json!({}));
+        entry[spec.method.as_str().to_lowercase()] = operation(&spec);
+    }
+    doc["paths"] = Value::Object(paths);
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }
+    });
+    doc
+}

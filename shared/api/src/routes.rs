@@ -1,0 +1,301 @@
+//! The route table: every route of the API, with its Lambda group and its OpenAPI description.
+//! The router, the OpenAPI document and the infrastructure consistency test all read this one
+//! table, so they cannot disagree.
+
+use http::Method;
+use tre_core::domain::ResourceKind;
+
+/// Which Lambda serves a route (one function crate per group under `functions/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteGroup {
+    Meta,
+    Templates,
+    Workspaces,
+    SharedServices,
+}
+
+impl RouteGroup {
+    pub const ALL: [RouteGroup; 4] = [Self::Meta, Self::Templates, Self::Workspaces, Self::SharedServices];
+
+    /// The function crate (and Lambda) that serves this group.
+    pub fn function_name(&self) -> &'static str {
+        match self {
+            Self::Meta => "api-meta",
+            Self::Templates => "api-templates",
+            Self::Workspaces => "api-workspaces",
+            Self::SharedServices => "api-shared-services",
+        }
+    }
+
+    pub fn from_function_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.function_name() == name)
+    }
+}
+
+/// What a successful response carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Empty,
+    Schema(&'static str),
+    /// `{ "<key>": [ <schema> ... ] }`
+    ListOf(&'static str, &'static str),
+    /// `{ "resource": Resource, "operation": Operation }`
+    ResourceAndOperation,
+    /// `{ "operation": Operation }`
+    OperationOnly,
+    /// Any JSON object (the OpenAPI document itself).
+    AnyObject,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteSpec {
+    pub action: Action,
+    pub method: Method,
+    /// Path with `{param}` placeholders (the same syntax for axum and OpenAPI).
+    pub path: String,
+    pub group: RouteGroup,
+    pub operation_id: String,
+    pub summary: String,
+    pub tag: &'static str,
+    pub authenticated: bool,
+    /// Component schema of the JSON request body.
+    pub request: Option<&'static str>,
+    pub success: u16,
+    pub reply: Reply,
+    /// Query parameters: (name, required, description).
+    pub query: Vec<(&'static str, bool, &'static str)>,
+    pub if_match: bool,
+}
+
+/// Collections of resources and how their paths look.
+pub(crate) struct Collection {
+    pub kind: ResourceKind,
+    pub base: &'static str,
+    pub item_param: &'static str,
+    pub list_key: &'static str,
+    pub noun: &'static str,
+    pub group: RouteGroup,
+}
+
+pub(crate) const COLLECTIONS: [Collection; 4] = [
+    Collection {
+        kind: ResourceKind::Workspace,
+        base: "/api/workspaces",
+        item_param: "workspaceId",
+        list_key: "workspaces",
+        noun: "workspace",
+        group: RouteGroup::Workspaces,
+    },
+    Collection {
+        kind: ResourceKind::WorkspaceService,
+        base: "/api/workspaces/{workspaceId}/workspace-services",
+        item_param: "serviceId",
+        list_key: "workspaceServices",
+        noun: "workspace service",
+        group: RouteGroup::Workspaces,
+    },
+    Collection {
+        kind: ResourceKind::UserResource,
+        base: "/api/workspaces/{workspaceId}/workspace-services/{serviceId}/user-resources",
+        item_param: "userResourceId",
+        list_key: "userResources",
+        noun: "user resource",
+        group: RouteGroup::Workspaces,
+    },
+    Collection {
+        kind: ResourceKind::SharedService,
+        base: "/api/shared-services",
+        item_param: "sharedServiceId",
+        list_key: "sharedServices",
+        noun: "shared service",
+        group: RouteGroup::SharedServices,
+    },
+];
+
+pub(crate) fn template_base(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Workspace => "/api/workspace-templates",
+        ResourceKind::WorkspaceService => "/api/workspace-service-templates",
+        ResourceKind::UserResource => "/api/user-resource-templates",
+        ResourceKind::SharedService => "/api/shared-service-templates",
+    }
+}
+
+fn camel(noun: &str) -> String {
+    noun.split([' ', '-'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Which handler serves a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Health,
+    OpenApi,
+    ListTemplates(ResourceKind),
+    RegisterTemplate(ResourceKind),
+    GetTemplate(ResourceKind),
+    TemplateVersions(ResourceKind),
+    List(ResourceKind),
+    Create(ResourceKind),
+    Get(ResourceKind),
+    Patch(ResourceKind),
+    Delete(ResourceKind),
+    InvokeAction(ResourceKind),
+    ListOperations(ResourceKind),
+    GetOperation(ResourceKind),
+    History(ResourceKind),
+    ListRoles,
+    AssignRole,
+    RemoveRole,
+}
+
+struct Builder {
+    routes: Vec<RouteSpec>,
+}
+
+impl Builder {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        action: Action,
+        method: Method,
+        path: impl Into<String>,
+        group: RouteGroup,
+        operation_id: String,
+        summary: impl Into<String>,
+        tag: &'static str,
+        request: Option<&'static str>,
+        success: u16,
+        reply: Reply,
+    ) -> &mut RouteSpec {
+        self.routes.push(RouteSpec {
+            action,
+            method,
+            path: path.into(),
+            group,
+            operation_id,
+            summary: summary.into(),
+            tag,
+            authenticated: true,
+            request,
+            success,
+            reply,
+            query: Vec::new(),
+            if_match: false,
+        });
+        let last = self.routes.len() - 1;
+        &mut self.routes[last]
+    }
+}
+
+/// Every route of the API.
+pub fn route_table() -> Vec<RouteSpec> {
+    use Action as A;
+    let mut b = Builder { routes: Vec::new() };
+    let meta = RouteGroup::Meta;
+    b.add(A::Health, Method::GET, "/api/health", meta, "getHealth".into(),
+        "Health of the API and its store", "meta", None, 200, Reply::Schema("Health"))
+        .authenticated = false;
+    b.add(A::OpenApi, Method::GET, "/api/openapi.json", meta, "getOpenApi".into(),
+        "This OpenAPI document", "meta", None, 200, Reply::AnyObject)
+        .authenticated = false;
+
+    for kind in ResourceKind::ALL {
+        let base = template_base(kind);
+        let n = camel(&kind.as_str().replace('_', " "));
+        let k = kind.as_str();
+        let t = RouteGroup::Templates;
+        b.add(A::ListTemplates(kind), Method::GET, base, t, format!("list{n}Templates"),
+            format!("List the current version of every {k} template"), "templates", None, 200,
+            Reply::ListOf("templates", "Template"));
+        b.add(A::RegisterTemplate(kind), Method::POST, base, t, format!("register{n}Template"),
+            format!("Register a {k} template version (TREAdmin)"), "templates",
+            Some("RegisterTemplate"), 201, Reply::Schema("Template"));
+        b.add(A::GetTemplate(kind), Method::GET, format!("{base}/{{templateName}}"), t,
+            format!("get{n}Template"), "Get a template (current version, or `version`)",
+            "templates", None, 200, Reply::Schema("Template"))
+            .query
+            .push(("version", false, "A specific version instead of the current one"));
+        b.add(A::TemplateVersions(kind), Method::GET, format!("{base}/{{templateName}}/versions"),
+            t, format!("list{n}TemplateVersions"), "Every registered version of a template",
+            "templates", None, 200, Reply::ListOf("templates", "Template"));
+    }
+
+    for c in &COLLECTIONS {
+        let (kind, g, tag) = (c.kind, c.group, c.list_key);
+        let n = camel(c.noun);
+        let item = format!("{}/{{{}}}", c.base, c.item_param);
+        b.add(A::List(kind), Method::GET, c.base, g, format!("list{n}s"),
+            format!("List the {}s the caller may see", c.noun), tag, None, 200,
+            Reply::ListOf(c.list_key, "Resource"));
+        b.add(A::Create(kind), Method::POST, c.base, g, format!("create{n}"),
+            format!("Create a {} (starts an install operation)", c.noun), tag,
+            Some("CreateResource"), 202, Reply::ResourceAndOperation);
+        b.add(A::Get(kind), Method::GET, item.clone(), g, format!("get{n}"),
+            format!("Get a {}", c.noun), tag, None, 200, Reply::Schema("Resource"));
+        b.add(A::Patch(kind), Method::PATCH, item.clone(), g, format!("update{n}"),
+            format!("Update a {} (needs `If-Match`; starts an upgrade)", c.noun), tag,
+            Some("PatchResource"), 202, Reply::ResourceAndOperation)
+            .if_match = true;
+        b.add(A::Delete(kind), Method::DELETE, item.clone(), g, format!("delete{n}"),
+            format!("Delete a disabled {} (starts an uninstall)", c.noun), tag, None, 202,
+            Reply::OperationOnly);
+        b.add(A::InvokeAction(kind), Method::POST, format!("{item}/invoke-action"), g,
+            format!("invoke{n}Action"), "Run one of the template's custom actions", tag, None,
+            202, Reply::ResourceAndOperation)
+            .query
+            .push(("action", true, "Name of the custom action"));
+        b.add(A::ListOperations(kind), Method::GET, format!("{item}/operations"), g,
+            format!("list{n}Operations"), "Operations on the resource, newest first", tag, None,
+            200, Reply::ListOf("operations", "Operation"));
+        b.add(A::GetOperation(kind), Method::GET, format!("{item}/operations/{{operationId}}"), g,
+            format!("get{n}Operation"), "One operation", tag, None, 200,
+            Reply::Schema("Operation"));
+        b.add(A::History(kind), Method::GET, format!("{item}/history"), g,
+            format!("get{n}History"), "Earlier versions of the resource, newest first", tag,
+            None, 200, Reply::ListOf("history", "Resource"));
+    }
+
+    let ws = "/api/workspaces/{workspaceId}/role-assignments";
+    let g = RouteGroup::Workspaces;
+    b.add(A::ListRoles, Method::GET, ws, g, "listRoleAssignments".into(),
+        "Role assignments in a workspace (TREAdmin or WorkspaceOwner)", "role-assignments",
+        None, 200, Reply::ListOf("roleAssignments", "RoleAssignment"));
+    b.add(A::AssignRole, Method::POST, ws, g, "assignRole".into(),
+        "Give a principal a role in a workspace", "role-assignments", Some("AssignRole"), 201,
+        Reply::Schema("RoleAssignment"));
+    b.add(A::RemoveRole, Method::DELETE, format!("{ws}/{{principalId}}/{{role}}"), g,
+        "removeRole".into(), "Take a role away", "role-assignments", None, 204, Reply::Empty);
+    b.routes
+}
+
+/// The names of a route's path parameters, in order.
+pub fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_and_routes_are_unique() {
+        let routes = route_table();
+        let mut ids: Vec<_> = routes.iter().map(|r| r.operation_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), routes.len());
+        let mut keys: Vec<_> = routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), routes.len());
+    }
+}
