@@ -45,13 +45,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthFailure> {
         .split_once(' ')
         .ok_or_else(|| AuthFailure::new("the Authorization header must be `Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(AuthFailure::new("the Authorization header must be `Bearer <token>`"));
+        return Err(AuthFailure::new(
+            "the Authorization header must be `Bearer <token>`",
+        ));
     }
     Ok(token.trim())
 }
 
 /// Middleware on every authenticated route: establish the caller or answer 401.
-pub(crate) async fn require_auth(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_auth(
+    State(state): State<ApiState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let (mut parts, body) = req.into_parts();
     match state.authenticator.authenticate(&parts).await {
         Ok(principal) => {

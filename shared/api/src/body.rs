@@ -39,7 +39,10 @@ where
                     format!("the body is larger than the {MAX_BODY_BYTES} bytes accepted"),
                 )
             } else {
-                Problem::new(StatusCode::BAD_REQUEST, format!("the body could not be read: {e}"))
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                )
             }
         })?;
         let value = serde_json::from_slice::<T>(&bytes).map_err(|e| {

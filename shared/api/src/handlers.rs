@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tre_core::app::{AssignRole, Caller, CreateResource, PatchResource, RegisterTemplate, ResourceScope};
+use tre_core::app::{
+    AssignRole, Caller, CreateResource, PatchResource, RegisterTemplate, ResourceScope,
+};
 use tre_core::domain::{Operation, Resource, ResourceKind, WorkspaceRole};
 use utoipa::ToSchema;
 
@@ -27,12 +29,19 @@ fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
 }
 
 fn param<'a>(m: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
-    m.get(name)
-        .map(String::as_str)
-        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, format!("missing path parameter `{name}`")).into())
+    m.get(name).map(String::as_str).ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("missing path parameter `{name}`"),
+        )
+        .into()
+    })
 }
 
-fn scope_and_id(kind: ResourceKind, m: &HashMap<String, String>) -> Result<(ResourceScope, String), ApiError> {
+fn scope_and_id(
+    kind: ResourceKind,
+    m: &HashMap<String, String>,
+) -> Result<(ResourceScope, String), ApiError> {
     let scope = match kind {
         ResourceKind::Workspace => ResourceScope::Workspaces,
         ResourceKind::SharedService => ResourceScope::SharedServices,
@@ -77,14 +86,26 @@ pub struct ResourceAndOperation {
 fn accepted(resource: Resource, operation: Operation) -> Response {
     let location = format!("{}/operations/{}", operation.resource_path, operation.id);
     let etag = resource.etag.clone();
-    let mut resp = (StatusCode::ACCEPTED, Json(ResourceAndOperation { resource, operation })).into_response();
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        Json(ResourceAndOperation {
+            resource,
+            operation,
+        }),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     with_etag(resp, &etag)
 }
 
-pub(crate) async fn list_resources(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn list_resources(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let (scope, _) = scope_and_id(kind, &params(p)?)?;
     let items = s.app.list_resources(&caller, &scope).await?;
     Ok(Json(json!({ list_key(kind): items })).into_response())
@@ -102,7 +123,12 @@ pub(crate) async fn create_resource(
     Ok(accepted(resource, operation))
 }
 
-pub(crate) async fn get_resource(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn get_resource(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let r = s.app.get_resource(&caller, &scope, &id).await?;
     let etag = r.etag.clone();
@@ -119,14 +145,26 @@ pub(crate) async fn patch_resource(
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    let (resource, operation) = s.app.patch_resource(&caller, &scope, &id, if_match, body).await?;
+    let (resource, operation) = s
+        .app
+        .patch_resource(&caller, &scope, &id, if_match, body)
+        .await?;
     Ok(accepted(resource, operation))
 }
 
-pub(crate) async fn delete_resource(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn delete_resource(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let operation = s.app.delete_resource(&caller, &scope, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "operation": operation }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "operation": operation })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -147,20 +185,38 @@ pub(crate) async fn invoke_action(
     Ok(accepted(resource, operation))
 }
 
-pub(crate) async fn list_operations(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn list_operations(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let ops = s.app.list_operations(&caller, &scope, &id).await?;
     Ok(Json(json!({ "operations": ops })).into_response())
 }
 
-pub(crate) async fn get_operation(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn get_operation(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let m = params(p)?;
     let (scope, id) = scope_and_id(kind, &m)?;
-    let op = s.app.get_operation(&caller, &scope, &id, param(&m, "operationId")?).await?;
+    let op = s
+        .app
+        .get_operation(&caller, &scope, &id, param(&m, "operationId")?)
+        .await?;
     Ok(Json(op).into_response())
 }
 
-pub(crate) async fn history(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn history(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let items = s.app.resource_history(&caller, &scope, &id).await?;
     Ok(Json(json!({ "history": items })).into_response())
@@ -171,7 +227,12 @@ pub(crate) async fn list_templates(kind: ResourceKind, s: ApiState, caller: Call
     Ok(Json(json!({ "templates": items })).into_response())
 }
 
-pub(crate) async fn register_template(kind: ResourceKind, s: ApiState, caller: Caller, body: RegisterTemplate) -> ApiResult {
+pub(crate) async fn register_template(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    body: RegisterTemplate,
+) -> ApiResult {
     let t = s.app.register_template(&caller, kind, body).await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
@@ -192,20 +253,40 @@ pub(crate) async fn get_template(
     let Query(q) = q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("query: {e}")))?;
     let t = s
         .app
-        .get_template(&caller, kind, param(&m, "templateName")?, q.version.as_deref())
+        .get_template(
+            &caller,
+            kind,
+            param(&m, "templateName")?,
+            q.version.as_deref(),
+        )
         .await?;
     Ok(Json(t).into_response())
 }
 
-pub(crate) async fn template_versions(kind: ResourceKind, s: ApiState, caller: Caller, p: Params) -> ApiResult {
+pub(crate) async fn template_versions(
+    kind: ResourceKind,
+    s: ApiState,
+    caller: Caller,
+    p: Params,
+) -> ApiResult {
     let m = params(p)?;
-    let items = s.app.template_versions(&caller, kind, param(&m, "templateName")?).await?;
+    let items = s
+        .app
+        .template_versions(&caller, kind, param(&m, "templateName")?)
+        .await?;
     Ok(Json(json!({ "templates": items })).into_response())
 }
 
-pub(crate) async fn list_roles(State(s): State<ApiState>, Extension(caller): Extension<Caller>, p: Params) -> ApiResult {
+pub(crate) async fn list_roles(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    p: Params,
+) -> ApiResult {
     let m = params(p)?;
-    let items = s.app.list_role_assignments(&caller, param(&m, "workspaceId")?).await?;
+    let items = s
+        .app
+        .list_role_assignments(&caller, param(&m, "workspaceId")?)
+        .await?;
     Ok(Json(json!({ "roleAssignments": items })).into_response())
 }
 
@@ -216,11 +297,18 @@ pub(crate) async fn assign_role(
     JsonBody(body): JsonBody<AssignRole>,
 ) -> ApiResult {
     let m = params(p)?;
-    let a = s.app.assign_role(&caller, param(&m, "workspaceId")?, body).await?;
+    let a = s
+        .app
+        .assign_role(&caller, param(&m, "workspaceId")?, body)
+        .await?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
-pub(crate) async fn remove_role(State(s): State<ApiState>, Extension(caller): Extension<Caller>, p: Params) -> ApiResult {
+pub(crate) async fn remove_role(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    p: Params,
+) -> ApiResult {
     let m = params(p)?;
     let role_name = param(&m, "role")?;
     let role: WorkspaceRole = serde_json::from_value(json!(role_name)).map_err(|_| {
@@ -230,7 +318,12 @@ pub(crate) async fn remove_role(State(s): State<ApiState>, Extension(caller): Ex
         )
     })?;
     s.app
-        .remove_role(&caller, param(&m, "workspaceId")?, param(&m, "principalId")?, role)
+        .remove_role(
+            &caller,
+            param(&m, "workspaceId")?,
+            param(&m, "principalId")?,
+            role,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -260,7 +353,10 @@ pub(crate) async fn health(State(s): State<ApiState>) -> Response {
 
 pub(crate) async fn openapi(State(s): State<ApiState>) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         s.openapi.as_ref().clone(),
     )
         .into_response()

@@ -7,11 +7,8 @@ mod body;
 mod handlers;
 pub mod openapi;
 pub mod problem;
-pub mod routes;
 mod router;
-
-#[cfg(feature = "lambda")]
-pub mod lambda;
+pub mod routes;
 
 pub use auth::{AuthFailure, Authenticator};
 pub use router::{router, router_for, ApiState};

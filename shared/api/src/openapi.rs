@@ -8,7 +8,10 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "TRE control plane API", description = "Trusted Research Environment control plane: templates, workspaces, workspace services, user resources, shared services, operations and role assignments."),
+    info(
+        title = "TRE control plane API",
+        description = "Trusted Research Environment control plane: templates, workspaces, workspace services, user resources, shared services, operations and role assignments."
+    ),
     components(schemas(
         tre_core::domain::Resource,
         tre_core::domain::ResourceKind,
@@ -95,14 +98,26 @@ fn operation(spec: &RouteSpec) -> Value {
     let problem = json!({ "application/problem+json": { "schema": schema_ref("Problem") } });
     if spec.authenticated {
         for (code, description) in ERROR_STATUSES {
-            responses.insert(code.to_string(), json!({ "description": description, "content": problem }));
+            responses.insert(
+                code.to_string(),
+                json!({ "description": description, "content": problem }),
+            );
         }
     } else {
-        responses.insert("503".into(), json!({ "description": "Unavailable", "content": problem }));
+        responses.insert(
+            "503".into(),
+            json!({ "description": "Unavailable", "content": problem }),
+        );
     }
     // Unknown routes and methods answer with problems too.
-    responses.insert("404".into(), json!({ "description": "Not found", "content": problem }));
-    responses.insert("405".into(), json!({ "description": "Method not allowed", "content": problem }));
+    responses.insert(
+        "404".into(),
+        json!({ "description": "Not found", "content": problem }),
+    );
+    responses.insert(
+        "405".into(),
+        json!({ "description": "Method not allowed", "content": problem }),
+    );
 
     let mut op = json!({
         "operationId": spec.operation_id,

@@ -28,10 +28,11 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(app: App, authenticator: SharedAuthenticator) -> Self {
-        let openapi = serde_json::to_string_pretty(&crate::openapi::document()).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not render the OpenAPI document");
-            "{}".into()
-        });
+        let openapi =
+            serde_json::to_string_pretty(&crate::openapi::document()).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "could not render the OpenAPI document");
+                "{}".into()
+            });
         Self {
             app,
             authenticator,
@@ -61,34 +62,42 @@ fn build(state: ApiState, include: impl Fn(RouteGroup) -> bool) -> Router {
             public = public.route(&spec.path, mr);
         }
     }
-    let private = private.route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
+    let private = private.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        require_auth,
+    ));
     public
         .merge(private)
         .fallback(|| async {
-            Problem::new(StatusCode::NOT_FOUND, "no such route; see /api/openapi.json").into_response()
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "no such route; see /api/openapi.json",
+            )
+            .into_response()
         })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "this route does not accept that method")
-                .into_response()
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not accept that method",
+            )
+            .into_response()
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    request_id = %request_id,
-                    principal = tracing::field::Empty,
-                )
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %request_id,
+                principal = tracing::field::Empty,
+            )
+        }))
         .with_state(state)
 }
 
@@ -107,28 +116,43 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
     match spec.action {
         Action::Health => on(filter, h::health),
         Action::OpenApi => on(filter, h::openapi),
-        Action::ListTemplates(k) => on(filter, move |State(s): S, Extension(c): C| h::list_templates(k, s, c)),
-        Action::RegisterTemplate(k) => on(filter, move |State(s): S, Extension(c): C, JsonBody(b)| {
-            h::register_template(k, s, c, b)
+        Action::ListTemplates(k) => on(filter, move |State(s): S, Extension(c): C| {
+            h::list_templates(k, s, c)
         }),
+        Action::RegisterTemplate(k) => {
+            on(filter, move |State(s): S, Extension(c): C, JsonBody(b)| {
+                h::register_template(k, s, c, b)
+            })
+        }
         Action::GetTemplate(k) => on(filter, move |State(s): S, Extension(c): C, p: Params, q| {
             h::get_template(k, s, c, p, q)
         }),
-        Action::TemplateVersions(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
-            h::template_versions(k, s, c, p)
+        Action::TemplateVersions(k) => {
+            on(filter, move |State(s): S, Extension(c): C, p: Params| {
+                h::template_versions(k, s, c, p)
+            })
+        }
+        Action::List(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
+            h::list_resources(k, s, c, p)
         }),
-        Action::List(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| h::list_resources(k, s, c, p)),
-        Action::Create(k) => on(filter, move |State(s): S, Extension(c): C, p: Params, JsonBody(b)| {
-            h::create_resource(k, s, c, p, b)
+        Action::Create(k) => on(
+            filter,
+            move |State(s): S, Extension(c): C, p: Params, JsonBody(b)| {
+                h::create_resource(k, s, c, p, b)
+            },
+        ),
+        Action::Get(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
+            h::get_resource(k, s, c, p)
         }),
-        Action::Get(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| h::get_resource(k, s, c, p)),
         Action::Patch(k) => on(
             filter,
             move |State(s): S, Extension(c): C, p: Params, headers: HeaderMap, JsonBody(b)| {
                 h::patch_resource(k, s, c, p, headers, b)
             },
         ),
-        Action::Delete(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| h::delete_resource(k, s, c, p)),
+        Action::Delete(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
+            h::delete_resource(k, s, c, p)
+        }),
         Action::InvokeAction(k) => on(filter, move |State(s): S, Extension(c): C, p: Params, q| {
             h::invoke_action(k, s, c, p, q)
         }),
@@ -138,7 +162,9 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::GetOperation(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
             h::get_operation(k, s, c, p)
         }),
-        Action::History(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| h::history(k, s, c, p)),
+        Action::History(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
+            h::history(k, s, c, p)
+        }),
         Action::ListRoles => on(filter, h::list_roles),
         Action::AssignRole => on(filter, h::assign_role),
         Action::RemoveRole => on(filter, h::remove_role),

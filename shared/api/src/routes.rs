@@ -15,7 +15,12 @@ pub enum RouteGroup {
 }
 
 impl RouteGroup {
-    pub const ALL: [RouteGroup; 4] = [Self::Meta, Self::Templates, Self::Workspaces, Self::SharedServices];
+    pub const ALL: [RouteGroup; 4] = [
+        Self::Meta,
+        Self::Templates,
+        Self::Workspaces,
+        Self::SharedServices,
+    ];
 
     /// The function crate (and Lambda) that serves this group.
     pub fn function_name(&self) -> &'static str {
@@ -199,79 +204,249 @@ pub fn route_table() -> Vec<RouteSpec> {
     use Action as A;
     let mut b = Builder { routes: Vec::new() };
     let meta = RouteGroup::Meta;
-    b.add(A::Health, Method::GET, "/api/health", meta, "getHealth".into(),
-        "Health of the API and its store", "meta", None, 200, Reply::Schema("Health"))
-        .authenticated = false;
-    b.add(A::OpenApi, Method::GET, "/api/openapi.json", meta, "getOpenApi".into(),
-        "This OpenAPI document", "meta", None, 200, Reply::AnyObject)
-        .authenticated = false;
+    b.add(
+        A::Health,
+        Method::GET,
+        "/api/health",
+        meta,
+        "getHealth".into(),
+        "Health of the API and its store",
+        "meta",
+        None,
+        200,
+        Reply::Schema("Health"),
+    )
+    .authenticated = false;
+    b.add(
+        A::OpenApi,
+        Method::GET,
+        "/api/openapi.json",
+        meta,
+        "getOpenApi".into(),
+        "This OpenAPI document",
+        "meta",
+        None,
+        200,
+        Reply::AnyObject,
+    )
+    .authenticated = false;
 
     for kind in ResourceKind::ALL {
         let base = template_base(kind);
         let n = camel(&kind.as_str().replace('_', " "));
         let k = kind.as_str();
         let t = RouteGroup::Templates;
-        b.add(A::ListTemplates(kind), Method::GET, base, t, format!("list{n}Templates"),
-            format!("List the current version of every {k} template"), "templates", None, 200,
-            Reply::ListOf("templates", "Template"));
-        b.add(A::RegisterTemplate(kind), Method::POST, base, t, format!("register{n}Template"),
-            format!("Register a {k} template version (TREAdmin)"), "templates",
-            Some("RegisterTemplate"), 201, Reply::Schema("Template"));
-        b.add(A::GetTemplate(kind), Method::GET, format!("{base}/{{templateName}}"), t,
-            format!("get{n}Template"), "Get a template (current version, or `version`)",
-            "templates", None, 200, Reply::Schema("Template"))
-            .query
-            .push(("version", false, "A specific version instead of the current one"));
-        b.add(A::TemplateVersions(kind), Method::GET, format!("{base}/{{templateName}}/versions"),
-            t, format!("list{n}TemplateVersions"), "Every registered version of a template",
-            "templates", None, 200, Reply::ListOf("templates", "Template"));
+        b.add(
+            A::ListTemplates(kind),
+            Method::GET,
+            base,
+            t,
+            format!("list{n}Templates"),
+            format!("List the current version of every {k} template"),
+            "templates",
+            None,
+            200,
+            Reply::ListOf("templates", "Template"),
+        );
+        b.add(
+            A::RegisterTemplate(kind),
+            Method::POST,
+            base,
+            t,
+            format!("register{n}Template"),
+            format!("Register a {k} template version (TREAdmin)"),
+            "templates",
+            Some("RegisterTemplate"),
+            201,
+            Reply::Schema("Template"),
+        );
+        b.add(
+            A::GetTemplate(kind),
+            Method::GET,
+            format!("{base}/{{templateName}}"),
+            t,
+            format!("get{n}Template"),
+            "Get a template (current version, or `version`)",
+            "templates",
+            None,
+            200,
+            Reply::Schema("Template"),
+        )
+        .query
+        .push((
+            "version",
+            false,
+            "A specific version instead of the current one",
+        ));
+        b.add(
+            A::TemplateVersions(kind),
+            Method::GET,
+            format!("{base}/{{templateName}}/versions"),
+            t,
+            format!("list{n}TemplateVersions"),
+            "Every registered version of a template",
+            "templates",
+            None,
+            200,
+            Reply::ListOf("templates", "Template"),
+        );
     }
 
     for c in &COLLECTIONS {
         let (kind, g, tag) = (c.kind, c.group, c.list_key);
         let n = camel(c.noun);
         let item = format!("{}/{{{}}}", c.base, c.item_param);
-        b.add(A::List(kind), Method::GET, c.base, g, format!("list{n}s"),
-            format!("List the {}s the caller may see", c.noun), tag, None, 200,
-            Reply::ListOf(c.list_key, "Resource"));
-        b.add(A::Create(kind), Method::POST, c.base, g, format!("create{n}"),
-            format!("Create a {} (starts an install operation)", c.noun), tag,
-            Some("CreateResource"), 202, Reply::ResourceAndOperation);
-        b.add(A::Get(kind), Method::GET, item.clone(), g, format!("get{n}"),
-            format!("Get a {}", c.noun), tag, None, 200, Reply::Schema("Resource"));
-        b.add(A::Patch(kind), Method::PATCH, item.clone(), g, format!("update{n}"),
-            format!("Update a {} (needs `If-Match`; starts an upgrade)", c.noun), tag,
-            Some("PatchResource"), 202, Reply::ResourceAndOperation)
-            .if_match = true;
-        b.add(A::Delete(kind), Method::DELETE, item.clone(), g, format!("delete{n}"),
-            format!("Delete a disabled {} (starts an uninstall)", c.noun), tag, None, 202,
-            Reply::OperationOnly);
-        b.add(A::InvokeAction(kind), Method::POST, format!("{item}/invoke-action"), g,
-            format!("invoke{n}Action"), "Run one of the template's custom actions", tag, None,
-            202, Reply::ResourceAndOperation)
-            .query
-            .push(("action", true, "Name of the custom action"));
-        b.add(A::ListOperations(kind), Method::GET, format!("{item}/operations"), g,
-            format!("list{n}Operations"), "Operations on the resource, newest first", tag, None,
-            200, Reply::ListOf("operations", "Operation"));
-        b.add(A::GetOperation(kind), Method::GET, format!("{item}/operations/{{operationId}}"), g,
-            format!("get{n}Operation"), "One operation", tag, None, 200,
-            Reply::Schema("Operation"));
-        b.add(A::History(kind), Method::GET, format!("{item}/history"), g,
-            format!("get{n}History"), "Earlier versions of the resource, newest first", tag,
-            None, 200, Reply::ListOf("history", "Resource"));
+        b.add(
+            A::List(kind),
+            Method::GET,
+            c.base,
+            g,
+            format!("list{n}s"),
+            format!("List the {}s the caller may see", c.noun),
+            tag,
+            None,
+            200,
+            Reply::ListOf(c.list_key, "Resource"),
+        );
+        b.add(
+            A::Create(kind),
+            Method::POST,
+            c.base,
+            g,
+            format!("create{n}"),
+            format!("Create a {} (starts an install operation)", c.noun),
+            tag,
+            Some("CreateResource"),
+            202,
+            Reply::ResourceAndOperation,
+        );
+        b.add(
+            A::Get(kind),
+            Method::GET,
+            item.clone(),
+            g,
+            format!("get{n}"),
+            format!("Get a {}", c.noun),
+            tag,
+            None,
+            200,
+            Reply::Schema("Resource"),
+        );
+        b.add(
+            A::Patch(kind),
+            Method::PATCH,
+            item.clone(),
+            g,
+            format!("update{n}"),
+            format!("Update a {} (needs `If-Match`; starts an upgrade)", c.noun),
+            tag,
+            Some("PatchResource"),
+            202,
+            Reply::ResourceAndOperation,
+        )
+        .if_match = true;
+        b.add(
+            A::Delete(kind),
+            Method::DELETE,
+            item.clone(),
+            g,
+            format!("delete{n}"),
+            format!("Delete a disabled {} (starts an uninstall)", c.noun),
+            tag,
+            None,
+            202,
+            Reply::OperationOnly,
+        );
+        b.add(
+            A::InvokeAction(kind),
+            Method::POST,
+            format!("{item}/invoke-action"),
+            g,
+            format!("invoke{n}Action"),
+            "Run one of the template's custom actions",
+            tag,
+            None,
+            202,
+            Reply::ResourceAndOperation,
+        )
+        .query
+        .push(("action", true, "Name of the custom action"));
+        b.add(
+            A::ListOperations(kind),
+            Method::GET,
+            format!("{item}/operations"),
+            g,
+            format!("list{n}Operations"),
+            "Operations on the resource, newest first",
+            tag,
+            None,
+            200,
+            Reply::ListOf("operations", "Operation"),
+        );
+        b.add(
+            A::GetOperation(kind),
+            Method::GET,
+            format!("{item}/operations/{{operationId}}"),
+            g,
+            format!("get{n}Operation"),
+            "One operation",
+            tag,
+            None,
+            200,
+            Reply::Schema("Operation"),
+        );
+        b.add(
+            A::History(kind),
+            Method::GET,
+            format!("{item}/history"),
+            g,
+            format!("get{n}History"),
+            "Earlier versions of the resource, newest first",
+            tag,
+            None,
+            200,
+            Reply::ListOf("history", "Resource"),
+        );
     }
 
     let ws = "/api/workspaces/{workspaceId}/role-assignments";
     let g = RouteGroup::Workspaces;
-    b.add(A::ListRoles, Method::GET, ws, g, "listRoleAssignments".into(),
-        "Role assignments in a workspace (TREAdmin or WorkspaceOwner)", "role-assignments",
-        None, 200, Reply::ListOf("roleAssignments", "RoleAssignment"));
-    b.add(A::AssignRole, Method::POST, ws, g, "assignRole".into(),
-        "Give a principal a role in a workspace", "role-assignments", Some("AssignRole"), 201,
-        Reply::Schema("RoleAssignment"));
-    b.add(A::RemoveRole, Method::DELETE, format!("{ws}/{{principalId}}/{{role}}"), g,
-        "removeRole".into(), "Take a role away", "role-assignments", None, 204, Reply::Empty);
+    b.add(
+        A::ListRoles,
+        Method::GET,
+        ws,
+        g,
+        "listRoleAssignments".into(),
+        "Role assignments in a workspace (TREAdmin or WorkspaceOwner)",
+        "role-assignments",
+        None,
+        200,
+        Reply::ListOf("roleAssignments", "RoleAssignment"),
+    );
+    b.add(
+        A::AssignRole,
+        Method::POST,
+        ws,
+        g,
+        "assignRole".into(),
+        "Give a principal a role in a workspace",
+        "role-assignments",
+        Some("AssignRole"),
+        201,
+        Reply::Schema("RoleAssignment"),
+    );
+    b.add(
+        A::RemoveRole,
+        Method::DELETE,
+        format!("{ws}/{{principalId}}/{{role}}"),
+        g,
+        "removeRole".into(),
+        "Take a role away",
+        "role-assignments",
+        None,
+        204,
+        Reply::Empty,
+    );
     b.routes
 }
 
@@ -293,7 +468,10 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), routes.len());
-        let mut keys: Vec<_> = routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        let mut keys: Vec<_> = routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), routes.len());
