@@ -19,12 +19,16 @@ use crate::router::ApiState;
 #[derive(Debug, Clone)]
 pub struct AuthFailure {
     pub detail: String,
+    /// The token could not be checked because the issuer is unreachable or we are
+    /// misconfigured: 503, not 401 (the caller did nothing wrong).
+    pub server_fault: bool,
 }
 
 impl AuthFailure {
     pub fn new(detail: impl Into<String>) -> Self {
         Self {
             detail: detail.into(),
+            server_fault: false,
         }
     }
 }
@@ -66,6 +70,11 @@ pub(crate) async fn require_auth(
             parts.extensions.insert(Caller::new(principal));
             next.run(Request::from_parts(parts, body)).await
         }
+        Err(failure) if failure.server_fault => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the token cannot be checked right now; try again",
+        )
+        .into_response(),
         Err(failure) => unauthorized(&failure.detail),
     }
 }
@@ -90,3 +99,32 @@ impl Authenticator for DenyAll {
 }
 
 pub type SharedAuthenticator = Arc<dyn Authenticator>;
+
+/// Verifies bearer JWTs itself (the local server; or Lambdas without an API Gateway authorizer).
+pub struct JwtAuthenticator {
+    validator: tre_auth::Validator,
+}
+
+impl JwtAuthenticator {
+    pub fn new(validator: tre_auth::Validator) -> Self {
+        Self { validator }
+    }
+}
+
+#[async_trait]
+impl Authenticator for JwtAuthenticator {
+    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, AuthFailure> {
+        let token = bearer_token(&parts.headers)?;
+        self.validator.validate(token).await.map_err(|e| {
+            if e.is_server_fault() {
+                tracing::error!(error = %e, "token validation could not reach the issuer");
+            } else {
+                tracing::debug!(error = %e, "token refused");
+            }
+            AuthFailure {
+                detail: e.to_string(),
+                server_fault: e.is_server_fault(),
+            }
+        })
+    }
+}
