@@ -457,6 +457,25 @@ pub fn path_params(path: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The API Gateway view of the route table (`infra/api-routes.json` is this, generated):
+/// route key, the function that serves it, and whether the JWT authorizer guards it.
+pub fn api_gateway_routes() -> serde_json::Value {
+    let routes: Vec<serde_json::Value> = route_table()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "routeKey": format!("{} {}", r.method, r.path),
+                "function": r.group.function_name(),
+                "authenticated": r.authenticated,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "generatedBy": "cargo run -p tre-cli -- routes > infra/api-routes.json",
+        "routes": routes
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

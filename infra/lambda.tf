@@ -1,0 +1,94 @@
+# One Lambda per function crate under functions/. Each gets its own log group, its own role
+# with only the actions its code calls (see iam.tf), and its own environment.
+locals {
+  # function crate name => what it needs. Keep in step with functions/ (a test checks it).
+  functions = {
+    "api-meta" = {
+      description = "API: health and the OpenAPI document"
+      table       = "read"
+      workflows   = false
+    }
+    "api-templates" = {
+      description = "API: template registration and lookup"
+      table       = "write"
+      workflows   = false
+    }
+    "api-workspaces" = {
+      description = "API: workspaces, workspace services, user resources, role assignments"
+      table       = "write"
+      workflows   = true
+    }
+    "api-shared-services" = {
+      description = "API: shared services"
+      table       = "write"
+      workflows   = true
+    }
+  }
+
+  # Environment every function gets. A test checks that every variable the code reads is here.
+  common_env = {
+    RUST_LOG                 = "info"
+    TRE_TABLE                = aws_dynamodb_table.tre.name
+    TRE_STATE_MACHINE_PREFIX = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.name_prefix}-"
+    TRE_OIDC_ISSUER          = var.oidc_issuer
+    TRE_OIDC_AUDIENCE        = var.oidc_audience
+    TRE_OIDC_ROLES_CLAIM     = var.oidc_roles_claim
+    TRE_OIDC_GROUP_ROLES     = var.oidc_group_roles
+    TRE_STATUS_QUEUE_URL     = aws_sqs_queue.status.url
+  }
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each          = local.functions
+  name              = "/aws/lambda/${var.name_prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.tre.arn
+}
+
+resource "aws_sqs_queue" "function_dlq" {
+  for_each          = local.functions
+  name              = "${var.name_prefix}-${each.key}-dlq"
+  kms_master_key_id = aws_kms_key.tre.id
+}
+
+resource "aws_lambda_function" "function" {
+  # checkov:skip=CKV_AWS_272:Code signing needs a signing profile in the deployer's account; the zips are built reproducibly by cargo lambda in CI.
+  for_each         = local.functions
+  function_name    = "${var.name_prefix}-${each.key}"
+  description      = each.value.description
+  role             = aws_iam_role.function[each.key].arn
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["arm64"]
+  filename         = "${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_artifacts_dir}/${each.key}/bootstrap.zip")
+  memory_size      = 256
+  timeout          = 29
+  kms_key_arn      = aws_kms_key.tre.arn
+  # Bounds the blast radius of a flood; raise it with the account's concurrency quota.
+  reserved_concurrent_executions = 50
+
+  environment {
+    variables = local.common_env
+  }
+
+  vpc_config {
+    subnet_ids         = aws_subnet.private[*].id
+    security_group_ids = [aws_security_group.lambda.id]
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.function_dlq[each.key].arn
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+}

@@ -1,0 +1,67 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (lower case, digits and dashes)."
+  type        = string
+  default     = "tre"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name_prefix))
+    error_message = "name_prefix must be 2-21 characters of a-z, 0-9 and '-', starting with a letter."
+  }
+}
+
+variable "availability_zone_suffixes" {
+  description = "Availability zones for the private subnets, as suffixes of the region (two or more)."
+  type        = list(string)
+  default     = ["a", "b"]
+}
+
+variable "oidc_issuer" {
+  description = "OIDC issuer URL of the identity provider (e.g. https://keycloak.example.org/realms/tre or a Cognito user pool issuer)."
+  type        = string
+}
+
+variable "oidc_audience" {
+  description = "Audience (client id) the API's access tokens are issued for."
+  type        = string
+}
+
+variable "oidc_roles_claim" {
+  description = "Claim path holding TRE role names (e.g. roles, or realm_access.roles for Keycloak)."
+  type        = string
+  default     = "roles"
+}
+
+variable "oidc_group_roles" {
+  description = "Optional group-to-role mapping, e.g. tre-admins=TREAdmin,tre-users=TREUser."
+  type        = string
+  default     = ""
+}
+
+variable "lambda_artifacts_dir" {
+  description = "Directory holding <function>/bootstrap.zip as produced by `cargo lambda build --release --arm64 --output-format zip`."
+  type        = string
+  default     = "../target/lambda"
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group, in days (a year by default: audit trails of a TRE are kept)."
+  type        = number
+  default     = 365
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail address subscribed to operational alarms (dead letters, errors)."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
