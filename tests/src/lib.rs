@@ -1,1 +1,221 @@
-//! End-to-end tests against the local stack live in tests/.
+//! Shared harness for the end-to-end tests: a private local stack per test (fresh data
+//! directory, API on a free loopback port) and a small HTTP helper.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value;
+use tre_local::{DevOptions, DevStack};
+
+pub struct TestStack {
+    pub stack: DevStack,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// One response, reduced to what tests look at.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl TestStack {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let stack = DevStack::start(DevOptions::for_tests(dir.path())).await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            stack,
+            http,
+            _dir: dir,
+        })
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.stack
+            .token_for(user)
+            .unwrap_or_else(|e| panic!("no token for {user}: {e}"))
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{}", self.stack.api_url, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(e) = if_match {
+            req = req.header("If-Match", e);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            etag,
+            content_type,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body), None)
+            .await
+    }
+
+    /// POST that must succeed with `status`; returns the body.
+    pub async fn post_ok(&self, path: &str, token: &str, body: &Value, status: u16) -> Value {
+        let r = self.post(path, token, body).await;
+        assert_eq!(r.status, status, "POST {path}: {:?}", r.body);
+        r.body
+    }
+}
+
+/// A parameters schema with the markers our templates use, for tests.
+pub fn sample_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["display_name"],
+        "properties": {
+            "display_name": {"type": "string", "minLength": 1, "maxLength": 100, "updateable": true},
+            "size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1},
+            "secret_key": {"type": "string", "sensitive": true, "updateable": true}
+        },
+        "additionalProperties": false
+    })
+}
+
+/// Register one template of each kind (each with a `restart` custom action).
+pub async fn register_sample_templates(t: &TestStack, admin: &str) {
+    let reg = |name: &str, parent: Option<&str>| {
+        let mut body = serde_json::json!({
+            "name": name, "version": "1.0.0", "description": format!("{name} for tests"),
+            "parameters": sample_schema(),
+            "customActions": [{"name": "restart", "description": "Restart it"}]
+        });
+        if let Some(p) = parent {
+            body["parentServiceTemplate"] = Value::String(p.into());
+        }
+        body
+    };
+    t.post_ok(
+        "/api/workspace-templates",
+        admin,
+        &reg("ws-base", None),
+        201,
+    )
+    .await;
+    t.post_ok(
+        "/api/workspace-service-templates",
+        admin,
+        &reg("svc-notebook", None),
+        201,
+    )
+    .await;
+    t.post_ok(
+        "/api/user-resource-templates",
+        admin,
+        &reg("ur-vm", Some("svc-notebook")),
+        201,
+    )
+    .await;
+    t.post_ok(
+        "/api/shared-service-templates",
+        admin,
+        &reg("shared-mirror", None),
+        201,
+    )
+    .await;
+}
+
+/// Create a resource and return its id.
+pub async fn create(t: &TestStack, path: &str, token: &str, template: &str, name: &str) -> String {
+    let body = serde_json::json!({"templateName": template, "properties": {"display_name": name}});
+    let v = t.post_ok(path, token, &body, 202).await;
+    v["resource"]["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// One token of every kind a correct validator must refuse, each claiming admin rights.
+pub fn bad_tokens(t: &TestStack) -> Vec<(String, String)> {
+    use tre_auth::testing::{claims, tamper_payload, token_alg_none, token_hs256_with_public_key};
+    let issuer = &t.stack.issuer;
+    let iss = t.stack.issuer_url.as_str();
+    let aud = tre_local::DEV_AUDIENCE;
+    let admin = |mut c: Value| {
+        c["roles"] = serde_json::json!(["TREAdmin", "TREUser"]);
+        c
+    };
+    let sign = |c: Value| issuer.sign_claims(&c).expect("sign");
+    let good = admin(claims(iss, aud, "dev-admin", 3600));
+    let mut not_yet = good.clone();
+    not_yet["nbf"] = serde_json::json!(not_yet["iat"].as_i64().unwrap_or(0) + 3600);
+    let valid_researcher = t.token("researcher");
+    vec![
+        ("alg-none".into(), token_alg_none(&good)),
+        (
+            "hs256-signed-with-the-public-key".into(),
+            token_hs256_with_public_key(
+                &good,
+                issuer.public_key_pem().as_bytes(),
+                Some(&issuer.kid()),
+            ),
+        ),
+        (
+            "wrong-issuer".into(),
+            sign(admin(claims(
+                "https://evil.example.org",
+                aud,
+                "dev-admin",
+                3600,
+            ))),
+        ),
+        (
+            "wrong-audience".into(),
+            sign(admin(claims(iss, "another-api", "dev-admin", 3600))),
+        ),
+        (
+            "expired".into(),
+            sign(admin(claims(iss, aud, "dev-admin", -3600))),
+        ),
+        ("not-yet-valid".into(), sign(not_yet)),
+        (
+            "tampered-payload".into(),
+            tamper_payload(&valid_researcher, &good),
+        ),
+        ("garbage".into(), "not-a-token".into()),
+    ]
+}

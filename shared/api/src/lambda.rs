@@ -87,6 +87,10 @@ pub fn init_tracing() {
 }
 
 /// Serve one route group until the Lambda runtime stops us.
-pub async fn serve(group: RouteGroup, app: App, mapping: tre_auth::ClaimMapping) -> Result<(), lambda_http::Error> {
+pub async fn serve(
+    group: RouteGroup,
+    app: App,
+    mapping: tre_auth::ClaimMapping,
+) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_router(group, app, mapping)).await
 }

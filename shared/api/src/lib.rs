@@ -10,10 +10,14 @@ pub mod problem;
 mod router;
 pub mod routes;
 
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
 pub use auth::{AuthFailure, Authenticator, JwtAuthenticator};
 pub use router::{router, router_for, ApiState};
 pub use routes::{route_table, RouteGroup, RouteSpec};
 
 /// Largest JSON body accepted (templates carry schemas; nothing legitimate comes near this).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
 pub use axum::body::Body;

@@ -54,20 +54,24 @@ pub fn router_for(group: RouteGroup, state: ApiState) -> Router {
 fn build(state: ApiState, include: impl Fn(RouteGroup) -> bool) -> Router {
     let mut public = Router::new();
     let mut private = Router::new();
+    let mut any_private = false;
     for spec in route_table().into_iter().filter(|s| include(s.group)) {
         let mr = method_router(&spec);
         if spec.authenticated {
             private = private.route(&spec.path, mr);
+            any_private = true;
         } else {
             public = public.route(&spec.path, mr);
         }
     }
-    let private = private.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        require_auth,
-    ));
+    // axum refuses a route layer on an empty router (the Meta group has only public routes).
+    if any_private {
+        public = public.merge(private.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_auth,
+        )));
+    }
     public
-        .merge(private)
         .fallback(|| async {
             Problem::new(
                 StatusCode::NOT_FOUND,

@@ -1,1 +1,64 @@
-//! tre-embedded
+//! Embedded adapters for the ports, for running the TRE on one machine without AWS: the table,
+//! the queues and the workflow record share one SQLite file; objects live on the filesystem.
+
+mod db;
+mod objects;
+mod queue;
+mod table;
+mod workflows;
+
+use std::path::{Path, PathBuf};
+
+use tre_core::PortResult;
+
+pub use db::{Db, DB_FILE};
+pub use objects::{presigned_router, FsObjectStore};
+pub use queue::{RedrivePolicy, SqliteQueue};
+pub use table::SqliteTable;
+pub use workflows::{RecordedWorkflows, TaskOutcome};
+
+/// The embedded backends of one data directory: `tre.sqlite3` and `objects/...` inside it.
+#[derive(Clone)]
+pub struct Embedded {
+    db: Db,
+    data_dir: PathBuf,
+}
+
+impl Embedded {
+    /// Open (creating if needed) the data directory and its database.
+    pub fn open(data_dir: impl AsRef<Path>) -> PortResult<Self> {
+        let data_dir = data_dir.as_ref().to_path_buf();
+        let db = Db::open(&data_dir)?;
+        Ok(Self { db, data_dir })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn table(&self) -> SqliteTable {
+        SqliteTable::new(self.db.clone())
+    }
+
+    /// The queue `name`; with a redrive policy, messages received too often move to its DLQ.
+    pub fn queue(&self, name: &str, redrive: Option<RedrivePolicy>) -> PortResult<SqliteQueue> {
+        SqliteQueue::new(self.db.clone(), name, redrive)
+    }
+
+    pub fn workflows(&self) -> RecordedWorkflows {
+        RecordedWorkflows::new(self.db.clone())
+    }
+
+    /// The object store in `<data_dir>/objects`; pre-signed URLs point at `base_url`.
+    pub fn object_store(
+        &self,
+        base_url: &str,
+        presign_secret: impl Into<Vec<u8>>,
+    ) -> PortResult<FsObjectStore> {
+        FsObjectStore::open(self.data_dir.join("objects"), base_url, presign_secret)
+    }
+}

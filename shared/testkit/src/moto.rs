@@ -82,7 +82,11 @@ impl MotoServer {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("moto server did not answer on port {} within {:?}", self.port, limit)
+        bail!(
+            "moto server did not answer on port {} within {:?}",
+            self.port,
+            limit
+        )
     }
 
     /// Environment an AWS SDK client needs to talk to this server.

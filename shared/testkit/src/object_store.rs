@@ -1,1 +1,480 @@
-//! Contract suite for the `object_store` port (to be written).
+//! Contract suite for the `ObjectStore` port. Every case works under a random key prefix.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tre_core::ports::{
+    bytes_stream, ByteRange, ByteStream, GetObject, ObjectStore, PresignMethod, PutOptions,
+};
+use tre_core::PortError;
+
+const MIB: usize = 1024 * 1024;
+
+fn fail(case: &str, msg: impl std::fmt::Display) -> ! {
+    panic!("object store contract, case `{case}`: {msg}")
+}
+
+/// Run every case against `store`; with `presign_http`, also use pre-signed URLs over HTTP.
+pub async fn run(store: Arc<dyn ObjectStore>, presign_http: bool) {
+    let p = format!("tk-{}/", uuid::Uuid::new_v4().simple());
+    let s = store.as_ref();
+    put_get_head(s, &p).await;
+    missing(s, &p).await;
+    invalid_keys(s).await;
+    ranges(s, &p).await;
+    delete_idempotent(s, &p).await;
+    list_pages(s, &p).await;
+    copy(s, &p).await;
+    if_none_match(s, &p).await;
+    multipart(s, &p).await;
+    large_streamed_put(s, &p).await;
+    presign(s, &p, presign_http).await;
+}
+
+async fn read_all(case: &str, obj: GetObject) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut body = obj.body;
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk.unwrap_or_else(|e| fail(case, e)));
+    }
+    out
+}
+
+async fn put_bytes(s: &dyn ObjectStore, case: &str, key: &str, data: &'static [u8]) {
+    s.put(key, bytes_stream(data), PutOptions::default())
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+}
+
+async fn put_get_head(s: &dyn ObjectStore, p: &str) {
+    let case = "put, get, head";
+    let key = format!("{p}dir/hello.txt");
+    let opts = PutOptions {
+        content_type: Some("text/plain".into()),
+        content_length: Some(5),
+        if_none_match: false,
+    };
+    let meta = s
+        .put(&key, bytes_stream(&b"hello"[..]), opts)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if meta.size != 5 || meta.key != key || meta.etag.is_empty() {
+        fail(case, format!("unexpected meta {meta:?}"));
+    }
+    let head = s
+        .head(&key)
+        .await
+        .unwrap_or_else(|e| fail(case, e))
+        .unwrap_or_else(|| fail(case, "head found nothing"));
+    if head.size != 5
+        || head.etag != meta.etag
+        || head.content_type.as_deref() != Some("text/plain")
+    {
+        fail(case, format!("head {head:?} does not match put {meta:?}"));
+    }
+    let got = s.get(&key, None).await.unwrap_or_else(|e| fail(case, e));
+    if got.range.is_some() {
+        fail(case, "a plain get reports a range");
+    }
+    if read_all(case, got).await != b"hello" {
+        fail(case, "body differs");
+    }
+    // Overwrite changes the etag; `a` and `a/b` may coexist as in S3.
+    let meta2 = s
+        .put(&key, bytes_stream(&b"hello!"[..]), PutOptions::default())
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if meta2.etag == meta.etag || meta2.size != 6 {
+        fail(case, "overwrite did not change etag/size");
+    }
+    put_bytes(s, case, &format!("{p}dir"), b"file beside dir").await;
+    if s.head(&format!("{p}dir")).await.ok().flatten().is_none() {
+        fail(case, "key `dir` next to `dir/hello.txt` is missing");
+    }
+    put_bytes(s, case, &format!("{p}empty"), b"").await;
+    let empty = s
+        .get(&format!("{p}empty"), None)
+        .await
+        .unwrap_or_else(|e| fail("empty object", e));
+    if empty.meta.size != 0 || !read_all("empty object", empty).await.is_empty() {
+        fail("empty object", "an empty object is not empty");
+    }
+}
+
+async fn missing(s: &dyn ObjectStore, p: &str) {
+    let key = format!("{p}missing/object");
+    match s.get(&key, None).await {
+        Err(PortError::NotFound(_)) => {}
+        Err(e) => fail("get missing", format!("want NotFound, got {e:?}")),
+        Ok(_) => fail("get missing", "want NotFound, got an object"),
+    }
+    match s.head(&key).await {
+        Ok(None) => {}
+        other => fail("head missing", format!("want Ok(None), got {other:?}")),
+    }
+    match s.copy(&key, &format!("{p}missing/copy")).await {
+        Err(PortError::NotFound(_)) => {}
+        other => fail("copy missing", format!("want NotFound, got {other:?}")),
+    }
+}
+
+async fn invalid_keys(s: &dyn ObjectStore) {
+    // The keys the port documents as invalid (the embedded store also refuses empty segments).
+    for key in ["", "/abs", "a/../b", "..", "nul\0byte"] {
+        match s
+            .put(key, bytes_stream(&b"x"[..]), PutOptions::default())
+            .await
+        {
+            Err(PortError::Invalid(_)) => {}
+            other => fail(
+                "invalid key",
+                format!("put {key:?} gave {other:?}, want Invalid"),
+            ),
+        }
+        match s.head(key).await {
+            Err(PortError::Invalid(_)) => {}
+            other => fail(
+                "invalid key",
+                format!("head {key:?} gave {other:?}, want Invalid"),
+            ),
+        }
+    }
+}
+
+async fn ranges(s: &dyn ObjectStore, p: &str) {
+    let key = format!("{p}range");
+    put_bytes(s, "range", &key, b"0123456789").await;
+    for (range, want, span) in [
+        (
+            ByteRange {
+                start: 2,
+                end: Some(4),
+            },
+            &b"234"[..],
+            (2, 4),
+        ),
+        (
+            ByteRange {
+                start: 7,
+                end: None,
+            },
+            &b"789"[..],
+            (7, 9),
+        ),
+        (
+            ByteRange {
+                start: 8,
+                end: Some(100),
+            },
+            &b"89"[..],
+            (8, 9),
+        ),
+    ] {
+        let got = s
+            .get(&key, Some(range))
+            .await
+            .unwrap_or_else(|e| fail("range get", e));
+        if got.range != Some(span) {
+            fail("range get", format!("{range:?} reported {:?}", got.range));
+        }
+        if read_all("range get", got).await != want {
+            fail("range get", format!("{range:?} returned the wrong bytes"));
+        }
+    }
+    match s
+        .get(
+            &key,
+            Some(ByteRange {
+                start: 10,
+                end: None,
+            }),
+        )
+        .await
+    {
+        Err(PortError::Invalid(_)) => {}
+        Err(e) => fail("range past the end", format!("want Invalid, got {e:?}")),
+        Ok(_) => fail("range past the end", "want Invalid, got a body"),
+    }
+}
+
+async fn delete_idempotent(s: &dyn ObjectStore, p: &str) {
+    let key = format!("{p}del/me");
+    put_bytes(s, "delete", &key, b"x").await;
+    s.delete(&key).await.unwrap_or_else(|e| fail("delete", e));
+    if s.head(&key).await.ok().flatten().is_some() {
+        fail("delete", "object still there");
+    }
+    s.delete(&key)
+        .await
+        .unwrap_or_else(|e| fail("delete twice", format!("deleting a missing object: {e}")));
+}
+
+async fn list_pages(s: &dyn ObjectStore, p: &str) {
+    let base = format!("{p}list/");
+    let mut want = Vec::new();
+    for name in ["b", "a/x", "a-c", "a/y/z", "c", "a0"] {
+        let key = format!("{base}{name}");
+        put_bytes(s, "list", &key, b"data").await;
+        want.push(key);
+    }
+    // Outside the prefix: must not show up.
+    put_bytes(s, "list", &format!("{p}lisz"), b"x").await;
+    want.sort();
+    let mut got = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = s
+            .list(&base, after.as_deref(), 2)
+            .await
+            .unwrap_or_else(|e| fail("list pages", e));
+        pages += 1;
+        if page.objects.len() > 2 {
+            fail("list pages", "page larger than the limit");
+        }
+        for o in &page.objects {
+            if o.size != 4 {
+                fail("list pages", format!("{} has size {}", o.key, o.size));
+            }
+        }
+        got.extend(page.objects.into_iter().map(|o| o.key));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        if pages > 20 {
+            fail("list pages", "listing does not terminate");
+        }
+    }
+    if got != want || pages < 3 {
+        fail(
+            "list pages",
+            format!("got {got:?} in {pages} pages, want {want:?}"),
+        );
+    }
+    let page = s
+        .list(&format!("{base}a/"), None, 100)
+        .await
+        .unwrap_or_else(|e| fail("list sub-prefix", e));
+    let keys: Vec<_> = page.objects.iter().map(|o| o.key.clone()).collect();
+    if keys != [format!("{base}a/x"), format!("{base}a/y/z")] || page.next.is_some() {
+        fail("list sub-prefix", format!("got {keys:?}"));
+    }
+}
+
+async fn copy(s: &dyn ObjectStore, p: &str) {
+    let from = format!("{p}copy/src");
+    let to = format!("{p}copy/dst/nested");
+    let opts = PutOptions {
+        content_type: Some("application/json".into()),
+        ..PutOptions::default()
+    };
+    s.put(&from, bytes_stream(&b"{\"a\":1}"[..]), opts)
+        .await
+        .unwrap_or_else(|e| fail("copy", e));
+    let meta = s.copy(&from, &to).await.unwrap_or_else(|e| fail("copy", e));
+    if meta.key != to || meta.size != 7 {
+        fail("copy", format!("unexpected meta {meta:?}"));
+    }
+    let got = s.get(&to, None).await.unwrap_or_else(|e| fail("copy", e));
+    if got.meta.content_type.as_deref() != Some("application/json") {
+        fail("copy", "content type not copied");
+    }
+    if read_all("copy", got).await != b"{\"a\":1}" {
+        fail("copy", "copied body differs");
+    }
+}
+
+async fn if_none_match(s: &dyn ObjectStore, p: &str) {
+    let key = format!("{p}inm");
+    let opts = PutOptions {
+        if_none_match: true,
+        ..PutOptions::default()
+    };
+    s.put(&key, bytes_stream(&b"first"[..]), opts.clone())
+        .await
+        .unwrap_or_else(|e| fail("if_none_match create", e));
+    match s.put(&key, bytes_stream(&b"second"[..]), opts).await {
+        Err(PortError::AlreadyExists(_)) => {}
+        other => fail(
+            "if_none_match on existing",
+            format!("want AlreadyExists, got {other:?}"),
+        ),
+    }
+    let got = s
+        .get(&key, None)
+        .await
+        .unwrap_or_else(|e| fail("if_none_match", e));
+    if read_all("if_none_match", got).await != b"first" {
+        fail("if_none_match", "the refused put changed the object");
+    }
+}
+
+/// `n` bytes of a repeating pattern, produced in chunks of at most 256 KiB.
+fn pattern_stream(n: usize) -> (ByteStream, String) {
+    let chunk = 256 * 1024;
+    let byte_at = |i: usize| (i % 251) as u8;
+    let mut hasher = Sha256::new();
+    for start in (0..n).step_by(chunk) {
+        let part: Vec<u8> = (start..(start + chunk).min(n)).map(byte_at).collect();
+        hasher.update(&part);
+    }
+    let stream = futures::stream::iter((0..n).step_by(chunk).map(move |start| {
+        let part: Vec<u8> = (start..(start + chunk).min(n)).map(byte_at).collect();
+        Ok(Bytes::from(part))
+    }));
+    (Box::pin(stream), hex::encode(hasher.finalize()))
+}
+
+/// Size and SHA-256 of a body, read chunk by chunk.
+async fn digest(case: &str, obj: GetObject) -> (u64, String) {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut body = obj.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap_or_else(|e| fail(case, e));
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    (size, hex::encode(hasher.finalize()))
+}
+
+async fn multipart(s: &dyn ObjectStore, p: &str) {
+    let case = "multipart happy path";
+    let key = format!("{p}mp/object");
+    let id = s
+        .create_multipart(&key, PutOptions::default())
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let (b1, _) = pattern_stream(5 * MIB);
+    let p1 = s
+        .upload_part(&key, &id, 1, b1, (5 * MIB) as u64)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let p2 = s
+        .upload_part(&key, &id, 2, bytes_stream(&b"tail"[..]), 4)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let meta = s
+        .complete_multipart(&key, &id, &[p1, p2])
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if meta.size != (5 * MIB + 4) as u64 {
+        fail(case, format!("size {} after complete", meta.size));
+    }
+    let got = s
+        .get(
+            &key,
+            Some(ByteRange {
+                start: (5 * MIB) as u64,
+                end: None,
+            }),
+        )
+        .await;
+    let tail = read_all(case, got.unwrap_or_else(|e| fail(case, e))).await;
+    if tail != b"tail" {
+        fail(case, "the last part is not at the end");
+    }
+
+    let case = "multipart part too small";
+    let key = format!("{p}mp/small");
+    let id = s
+        .create_multipart(&key, PutOptions::default())
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let p1 = s
+        .upload_part(&key, &id, 1, bytes_stream(&b"tiny"[..]), 4)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let p2 = s
+        .upload_part(&key, &id, 2, bytes_stream(&b"tail"[..]), 4)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if s.complete_multipart(&key, &id, &[p1, p2]).await.is_ok() {
+        fail(case, "a first part under 5 MiB was accepted");
+    }
+    if s.head(&key).await.ok().flatten().is_some() {
+        fail(case, "the refused upload created an object");
+    }
+
+    let case = "multipart abort";
+    s.abort_multipart(&key, &id)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if s.upload_part(&key, &id, 3, bytes_stream(&b"late"[..]), 4)
+        .await
+        .is_ok()
+    {
+        fail(case, "uploading a part to an aborted upload succeeded");
+    }
+    if s.head(&key).await.ok().flatten().is_some() {
+        fail(case, "an aborted upload left an object");
+    }
+}
+
+async fn large_streamed_put(s: &dyn ObjectStore, p: &str) {
+    let case = "12 MiB streamed put of unknown length";
+    let key = format!("{p}large");
+    let (body, sha) = pattern_stream(12 * MIB);
+    let meta = s
+        .put(&key, body, PutOptions::default())
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if meta.size != (12 * MIB) as u64 {
+        fail(case, format!("stored size {}", meta.size));
+    }
+    let got = s.get(&key, None).await.unwrap_or_else(|e| fail(case, e));
+    let (size, got_sha) = digest(case, got).await;
+    if size != (12 * MIB) as u64 || got_sha != sha {
+        fail(case, "content read back differs");
+    }
+}
+
+async fn presign(s: &dyn ObjectStore, p: &str, http: bool) {
+    let key = format!("{p}presigned/file name.bin");
+    let get = s
+        .presign(PresignMethod::Get, &key, Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|e| fail("presign", e));
+    if get.method != PresignMethod::Get || get.expires_at <= chrono::Utc::now() {
+        fail("presign", format!("unexpected {get:?}"));
+    }
+    if !http {
+        return;
+    }
+    let case = "presigned PUT over HTTP";
+    let put = s
+        .presign(PresignMethod::Put, &key, Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let client = reqwest::Client::new();
+    let resp = client
+        .put(&put.url)
+        .body(&b"uploaded over http"[..])
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if !resp.status().is_success() {
+        fail(case, format!("status {}", resp.status()));
+    }
+    let got = s.get(&key, None).await.unwrap_or_else(|e| fail(case, e));
+    if read_all(case, got).await != b"uploaded over http" {
+        fail(case, "stored body differs");
+    }
+    let case = "presigned GET over HTTP";
+    let resp = client
+        .get(&get.url)
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if !resp.status().is_success() {
+        fail(case, format!("status {}", resp.status()));
+    }
+    let body = resp.bytes().await.unwrap_or_else(|e| fail(case, e));
+    if body.as_ref() != b"uploaded over http" {
+        fail(case, "downloaded body differs");
+    }
+}

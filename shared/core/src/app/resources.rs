@@ -77,6 +77,11 @@ impl App {
         if !scope.contains(&resource) || resource.deployment_status == DeploymentStatus::Deleted {
             return Err(authz::not_found_resource(scope.kind(), id));
         }
+        // A workspace's own routes carry no parent in the URL: its roles come from itself.
+        let roles = match (scope.workspace_id(), resource.governing_workspace()) {
+            (None, Some(ws)) => self.workspace_roles(caller.id(), ws).await?,
+            _ => roles,
+        };
         authz::check_resource(caller, intent, &resource, &roles)?;
         Ok(Loaded {
             resource,

@@ -62,24 +62,32 @@ impl App {
                     "user-resource templates need `parentServiceTemplate`",
                 ))
             }
-            (ResourceKind::UserResource, Some(parent))
-                if self
+            (ResourceKind::UserResource, Some(parent)) => {
+                let known = self
                     .current_template(ResourceKind::WorkspaceService, parent)
                     .await?
-                    .is_none() =>
-            {
-                return Err(AppError::validation(format!(
-                    "parentServiceTemplate `{parent}` is not a registered workspace-service template"
-                )));
+                    .is_some();
+                if !known {
+                    return Err(AppError::validation(format!(
+                        "parentServiceTemplate `{parent}` is not a registered workspace-service template"
+                    )));
+                }
             }
             (_, Some(_)) => {
                 return Err(AppError::validation(
                     "`parentServiceTemplate` applies to user-resource templates only",
                 ))
             }
-            _ => {}
+            (_, None) => {}
         }
 
+        let key = keys::template(kind, &req.name, &req.version);
+        if self.table.get(&key).await?.is_some() {
+            return Err(AppError::Conflict(format!(
+                "template `{}` version {} is already registered",
+                req.name, req.version
+            )));
+        }
         let make_current = req.current.unwrap_or(true);
         let template = Template {
             id: format!("{}:{}", req.name, req.version),
@@ -112,7 +120,7 @@ impl App {
             // moment with two (or zero) current versions.
             for item in self.template_versions_items(kind, &template.name).await? {
                 let mut old: Template = serde_json::from_value(item.body.clone())?;
-                if old.current {
+                if old.current && item.key != key {
                     old.current = false;
                     ops.push(WriteOp::Put {
                         key: item.key,
@@ -126,12 +134,7 @@ impl App {
         match self.table.transact(&ops).await {
             Ok(_) => Ok(template),
             Err(crate::ports::PortError::ConditionFailed(_)) => {
-                if self
-                    .table
-                    .get(&keys::template(kind, &template.name, &template.version))
-                    .await?
-                    .is_some()
-                {
+                if self.table.get(&key).await?.is_some() {
                     Err(AppError::Conflict(format!(
                         "template `{}` version {} is already registered",
                         template.name, template.version

@@ -1,0 +1,83 @@
+//! Shared helpers of the benchmark binaries: latency statistics and a bounded load generator.
+
+use std::time::{Duration, Instant};
+
+/// Latency percentiles and throughput of one measured run.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub requests: usize,
+    pub errors: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub per_second: f64,
+}
+
+impl Stats {
+    pub fn from(mut latencies: Vec<Duration>, errors: usize, elapsed: Duration) -> Self {
+        latencies.sort();
+        let pct = |p: f64| {
+            if latencies.is_empty() {
+                Duration::ZERO
+            } else {
+                let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+                latencies[i.min(latencies.len() - 1)]
+            }
+        };
+        Self {
+            requests: latencies.len(),
+            errors,
+            p50: pct(0.50),
+            p99: pct(0.99),
+            per_second: latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        }
+    }
+
+    pub fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<34} {:>7} req  {:>4} err  p50 {:>8.2} ms  p99 {:>8.2} ms  {:>9.0} req/s",
+            self.requests,
+            self.errors,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.per_second
+        )
+    }
+}
+
+/// Run `total` requests with `concurrency` workers; `make` builds request number `i`.
+/// Bounded in count (and by the client's timeout), so it always stops by itself.
+pub async fn load<F>(client: &reqwest::Client, total: usize, concurrency: usize, make: F) -> Stats
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Sync,
+{
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|_| async {
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= total {
+                break;
+            }
+            let t0 = Instant::now();
+            match make(client, i).send().await {
+                Ok(r) if r.status().is_success() => {
+                    let _ = r.bytes().await;
+                    lat.push(t0.elapsed());
+                }
+                _ => errors += 1,
+            }
+        }
+        (lat, errors)
+    });
+    let results = futures::future::join_all(workers).await;
+    let elapsed = started.elapsed();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for (l, e) in results {
+        all.extend(l);
+        errors += e;
+    }
+    Stats::from(all, errors, elapsed)
+}

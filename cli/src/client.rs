@@ -1,0 +1,101 @@
+//! A small HTTP client for the TRE API that turns problem responses into readable errors.
+
+use anyhow::{anyhow, bail, Context};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub struct ApiClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// A successful response: etag and JSON body (null when empty).
+pub struct Reply {
+    pub etag: Option<String>,
+    pub body: Value,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, token: Option<String>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tre-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http,
+        })
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method.clone(), &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(e) = if_match {
+            req = req.header("If-Match", e);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("could not reach the TRE API at {}", self.base))?;
+        let status = resp.status();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = resp.text().await?;
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if !status.is_success() {
+            let detail = body
+                .get("detail")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| body.to_string());
+            let mut msg = format!("{method} {path}: {status}: {detail}");
+            if let Some(errors) = body.get("errors").and_then(Value::as_array) {
+                for e in errors.iter().filter_map(Value::as_str) {
+                    msg.push_str(&format!("\n  - {e}"));
+                }
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                msg.push_str("\n(set TRE_TOKEN or pass --token; `tre dev` prints tokens for its sample users)");
+            }
+            return Err(anyhow!(msg));
+        }
+        Ok(Reply { etag, body })
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.call(Method::GET, path, None, None).await?.body)
+    }
+}
+
+/// Parse `key=value` parameters: the value is JSON when it parses as JSON, a string otherwise.
+pub fn parse_params(pairs: &[String]) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("parameter `{pair}` must look like key=value");
+        };
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+        out.insert(k.to_string(), value);
+    }
+    Ok(out)
+}

@@ -1,0 +1,275 @@
+//! Client commands: thin wrappers over the API that print JSON.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::{parse_params, ApiClient};
+use crate::watch::watch;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TemplateKind {
+    Workspace,
+    WorkspaceService,
+    UserResource,
+    SharedService,
+}
+
+impl TemplateKind {
+    fn base(self) -> &'static str {
+        match self {
+            Self::Workspace => "/api/workspace-templates",
+            Self::WorkspaceService => "/api/workspace-service-templates",
+            Self::UserResource => "/api/user-resource-templates",
+            Self::SharedService => "/api/shared-service-templates",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TemplateAction {
+    List,
+    Get {
+        name: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
+    Versions {
+        name: String,
+    },
+    /// Register a template from a JSON file (name, version, parameters, ...).
+    Register {
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ResourceAction {
+    List,
+    Get {
+        id: String,
+    },
+    /// Create; parameters as key=value (values parsed as JSON when they are JSON).
+    Create {
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        template_version: Option<String>,
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        /// Wait for the operation to finish, showing its progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Update parameters and/or enable/disable (fetches the etag for you).
+    Update {
+        id: String,
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        template_version: Option<String>,
+        #[arg(long)]
+        wait: bool,
+    },
+    Delete {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Invoke one of the template's custom actions.
+    Action {
+        id: String,
+        name: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    Operations {
+        id: String,
+    },
+    History {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OperationAction {
+    /// Operations of a resource, by the resource's API path.
+    List { resource_path: String },
+    /// One operation, by its API path.
+    Get { operation_path: String },
+    /// Follow an operation until it finishes.
+    Watch {
+        operation_path: String,
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RoleAction {
+    List,
+    Assign { principal_id: String, role: String },
+    Remove { principal_id: String, role: String },
+}
+
+fn print(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub async fn templates(
+    c: &ApiClient,
+    kind: TemplateKind,
+    action: TemplateAction,
+) -> anyhow::Result<()> {
+    let base = kind.base();
+    let v = match action {
+        TemplateAction::List => c.get(base).await?,
+        TemplateAction::Get { name, version } => {
+            let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
+            c.get(&format!("{base}/{name}{q}")).await?
+        }
+        TemplateAction::Versions { name } => c.get(&format!("{base}/{name}/versions")).await?,
+        TemplateAction::Register { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let body: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            c.call(Method::POST, base, Some(&body), None).await?.body
+        }
+    };
+    print(&v)
+}
+
+/// Print an accepted change, then optionally follow its operation.
+async fn accepted(c: &ApiClient, body: Value, wait: bool) -> anyhow::Result<()> {
+    print(&body)?;
+    if wait {
+        let op = &body["operation"];
+        let path = format!(
+            "{}/operations/{}",
+            op["resourcePath"].as_str().unwrap_or_default(),
+            op["id"].as_str().unwrap_or_default()
+        );
+        let last = watch(c, &path, Duration::from_secs(1800)).await?;
+        let status = last["status"].as_str().unwrap_or_default();
+        if status.ends_with("_failed") {
+            anyhow::bail!(
+                "operation ended {status}: {}",
+                last["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn resources(c: &ApiClient, base: String, action: ResourceAction) -> anyhow::Result<()> {
+    match action {
+        ResourceAction::List => print(&c.get(&base).await?),
+        ResourceAction::Get { id } => print(&c.get(&format!("{base}/{id}")).await?),
+        ResourceAction::Create {
+            template,
+            template_version,
+            params,
+            wait,
+        } => {
+            let mut body =
+                json!({ "templateName": template, "properties": parse_params(&params)? });
+            if let Some(v) = template_version {
+                body["templateVersion"] = json!(v);
+            }
+            let reply = c.call(Method::POST, &base, Some(&body), None).await?;
+            accepted(c, reply.body, wait).await
+        }
+        ResourceAction::Update {
+            id,
+            params,
+            enable,
+            disable,
+            template_version,
+            wait,
+        } => {
+            let path = format!("{base}/{id}");
+            let current = c.call(Method::GET, &path, None, None).await?;
+            let mut body = json!({});
+            if !params.is_empty() {
+                body["properties"] = Value::Object(parse_params(&params)?);
+            }
+            if enable || disable {
+                body["isEnabled"] = json!(enable);
+            }
+            if let Some(v) = template_version {
+                body["templateVersion"] = json!(v);
+            }
+            let reply = c
+                .call(Method::PATCH, &path, Some(&body), current.etag.as_deref())
+                .await?;
+            accepted(c, reply.body, wait).await
+        }
+        ResourceAction::Delete { id, wait } => {
+            let reply = c
+                .call(Method::DELETE, &format!("{base}/{id}"), None, None)
+                .await?;
+            accepted(c, reply.body, wait).await
+        }
+        ResourceAction::Action { id, name, wait } => {
+            let path = format!("{base}/{id}/invoke-action?action={name}");
+            let reply = c.call(Method::POST, &path, None, None).await?;
+            accepted(c, reply.body, wait).await
+        }
+        ResourceAction::Operations { id } => {
+            print(&c.get(&format!("{base}/{id}/operations")).await?)
+        }
+        ResourceAction::History { id } => print(&c.get(&format!("{base}/{id}/history")).await?),
+    }
+}
+
+pub async fn operations(c: &ApiClient, action: OperationAction) -> anyhow::Result<()> {
+    match action {
+        OperationAction::List { resource_path } => print(
+            &c.get(&format!(
+                "{}/operations",
+                resource_path.trim_end_matches('/')
+            ))
+            .await?,
+        ),
+        OperationAction::Get { operation_path } => print(&c.get(&operation_path).await?),
+        OperationAction::Watch {
+            operation_path,
+            timeout_secs,
+        } => {
+            let op = watch(c, &operation_path, Duration::from_secs(timeout_secs)).await?;
+            print(&op)
+        }
+    }
+}
+
+pub async fn roles(c: &ApiClient, workspace: &str, action: RoleAction) -> anyhow::Result<()> {
+    let base = format!("/api/workspaces/{workspace}/role-assignments");
+    match action {
+        RoleAction::List => print(&c.get(&base).await?),
+        RoleAction::Assign { principal_id, role } => {
+            let body = json!({ "principalId": principal_id, "role": role });
+            print(&c.call(Method::POST, &base, Some(&body), None).await?.body)
+        }
+        RoleAction::Remove { principal_id, role } => {
+            c.call(
+                Method::DELETE,
+                &format!("{base}/{principal_id}/{role}"),
+                None,
+                None,
+            )
+            .await?;
+            println!("removed {role} from {principal_id}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `tre dev`: the whole TRE on one machine, on the embedded adapters, with a development OIDC
+//! issuer and ready-to-use tokens for the sample users.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tre_local::{DevOptions, DevStack, DEV_AUDIENCE};
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Where the embedded store keeps its data (it survives restarts).
+    #[arg(long, env = "TRE_DATA_DIR", default_value = ".tre")]
+    pub data_dir: PathBuf,
+    /// Address of the API (and of the development issuer under /oidc).
+    #[arg(long, env = "TRE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Print only the API URL (for scripts), not the banner with tokens.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct TokenArgs {
+    /// Sample user: admin, owner, researcher or airlock-manager.
+    pub user: String,
+    #[arg(long, env = "TRE_DATA_DIR", default_value = ".tre")]
+    pub data_dir: PathBuf,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 8 * 3600)]
+    pub ttl_secs: u64,
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let stack = DevStack::start(DevOptions::new(&args.data_dir, args.addr))
+        .await
+        .context("starting the local TRE")?;
+    if args.quiet {
+        println!("{}", stack.api_url);
+    } else {
+        println!(
+            "TRE running at {}  (data in {})",
+            stack.api_url,
+            args.data_dir.display()
+        );
+        println!(
+            "OpenAPI: {}/api/openapi.json   OIDC issuer: {}",
+            stack.api_url, stack.issuer_url
+        );
+        println!("Tokens for the sample users (valid 8 hours):");
+        for user in ["admin", "owner", "researcher", "airlock-manager"] {
+            let token = stack.token_for(user)?;
+            println!("  {user:<16} export TRE_TOKEN={token}");
+        }
+        println!("Stop with Ctrl-C.");
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("stopping...");
+    stack.shutdown().await;
+    Ok(())
+}
+
+/// Mint a token for a sample user with the local stack's persisted issuer key (no server
+/// needed); the issuer URL must be the one the server runs at.
+pub fn token(args: TokenArgs, api: &str) -> anyhow::Result<()> {
+    let issuer_url = format!("{}/oidc", api.trim_end_matches('/'));
+    let issuer = tre_auth::DevIssuer::open(tre_auth::DevIssuerConfig::new(
+        issuer_url,
+        DEV_AUDIENCE,
+        &args.data_dir,
+    ))?;
+    let user = tre_auth::DevUser::find(&args.user)
+        .with_context(|| format!("unknown sample user `{}`", args.user))?;
+    println!(
+        "{}",
+        issuer.mint(&user, Duration::from_secs(args.ttl_secs))?
+    );
+    Ok(())
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
+        )
+        .try_init();
+}

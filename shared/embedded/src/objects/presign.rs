@@ -1,0 +1,226 @@
+//! Pre-signed URLs for the filesystem store: `{base}/objects/{key}?method=GET&expires=<unix>
+//! &sig=<hex HMAC-SHA256 of "METHOD\nkey\nexpires">`, and the HTTP routes that honour them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tre_core::ports::{ByteStream, ObjectStore, PresignMethod, PresignedUrl, PutOptions};
+use tre_core::{PortError, PortResult};
+
+use super::FsObjectStore;
+
+/// S3's longest pre-signed URL lifetime.
+const MAX_EXPIRY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+fn method_name(method: PresignMethod) -> &'static str {
+    match method {
+        PresignMethod::Get => "GET",
+        PresignMethod::Put => "PUT",
+    }
+}
+
+fn mac(secret: &[u8], method: &str, key: &str, expires: i64) -> PortResult<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+        .map_err(|e| PortError::Backend(format!("presign key: {e}")))?;
+    mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
+    Ok(mac)
+}
+
+/// Percent-encode a key for a URL path, keeping `/` between segments.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(super) fn presign(
+    base_url: &str,
+    secret: &[u8],
+    method: PresignMethod,
+    key: &str,
+    expires_in: Duration,
+) -> PortResult<PresignedUrl> {
+    if expires_in.is_zero() || expires_in > MAX_EXPIRY {
+        return Err(PortError::Invalid(
+            "a pre-signed URL lives 1 s to 7 days".into(),
+        ));
+    }
+    let expires_at = Utc::now()
+        + chrono::Duration::from_std(expires_in)
+            .map_err(|e| PortError::Invalid(format!("expiry: {e}")))?;
+    let expires = expires_at.timestamp();
+    let name = method_name(method);
+    let sig = hex::encode(mac(secret, name, key, expires)?.finalize().into_bytes());
+    Ok(PresignedUrl {
+        url: format!(
+            "{base_url}/objects/{}?method={name}&expires={expires}&sig={sig}",
+            encode_key(key)
+        ),
+        method,
+        expires_at: DateTime::from_timestamp(expires, 0).unwrap_or(expires_at),
+    })
+}
+
+impl FsObjectStore {
+    /// Check a pre-signed link: `Invalid` if it has expired at `now` or its signature does not
+    /// match. The comparison is constant-time.
+    pub fn verify_presigned(
+        &self,
+        method: PresignMethod,
+        key: &str,
+        expires: i64,
+        sig: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let bad = || PortError::Invalid("the link's signature does not match".into());
+        let sig = hex::decode(sig).map_err(|_| bad())?;
+        mac(&self.secret, method_name(method), key, expires)?
+            .verify_slice(&sig)
+            .map_err(|_| bad())?;
+        // Checked after the signature so an attacker learns nothing from a forged expiry.
+        if now.timestamp() > expires {
+            return Err(PortError::Invalid("the link has expired".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Routes serving `GET`/`PUT /objects/{key}` for pre-signed links; anything expired, tampered
+/// with or signed for another method gets 403 with a problem+json body.
+pub fn presigned_router(store: Arc<FsObjectStore>) -> Router {
+    Router::new()
+        .route("/objects/{*key}", get(get_object).put(put_object))
+        .with_state(store)
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn port_problem(e: PortError) -> Response {
+    let status = match &e {
+        PortError::NotFound(_) => StatusCode::NOT_FOUND,
+        PortError::Invalid(_) => StatusCode::BAD_REQUEST,
+        PortError::AlreadyExists(_) | PortError::ConditionFailed(_) => {
+            StatusCode::PRECONDITION_FAILED
+        }
+        PortError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    problem(status, &e.to_string())
+}
+
+fn authorize(
+    store: &FsObjectStore,
+    method: PresignMethod,
+    key: &str,
+    q: &HashMap<String, String>,
+) -> Result<(), Box<Response>> {
+    let forbidden = |d: &str| Box::new(problem(StatusCode::FORBIDDEN, d));
+    if q.get("method").map(String::as_str) != Some(method_name(method)) {
+        return Err(forbidden("the link was not signed for this method"));
+    }
+    let expires = q
+        .get("expires")
+        .and_then(|e| e.parse::<i64>().ok())
+        .ok_or_else(|| forbidden("the link has no valid expiry"))?;
+    let sig = q
+        .get("sig")
+        .ok_or_else(|| forbidden("the link is not signed"))?;
+    store
+        .verify_presigned(method, key, expires, sig, Utc::now())
+        .map_err(|e| match e {
+            PortError::Invalid(d) => forbidden(&d),
+            other => Box::new(port_problem(other)),
+        })
+}
+
+async fn get_object(
+    State(store): State<Arc<FsObjectStore>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(resp) = authorize(&store, PresignMethod::Get, &key, &q) {
+        return *resp;
+    }
+    let obj = match store.get(&key, None).await {
+        Ok(o) => o,
+        Err(e) => return port_problem(e),
+    };
+    let mut resp = Response::new(Body::from_stream(obj.body));
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(obj.meta.size));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", obj.meta.etag)) {
+        headers.insert(header::ETAG, v);
+    }
+    let ct = obj
+        .meta
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    if let Ok(v) = HeaderValue::from_str(ct) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+async fn put_object(
+    State(store): State<Arc<FsObjectStore>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(resp) = authorize(&store, PresignMethod::Put, &key, &q) {
+        return *resp;
+    }
+    let header_str = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let options = PutOptions {
+        content_type: header_str(header::CONTENT_TYPE),
+        content_length: header_str(header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+        if_none_match: false,
+    };
+    let stream: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+    match store.put(&key, stream, options).await {
+        Ok(meta) => {
+            let mut resp = StatusCode::OK.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            resp
+        }
+        Err(e) => port_problem(e),
+    }
+}

@@ -1,0 +1,385 @@
+//! `Table` on SQLite: one row per item, versions kept by the store, the `gsi1` index as two
+//! nullable columns with a partial index.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use serde_json::Value;
+use tre_core::ports::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};
+use tre_core::{PortError, PortResult};
+
+use crate::db::{sql_err, Db};
+
+/// Most ops in one `transact` (the port's limit).
+const MAX_TRANSACT_OPS: usize = 25;
+/// Page size when the query gives no limit (DynamoDB also pages by itself).
+const DEFAULT_PAGE: usize = 1000;
+
+#[derive(Clone)]
+pub struct SqliteTable {
+    db: Db,
+}
+
+impl SqliteTable {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn validate_key(what: &str, key: &Key) -> PortResult<()> {
+    // DynamoDB rejects empty key strings; refuse them here too so behaviour matches.
+    if key.pk.is_empty() || key.sk.is_empty() {
+        return Err(PortError::Invalid(format!("{what}: empty key attribute")));
+    }
+    Ok(())
+}
+
+fn validate_put(key: &Key, index: Option<&Key>, body: &Value) -> PortResult<()> {
+    validate_key("key", key)?;
+    if let Some(ix) = index {
+        validate_key("index key", ix)?;
+    }
+    if !body.is_object() {
+        return Err(PortError::Invalid("item body must be a JSON object".into()));
+    }
+    Ok(())
+}
+
+fn current_version(tx: &Transaction<'_>, key: &Key) -> PortResult<Option<u64>> {
+    tx.query_row(
+        "SELECT version FROM items WHERE pk = ?1 AND sk = ?2",
+        params![key.pk, key.sk],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|v| v.map(|v| v as u64))
+    .map_err(sql_err)
+}
+
+fn holds(condition: Condition, current: Option<u64>) -> bool {
+    match condition {
+        Condition::Absent => current.is_none(),
+        Condition::Exists => current.is_some(),
+        Condition::Version(v) => current == Some(v),
+    }
+}
+
+fn describe(condition: Condition, current: Option<u64>) -> String {
+    let now = match current {
+        None => "absent".to_string(),
+        Some(v) => format!("version {v}"),
+    };
+    format!("required {condition:?}, item is {now}")
+}
+
+fn write_put(
+    tx: &Transaction<'_>,
+    key: &Key,
+    index: Option<&Key>,
+    body: &Value,
+    current: Option<u64>,
+) -> PortResult<u64> {
+    let version = current.unwrap_or(0) + 1;
+    let text =
+        serde_json::to_string(body).map_err(|e| PortError::Invalid(format!("item body: {e}")))?;
+    tx.execute(
+        "INSERT INTO items (pk, sk, ipk, isk, body, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (pk, sk) DO UPDATE SET ipk = excluded.ipk, isk = excluded.isk,
+             body = excluded.body, version = excluded.version",
+        params![
+            key.pk,
+            key.sk,
+            index.map(|k| k.pk.as_str()),
+            index.map(|k| k.sk.as_str()),
+            text,
+            version as i64
+        ],
+    )
+    .map_err(sql_err)?;
+    Ok(version)
+}
+
+fn immediate(conn: &mut rusqlite::Connection) -> PortResult<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)
+}
+
+fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Key, Option<Key>, String, i64)> {
+    let key = Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+    let ipk: Option<String> = row.get(2)?;
+    let isk: Option<String> = row.get(3)?;
+    let index = match (ipk, isk) {
+        (Some(pk), Some(sk)) => Some(Key::new(pk, sk)),
+        _ => None,
+    };
+    Ok((key, index, row.get(4)?, row.get(5)?))
+}
+
+fn to_item((key, index, body, version): (Key, Option<Key>, String, i64)) -> PortResult<Item> {
+    let body = serde_json::from_str(&body)
+        .map_err(|e| PortError::Backend(format!("stored body of {key:?} is not JSON: {e}")))?;
+    Ok(Item {
+        key,
+        index,
+        body,
+        version: version as u64,
+    })
+}
+
+/// The cursor is the last returned item's position in the scanned order, base64url-encoded
+/// JSON: `["p", sk]` on the primary key, `["i", isk, pk, sk]` on the index (pk and sk break
+/// ties between equal index sort keys).
+fn encode_cursor(parts: &[&str]) -> String {
+    let json = serde_json::to_vec(parts).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(cursor: &str, kind: &str, len: usize) -> PortResult<Vec<String>> {
+    let bad = || PortError::Invalid("malformed query cursor".into());
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let parts: Vec<String> = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    if parts.len() != len || parts[0] != kind {
+        return Err(bad());
+    }
+    Ok(parts[1..].to_vec())
+}
+
+fn run_query(conn: &mut rusqlite::Connection, q: &Query) -> PortResult<Page> {
+    let on_index = match q.index.as_deref() {
+        None => false,
+        Some(INDEX_GSI1) => true,
+        Some(other) => return Err(PortError::Invalid(format!("unknown index `{other}`"))),
+    };
+    let limit = match q.limit {
+        Some(0) => return Err(PortError::Invalid("query limit must be at least 1".into())),
+        Some(n) => n.min(DEFAULT_PAGE),
+        None => DEFAULT_PAGE,
+    };
+    let (pk_col, sk_col) = if on_index {
+        ("ipk", "isk")
+    } else {
+        ("pk", "sk")
+    };
+    let mut sql = format!("SELECT pk, sk, ipk, isk, body, version FROM items WHERE {pk_col} = ?");
+    let mut args: Vec<SqlValue> = vec![SqlValue::Text(q.pk.clone())];
+    if let Some(prefix) = q.sk_prefix.as_deref().filter(|p| !p.is_empty()) {
+        // `>=` lets SQLite range-scan the index; substr (in characters) checks the prefix.
+        sql.push_str(&format!(
+            " AND {sk_col} >= ? AND substr({sk_col}, 1, ?) = ?"
+        ));
+        args.push(SqlValue::Text(prefix.to_string()));
+        args.push(SqlValue::Integer(prefix.chars().count() as i64));
+        args.push(SqlValue::Text(prefix.to_string()));
+    }
+    let cmp = if q.descending { "<" } else { ">" };
+    if let Some(cursor) = &q.cursor {
+        if on_index {
+            let c = decode_cursor(cursor, "i", 4)?;
+            sql.push_str(&format!(" AND (isk, pk, sk) {cmp} (?, ?, ?)"));
+            args.extend(c.into_iter().map(SqlValue::Text));
+        } else {
+            let c = decode_cursor(cursor, "p", 2)?;
+            sql.push_str(&format!(" AND sk {cmp} ?"));
+            args.extend(c.into_iter().map(SqlValue::Text));
+        }
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    if on_index {
+        sql.push_str(&format!(" ORDER BY isk {dir}, pk {dir}, sk {dir}"));
+    } else {
+        sql.push_str(&format!(" ORDER BY sk {dir}"));
+    }
+    // One extra row tells whether another page exists, so the last page has no cursor.
+    sql.push_str(" LIMIT ?");
+    args.push(SqlValue::Integer(limit as i64 + 1));
+
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), row_to_item)
+        .map_err(sql_err)?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(to_item(row.map_err(sql_err)?)?);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| {
+            if on_index {
+                let isk = last.index.as_ref().map(|k| k.sk.as_str()).unwrap_or("");
+                encode_cursor(&["i", isk, &last.key.pk, &last.key.sk])
+            } else {
+                encode_cursor(&["p", &last.key.sk])
+            }
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn run_transact(conn: &mut rusqlite::Connection, ops: &[WriteOp]) -> PortResult<Vec<u64>> {
+    let tx = immediate(conn)?;
+    // Check every condition against the state before the transaction, then apply.
+    let mut current = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let (key, condition) = match op {
+            WriteOp::Put { key, condition, .. }
+            | WriteOp::Delete { key, condition }
+            | WriteOp::Check { key, condition } => (key, *condition),
+        };
+        let cur = current_version(&tx, key)?;
+        if !holds(condition, cur) {
+            return Err(PortError::ConditionFailed(format!(
+                "transaction op {i} ({}/{}): {}",
+                key.pk,
+                key.sk,
+                describe(condition, cur)
+            )));
+        }
+        current.push(cur);
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    for (op, cur) in ops.iter().zip(current) {
+        match op {
+            WriteOp::Put {
+                key, index, body, ..
+            } => out.push(write_put(&tx, key, index.as_ref(), body, cur)?),
+            WriteOp::Delete { key, .. } => {
+                tx.execute(
+                    "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+                    params![key.pk, key.sk],
+                )
+                .map_err(sql_err)?;
+                out.push(0);
+            }
+            WriteOp::Check { .. } => out.push(0),
+        }
+    }
+    tx.commit().map_err(sql_err)?;
+    Ok(out)
+}
+
+fn validate_ops(ops: &[WriteOp]) -> PortResult<()> {
+    if ops.is_empty() || ops.len() > MAX_TRANSACT_OPS {
+        return Err(PortError::Invalid(format!(
+            "a transaction has 1..={MAX_TRANSACT_OPS} ops, got {}",
+            ops.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        let key = match op {
+            WriteOp::Put {
+                key, index, body, ..
+            } => {
+                validate_put(key, index.as_ref(), body)
+                    .map_err(|e| PortError::Invalid(format!("transaction op {i}: {e}")))?;
+                key
+            }
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => {
+                validate_key("key", key)?;
+                key
+            }
+        };
+        if !seen.insert(key.clone()) {
+            return Err(PortError::Invalid(format!(
+                "transaction op {i}: key {}/{} appears twice",
+                key.pk, key.sk
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Table for SqliteTable {
+    async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
+        validate_key("key", key)?;
+        let key = key.clone();
+        self.db
+            .call(move |conn| {
+                let row = conn
+                    .query_row(
+                        "SELECT pk, sk, ipk, isk, body, version FROM items
+                         WHERE pk = ?1 AND sk = ?2",
+                        params![key.pk, key.sk],
+                        row_to_item,
+                    )
+                    .optional()
+                    .map_err(sql_err)?;
+                row.map(to_item).transpose()
+            })
+            .await
+    }
+
+    async fn put(
+        &self,
+        key: &Key,
+        index: Option<&Key>,
+        body: &Value,
+        condition: Condition,
+    ) -> PortResult<u64> {
+        validate_put(key, index, body)?;
+        let (key, index, body) = (key.clone(), index.cloned(), body.clone());
+        self.db
+            .call(move |conn| {
+                let tx = immediate(conn)?;
+                let cur = current_version(&tx, &key)?;
+                if !holds(condition, cur) {
+                    return Err(PortError::ConditionFailed(format!(
+                        "put {}/{}: {}",
+                        key.pk,
+                        key.sk,
+                        describe(condition, cur)
+                    )));
+                }
+                let version = write_put(&tx, &key, index.as_ref(), &body, cur)?;
+                tx.commit().map_err(sql_err)?;
+                Ok(version)
+            })
+            .await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> PortResult<()> {
+        validate_key("key", key)?;
+        let key = key.clone();
+        self.db
+            .call(move |conn| {
+                let tx = immediate(conn)?;
+                let cur = current_version(&tx, &key)?;
+                if !holds(condition, cur) {
+                    return Err(PortError::ConditionFailed(format!(
+                        "delete {}/{}: {}",
+                        key.pk,
+                        key.sk,
+                        describe(condition, cur)
+                    )));
+                }
+                tx.execute(
+                    "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+                    params![key.pk, key.sk],
+                )
+                .map_err(sql_err)?;
+                tx.commit().map_err(sql_err)
+            })
+            .await
+    }
+
+    async fn query(&self, query: &Query) -> PortResult<Page> {
+        if query.pk.is_empty() {
+            return Err(PortError::Invalid("query: empty partition key".into()));
+        }
+        let query = query.clone();
+        self.db.call(move |conn| run_query(conn, &query)).await
+    }
+
+    async fn transact(&self, ops: &[WriteOp]) -> PortResult<Vec<u64>> {
+        validate_ops(ops)?;
+        let ops = ops.to_vec();
+        self.db.call(move |conn| run_transact(conn, &ops)).await
+    }
+}

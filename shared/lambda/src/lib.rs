@@ -1,0 +1,49 @@
+//! What every Lambda shares, so that each `functions/*/src/main.rs` is one call.
+//!
+//! The backend comes from the environment: in AWS the DynamoDB/Step Functions adapters
+//! (`TRE_TABLE`, `TRE_STATE_MACHINE_PREFIX`); with `TRE_DATA_DIR` instead, the embedded adapters,
+//! so `cargo lambda watch` / `cargo lambda invoke` work on a laptop with no AWS at all.
+
+use std::sync::Arc;
+
+use tre_api::RouteGroup;
+use tre_core::app::App;
+
+/// Environment variables this crate reads (the infrastructure test checks Terraform sets the
+/// AWS ones).
+pub const ENV_DATA_DIR: &str = "TRE_DATA_DIR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// Build the application services on the backend the environment names.
+pub async fn app_from_env() -> Result<App, WiringError> {
+    if let Ok(dir) = std::env::var(ENV_DATA_DIR) {
+        let db = tre_embedded::Db::open(std::path::Path::new(&dir))
+            .map_err(|e| WiringError::Backend(e.to_string()))?;
+        return Ok(App::new(
+            Arc::new(tre_embedded::SqliteTable::new(db.clone())),
+            Arc::new(tre_embedded::RecordedWorkflows::new(db)),
+        ));
+    }
+    aws_app_from_env().await
+}
+
+async fn aws_app_from_env() -> Result<App, WiringError> {
+    Err(WiringError::Config(format!(
+        "set {ENV_DATA_DIR} (embedded backend); the AWS backend is wired in with the AWS adapters"
+    )))
+}
+
+/// Serve one API route group until the Lambda runtime stops the process.
+pub async fn run_api(group: RouteGroup) -> Result<(), lambda_http::Error> {
+    tre_api::lambda::init_tracing();
+    let app = app_from_env().await?;
+    let mapping = tre_auth::ClaimMapping::from_env()?;
+    tre_api::lambda::serve(group, app, mapping).await
+}

@@ -1,0 +1,334 @@
+//! Authorisation matrix: every route of the route table, called as every role, anonymously and
+//! with every kind of bad token, compared with the rules of DESIGN.md section 2 as restated
+//! here (independently of the code that enforces them).
+
+use http::Method;
+use serde_json::json;
+use tre_api::routes::{route_table, Action, RouteSpec};
+use tre_core::domain::ResourceKind;
+use tre_e2e::{create, register_sample_templates, TestStack};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Forbidden,
+    Hidden,
+    Unauthenticated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Admin,
+    Owner,
+    Researcher,
+    Manager,
+    NoRole,
+}
+
+impl Who {
+    const ALL: [Who; 5] = [
+        Who::Admin,
+        Who::Owner,
+        Who::Researcher,
+        Who::Manager,
+        Who::NoRole,
+    ];
+    fn user(self) -> &'static str {
+        match self {
+            Who::Admin => "admin",
+            Who::Owner => "owner",
+            Who::Researcher => "researcher",
+            Who::Manager => "airlock-manager",
+            Who::NoRole => "norole",
+        }
+    }
+}
+
+/// The rules, restated. `in_b`: the route points into workspace B, where only the admin is
+/// known; everyone else holds their role in workspace A only.
+fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
+    use Outcome::*;
+    if who == Who::NoRole {
+        return Forbidden;
+    }
+    if who == Who::Admin {
+        return Allowed;
+    }
+    let write = route.method != Method::GET;
+    if in_b {
+        return Hidden;
+    }
+    match route.action {
+        Action::ListTemplates(_) | Action::GetTemplate(_) | Action::TemplateVersions(_) => Allowed,
+        Action::RegisterTemplate(_) => Forbidden,
+        Action::ListRoles | Action::AssignRole | Action::RemoveRole => {
+            if who == Who::Owner {
+                Allowed
+            } else {
+                Forbidden
+            }
+        }
+        a => {
+            let kind = match a {
+                Action::List(k)
+                | Action::Create(k)
+                | Action::Get(k)
+                | Action::Patch(k)
+                | Action::Delete(k)
+                | Action::InvokeAction(k)
+                | Action::ListOperations(k)
+                | Action::GetOperation(k)
+                | Action::History(k) => k,
+                _ => unreachable!("meta routes are not authenticated"),
+            };
+            let collection = matches!(a, Action::List(_) | Action::Create(_));
+            match kind {
+                ResourceKind::Workspace | ResourceKind::SharedService if write => Forbidden,
+                ResourceKind::Workspace | ResourceKind::SharedService => Allowed,
+                ResourceKind::WorkspaceService if !write => Allowed,
+                ResourceKind::WorkspaceService if who == Who::Owner => Allowed,
+                ResourceKind::WorkspaceService => Forbidden,
+                ResourceKind::UserResource => match (who, collection, write) {
+                    (_, true, false) => Allowed,
+                    (Who::Owner | Who::Researcher, _, _) => Allowed,
+                    (_, true, true) => Forbidden,
+                    // The user resource belongs to the researcher: an airlock manager
+                    // cannot even see it.
+                    _ => Hidden,
+                },
+            }
+        }
+    }
+}
+
+fn classify(status: u16) -> Outcome {
+    match status {
+        401 => Outcome::Unauthenticated,
+        403 => Outcome::Forbidden,
+        404 => Outcome::Hidden,
+        s if s < 500 => Outcome::Allowed,
+        s => panic!("server error {s}"),
+    }
+}
+
+struct Ids {
+    ws: String,
+    svc: String,
+    ur: String,
+    op_ws: String,
+    op_svc: String,
+    op_ur: String,
+}
+
+async fn workspace_fixture(t: &TestStack, admin: &str) -> Ids {
+    let ws = create(t, "/api/workspaces", admin, "ws-base", "ws").await;
+    let svc_path = format!("/api/workspaces/{ws}/workspace-services");
+    let svc = create(t, &svc_path, admin, "svc-notebook", "svc").await;
+    let ur_path = format!("{svc_path}/{svc}/user-resources");
+    let ur = create(t, &ur_path, admin, "ur-vm", "vm").await;
+    let op = |path: String| async move {
+        let v = t.get(&format!("{path}/operations"), admin).await;
+        v.body["operations"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ids {
+        op_ws: op(format!("/api/workspaces/{ws}")).await,
+        op_svc: op(format!("{svc_path}/{svc}")).await,
+        op_ur: op(format!("{ur_path}/{ur}")).await,
+        ws,
+        svc,
+        ur,
+    }
+}
+
+fn fill(route: &RouteSpec, ids: &Ids, shared: &str, op_shared: &str, who: &str) -> String {
+    let op = match route.action {
+        Action::GetOperation(ResourceKind::Workspace) => &ids.op_ws,
+        Action::GetOperation(ResourceKind::WorkspaceService) => &ids.op_svc,
+        Action::GetOperation(ResourceKind::UserResource) => &ids.op_ur,
+        _ => op_shared,
+    };
+    let template = match route.action {
+        Action::GetTemplate(k) | Action::TemplateVersions(k) => match k {
+            ResourceKind::Workspace => "ws-base",
+            ResourceKind::WorkspaceService => "svc-notebook",
+            ResourceKind::UserResource => "ur-vm",
+            ResourceKind::SharedService => "shared-mirror",
+        },
+        _ => "",
+    };
+    let mut path = route
+        .path
+        .replace("{workspaceId}", &ids.ws)
+        .replace("{serviceId}", &ids.svc)
+        .replace("{userResourceId}", &ids.ur)
+        .replace("{sharedServiceId}", shared)
+        .replace("{operationId}", op)
+        .replace("{templateName}", template)
+        .replace("{principalId}", &format!("victim-{who}"))
+        .replace("{role}", "WorkspaceResearcher");
+    // Only the required query parameter (`action`); optional ones are left out.
+    for (name, required, _) in &route.query {
+        if *required {
+            path.push_str(&format!("?{name}=restart"));
+        }
+    }
+    path
+}
+
+fn body_for(route: &RouteSpec, who: &str, n: usize) -> Option<serde_json::Value> {
+    let template = |k: ResourceKind| match k {
+        ResourceKind::Workspace => "ws-base",
+        ResourceKind::WorkspaceService => "svc-notebook",
+        ResourceKind::UserResource => "ur-vm",
+        ResourceKind::SharedService => "shared-mirror",
+    };
+    match route.action {
+        Action::RegisterTemplate(_) => Some(json!({
+            "name": format!("t-{who}-{n}"), "version": "1.0.0",
+            "parameters": {"type": "object", "properties": {}}
+        })),
+        Action::Create(k) => {
+            Some(json!({"templateName": template(k), "properties": {"display_name": "x"}}))
+        }
+        Action::Patch(_) => Some(json!({"properties": {"display_name": "renamed"}})),
+        Action::AssignRole => {
+            Some(json!({"principalId": format!("extra-{who}-{n}"), "role": "AirlockManager"}))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_as_every_caller() {
+    let t = TestStack::start().await.expect("stack starts");
+    let admin = t.token("admin");
+    register_sample_templates(&t, &admin).await;
+
+    let a = workspace_fixture(&t, &admin).await;
+    let b = workspace_fixture(&t, &admin).await;
+    for (ws, who, role) in [
+        (&a.ws, "dev-owner", "WorkspaceOwner"),
+        (&a.ws, "dev-researcher", "WorkspaceResearcher"),
+        (&a.ws, "dev-airlock-manager", "AirlockManager"),
+    ] {
+        t.post_ok(
+            &format!("/api/workspaces/{ws}/role-assignments"),
+            &admin,
+            &json!({"principalId": who, "role": role}),
+            201,
+        )
+        .await;
+    }
+    // A's user resource under test belongs to the researcher, who can create it only now
+    // that they hold a role in A.
+    let ur_path = format!(
+        "/api/workspaces/{}/workspace-services/{}/user-resources",
+        a.ws, a.svc
+    );
+    let ur = create(&t, &ur_path, &t.token("researcher"), "ur-vm", "mine").await;
+    let a = Ids {
+        op_ur: t
+            .get(&format!("{ur_path}/{ur}/operations"), &admin)
+            .await
+            .body["operations"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        ur,
+        ..a
+    };
+    // Every caller gets a "victim" assignment to try to remove, in both workspaces.
+    for who in Who::ALL {
+        for ws in [&a.ws, &b.ws] {
+            t.post_ok(
+                &format!("/api/workspaces/{ws}/role-assignments"),
+                &admin,
+                &json!({"principalId": format!("victim-{}", who.user()), "role": "WorkspaceResearcher"}),
+                201,
+            )
+            .await;
+        }
+    }
+    let shared = create(&t, "/api/shared-services", &admin, "shared-mirror", "m").await;
+    let op_shared = t
+        .get(&format!("/api/shared-services/{shared}/operations"), &admin)
+        .await
+        .body["operations"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let bad_tokens = tre_e2e::bad_tokens(&t);
+    let routes: Vec<RouteSpec> = route_table()
+        .into_iter()
+        .filter(|r| r.authenticated)
+        .collect();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (n, route) in routes.iter().enumerate() {
+        let targets: Vec<(&Ids, bool)> = if route.path.contains("{workspaceId}") {
+            vec![(&a, false), (&b, true)]
+        } else {
+            vec![(&a, false)]
+        };
+        for (ids, in_b) in targets {
+            for who in Who::ALL {
+                let token = t.token(who.user());
+                let path = fill(route, ids, &shared, &op_shared, who.user());
+                let body = body_for(route, who.user(), n);
+                let if_match = route.if_match.then_some("\"999\"");
+                let r = t
+                    .call(
+                        route.method.clone(),
+                        &path,
+                        Some(&token),
+                        body.as_ref(),
+                        if_match,
+                    )
+                    .await;
+                let got = classify(r.status);
+                let want = expected(route, who, in_b);
+                checked += 1;
+                if got != want {
+                    failures.push(format!(
+                        "{} {path} as {who:?}: expected {want:?}, got {} {}",
+                        route.method, r.status, r.body
+                    ));
+                }
+            }
+            // Anonymous and every bad token kind: 401, and nothing else learned.
+            let path = fill(route, ids, &shared, &op_shared, "nobody");
+            let body = body_for(route, "nobody", n);
+            let mut attempts: Vec<(String, Option<String>)> = vec![("anonymous".into(), None)];
+            attempts.extend(bad_tokens.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
+            for (kind, token) in attempts {
+                let r = t
+                    .call(
+                        route.method.clone(),
+                        &path,
+                        token.as_deref(),
+                        body.as_ref(),
+                        None,
+                    )
+                    .await;
+                checked += 1;
+                if r.status != 401 {
+                    failures.push(format!(
+                        "{} {path} with {kind}: expected 401, got {}",
+                        route.method, r.status
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked > 500, "the matrix ran only {checked} checks");
+}
