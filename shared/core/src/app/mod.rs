@@ -8,6 +8,7 @@ mod keys;
 mod operations;
 mod resources;
 mod roles;
+mod status;
 mod templates;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use authz::{Caller, ResourceScope};
 pub use error::{AppError, AppResult};
 pub use resources::{CreateResource, PatchResource};
 pub use roles::AssignRole;
+pub use status::{Applied, StatusMessage};
 pub use templates::RegisterTemplate;
 
 use crate::ports::{Clock, Ids, Table, Workflows};

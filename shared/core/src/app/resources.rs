@@ -347,6 +347,7 @@ impl App {
                 action: action.to_string(),
                 status,
                 message: String::new(),
+                sequence: 0,
                 updated_at: now,
             }],
             created_by: caller.id().to_string(),

@@ -7,7 +7,7 @@ pub mod roles;
 pub mod schema;
 pub mod template;
 
-pub use operation::{Operation, OperationStatus, OperationStep};
+pub use operation::{Operation, OperationStatus, OperationStep, StepOutcome};
 pub use principal::{Principal, TreRole};
 pub use resource::{DeploymentStatus, Resource, ResourceKind};
 pub use roles::{RoleAssignment, WorkspaceRole};

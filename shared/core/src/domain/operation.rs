@@ -18,6 +18,10 @@ pub struct OperationStep {
     pub status: OperationStatus,
     #[serde(default)]
     pub message: String,
+    /// Highest status-message sequence applied to this step; older or repeated messages are
+    /// ignored, so duplicates and reordering cannot move a step backwards.
+    #[serde(default)]
+    pub sequence: u64,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -54,5 +58,40 @@ pub fn initial_status(action: &str) -> OperationStatus {
         actions::UPGRADE => DeploymentStatus::AwaitingUpdate,
         actions::UNINSTALL => DeploymentStatus::AwaitingDeletion,
         _ => DeploymentStatus::AwaitingAction,
+    }
+}
+
+/// The status a step (and its resource) reaches, by action and runner outcome.
+pub fn step_status(action: &str, outcome: StepOutcome) -> OperationStatus {
+    use DeploymentStatus as D;
+    match (action, outcome) {
+        (actions::INSTALL, StepOutcome::Running) => D::Deploying,
+        (actions::INSTALL, StepOutcome::Succeeded) => D::Deployed,
+        (actions::INSTALL, StepOutcome::Failed) => D::DeploymentFailed,
+        (actions::UPGRADE, StepOutcome::Running) => D::Updating,
+        (actions::UPGRADE, StepOutcome::Succeeded) => D::Updated,
+        (actions::UPGRADE, StepOutcome::Failed) => D::UpdatingFailed,
+        (actions::UNINSTALL, StepOutcome::Running) => D::Deleting,
+        (actions::UNINSTALL, StepOutcome::Succeeded) => D::Deleted,
+        (actions::UNINSTALL, StepOutcome::Failed) => D::DeletingFailed,
+        (_, StepOutcome::Running) => D::InvokingAction,
+        (_, StepOutcome::Succeeded) => D::ActionSucceeded,
+        (_, StepOutcome::Failed) => D::ActionFailed,
+    }
+}
+
+/// What a runner reports about one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl DeploymentStatus {
+    /// Final: no later message changes a step in this status unless it is newer.
+    pub fn is_final(&self) -> bool {
+        !self.is_in_progress()
     }
 }

@@ -1,0 +1,179 @@
+//! Applying runner status messages (DESIGN.md "Status flow"). Every message is applied with
+//! conditional writes; a duplicate, or one older than what the step has seen, changes nothing,
+//! so the consumer can be retried and messages may arrive in any order.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::{keys, App, AppError, AppResult};
+use crate::domain::operation::step_status;
+use crate::domain::{DeploymentStatus, Operation, StepOutcome};
+use crate::ports::{Condition, PortError, WriteOp};
+
+/// What a runner sends to the status queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusMessage {
+    pub operation_id: String,
+    pub step_id: String,
+    pub resource_id: String,
+    pub status: StepOutcome,
+    #[serde(default)]
+    pub message: String,
+    /// Outputs of the step, merged into the resource's properties on success.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub outputs: Map<String, Value>,
+    /// Strictly increasing per step across all attempts (runners use a timestamp-based counter).
+    pub sequence: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The message moved the step (and perhaps the operation and resource) forward.
+    Applied,
+    /// Already applied, or older than what the step has seen: nothing changed.
+    Ignored,
+}
+
+/// How many times a lost race is retried before giving up (the queue redelivers after that).
+const MAX_ATTEMPTS: usize = 8;
+
+impl App {
+    pub async fn apply_status(&self, msg: &StatusMessage) -> AppResult<Applied> {
+        for _ in 0..MAX_ATTEMPTS {
+            match self.try_apply_status(msg).await {
+                Err(AppError::PreconditionFailed(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(AppError::Unavailable(format!(
+            "operation `{}` kept changing under us; will be retried",
+            msg.operation_id
+        )))
+    }
+
+    async fn try_apply_status(&self, msg: &StatusMessage) -> AppResult<Applied> {
+        let op_key = keys::operation(&msg.resource_id, &msg.operation_id);
+        let op_item = self.table.get(&op_key).await?.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "operation `{}` of resource `{}` does not exist",
+                msg.operation_id, msg.resource_id
+            ))
+        })?;
+        let mut op: Operation = serde_json::from_value(op_item.body.clone())?;
+        let Some(step_index) = op.steps.iter().position(|s| s.id == msg.step_id) else {
+            return Err(AppError::validation(format!(
+                "operation `{}` has no step `{}`",
+                op.id, msg.step_id
+            )));
+        };
+        let step = &op.steps[step_index];
+        if msg.sequence <= step.sequence {
+            return Ok(Applied::Ignored);
+        }
+        if step.resource_id != msg.resource_id {
+            return Err(AppError::validation(format!(
+                "step `{}` acts on `{}`, not on `{}`",
+                step.id, step.resource_id, msg.resource_id
+            )));
+        }
+        let now = self.clock.now();
+        let status = step_status(&step.action, msg.status);
+        {
+            let step = &mut op.steps[step_index];
+            step.status = status;
+            step.message = msg.message.clone();
+            step.sequence = msg.sequence;
+            step.updated_at = now;
+        }
+        op.status = operation_status(&op);
+        op.message = if msg.message.is_empty() {
+            op.message.clone()
+        } else {
+            msg.message.clone()
+        };
+        op.updated_at = now;
+
+        let mut ops = vec![WriteOp::Put {
+            key: op_item.key.clone(),
+            index: op_item.index.clone(),
+            body: serde_json::to_value(&op)?,
+            condition: Condition::Version(op_item.version),
+        }];
+
+        // The step's resource follows its step (or the operation, for a multi-step pipeline).
+        let res_key = keys::resource(&msg.resource_id);
+        if let Some(res_item) = self.table.get(&res_key).await? {
+            let mut resource = super::resources::decode_resource(&res_item)?;
+            let before = resource.clone();
+            resource.deployment_status = if op.steps.len() > 1 && !op.status.is_final() {
+                DeploymentStatus::PipelineRunning
+            } else {
+                status
+            };
+            if msg.status == StepOutcome::Succeeded {
+                for (k, v) in &msg.outputs {
+                    resource.properties.insert(k.clone(), v.clone());
+                }
+            }
+            if status == DeploymentStatus::Deleted {
+                resource.is_enabled = false;
+            }
+            resource.updated_at = now;
+            if resource != before {
+                let mut snapshot = before.clone();
+                snapshot.etag = crate::domain::resource::etag_for_version(res_item.version);
+                ops.push(WriteOp::Put {
+                    key: res_key,
+                    index: res_item.index.clone(),
+                    body: serde_json::to_value(&resource)?,
+                    condition: Condition::Version(res_item.version),
+                });
+                ops.push(WriteOp::Put {
+                    key: keys::resource_history(&resource.id, res_item.version),
+                    index: None,
+                    body: serde_json::to_value(&snapshot)?,
+                    condition: Condition::Absent,
+                });
+            }
+        }
+        match self.table.transact(&ops).await {
+            Ok(_) => Ok(Applied::Applied),
+            Err(PortError::ConditionFailed(m)) => Err(AppError::PreconditionFailed(m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The operation's status from its steps: failed if any failed, done when all are done,
+/// otherwise running (`pipeline_running` when it has several steps).
+fn operation_status(op: &Operation) -> DeploymentStatus {
+    if let Some(failed) = op.steps.iter().find(|s| {
+        matches!(
+            s.status,
+            DeploymentStatus::DeploymentFailed
+                | DeploymentStatus::UpdatingFailed
+                | DeploymentStatus::DeletingFailed
+                | DeploymentStatus::ActionFailed
+        )
+    }) {
+        return failed.status;
+    }
+    if op.steps.iter().all(|s| s.status.is_final()) {
+        // All steps done: the operation ends in the main action's success status.
+        return op
+            .steps
+            .iter()
+            .find(|s| s.resource_id == op.resource_id && s.action == op.action)
+            .or(op.steps.last())
+            .map(|s| s.status)
+            .unwrap_or(op.status);
+    }
+    if op.steps.len() > 1 {
+        DeploymentStatus::PipelineRunning
+    } else {
+        op.steps.first().map(|s| s.status).unwrap_or(op.status)
+    }
+}

@@ -1,0 +1,137 @@
+//! Status messages are applied idempotently: every message delivered twice, in any order,
+//! gives the same final resource and operation as one orderly delivery.
+
+use serde_json::{json, Value};
+use tre_core::app::{Applied, StatusMessage};
+use tre_core::domain::StepOutcome;
+use tre_e2e::{create, register_sample_templates, TestStack};
+
+fn messages(ws: &str, op: &str) -> Vec<StatusMessage> {
+    let msg = |status, seq, message: &str, outputs: Value| StatusMessage {
+        operation_id: op.into(),
+        step_id: "main".into(),
+        resource_id: ws.into(),
+        status,
+        message: message.into(),
+        outputs: outputs.as_object().cloned().unwrap_or_default(),
+        sequence: seq,
+    };
+    vec![
+        msg(StepOutcome::Running, 10, "starting", json!({})),
+        msg(StepOutcome::Running, 20, "creating storage", json!({})),
+        msg(
+            StepOutcome::Succeeded,
+            30,
+            "done",
+            json!({"storage_path": "/data/ws", "size_gb": 5}),
+        ),
+    ]
+}
+
+/// The parts of the final state that must not depend on delivery order.
+async fn final_state(t: &TestStack, admin: &str, ws: &str) -> (Value, Value) {
+    let r = t.get(&format!("/api/workspaces/{ws}"), admin).await.body;
+    let ops = t
+        .get(&format!("/api/workspaces/{ws}/operations"), admin)
+        .await
+        .body;
+    let op = &ops["operations"][0];
+    (
+        json!({"status": r["deploymentStatus"], "props": r["properties"], "enabled": r["isEnabled"]}),
+        json!({"status": op["status"], "message": op["message"], "step": op["steps"][0]["status"],
+               "seq": op["steps"][0]["sequence"]}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_reordering_change_nothing() {
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    register_sample_templates(&t, &admin).await;
+
+    // Reference: each message once, in order.
+    let ws = create(&t, "/api/workspaces", &admin, "ws-base", "ref").await;
+    let op = t
+        .get(&format!("/api/workspaces/{ws}/operations"), &admin)
+        .await
+        .body["operations"][0]["id"]
+        .as_str()
+        .expect("op")
+        .to_string();
+    for m in messages(&ws, &op) {
+        assert_eq!(
+            t.stack.app.apply_status(&m).await.expect("apply"),
+            Applied::Applied
+        );
+    }
+    let reference = final_state(&t, &admin, &ws).await;
+    assert_eq!(reference.0["status"], "deployed");
+    assert_eq!(reference.0["props"]["storage_path"], "/data/ws");
+    assert_eq!(reference.1["status"], "deployed");
+
+    // Every order of the three messages, each delivered twice.
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let ws = create(&t, "/api/workspaces", &admin, "ws-base", "ref").await;
+        let op = t
+            .get(&format!("/api/workspaces/{ws}/operations"), &admin)
+            .await
+            .body["operations"][0]["id"]
+            .as_str()
+            .expect("op")
+            .to_string();
+        let msgs = messages(&ws, &op);
+        for i in order.iter().chain(order.iter()) {
+            t.stack.app.apply_status(&msgs[*i]).await.expect("apply");
+        }
+        assert_eq!(
+            final_state(&t, &admin, &ws).await,
+            reference,
+            "order {order:?}"
+        );
+    }
+
+    // A message for an unknown operation or step is an error (it will dead-letter), not a change.
+    let mut bad = messages(&ws, &op)[0].clone();
+    bad.step_id = "nope".into();
+    bad.sequence = 99;
+    assert!(t.stack.app.apply_status(&bad).await.is_err());
+    bad.operation_id = "missing".into();
+    assert!(t.stack.app.apply_status(&bad).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_fails_the_operation_and_the_resource() {
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    register_sample_templates(&t, &admin).await;
+    let ws = create(&t, "/api/workspaces", &admin, "ws-base", "f").await;
+    let op = t
+        .get(&format!("/api/workspaces/{ws}/operations"), &admin)
+        .await
+        .body["operations"][0]["id"]
+        .as_str()
+        .expect("op")
+        .to_string();
+    let fail = StatusMessage {
+        operation_id: op,
+        step_id: "main".into(),
+        resource_id: ws.clone(),
+        status: StepOutcome::Failed,
+        message: "terraform apply failed: quota exceeded".into(),
+        outputs: Default::default(),
+        sequence: 5,
+    };
+    t.stack.app.apply_status(&fail).await.expect("apply");
+    let (r, o) = final_state(&t, &admin, &ws).await;
+    assert_eq!(r["status"], "deployment_failed");
+    assert_eq!(o["status"], "deployment_failed");
+    assert_eq!(o["message"], "terraform apply failed: quota exceeded");
+}
