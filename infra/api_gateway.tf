@@ -23,7 +23,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_integration" "function" {
-  for_each               = local.functions
+  for_each               = local.api_functions
   api_id                 = aws_apigatewayv2_api.tre.id
   integration_type       = "AWS_PROXY"
   integration_uri        = aws_lambda_function.function[each.key].invoke_arn
@@ -41,7 +41,7 @@ resource "aws_apigatewayv2_route" "route" {
 }
 
 resource "aws_lambda_permission" "api" {
-  for_each      = local.functions
+  for_each      = local.api_functions
   statement_id  = "AllowApiGateway"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function[each.key].function_name

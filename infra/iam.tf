@@ -65,6 +65,15 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
+    for_each = each.value.kind == "sqs" ? [1] : []
+    content {
+      sid       = "ConsumeStatusQueue"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      resources = [aws_sqs_queue.status.arn]
+    }
+  }
+
+  dynamic "statement" {
     for_each = each.value.workflows ? [1] : []
     content {
       sid       = "StartWorkflows"

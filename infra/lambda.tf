@@ -4,26 +4,37 @@ locals {
   # function crate name => what it needs. Keep in step with functions/ (a test checks it).
   functions = {
     "api-meta" = {
+      kind        = "api"
       description = "API: health and the OpenAPI document"
       table       = "read"
       workflows   = false
     }
     "api-templates" = {
+      kind        = "api"
       description = "API: template registration and lookup"
       table       = "write"
       workflows   = false
     }
     "api-workspaces" = {
+      kind        = "api"
       description = "API: workspaces, workspace services, user resources, role assignments"
       table       = "write"
       workflows   = true
     }
     "api-shared-services" = {
+      kind        = "api"
       description = "API: shared services"
       table       = "write"
       workflows   = true
     }
+    "status-consumer" = {
+      kind        = "sqs"
+      description = "Applies runner status messages from the status queue"
+      table       = "write"
+      workflows   = false
+    }
   }
+  api_functions = { for k, v in local.functions : k => v if v.kind == "api" }
 
   # Environment every function gets. A test checks that every variable the code reads is here.
   common_env = {
@@ -91,4 +102,13 @@ resource "aws_lambda_function" "function" {
   }
 
   depends_on = [aws_iam_role_policy.function]
+}
+
+# The status consumer reads the status queue; failed messages are reported per item, retried,
+# and dead-lettered after the queue's maxReceiveCount.
+resource "aws_lambda_event_source_mapping" "status" {
+  event_source_arn        = aws_sqs_queue.status.arn
+  function_name           = aws_lambda_function.function["status-consumer"].arn
+  batch_size              = 10
+  function_response_types = ["ReportBatchItemFailures"]
 }

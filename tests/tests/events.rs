@@ -74,3 +74,39 @@ async fn every_sample_event_gets_its_recorded_status() {
 fn axum_body(bytes: Vec<u8>) -> tre_api::Body {
     tre_api::Body::from(bytes)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_consumer_sample_events_report_the_recorded_failures() {
+    let t = TestStack::start().await.expect("stack");
+    let dir = events_dir().join("status-consumer");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
+    let listed = expected["events"].as_array().expect("events");
+    let on_disk = std::fs::read_dir(&dir).expect("dir").count() - 1; // minus expected.json
+    assert_eq!(
+        on_disk,
+        listed.len(),
+        "events/status-consumer/expected.json must list every event"
+    );
+    for e in listed {
+        let file = e["event"].as_str().expect("event");
+        let event: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("file"))
+                .expect(file);
+        let resp = tre_lambda::status::handle_batch(&t.stack.app, event).await;
+        let got: Vec<String> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        let want: Vec<String> = e["batchItemFailures"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        assert_eq!(got, want, "{file}");
+    }
+}

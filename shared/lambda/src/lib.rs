@@ -4,6 +4,8 @@
 //! (`TRE_TABLE`, `TRE_STATE_MACHINE_PREFIX`); with `TRE_DATA_DIR` instead, the embedded adapters,
 //! so `cargo lambda watch` / `cargo lambda invoke` work on a laptop with no AWS at all.
 
+pub mod status;
+
 use std::sync::Arc;
 
 use tre_api::RouteGroup;
@@ -46,4 +48,17 @@ pub async fn run_api(group: RouteGroup) -> Result<(), lambda_http::Error> {
     let app = app_from_env().await?;
     let mapping = tre_auth::ClaimMapping::from_env()?;
     tre_api::lambda::serve(group, app, mapping).await
+}
+
+/// Serve the status consumer (SQS event source with partial batch responses).
+pub async fn run_status_consumer() -> Result<(), lambda_runtime::Error> {
+    tre_api::lambda::init_tracing();
+    let app = app_from_env().await?;
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(status::handle_batch(app, event.payload).await)
+        },
+    ))
+    .await
 }
