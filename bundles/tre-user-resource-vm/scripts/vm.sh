@@ -1,0 +1,12 @@
+#!/bin/sh
+set -eu
+dir="${TRE_STORAGE_ROOT:?}/workspaces/${TRE_WORKSPACE_ID:?}/services/${TRE_PARENT_SERVICE_ID:?}/vms/$TRE_RESOURCE_ID"
+case "$1" in
+  create)
+    mkdir -p "$dir"
+    printf '%s\n' "$TRE_PARAM_SIZE" > "$dir/size"
+    printf '{"vm_path": "%s", "size": "%s"}' "$dir" "$TRE_PARAM_SIZE" > "$TRE_OUTPUTS_FILE"
+    ;;
+  restart) date -u +%s > "$dir/restarted-at" ;;
+  remove) rm -rf "$dir" ;;
+esac

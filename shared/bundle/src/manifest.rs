@@ -1,0 +1,204 @@
+//! `bundle.yaml`: what a bundle is, which parameters it takes, and which steps each action runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tre_core::domain::schema::ParameterSchema;
+use tre_core::domain::template::{validate_template_name, validate_version};
+use tre_core::domain::ResourceKind;
+
+use crate::BundleError;
+
+/// The standard actions every bundle must implement.
+pub const STANDARD_ACTIONS: [&str; 3] = ["install", "upgrade", "uninstall"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleManifest {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: ResourceKind,
+    /// For user-resource bundles: the workspace-service template they extend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_service_template: Option<String>,
+    /// JSON Schema (object) of the parameters, with `updateable` / `sensitive` markers.
+    pub parameters: Value,
+    #[serde(default)]
+    pub outputs: Vec<OutputSpec>,
+    /// install, upgrade, uninstall, and any custom actions.
+    pub actions: BTreeMap<String, ActionSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutputSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionSpec {
+    #[serde(default)]
+    pub description: String,
+    pub steps: Vec<StepSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: String,
+    /// Command and arguments, run in the bundle directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Vec<String>>,
+    /// Seconds before the step is killed and fails (default one hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+impl BundleManifest {
+    pub fn from_yaml(text: &str) -> Result<Self, BundleError> {
+        let m: Self =
+            serde_yaml::from_str(text).map_err(|e| BundleError::Manifest(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Every rule a bundle must meet before it is packaged or run.
+    pub fn validate(&self) -> Result<(), BundleError> {
+        let bad = |m: String| Err(BundleError::Manifest(m));
+        validate_template_name(&self.name).map_err(BundleError::Manifest)?;
+        validate_version(&self.version).map_err(BundleError::Manifest)?;
+        ParameterSchema::compile(&self.parameters).map_err(BundleError::Manifest)?;
+        match (self.kind, &self.parent_service_template) {
+            (ResourceKind::UserResource, None) => {
+                return bad("user-resource bundles need `parentServiceTemplate`".into())
+            }
+            (ResourceKind::UserResource, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return bad("`parentServiceTemplate` applies to user-resource bundles only".into())
+            }
+        }
+        for action in STANDARD_ACTIONS {
+            if !self.actions.contains_key(action) {
+                return bad(format!("the `{action}` action is missing"));
+            }
+        }
+        for (name, action) in &self.actions {
+            validate_template_name(name)
+                .map_err(|e| BundleError::Manifest(format!("action: {e}")))?;
+            if action.steps.is_empty() {
+                return bad(format!("action `{name}` has no steps"));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for step in &action.steps {
+                if !seen.insert(step.name.as_str()) {
+                    return bad(format!(
+                        "action `{name}` has two steps named `{}`",
+                        step.name
+                    ));
+                }
+                match &step.exec {
+                    Some(cmd) if !cmd.is_empty() && !cmd[0].is_empty() => {}
+                    _ => {
+                        return bad(format!(
+                            "step `{}` of `{name}` needs a non-empty `exec` command",
+                            step.name
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Actions besides install/upgrade/uninstall.
+    pub fn custom_actions(&self) -> impl Iterator<Item = (&String, &ActionSpec)> {
+        self.actions
+            .iter()
+            .filter(|(n, _)| !STANDARD_ACTIONS.contains(&n.as_str()))
+    }
+
+    /// The template registration body for this bundle (`bundle` = its OCI reference).
+    pub fn template_registration(&self, bundle_reference: &str) -> Value {
+        let custom: Vec<Value> = self
+            .custom_actions()
+            .map(|(n, a)| serde_json::json!({"name": n, "description": a.description}))
+            .collect();
+        let mut body = serde_json::json!({
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "parameters": self.parameters,
+            "customActions": custom,
+            "bundle": bundle_reference,
+        });
+        if let Some(p) = &self.parent_service_template {
+            body["parentServiceTemplate"] = Value::String(p.clone());
+        }
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name: tre-workspace-base
+version: 1.0.0
+description: Base workspace
+type: workspace
+parameters:
+  type: object
+  properties:
+    display_name: {type: string, updateable: true}
+actions:
+  install: {steps: [{name: create, exec: [sh, install.sh]}]}
+  upgrade: {steps: [{name: update, exec: [sh, upgrade.sh]}]}
+  uninstall: {steps: [{name: remove, exec: [sh, uninstall.sh]}]}
+  restart: {description: Restart it, steps: [{name: restart, exec: [sh, restart.sh]}]}
+"#;
+
+    #[test]
+    fn parses_validates_and_lists_custom_actions() {
+        let m = BundleManifest::from_yaml(GOOD).expect("valid");
+        assert_eq!(m.custom_actions().count(), 1);
+        let reg = m.template_registration("reg/x@sha256:00");
+        assert_eq!(reg["customActions"][0]["name"], "restart");
+    }
+
+    #[test]
+    fn rejects_broken_manifests() {
+        for (broken, why) in [
+            (
+                GOOD.replace(
+                    "  uninstall: {steps: [{name: remove, exec: [sh, uninstall.sh]}]}\n",
+                    "",
+                ),
+                "uninstall",
+            ),
+            (GOOD.replace("exec: [sh, install.sh]", "exec: []"), "exec"),
+            (GOOD.replace("version: 1.0.0", "version: one"), "semantic"),
+            (GOOD.replace("type: object", "type: string"), "object"),
+            (
+                GOOD.replace("type: workspace", "type: user_resource"),
+                "parentServiceTemplate",
+            ),
+            (
+                GOOD.replace("description: Base workspace", "surprise: 1"),
+                "surprise",
+            ),
+        ] {
+            let err = BundleManifest::from_yaml(&broken)
+                .expect_err(why)
+                .to_string();
+            assert!(err.contains(why), "{why}: {err}");
+        }
+    }
+}
