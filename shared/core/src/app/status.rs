@@ -73,6 +73,11 @@ impl App {
         if msg.sequence <= step.sequence {
             return Ok(Applied::Ignored);
         }
+        // The runner's own failure report says why; the workflow's later report of the same
+        // failure (task exited non-zero) must not replace that explanation.
+        if msg.status == StepOutcome::Failed && is_failed(step.status) {
+            return Ok(Applied::Ignored);
+        }
         if step.resource_id != msg.resource_id {
             return Err(AppError::validation(format!(
                 "step `{}` acts on `{}`, not on `{}`",
@@ -149,16 +154,18 @@ impl App {
 
 /// The operation's status from its steps: failed if any failed, done when all are done,
 /// otherwise running (`pipeline_running` when it has several steps).
+fn is_failed(status: DeploymentStatus) -> bool {
+    matches!(
+        status,
+        DeploymentStatus::DeploymentFailed
+            | DeploymentStatus::UpdatingFailed
+            | DeploymentStatus::DeletingFailed
+            | DeploymentStatus::ActionFailed
+    )
+}
+
 fn operation_status(op: &Operation) -> DeploymentStatus {
-    if let Some(failed) = op.steps.iter().find(|s| {
-        matches!(
-            s.status,
-            DeploymentStatus::DeploymentFailed
-                | DeploymentStatus::UpdatingFailed
-                | DeploymentStatus::DeletingFailed
-                | DeploymentStatus::ActionFailed
-        )
-    }) {
+    if let Some(failed) = op.steps.iter().find(|s| is_failed(s.status)) {
         return failed.status;
     }
     if op.steps.iter().all(|s| s.status.is_final()) {

@@ -1,0 +1,261 @@
+//! The bundle runner: fetch a bundle by digest, verify it, run one action's steps, and report
+//! progress and outputs to the status queue. The same program runs as a Fargate task and, in
+//! the local stack, as a process started by the local workflow engine.
+
+mod steps;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use tre_bundle::{BundleRef, Reference};
+use tre_core::app::StatusMessage;
+use tre_core::domain::StepOutcome;
+use tre_core::ports::{Key, Queue, Table};
+
+pub use steps::StepFailure;
+
+/// What the runner is asked to do (from the task's environment).
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub operation_id: String,
+    pub step_id: String,
+    pub resource_id: String,
+    pub action: String,
+    /// Must be pinned by digest: a tag could change between the API's check and the run.
+    pub bundle: String,
+    /// Public parameters (sensitive ones are read from the store).
+    pub parameters: Map<String, Value>,
+    /// Credential for a registry that asks for one.
+    pub registry_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Job {
+    pub fn from_env() -> Result<Self, JobError> {
+        let var = |k: &'static str| std::env::var(k).map_err(|_| JobError::Missing(k));
+        let parameters = match std::env::var("TRE_PARAMETERS") {
+            Ok(text) if !text.is_empty() => serde_json::from_str::<Map<String, Value>>(&text)
+                .map_err(|e| {
+                    JobError::Invalid(format!("TRE_PARAMETERS is not a JSON object: {e}"))
+                })?,
+            _ => Map::new(),
+        };
+        Ok(Self {
+            operation_id: var("TRE_OPERATION_ID")?,
+            step_id: var("TRE_STEP_ID")?,
+            resource_id: var("TRE_RESOURCE_ID")?,
+            action: var("TRE_ACTION")?,
+            bundle: var("TRE_BUNDLE")?,
+            parameters,
+            registry_token: std::env::var("TRE_REGISTRY_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+/// The ports the runner uses.
+pub struct Ports {
+    pub table: Arc<dyn Table>,
+    pub status_queue: Arc<dyn Queue>,
+}
+
+/// Strictly increasing sequence numbers across attempts: microseconds since the epoch, bumped
+/// so two messages of one run never share a number.
+struct Sequence(u64);
+
+impl Sequence {
+    fn start() -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        Self(now)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+struct Reporter<'a> {
+    job: &'a Job,
+    queue: &'a dyn Queue,
+    seq: Sequence,
+}
+
+impl Reporter<'_> {
+    async fn send(&mut self, status: StepOutcome, message: String, outputs: Map<String, Value>) {
+        let msg = StatusMessage {
+            operation_id: self.job.operation_id.clone(),
+            step_id: self.job.step_id.clone(),
+            resource_id: self.job.resource_id.clone(),
+            status,
+            message,
+            outputs,
+            sequence: self.seq.next(),
+        };
+        let body = serde_json::to_string(&msg).unwrap_or_default();
+        // A lost progress message is tolerable; a lost final one is caught by the workflow
+        // (the task's exit status), so report and carry on.
+        for attempt in 1..=5u64 {
+            match self.queue.send(&body, None).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "could not send a status message");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Run the job; returns Err with the failure message after reporting it.
+pub async fn run(job: &Job, ports: &Ports) -> Result<Map<String, Value>, String> {
+    let mut reporter = Reporter {
+        job,
+        queue: ports.status_queue.as_ref(),
+        seq: Sequence::start(),
+    };
+    reporter
+        .send(
+            StepOutcome::Running,
+            format!("{}: fetching the bundle", job.action),
+            Map::new(),
+        )
+        .await;
+    match run_inner(job, ports, &mut reporter).await {
+        Ok(outputs) => {
+            reporter
+                .send(
+                    StepOutcome::Succeeded,
+                    format!("{} succeeded", job.action),
+                    outputs.clone(),
+                )
+                .await;
+            Ok(outputs)
+        }
+        Err(message) => {
+            tracing::error!(%message, "the action failed");
+            reporter
+                .send(StepOutcome::Failed, message.clone(), Map::new())
+                .await;
+            Err(message)
+        }
+    }
+}
+
+async fn run_inner(
+    job: &Job,
+    ports: &Ports,
+    reporter: &mut Reporter<'_>,
+) -> Result<Map<String, Value>, String> {
+    let bundle_ref = BundleRef::parse(&job.bundle).map_err(|e| e.to_string())?;
+    let reference = match &bundle_ref {
+        BundleRef::Layout { reference, .. } | BundleRef::Registry { reference, .. } => reference,
+    };
+    if !matches!(reference, Reference::Digest(_)) {
+        return Err(format!(
+            "bundle `{}` is not pinned by digest; refusing to run it",
+            job.bundle
+        ));
+    }
+    let artifact = match &bundle_ref {
+        BundleRef::Layout { dir, reference } => tre_bundle::read_layout(dir, reference)
+            .map_err(|e| format!("fetching the bundle: {e}"))?,
+        BundleRef::Registry {
+            base,
+            repository,
+            reference,
+        } => {
+            let client = tre_bundle::RegistryClient::new(base, job.registry_token.clone())
+                .map_err(|e| e.to_string())?;
+            client
+                .pull(repository, reference)
+                .await
+                .map_err(|e| format!("fetching the bundle: {e}"))?
+        }
+    };
+    let action = artifact
+        .manifest
+        .actions
+        .get(&job.action)
+        .ok_or_else(|| {
+            format!(
+                "bundle `{}` has no action `{}`",
+                artifact.manifest.name, job.action
+            )
+        })?
+        .clone();
+
+    // The resource tells where it sits; its sensitive parameters are kept apart in the store.
+    let resource = ports
+        .table
+        .get(&Key::new(format!("RES#{}", job.resource_id), "META"))
+        .await
+        .map_err(|e| format!("reading the resource: {e}"))?
+        .map(|i| i.body)
+        .unwrap_or(Value::Null);
+    let mut parameters = job.parameters.clone();
+    if let Some(secrets) = ports
+        .table
+        .get(&Key::new(format!("RES#{}", job.resource_id), "SECRETS"))
+        .await
+        .map_err(|e| format!("reading the resource's secrets: {e}"))?
+        .and_then(|i| i.body.as_object().cloned())
+    {
+        parameters.extend(secrets);
+    }
+
+    let work = tempfile::tempdir().map_err(|e| format!("creating a work folder: {e}"))?;
+    let bundle_dir = work.path().join("bundle");
+    tre_bundle::extract(&artifact.layer.bytes, &bundle_dir)
+        .map_err(|e| format!("unpacking the bundle: {e}"))?;
+    let context = steps::Context {
+        job,
+        bundle_dir: &bundle_dir,
+        work_dir: work.path(),
+        parameters: &parameters,
+        workspace_id: resource["workspaceId"].as_str(),
+        parent_service_id: resource["parentServiceId"].as_str(),
+    };
+    let total = action.steps.len();
+    let mut outputs = Map::new();
+    for (i, step) in action.steps.iter().enumerate() {
+        reporter
+            .send(
+                StepOutcome::Running,
+                format!("{}: step {}/{total}: {}", job.action, i + 1, step.name),
+                Map::new(),
+            )
+            .await;
+        let produced = steps::run_step(&context, step, i)
+            .await
+            .map_err(|f| f.to_string())?;
+        outputs.extend(produced);
+    }
+    let declared: Vec<&str> = artifact
+        .manifest
+        .outputs
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    if !declared.is_empty() {
+        outputs.retain(|k, _| {
+            let keep = declared.contains(&k.as_str());
+            if !keep {
+                tracing::warn!(output = %k, "dropping an output the bundle does not declare");
+            }
+            keep
+        });
+    }
+    Ok(outputs)
+}
