@@ -21,7 +21,7 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tmp");
-        let embedded = tre_embedded::Embedded::open(&dir.path().join("data")).expect("open");
+        let embedded = tre_embedded::Embedded::open(dir.path().join("data")).expect("open");
         Self { dir, embedded }
     }
 
