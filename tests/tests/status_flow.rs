@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use tre_core::app::{Applied, StatusMessage};
 use tre_core::domain::StepOutcome;
+use tre_core::ports::Queue;
 use tre_e2e::{create, register_sample_templates, TestStack};
 
 fn messages(ws: &str, op: &str) -> Vec<StatusMessage> {
@@ -134,4 +135,62 @@ async fn a_failed_step_fails_the_operation_and_the_resource() {
     assert_eq!(r["status"], "deployment_failed");
     assert_eq!(o["status"], "deployment_failed");
     assert_eq!(o["message"], "terraform apply failed: quota exceeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_consumer_applies_queued_messages_and_dead_letters_poison() {
+    use std::time::Duration;
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    register_sample_templates(&t, &admin).await;
+    let ws = create(&t, "/api/workspaces", &admin, "ws-base", "q").await;
+    let op = t
+        .get(&format!("/api/workspaces/{ws}/operations"), &admin)
+        .await
+        .body["operations"][0]["id"]
+        .as_str()
+        .expect("op")
+        .to_string();
+    let queue = t.stack.status_queue().expect("queue");
+    for m in messages(&ws, &op) {
+        queue
+            .send(&serde_json::to_string(&m).expect("json"), None)
+            .await
+            .expect("send");
+    }
+    queue
+        .send("poison: not a status message", None)
+        .await
+        .expect("send");
+
+    let mut deployed = false;
+    for _ in 0..100 {
+        let r = t.get(&format!("/api/workspaces/{ws}"), &admin).await.body;
+        if r["deploymentStatus"] == "deployed" {
+            deployed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(deployed, "the consumer applied the queued messages");
+
+    // The poison message is retried MAX_RECEIVES times, then lands in the dead-letter queue.
+    let dir = t.stack.data_dir.clone();
+    let dlq = tre_embedded::Embedded::open(&dir)
+        .expect("open")
+        .queue(tre_local::STATUS_DEAD_LETTERS, None)
+        .expect("dlq");
+    let mut dead = Vec::new();
+    for _ in 0..150 {
+        dead = dlq
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.len(), 1, "poison message dead-lettered");
+    assert!(dead[0].body.starts_with("poison"));
 }

@@ -2,6 +2,7 @@
 //! OIDC issuer and the API, served together on one loopback port. `tre dev` and the end-to-end
 //! tests both start it through [`DevStack::start`], so the tests exercise what users run.
 
+mod consumer;
 mod snapshot;
 mod store;
 
@@ -11,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tre_api::{ApiState, JwtAuthenticator};
 use tre_auth::{DevIssuer, DevIssuerConfig, DevUser, Validator, ValidatorConfig};
 use tre_core::app::App;
 use tre_core::domain::TreRole;
 
+pub use consumer::{MAX_RECEIVES, STATUS_DEAD_LETTERS, STATUS_QUEUE};
 pub use store::StoreSnapshot;
 
 /// The audience of the API's tokens on the local stack.
@@ -50,6 +52,8 @@ pub struct DevOptions {
     pub api_addr: SocketAddr,
     /// Redirect URIs the issuer's sign-in page accepts (the console's).
     pub redirect_uris: Vec<String>,
+    /// How long a status message that could not be applied waits before it is retried.
+    pub status_retry_after: Duration,
 }
 
 impl DevOptions {
@@ -58,12 +62,15 @@ impl DevOptions {
             data_dir: data_dir.into(),
             api_addr,
             redirect_uris: Vec::new(),
+            status_retry_after: Duration::from_secs(10),
         }
     }
 
     /// A private stack on a free loopback port.
     pub fn for_tests(data_dir: &Path) -> Self {
-        Self::new(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)))
+        let mut o = Self::new(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)));
+        o.status_retry_after = Duration::from_secs(1);
+        o
     }
 }
 
@@ -78,6 +85,8 @@ pub struct DevStack {
     store: store::EmbeddedStore,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    stop_workers: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl DevStack {
@@ -124,6 +133,13 @@ impl DevStack {
                 tracing::error!(error = %e, "the local API server stopped");
             }
         });
+        let (stop_workers, stop_rx) = watch::channel(false);
+        let consumer = tokio::spawn(consumer::run(
+            app.clone(),
+            store.status_queue()?,
+            opts.status_retry_after,
+            stop_rx,
+        ));
         tracing::info!(%api_url, data_dir = %opts.data_dir.display(), "local TRE started");
         Ok(Self {
             api_url,
@@ -134,6 +150,8 @@ impl DevStack {
             store,
             shutdown: Some(tx),
             server: Some(server),
+            stop_workers,
+            workers: vec![consumer],
         })
     }
 
@@ -160,13 +178,22 @@ impl DevStack {
         self.store.snapshot().await
     }
 
-    /// Stop serving and wait for in-flight requests to finish.
+    /// The queue runners report to (tests send to it directly).
+    pub fn status_queue(&self) -> Result<Arc<dyn tre_core::ports::Queue>, DevError> {
+        self.store.status_queue()
+    }
+
+    /// Stop serving, wait for in-flight requests, and stop the background workers.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        let _ = self.stop_workers.send(true);
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.await;
         }
     }
 }
@@ -176,5 +203,6 @@ impl Drop for DevStack {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let _ = self.stop_workers.send(true);
     }
 }

@@ -1,0 +1,59 @@
+//! The local status consumer: what the status-consumer Lambda does in AWS, as a loop over the
+//! embedded queue. A message that cannot be applied becomes visible again after the visibility
+//! timeout and, after `MAX_RECEIVES` receives, moves to the dead-letter queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tre_core::app::{App, StatusMessage};
+use tre_core::ports::Queue;
+
+pub const STATUS_QUEUE: &str = "status";
+pub const STATUS_DEAD_LETTERS: &str = "status-dlq";
+pub const MAX_RECEIVES: u32 = 5;
+
+pub(crate) async fn run(
+    app: App,
+    queue: Arc<dyn Queue>,
+    retry_after: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let batch = tokio::select! {
+            r = queue.receive(10, retry_after, Duration::from_secs(1)) => r,
+            _ = stop.changed() => return,
+        };
+        let messages = match batch {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "status queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for m in messages {
+            let applied = match serde_json::from_str::<StatusMessage>(&m.body) {
+                Ok(msg) => app.apply_status(&msg).await.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("not a status message: {e}")),
+            };
+            match applied {
+                Ok(outcome) => {
+                    tracing::debug!(?outcome, message_id = %m.id, "status applied");
+                    if let Err(e) = queue.delete(&m.receipt).await {
+                        tracing::warn!(error = %e, "could not delete an applied status message");
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    message_id = %m.id,
+                    receive_count = m.receive_count,
+                    "status message not applied; it will be retried, then dead-lettered"
+                ),
+            }
+        }
+    }
+}
