@@ -1,6 +1,7 @@
 //! `tre`: the TRE command line. Client commands call the HTTPS API (the same routes and
 //! authorisation as the console); `tre dev` runs the whole TRE on this machine.
 
+mod bundle;
 mod client;
 mod commands;
 mod dev;
@@ -34,6 +35,11 @@ struct Cli {
 enum Command {
     /// Run the whole TRE locally on the embedded adapters (no AWS needed).
     Dev(dev::DevArgs),
+    /// Bundles: build, push, register.
+    Bundle {
+        #[command(subcommand)]
+        action: bundle::BundleAction,
+    },
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Print the API Gateway routes (what infra/api-routes.json must contain).
@@ -93,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Token(args) => dev::token(args, &cli.api),
+        Command::Bundle { action } => bundle::run(action, &client()?, cli.token.clone()).await,
         Command::Openapi => print_json(&tre_api::openapi::document()),
         Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),
         Command::Templates { kind, action } => commands::templates(&client()?, kind, action).await,

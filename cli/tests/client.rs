@@ -99,3 +99,57 @@ async fn client_commands_round_trip() {
     );
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_build_and_register() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stack = DevStack::start(DevOptions::for_tests(dir.path()))
+        .await
+        .expect("start");
+    let (api, admin) = (
+        stack.api_url.clone(),
+        stack.token_for("admin").expect("token"),
+    );
+    let bundles = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundles");
+    let layout = dir.path().join("layout").display().to_string();
+    let base = bundles.join("tre-workspace-base").display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let built = tre(
+            &api,
+            &admin,
+            &["bundle", "build", &base, "--layout", &layout],
+        );
+        let registered = tre(
+            &api,
+            &admin,
+            &["bundle", "register", &base, "--layout", &layout],
+        );
+        let again = tre(
+            &api,
+            &admin,
+            &["bundle", "register", &base, "--layout", &layout],
+        );
+        (built, registered, again)
+    })
+    .await
+    .expect("join");
+    let (built, registered, again) = out;
+    assert!(built.0, "{}", built.2);
+    assert!(
+        built.1.trim().starts_with("oci:") && built.1.contains("@sha256:"),
+        "{}",
+        built.1
+    );
+    assert!(registered.0, "{}", registered.2);
+    let t: serde_json::Value = serde_json::from_str(&registered.1).expect("template json");
+    assert_eq!(t["name"], "tre-workspace-base");
+    assert_eq!(t["type"], "workspace");
+    assert_eq!(t["bundle"].as_str().map(str::trim), Some(built.1.trim()));
+    assert_eq!(t["customActions"][0]["name"], "snapshot");
+    assert!(
+        !again.0 && again.2.contains("409"),
+        "registering the same version twice: {}",
+        again.2
+    );
+    stack.shutdown().await;
+}

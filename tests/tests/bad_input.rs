@@ -450,3 +450,31 @@ async fn sensitive_parameters_are_never_returned() {
     assert!(!created.to_string().contains("hunter2"));
     assert!(!r.body.to_string().contains("rotated-secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_must_pin_their_bundle_by_digest() {
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    for bundle in [
+        "registry.example.org/tre/base:1.0.0",
+        "oci:/x@sha256:1234",
+        "@sha256:",
+    ] {
+        let body = json!({"name": "pinned", "version": "1.0.0", "parameters": {"type": "object"}, "bundle": bundle});
+        rejected(
+            &t,
+            Method::POST,
+            "/api/workspace-templates",
+            &admin,
+            Some(body),
+            None,
+            400,
+            "pinned by digest",
+        )
+        .await;
+    }
+    let ok = json!({"name": "pinned", "version": "1.0.0", "parameters": {"type": "object"},
+                    "bundle": format!("registry.example.org/tre/base@sha256:{}", "ab".repeat(32))});
+    t.post_ok("/api/workspace-templates", &admin, &ok, 201)
+        .await;
+}

@@ -81,6 +81,20 @@ impl App {
             (_, None) => {}
         }
 
+        if let Some(bundle) = &req.bundle {
+            let pinned = bundle.rsplit_once("@sha256:").is_some_and(|(name, hex)| {
+                !name.is_empty()
+                    && hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+            if !pinned {
+                return Err(AppError::validation(format!(
+                    "bundle `{bundle}` must be pinned by digest (…@sha256:<64 hex>)"
+                )));
+            }
+        }
         let key = keys::template(kind, &req.name, &req.version);
         if self.table.get(&key).await?.is_some() {
             return Err(AppError::Conflict(format!(
