@@ -1,7 +1,7 @@
 //! `tre bundle`: package a bundle directory as an OCI artifact, store it in an OCI layout or
 //! push it to a registry, and register its template.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -53,8 +53,8 @@ fn template_base(kind: tre_core::domain::ResourceKind) -> &'static str {
 
 /// Build, then store; returns the artifact and its digest-pinned reference.
 async fn package(
-    dir: &PathBuf,
-    layout: &PathBuf,
+    dir: &Path,
+    layout: &Path,
     tag: Option<String>,
     push: Option<&str>,
     token: Option<String>,
@@ -64,7 +64,7 @@ async fn package(
         None => {
             let tag = tag.unwrap_or_else(|| artifact.manifest.version.clone());
             tre_bundle::write_layout(layout, &artifact, &tag)?;
-            let abs = std::fs::canonicalize(layout).unwrap_or_else(|_| layout.clone());
+            let abs = std::fs::canonicalize(layout).unwrap_or_else(|_| layout.to_path_buf());
             BundleRef::Layout {
                 dir: abs,
                 reference: Reference::Digest(artifact.digest.clone()),
@@ -111,7 +111,7 @@ pub async fn run(
             registry_token,
         } => {
             let token = registry_token.or(tre_token);
-            let (_, reference) = package(&dir, &PathBuf::new(), None, Some(&target), token).await?;
+            let (_, reference) = package(&dir, Path::new(""), None, Some(&target), token).await?;
             println!("{reference}");
         }
         BundleAction::Register {
