@@ -1,0 +1,106 @@
+//! The AWS adapters pass the same contract suites as the embedded ones, against moto server
+//! (an AWS emulator on loopback, started and stopped by the test).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tre_aws::{
+    create_queue_with_dlq, create_table_if_missing, DynamoTable, S3ObjectStore, SfnWorkflows,
+    SqsQueue,
+};
+use tre_core::ports::{ObjectStore, Queue, Table, Workflows};
+use tre_testkit::moto::MotoServer;
+
+async fn sdk(moto: &MotoServer) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(aws_config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_table_contract() {
+    let moto = MotoServer::start().await.expect("moto");
+    let conf = sdk(&moto).await;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    create_table_if_missing(&client, "tre-contract")
+        .await
+        .expect("table");
+    create_table_if_missing(&client, "tre-contract")
+        .await
+        .expect("creating twice is fine");
+    let table: Arc<dyn Table> = Arc::new(DynamoTable::new(client, "tre-contract"));
+    tre_testkit::table::run(table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_object_store_contract() {
+    let moto = MotoServer::start().await.expect("moto");
+    let conf = sdk(&moto).await;
+    let client = S3ObjectStore::client(&conf, true);
+    client
+        .create_bucket()
+        .bucket("tre-contract")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket");
+    let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(client, "tre-contract", "stage"));
+    tre_testkit::object_store::run(store, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_queue_contract() {
+    let moto = MotoServer::start().await.expect("moto");
+    let conf = sdk(&moto).await;
+    let client = aws_sdk_sqs::Client::new(&conf);
+    let n = AtomicUsize::new(0);
+    tre_testkit::queue::run(|| {
+        let client = client.clone();
+        let i = n.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let (url, dlq) = create_queue_with_dlq(&client, &format!("contract-{i}"), 3)
+                .await
+                .expect("queues");
+            let q: Arc<dyn Queue> = Arc::new(SqsQueue::new(client.clone(), url));
+            let d: Arc<dyn Queue> = Arc::new(SqsQueue::new(client, dlq));
+            (q, d)
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_functions_workflows_contract() {
+    let moto = MotoServer::start().await.expect("moto");
+    // Without its interpreter, moto accepts any task token; with it, it answers like AWS.
+    moto.enable_state_machine_execution()
+        .await
+        .expect("moto config");
+    let conf = sdk(&moto).await;
+    let client = aws_sdk_sfn::Client::new(&conf);
+    let definition =
+        serde_json::json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
+    let created = client
+        .create_state_machine()
+        .name("tre-contract")
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/tre-states")
+        .send()
+        .await
+        .expect("state machine");
+    let prefix = created
+        .state_machine_arn()
+        .trim_end_matches("contract")
+        .to_string();
+    let wf: Arc<dyn Workflows> = Arc::new(SfnWorkflows::new(client, prefix));
+    tre_testkit::workflows::run(wf, "contract").await;
+}
