@@ -16,6 +16,49 @@ fn events_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_event_gets_its_recorded_status() {
     let t = TestStack::start().await.expect("stack");
+    replay_api_events(t.stack.app.clone()).await;
+}
+
+/// The same events through the Lambda routers on the AWS backend (DynamoDB and Step Functions
+/// on moto): the API behaves the same on both adapter sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_gets_its_recorded_status_on_the_aws_backend() {
+    let moto = tre_testkit::moto::MotoServer::start().await.expect("moto");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(aws_config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    tre_aws::create_table_if_missing(&ddb, "tre")
+        .await
+        .expect("table");
+    let sfn = aws_sdk_sfn::Client::new(&conf);
+    let definition =
+        serde_json::json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
+    let created = sfn
+        .create_state_machine()
+        .name("tre-resource-action")
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/tre-states")
+        .send()
+        .await
+        .expect("state machine");
+    let prefix = created
+        .state_machine_arn()
+        .trim_end_matches("resource-action")
+        .to_string();
+    let app = tre_core::app::App::new(
+        std::sync::Arc::new(tre_aws::DynamoTable::new(ddb, "tre")),
+        std::sync::Arc::new(tre_aws::SfnWorkflows::new(sfn, prefix)),
+    );
+    replay_api_events(app).await;
+}
+
+async fn replay_api_events(app: tre_core::app::App) {
     let seq: Value = serde_json::from_str(
         &std::fs::read_to_string(events_dir().join("api-sequence.json"))
             .expect("api-sequence.json"),
@@ -61,11 +104,8 @@ async fn every_sample_event_gets_its_recorded_status() {
         let req = lambda_http::request::from_str(&text)
             .unwrap_or_else(|err| panic!("{function}/{file}: {err}"));
         let req = req.map(|b| axum_body(b.to_vec()));
-        let router = tre_api::lambda::lambda_router(
-            group,
-            t.stack.app.clone(),
-            tre_auth::ClaimMapping::default(),
-        );
+        let router =
+            tre_api::lambda::lambda_router(group, app.clone(), tre_auth::ClaimMapping::default());
         let resp = router.oneshot(req).await.expect("infallible");
         assert_eq!(resp.status().as_u16(), want, "{function}/{file}");
     }

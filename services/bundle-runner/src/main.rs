@@ -9,16 +9,23 @@ use anyhow::Context;
 use bundle_runner::{run, Job, Ports};
 use tracing::Instrument;
 
-fn ports_from_env() -> anyhow::Result<Ports> {
+async fn ports_from_env() -> anyhow::Result<Ports> {
     // Locally the runner shares the stack's SQLite store; in AWS it uses DynamoDB and SQS.
-    let dir = std::env::var("TRE_DATA_DIR").context(
-        "TRE_DATA_DIR is not set (the AWS backend of the runner arrives with the AWS adapters)",
-    )?;
-    let embedded = tre_embedded::Embedded::open(std::path::Path::new(&dir))?;
-    let queue = std::env::var("TRE_STATUS_QUEUE").unwrap_or_else(|_| "status".into());
+    if let Ok(dir) = std::env::var("TRE_DATA_DIR") {
+        let embedded = tre_embedded::Embedded::open(std::path::Path::new(&dir))?;
+        let queue = std::env::var("TRE_STATUS_QUEUE").unwrap_or_else(|_| "status".into());
+        return Ok(Ports {
+            table: Arc::new(embedded.table()),
+            status_queue: Arc::new(embedded.queue(&queue, None)?),
+        });
+    }
+    let table =
+        std::env::var(tre_aws::ENV_TABLE).context("set TRE_TABLE (AWS) or TRE_DATA_DIR (local)")?;
+    let queue = std::env::var(tre_aws::ENV_STATUS_QUEUE_URL).context("set TRE_STATUS_QUEUE_URL")?;
+    let conf = tre_aws::sdk_config().await;
     Ok(Ports {
-        table: Arc::new(embedded.table()),
-        status_queue: Arc::new(embedded.queue(&queue, None)?),
+        table: Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
+        status_queue: Arc::new(tre_aws::SqsQueue::from_conf(&conf, queue)),
     })
 }
 
@@ -32,9 +39,10 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let started = Job::from_env()
-        .map_err(anyhow::Error::from)
-        .and_then(|job| Ok((job, ports_from_env()?)));
+    let started = match Job::from_env() {
+        Ok(job) => ports_from_env().await.map(|p| (job, p)),
+        Err(e) => Err(e.into()),
+    };
     let (job, ports) = match started {
         Ok(x) => x,
         Err(e) => {

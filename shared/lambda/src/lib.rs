@@ -1,7 +1,7 @@
 //! What every Lambda shares, so that each `functions/*/src/main.rs` is one call.
 //!
-//! The backend comes from the environment: in AWS the DynamoDB/Step Functions adapters
-//! (`TRE_TABLE`, `TRE_STATE_MACHINE_PREFIX`); with `TRE_DATA_DIR` instead, the embedded adapters,
+//! The backend comes from the environment: with `TRE_DATA_DIR`, the embedded adapters; otherwise
+//! the DynamoDB/Step Functions adapters (`TRE_TABLE`, `TRE_STATE_MACHINE_PREFIX`), the embedded ones
 //! so `cargo lambda watch` / `cargo lambda invoke` work on a laptop with no AWS at all.
 
 pub mod status;
@@ -37,9 +37,20 @@ pub async fn app_from_env() -> Result<App, WiringError> {
 }
 
 async fn aws_app_from_env() -> Result<App, WiringError> {
-    Err(WiringError::Config(format!(
-        "set {ENV_DATA_DIR} (embedded backend); the AWS backend is wired in with the AWS adapters"
-    )))
+    let var = |k: &str| {
+        std::env::var(k).map_err(|_| {
+            WiringError::Config(format!(
+                "set {k} (AWS backend) or {ENV_DATA_DIR} (embedded backend)"
+            ))
+        })
+    };
+    let table = var(tre_aws::ENV_TABLE)?;
+    let prefix = var(tre_aws::ENV_STATE_MACHINE_PREFIX)?;
+    let conf = tre_aws::sdk_config().await;
+    Ok(App::new(
+        Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
+        Arc::new(tre_aws::SfnWorkflows::from_conf(&conf, prefix)),
+    ))
 }
 
 /// Serve one API route group until the Lambda runtime stops the process.
