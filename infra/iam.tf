@@ -1,12 +1,18 @@
 # Least privilege per function: only the actions its adapters call, on its resources only.
 # The mapping from SDK operation to IAM action lives in code (a test checks this file against it).
 locals {
-  table_actions = {
-    read  = ["dynamodb:GetItem", "dynamodb:Query"]
-    write = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
-  }
   state_machine_arn_pattern = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.name_prefix}-*"
   execution_arn_pattern     = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:execution:${var.name_prefix}-*"
+  # Each function's actions, grouped by the resources they apply to.
+  function_actions = {
+    for name, f in local.functions : name => {
+      table      = [for a in f.iam_actions : a if startswith(a, "dynamodb:")]
+      start      = [for a in f.iam_actions : a if a == "states:StartExecution"]
+      executions = [for a in f.iam_actions : a if a == "states:DescribeExecution"]
+      tasks      = [for a in f.iam_actions : a if startswith(a, "states:SendTask")]
+      queue      = [for a in f.iam_actions : a if startswith(a, "sqs:")]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -52,10 +58,13 @@ data "aws_iam_policy_document" "function" {
     resources = [aws_sqs_queue.function_dlq[each.key].arn]
   }
 
-  statement {
-    sid       = "Table"
-    actions   = local.table_actions[each.value.table]
-    resources = [aws_dynamodb_table.tre.arn, "${aws_dynamodb_table.tre.arn}/index/*"]
+  dynamic "statement" {
+    for_each = length(local.function_actions[each.key].table) > 0 ? [1] : []
+    content {
+      sid       = "Table"
+      actions   = local.function_actions[each.key].table
+      resources = [aws_dynamodb_table.tre.arn, "${aws_dynamodb_table.tre.arn}/index/*"]
+    }
   }
 
   statement {
@@ -65,29 +74,38 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
-    for_each = each.value.kind == "sqs" ? [1] : []
+    for_each = length(local.function_actions[each.key].queue) > 0 ? [1] : []
     content {
       sid       = "ConsumeStatusQueue"
-      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      actions   = local.function_actions[each.key].queue
       resources = [aws_sqs_queue.status.arn]
     }
   }
 
   dynamic "statement" {
-    for_each = each.value.workflows ? [1] : []
+    for_each = length(local.function_actions[each.key].start) > 0 ? [1] : []
     content {
       sid       = "StartWorkflows"
-      actions   = ["states:StartExecution"]
+      actions   = local.function_actions[each.key].start
       resources = [local.state_machine_arn_pattern]
     }
   }
 
   dynamic "statement" {
-    for_each = each.value.workflows ? [1] : []
+    for_each = length(local.function_actions[each.key].executions) > 0 ? [1] : []
     content {
       sid       = "ReadWorkflows"
-      actions   = ["states:DescribeExecution"]
+      actions   = local.function_actions[each.key].executions
       resources = [local.execution_arn_pattern]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.function_actions[each.key].tasks) > 0 ? [1] : []
+    content {
+      sid       = "CompleteTasks"
+      actions   = local.function_actions[each.key].tasks
+      resources = ["*"] # Task tokens have no resource-level permissions.
     }
   }
 }

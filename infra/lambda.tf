@@ -1,37 +1,33 @@
 # One Lambda per function crate under functions/. Each gets its own log group, its own role
 # with only the actions its code calls (see iam.tf), and its own environment.
 locals {
-  # function crate name => what it needs. Keep in step with functions/ (a test checks it).
+  # Function crate name => what it needs. A test checks the keys against functions/ and each
+  # iam_actions list against the SDK operations the function's adapters call.
   functions = {
     "api-meta" = {
       kind        = "api"
       description = "API: health and the OpenAPI document"
-      table       = "read"
-      workflows   = false
+      iam_actions = ["dynamodb:GetItem"]
     }
     "api-templates" = {
       kind        = "api"
       description = "API: template registration and lookup"
-      table       = "write"
-      workflows   = false
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
     }
     "api-workspaces" = {
       kind        = "api"
       description = "API: workspaces, workspace services, user resources, role assignments"
-      table       = "write"
-      workflows   = true
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
     }
     "api-shared-services" = {
       kind        = "api"
       description = "API: shared services"
-      table       = "write"
-      workflows   = true
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
     }
     "status-consumer" = {
       kind        = "sqs"
       description = "Applies runner status messages from the status queue"
-      table       = "write"
-      workflows   = false
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     }
   }
   api_functions = { for k, v in local.functions : k => v if v.kind == "api" }
@@ -45,6 +41,7 @@ locals {
     TRE_OIDC_AUDIENCE        = var.oidc_audience
     TRE_OIDC_ROLES_CLAIM     = var.oidc_roles_claim
     TRE_OIDC_GROUP_ROLES     = var.oidc_group_roles
+    TRE_OIDC_GROUPS_CLAIM    = var.oidc_groups_claim
     TRE_STATUS_QUEUE_URL     = aws_sqs_queue.status.url
   }
 }

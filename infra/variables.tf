@@ -36,6 +36,12 @@ variable "oidc_roles_claim" {
   default     = "roles"
 }
 
+variable "oidc_groups_claim" {
+  description = "Claim path holding group names (e.g. groups, or cognito:groups)."
+  type        = string
+  default     = "groups"
+}
+
 variable "oidc_group_roles" {
   description = "Optional group-to-role mapping, e.g. tre-admins=TREAdmin,tre-users=TREUser."
   type        = string

@@ -30,3 +30,72 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// Every SDK operation the adapters call, with the IAM action(s) it needs: (adapter, operation as
+/// the SDK's method name, IAM action). A test checks the adapters call nothing missing here; the
+/// infrastructure test checks each function's role allows what its adapters call.
+pub const IAM_ACTIONS: &[(&str, &str, &str)] = &[
+    ("DynamoTable", "get_item", "dynamodb:GetItem"),
+    ("DynamoTable", "put_item", "dynamodb:PutItem"),
+    ("DynamoTable", "delete_item", "dynamodb:DeleteItem"),
+    ("DynamoTable", "query", "dynamodb:Query"),
+    // A transaction needs the action of each kind of item it contains.
+    ("DynamoTable", "transact_write_items", "dynamodb:PutItem"),
+    ("DynamoTable", "transact_write_items", "dynamodb:DeleteItem"),
+    (
+        "DynamoTable",
+        "transact_write_items",
+        "dynamodb:ConditionCheckItem",
+    ),
+    ("DynamoTable", "create_table", "dynamodb:CreateTable"),
+    ("S3ObjectStore", "put_object", "s3:PutObject"),
+    ("S3ObjectStore", "get_object", "s3:GetObject"),
+    ("S3ObjectStore", "head_object", "s3:GetObject"),
+    ("S3ObjectStore", "delete_object", "s3:DeleteObject"),
+    ("S3ObjectStore", "list_objects_v2", "s3:ListBucket"),
+    ("S3ObjectStore", "copy_object", "s3:GetObject"),
+    ("S3ObjectStore", "copy_object", "s3:PutObject"),
+    ("S3ObjectStore", "create_multipart_upload", "s3:PutObject"),
+    ("S3ObjectStore", "upload_part", "s3:PutObject"),
+    ("S3ObjectStore", "complete_multipart_upload", "s3:PutObject"),
+    (
+        "S3ObjectStore",
+        "abort_multipart_upload",
+        "s3:AbortMultipartUpload",
+    ),
+    ("SqsQueue", "send_message", "sqs:SendMessage"),
+    ("SqsQueue", "receive_message", "sqs:ReceiveMessage"),
+    ("SqsQueue", "delete_message", "sqs:DeleteMessage"),
+    (
+        "SqsQueue",
+        "change_message_visibility",
+        "sqs:ChangeMessageVisibility",
+    ),
+    ("SqsQueue", "get_queue_attributes", "sqs:GetQueueAttributes"),
+    ("SqsQueue", "create_queue", "sqs:CreateQueue"),
+    ("SfnWorkflows", "start_execution", "states:StartExecution"),
+    (
+        "SfnWorkflows",
+        "describe_execution",
+        "states:DescribeExecution",
+    ),
+    (
+        "SfnWorkflows",
+        "send_task_success",
+        "states:SendTaskSuccess",
+    ),
+    (
+        "SfnWorkflows",
+        "send_task_failure",
+        "states:SendTaskFailure",
+    ),
+];
+
+/// IAM actions an adapter operation needs.
+pub fn iam_actions_for(adapter: &str, operation: &str) -> Vec<&'static str> {
+    IAM_ACTIONS
+        .iter()
+        .filter(|(a, o, _)| *a == adapter && *o == operation)
+        .map(|(_, _, iam)| *iam)
+        .collect()
+}

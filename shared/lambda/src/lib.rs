@@ -73,3 +73,54 @@ pub async fn run_status_consumer() -> Result<(), lambda_runtime::Error> {
     ))
     .await
 }
+
+/// What each function crate's code calls through the AWS adapters: (adapter, SDK operation).
+/// The infrastructure test checks each function's IAM role allows exactly these (via
+/// `tre_aws::IAM_ACTIONS`).
+pub const FUNCTION_SDK_CALLS: &[(&str, &[(&str, &str)])] = &[
+    ("api-meta", &[("DynamoTable", "get_item")]),
+    ("api-templates", TABLE_READ_WRITE),
+    ("api-workspaces", API_WITH_WORKFLOWS),
+    ("api-shared-services", API_WITH_WORKFLOWS),
+    ("status-consumer", STATUS_CONSUMER),
+];
+
+const TABLE_READ_WRITE: &[(&str, &str)] = &[
+    ("DynamoTable", "get_item"),
+    ("DynamoTable", "query"),
+    ("DynamoTable", "put_item"),
+    ("DynamoTable", "delete_item"),
+    ("DynamoTable", "transact_write_items"),
+];
+
+const API_WITH_WORKFLOWS: &[(&str, &str)] = &[
+    ("DynamoTable", "get_item"),
+    ("DynamoTable", "query"),
+    ("DynamoTable", "put_item"),
+    ("DynamoTable", "delete_item"),
+    ("DynamoTable", "transact_write_items"),
+    ("SfnWorkflows", "start_execution"),
+    ("SfnWorkflows", "describe_execution"),
+];
+
+// The event source mapping receives and deletes on the function's behalf, with its role.
+const STATUS_CONSUMER: &[(&str, &str)] = &[
+    ("DynamoTable", "get_item"),
+    ("DynamoTable", "query"),
+    ("DynamoTable", "put_item"),
+    ("DynamoTable", "delete_item"),
+    ("DynamoTable", "transact_write_items"),
+    ("SqsQueue", "receive_message"),
+    ("SqsQueue", "delete_message"),
+    ("SqsQueue", "get_queue_attributes"),
+    ("SqsQueue", "change_message_visibility"),
+];
+
+/// Environment variables every function reads in AWS (Terraform must set each).
+pub const AWS_ENV_VARS: &[&str] = &[
+    tre_aws::ENV_TABLE,
+    tre_aws::ENV_STATE_MACHINE_PREFIX,
+    tre_auth::ENV_ROLES_CLAIM,
+    tre_auth::ENV_GROUPS_CLAIM,
+    tre_auth::ENV_GROUP_ROLES,
+];
