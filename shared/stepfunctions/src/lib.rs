@@ -1,1 +1,34 @@
-//! tre-stepfunctions
+//! A local Step Functions engine (DESIGN.md section 3). It executes Amazon States Language
+//! definitions (JSONPath query language) unchanged: Pass, Task, Choice, Wait, Succeed, Fail,
+//! Parallel, Map; InputPath, Parameters/ItemSelector (with `.$` keys and the `$$` context
+//! object), ResultSelector, ResultPath, OutputPath; intrinsic functions; Retry and Catch;
+//! TimeoutSeconds and HeartbeatSeconds; `.waitForTaskToken`. Task resources resolve through a
+//! registry of local integrations.
+
+mod choice;
+mod definition;
+mod engine;
+mod intrinsics;
+mod path;
+mod payload;
+
+pub use definition::{DefinitionError, StateMachine};
+pub use engine::{
+    Engine, ExecutionOutcome, Integration, Integrations, Sleeper, TaskContext, TaskError,
+    TokioSleeper,
+};
+
+/// The standard error names of the States language.
+pub mod errors {
+    pub const ALL: &str = "States.ALL";
+    pub const TIMEOUT: &str = "States.Timeout";
+    pub const TASK_FAILED: &str = "States.TaskFailed";
+    pub const RUNTIME: &str = "States.Runtime";
+    pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+    pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
+    pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+    pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
+    pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
+    pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
+    pub const BRANCH_FAILED: &str = "States.BranchFailed";
+}
