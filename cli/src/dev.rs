@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use tre_local::{DevOptions, DevStack, DEV_AUDIENCE};
+use tre_local::{DevOptions, DevStack, RunnerCommand, DEV_AUDIENCE};
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -33,7 +33,13 @@ pub struct TokenArgs {
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
-    let stack = DevStack::start(DevOptions::new(&args.data_dir, args.addr))
+    let mut opts = DevOptions::new(&args.data_dir, args.addr);
+    // Each bundle step runs as a process of this same program (`tre run-bundle-action`).
+    opts.runner = Some(RunnerCommand {
+        program: std::env::current_exe().context("locating the tre program")?,
+        args: vec!["run-bundle-action".into()],
+    });
+    let stack = DevStack::start(opts)
         .await
         .context("starting the local TRE")?;
     if args.quiet {

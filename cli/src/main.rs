@@ -40,6 +40,9 @@ enum Command {
         #[command(subcommand)]
         action: bundle::BundleAction,
     },
+    /// Run one bundle action as the bundle runner does (what `tre dev` starts for each step).
+    #[command(hide = true, name = "run-bundle-action")]
+    RunBundleAction,
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Print the API Gateway routes (what infra/api-routes.json must contain).
@@ -100,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(args).await,
         Command::Token(args) => dev::token(args, &cli.api),
         Command::Bundle { action } => bundle::run(action, &client()?, cli.token.clone()).await,
+        Command::RunBundleAction => std::process::exit(bundle_runner::run_from_env().await),
         Command::Openapi => print_json(&tre_api::openapi::document()),
         Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),
         Command::Templates { kind, action } => commands::templates(&client()?, kind, action).await,

@@ -22,9 +22,7 @@ fn tre(api: &str, token: &str, args: &[&str]) -> (bool, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_commands_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stack = DevStack::start(DevOptions::for_tests(dir.path()))
-        .await
-        .expect("start");
+    let stack = DevStack::start(options(dir.path())).await.expect("start");
     let api = stack.api_url.clone();
     let admin = stack.token_for("admin").expect("token");
     let file = dir.path().join("template.json");
@@ -103,9 +101,7 @@ async fn client_commands_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundle_build_and_register() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stack = DevStack::start(DevOptions::for_tests(dir.path()))
-        .await
-        .expect("start");
+    let stack = DevStack::start(options(dir.path())).await.expect("start");
     let (api, admin) = (
         stack.api_url.clone(),
         stack.token_for("admin").expect("token"),
@@ -152,4 +148,14 @@ async fn bundle_build_and_register() {
         again.2
     );
     stack.shutdown().await;
+}
+
+/// A test stack whose bundle steps run as `tre run-bundle-action`, like `tre dev`'s.
+fn options(dir: &std::path::Path) -> DevOptions {
+    let mut o = DevOptions::for_tests(dir);
+    o.runner = Some(tre_local::RunnerCommand {
+        program: env!("CARGO_BIN_EXE_tre").into(),
+        args: vec!["run-bundle-action".into()],
+    });
+    o
 }

@@ -25,7 +25,7 @@ pub struct Reply {
 impl TestStack {
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let stack = DevStack::start(DevOptions::for_tests(dir.path())).await?;
+        let stack = DevStack::start(test_options(dir.path())).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -97,12 +97,60 @@ impl TestStack {
             .await
     }
 
+    /// GET a resource until its operation has ended (deployed, failed, deleted...): the local
+    /// stack really runs every operation now. Gives up after a minute.
+    pub async fn settled(&self, path: &str, token: &str) -> Reply {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.get(path, token).await;
+            let status = r.body["deploymentStatus"].as_str().unwrap_or_default();
+            let busy = status.starts_with("awaiting_")
+                || matches!(
+                    status,
+                    "deploying" | "updating" | "deleting" | "invoking_action" | "pipeline_running"
+                );
+            if r.status != 200 || !busy {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} stayed {status} for a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// POST that must succeed with `status`; returns the body.
     pub async fn post_ok(&self, path: &str, token: &str, body: &Value, status: u16) -> Value {
         let r = self.post(path, token, body).await;
         assert_eq!(r.status, status, "POST {path}: {:?}", r.body);
         r.body
     }
+}
+
+/// Options of a test stack: private port, fast retries, and the bundle runner of this package.
+pub fn test_options(dir: &std::path::Path) -> DevOptions {
+    let mut o = DevOptions::for_tests(dir);
+    o.runner = Some(tre_local::RunnerCommand {
+        program: runner_program(),
+        args: Vec::new(),
+    });
+    o
+}
+
+/// This package's `tre-e2e-runner` binary: Cargo builds it next to the test executables'
+/// `deps/` folder whenever it builds this package's tests.
+pub fn runner_program() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("TRE_E2E_RUNNER") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    dir.join(format!("tre-e2e-runner{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A parameters schema with the markers our templates use, for tests.
@@ -166,7 +214,9 @@ pub async fn register_sample_templates(t: &TestStack, admin: &str) {
 pub async fn create(t: &TestStack, path: &str, token: &str, template: &str, name: &str) -> String {
     let body = serde_json::json!({"templateName": template, "properties": {"display_name": name}});
     let v = t.post_ok(path, token, &body, 202).await;
-    v["resource"]["id"].as_str().unwrap_or_default().to_string()
+    let id = v["resource"]["id"].as_str().unwrap_or_default().to_string();
+    t.settled(&format!("{path}/{id}"), token).await;
+    id
 }
 
 /// One token of every kind a correct validator must refuse, each claiming admin rights.

@@ -424,7 +424,7 @@ async fn sensitive_parameters_are_never_returned() {
     let created = t.post_ok("/api/workspaces", &admin, &body, 202).await;
     let id = created["resource"]["id"].as_str().expect("id").to_string();
     let path = format!("/api/workspaces/{id}");
-    let etag = t.get(&path, &admin).await.etag.expect("etag");
+    let etag = t.settled(&path, &admin).await.etag.expect("etag");
     let r = t
         .call(
             Method::PATCH,

@@ -1,14 +1,14 @@
 //! The local stack keeps its data (and its issuer key) across a restart.
 
 use serde_json::json;
-use tre_local::{DevOptions, DevStack};
+use tre_local::DevStack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_and_tokens_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = reqwest::Client::new();
 
-    let first = DevStack::start(DevOptions::for_tests(dir.path()))
+    let first = DevStack::start(tre_e2e::test_options(dir.path()))
         .await
         .expect("start");
     let admin = first.token_for("admin").expect("token");
@@ -34,7 +34,7 @@ async fn data_and_tokens_survive_a_restart() {
     let kid = first.issuer.kid();
     first.shutdown().await;
 
-    let second = DevStack::start(DevOptions::for_tests(dir.path()))
+    let second = DevStack::start(tre_e2e::test_options(dir.path()))
         .await
         .expect("restart");
     assert_eq!(

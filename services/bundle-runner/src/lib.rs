@@ -2,6 +2,7 @@
 //! progress and outputs to the status queue. The same program runs as a Fargate task and, in
 //! the local stack, as a process started by the local workflow engine.
 
+mod process;
 mod steps;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tre_core::app::StatusMessage;
 use tre_core::domain::StepOutcome;
 use tre_core::ports::{Key, Queue, Table};
 
+pub use process::{run_from_env, EXIT_BAD_ENVIRONMENT, EXIT_FAILED, EXIT_OK};
 pub use steps::StepFailure;
 
 /// What the runner is asked to do (from the task's environment).

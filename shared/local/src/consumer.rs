@@ -13,6 +13,45 @@ pub const STATUS_QUEUE: &str = "status";
 pub const STATUS_DEAD_LETTERS: &str = "status-dlq";
 pub const MAX_RECEIVES: u32 = 5;
 
+/// Apply every message that is visible now, then return (used at start-up, so that what the
+/// runners reported before a restart lands before unfinished operations are judged).
+pub(crate) async fn drain(app: &App, queue: &Arc<dyn Queue>, retry_after: Duration) {
+    loop {
+        let messages = match queue.receive(10, retry_after, Duration::ZERO).await {
+            Ok(m) if !m.is_empty() => m,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "status queue unavailable");
+                return;
+            }
+        };
+        for m in messages {
+            handle(app, queue, m).await;
+        }
+    }
+}
+
+async fn handle(app: &App, queue: &Arc<dyn Queue>, m: tre_core::ports::QueueMessage) {
+    let applied = match serde_json::from_str::<StatusMessage>(&m.body) {
+        Ok(msg) => app.apply_status(&msg).await.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("not a status message: {e}")),
+    };
+    match applied {
+        Ok(outcome) => {
+            tracing::debug!(?outcome, message_id = %m.id, "status applied");
+            if let Err(e) = queue.delete(&m.receipt).await {
+                tracing::warn!(error = %e, "could not delete an applied status message");
+            }
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            message_id = %m.id,
+            receive_count = m.receive_count,
+            "status message not applied; it will be retried, then dead-lettered"
+        ),
+    }
+}
+
 pub(crate) async fn run(
     app: App,
     queue: Arc<dyn Queue>,
@@ -36,24 +75,7 @@ pub(crate) async fn run(
             }
         };
         for m in messages {
-            let applied = match serde_json::from_str::<StatusMessage>(&m.body) {
-                Ok(msg) => app.apply_status(&msg).await.map_err(|e| e.to_string()),
-                Err(e) => Err(format!("not a status message: {e}")),
-            };
-            match applied {
-                Ok(outcome) => {
-                    tracing::debug!(?outcome, message_id = %m.id, "status applied");
-                    if let Err(e) = queue.delete(&m.receipt).await {
-                        tracing::warn!(error = %e, "could not delete an applied status message");
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    message_id = %m.id,
-                    receive_count = m.receive_count,
-                    "status message not applied; it will be retried, then dead-lettered"
-                ),
-            }
+            handle(&app, &queue, m).await;
         }
     }
 }

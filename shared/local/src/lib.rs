@@ -5,6 +5,7 @@
 mod consumer;
 mod snapshot;
 mod store;
+mod workflows;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use tre_core::domain::TreRole;
 
 pub use consumer::{MAX_RECEIVES, STATUS_DEAD_LETTERS, STATUS_QUEUE};
 pub use store::StoreSnapshot;
+pub use workflows::{load_state_machines, RunnerCommand, RunningTask, STATE_MACHINES};
 
 /// The audience of the API's tokens on the local stack.
 pub const DEV_AUDIENCE: &str = "tre-api";
@@ -41,6 +43,8 @@ pub enum DevError {
     Store(String),
     #[error("development issuer: {0}")]
     Issuer(String),
+    #[error("workflows: {0}")]
+    Workflows(String),
     #[error("unknown sample user `{0}` (admin, owner, researcher, airlock-manager)")]
     UnknownUser(String),
 }
@@ -54,6 +58,10 @@ pub struct DevOptions {
     pub redirect_uris: Vec<String>,
     /// How long a status message that could not be applied waits before it is retried.
     pub status_retry_after: Duration,
+    /// How to start a bundle runner; without one, operations fail with a clear message.
+    pub runner: Option<RunnerCommand>,
+    /// Where bundles create their local artefacts (default: `<data_dir>/storage`).
+    pub storage_root: Option<PathBuf>,
 }
 
 impl DevOptions {
@@ -63,6 +71,8 @@ impl DevOptions {
             api_addr,
             redirect_uris: Vec::new(),
             status_retry_after: Duration::from_secs(10),
+            runner: None,
+            storage_root: None,
         }
     }
 
@@ -109,8 +119,32 @@ impl DevStack {
         let api_url = format!("http://{addr}");
         let issuer_url = format!("{api_url}/oidc");
 
-        let store = store::EmbeddedStore::open(&opts.data_dir)?;
+        // Child processes get absolute paths: they may not share our working directory.
+        let data_dir = std::path::absolute(&opts.data_dir).map_err(|source| DevError::DataDir {
+            path: opts.data_dir.clone(),
+            source,
+        })?;
+        let storage_root = opts
+            .storage_root
+            .clone()
+            .unwrap_or_else(|| data_dir.join("storage"));
+        let store = store::EmbeddedStore::open(&data_dir, opts.runner.clone(), &storage_root)?;
         let app = store.app();
+        // What runners reported before a restart lands first; then executions that were
+        // running when the stack stopped are failed, so no operation waits forever.
+        let status_queue = store.status_queue()?;
+        consumer::drain(&app, &status_queue, opts.status_retry_after).await;
+        let recovered = store
+            .workflows()
+            .recover()
+            .await
+            .map_err(|e| DevError::Workflows(e.to_string()))?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "failed executions left running by a previous run"
+            );
+        }
 
         let mut issuer_cfg = DevIssuerConfig::new(&issuer_url, DEV_AUDIENCE, &opts.data_dir);
         issuer_cfg.redirect_uris = opts.redirect_uris.clone();
@@ -136,7 +170,7 @@ impl DevStack {
         let (stop_workers, stop_rx) = watch::channel(false);
         let consumer = tokio::spawn(consumer::run(
             app.clone(),
-            store.status_queue()?,
+            status_queue,
             opts.status_retry_after,
             stop_rx,
         ));
@@ -146,7 +180,7 @@ impl DevStack {
             issuer_url,
             app,
             issuer,
-            data_dir: opts.data_dir,
+            data_dir,
             store,
             shutdown: Some(tx),
             server: Some(server),
@@ -183,7 +217,29 @@ impl DevStack {
         self.store.status_queue()
     }
 
-    /// Stop serving, wait for in-flight requests, and stop the background workers.
+    /// Bundle runner processes running now.
+    pub fn running_tasks(&self) -> Vec<RunningTask> {
+        self.store.running_tasks()
+    }
+
+    /// The recorded history of the workflow of an operation (oldest event first).
+    pub async fn execution_history(
+        &self,
+        operation_id: &str,
+    ) -> Result<Vec<serde_json::Value>, DevError> {
+        let id = tre_stepfunctions::execution_arn(
+            tre_core::app::RESOURCE_ACTION_STATE_MACHINE,
+            operation_id,
+        );
+        self.store
+            .workflows()
+            .history(&id)
+            .await
+            .map_err(|e| DevError::Workflows(e.to_string()))
+    }
+
+    /// Stop serving, wait for in-flight requests, and stop the background workers. Running
+    /// executions stop with their runner processes; the next start fails them explicitly.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -191,6 +247,7 @@ impl DevStack {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        self.store.workflows().abort_all();
         let _ = self.stop_workers.send(true);
         for w in std::mem::take(&mut self.workers) {
             let _ = w.await;
@@ -203,6 +260,7 @@ impl Drop for DevStack {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.store.workflows().abort_all();
         let _ = self.stop_workers.send(true);
     }
 }

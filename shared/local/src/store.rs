@@ -1,31 +1,77 @@
-//! The embedded adapters of the local stack, opened on one data directory.
+//! The embedded adapters of the local stack, opened on one data directory, and the local
+//! workflow engine on top of them.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tre_core::app::App;
 use tre_core::ports::Queue;
-use tre_embedded::{Embedded, RecordedWorkflows, RedrivePolicy, SqliteTable};
+use tre_embedded::{Embedded, RedrivePolicy};
+use tre_stepfunctions::{Engine, LocalWorkflows};
 
 use crate::snapshot::{self, StoreSnapshot as Snapshot};
+use crate::workflows::{
+    EcsRunTask, FailUnfinishedOperation, LambdaInvoke, RunnerCommand, RunningTask, SqsSendMessage,
+};
 use crate::DevError;
 
 pub type StoreSnapshot = Snapshot;
 
 pub(crate) struct EmbeddedStore {
     embedded: Embedded,
-    table: Arc<SqliteTable>,
-    workflows: Arc<RecordedWorkflows>,
+    workflows: LocalWorkflows,
+    tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
+    app: App,
     db_path: PathBuf,
 }
 
 impl EmbeddedStore {
-    pub fn open(data_dir: &Path) -> Result<Self, DevError> {
+    pub fn open(
+        data_dir: &Path,
+        runner: Option<RunnerCommand>,
+        storage_root: &Path,
+    ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
+        let table = Arc::new(embedded.table());
+        let tasks = Arc::new(Mutex::new(HashMap::new()));
+        let ecs = Arc::new(EcsRunTask {
+            runner,
+            base_env: vec![
+                ("TRE_DATA_DIR".into(), data_dir.display().to_string()),
+                (
+                    "TRE_STATUS_QUEUE".into(),
+                    crate::consumer::STATUS_QUEUE.into(),
+                ),
+                (
+                    "TRE_STORAGE_ROOT".into(),
+                    storage_root.display().to_string(),
+                ),
+            ],
+            tasks: tasks.clone(),
+        });
+        let sqs = Arc::new(SqsSendMessage {
+            embedded: embedded.clone(),
+        });
+        let integrations =
+            crate::workflows::integrations(ecs, sqs, Arc::new(LambdaInvoke::default()));
+        let machines = crate::workflows::load_state_machines(crate::consumer::STATUS_QUEUE)?;
+        let listener = Arc::new(FailUnfinishedOperation {
+            app: OnceLock::new(),
+        });
+        let workflows = LocalWorkflows::with_engine(
+            table.clone(),
+            Engine::new(integrations),
+            machines,
+            Some(listener.clone()),
+        );
+        let app = App::new(table.clone(), Arc::new(workflows.clone()));
+        let _ = listener.app.set(app.clone());
         Ok(Self {
             db_path: embedded.db().path().to_path_buf(),
-            table: Arc::new(embedded.table()),
-            workflows: Arc::new(embedded.workflows()),
+            workflows,
+            tasks,
+            app,
             embedded,
         })
     }
@@ -46,7 +92,18 @@ impl EmbeddedStore {
     }
 
     pub fn app(&self) -> App {
-        App::new(self.table.clone(), self.workflows.clone())
+        self.app.clone()
+    }
+
+    pub fn workflows(&self) -> &LocalWorkflows {
+        &self.workflows
+    }
+
+    pub fn running_tasks(&self) -> Vec<RunningTask> {
+        self.tasks
+            .lock()
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Routes the local stack serves besides the API (pre-signed object URLs, later).

@@ -121,11 +121,47 @@ struct Pending {
     heartbeat: Arc<Notify>,
 }
 
+/// One entry of an execution's history, as Step Functions records it (simplified).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "PascalCase")]
+pub enum HistoryEvent {
+    StateEntered {
+        state: String,
+        input: Value,
+    },
+    StateExited {
+        state: String,
+        output: Value,
+    },
+    TaskFailed {
+        state: String,
+        error: String,
+        cause: String,
+    },
+    Retrying {
+        state: String,
+        attempt: u32,
+        delay_seconds: f64,
+    },
+    Caught {
+        state: String,
+        error: String,
+        next: String,
+    },
+}
+
+/// Receives the history of every execution (the local stack persists it).
+#[async_trait]
+pub trait Observer: Send + Sync {
+    async fn record(&self, execution_id: &str, event: HistoryEvent);
+}
+
 #[derive(Clone)]
 pub struct Engine {
     integrations: Arc<Integrations>,
     sleeper: Arc<dyn Sleeper>,
     tokens: Arc<Mutex<HashMap<String, Pending>>>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// Per-execution facts for the context object.
@@ -148,6 +184,18 @@ impl Engine {
             integrations: Arc::new(integrations),
             sleeper: Arc::new(TokioSleeper),
             tokens: Arc::new(Mutex::new(HashMap::new())),
+            observer: None,
+        }
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    async fn record(&self, exec: &Exec, event: HistoryEvent) {
+        if let Some(o) = &self.observer {
+            o.record(&exec.id, event).await;
         }
     }
 
@@ -240,7 +288,31 @@ impl Engine {
                     .states
                     .get(&current)
                     .ok_or_else(|| Failure::runtime(format!("no state `{current}`")))?;
-                match self.run_state(&current, state, data, exec).await? {
+                if self.observer.is_some() {
+                    self.record(
+                        exec,
+                        HistoryEvent::StateEntered {
+                            state: current.clone(),
+                            input: data.clone(),
+                        },
+                    )
+                    .await;
+                }
+                let step = self.run_state(&current, state, data, exec).await?;
+                if self.observer.is_some() {
+                    let output = match &step {
+                        Step::Next(_, out) | Step::End(out) => out.clone(),
+                    };
+                    self.record(
+                        exec,
+                        HistoryEvent::StateExited {
+                            state: current.clone(),
+                            output,
+                        },
+                    )
+                    .await;
+                }
+                match step {
                     Step::Next(next, out) => {
                         current = next;
                         data = out;
@@ -433,6 +505,15 @@ impl Engine {
                 Ok(out) => return Ok(Self::next_or_end(state, out)),
                 Err(f) => f,
             };
+            self.record(
+                exec,
+                HistoryEvent::TaskFailed {
+                    state: name.to_string(),
+                    error: failure.error.clone(),
+                    cause: failure.cause.clone(),
+                },
+            )
+            .await;
             let is_task = matches!(state.kind, Kind::Task { .. });
             if let Some(i) = state
                 .retry
@@ -451,6 +532,15 @@ impl Engine {
                     attempts[i] += 1;
                     retry_count += 1;
                     tracing::debug!(state = name, error = %failure.error, attempt = attempts[i], "retrying");
+                    self.record(
+                        exec,
+                        HistoryEvent::Retrying {
+                            state: name.to_string(),
+                            attempt: attempts[i],
+                            delay_seconds: delay,
+                        },
+                    )
+                    .await;
                     self.sleeper.sleep(Duration::from_secs_f64(delay)).await;
                     continue;
                 }
@@ -462,6 +552,15 @@ impl Engine {
             {
                 let error_output = json!({"Error": failure.error, "Cause": failure.cause});
                 let out = c.result_path.merge(&raw, error_output)?;
+                self.record(
+                    exec,
+                    HistoryEvent::Caught {
+                        state: name.to_string(),
+                        error: failure.error.clone(),
+                        next: c.next.clone(),
+                    },
+                )
+                .await;
                 return Ok(Step::Next(c.next.clone(), out));
             }
             return Err(failure);

@@ -9,13 +9,18 @@ mod choice;
 mod definition;
 mod engine;
 mod intrinsics;
+mod local;
 mod path;
 mod payload;
 
 pub use definition::{DefinitionError, StateMachine};
 pub use engine::{
-    Engine, ExecutionOutcome, Integration, Integrations, Sleeper, TaskContext, TaskError,
-    TokioSleeper,
+    Engine, ExecutionOutcome, HistoryEvent, Integration, Integrations, Observer, Sleeper,
+    TaskContext, TaskError, TokenError, TokioSleeper,
+};
+pub use local::{
+    execution_arn, fill_template, state_machine_arn, ExecutionListener, LocalWorkflows,
+    ENGINE_STOPPED,
 };
 
 /// The standard error names of the States language.

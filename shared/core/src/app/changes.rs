@@ -137,7 +137,9 @@ impl App {
         ops.push(self.operation_put(&operation, Condition::Absent)?);
         self.commit_change(&resource, &ops).await?;
         updated.etag = etag_for_version(version + 1);
-        let operation = self.start_operation(&updated, &template, operation).await?;
+        let operation = self
+            .start_operation(&updated, &template, operation, &[])
+            .await?;
         Ok((updated, operation))
     }
 
@@ -242,7 +244,9 @@ impl App {
         ];
         self.commit_change(&resource, &ops).await?;
         updated.etag = etag_for_version(version + 1);
-        let operation = self.start_operation(&updated, &template, operation).await?;
+        let operation = self
+            .start_operation(&updated, &template, operation, &[])
+            .await?;
         Ok((updated, operation))
     }
 

@@ -17,7 +17,7 @@ pub use authz::{Caller, ResourceScope};
 pub use error::{AppError, AppResult};
 pub use resources::{CreateResource, PatchResource};
 pub use roles::AssignRole;
-pub use status::{Applied, StatusMessage};
+pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};
 pub use templates::RegisterTemplate;
 
 use crate::ports::{Clock, Ids, Table, Workflows};

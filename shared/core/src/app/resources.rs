@@ -242,7 +242,7 @@ impl App {
         let mut resource = resource;
         resource.etag = etag_for_version(versions.first().copied().unwrap_or(1));
         let operation = self
-            .start_operation(&resource, &template, operation)
+            .start_operation(&resource, &template, operation, &[])
             .await?;
         Ok((resource, operation))
     }
@@ -377,7 +377,29 @@ impl App {
         resource: &Resource,
         template: &Template,
         mut op: Operation,
+        others: &[(Resource, Template)],
     ) -> AppResult<Operation> {
+        // Each step carries what its runner needs: a pipeline's steps act on other resources,
+        // with their own bundles and parameters.
+        let mut steps = Vec::with_capacity(op.steps.len());
+        for s in &op.steps {
+            let (r, t) = if s.resource_id == resource.id {
+                (resource, template)
+            } else {
+                others
+                    .iter()
+                    .find(|(r, _)| r.id == s.resource_id)
+                    .map(|(r, t)| (r, t))
+                    .ok_or_else(|| {
+                        AppError::Internal(format!("step `{}` acts on an unknown resource", s.id))
+                    })?
+            };
+            steps.push(json!({
+                "stepId": s.id, "resourceId": s.resource_id, "action": s.action,
+                "bundle": t.bundle, "templateName": t.name, "templateVersion": t.version,
+                "parameters": r.properties,
+            }));
+        }
         let input = json!({
             "operationId": op.id,
             "resourceId": resource.id,
@@ -388,11 +410,7 @@ impl App {
             "action": op.action,
             "templateName": template.name,
             "templateVersion": template.version,
-            "bundle": template.bundle,
-            "parameters": resource.properties,
-            "steps": op.steps.iter().map(|s| json!({
-                "stepId": s.id, "resourceId": s.resource_id, "action": s.action,
-            })).collect::<Vec<_>>(),
+            "steps": steps,
         });
         match self
             .workflows

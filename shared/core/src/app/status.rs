@@ -37,6 +37,10 @@ pub enum Applied {
     Ignored,
 }
 
+/// The sequence of a report that ends a step for good (the largest integer JSON numbers
+/// carry exactly; the state machine's failure report uses it too).
+pub const FINAL_SEQUENCE: u64 = 9_007_199_254_740_991;
+
 /// How many times a lost race is retried before giving up (the queue redelivers after that).
 const MAX_ATTEMPTS: usize = 8;
 
@@ -52,6 +56,44 @@ impl App {
             "operation `{}` kept changing under us; will be retried",
             msg.operation_id
         )))
+    }
+
+    /// The workflow of an operation ended without its steps all reporting an end (it failed,
+    /// timed out, was aborted, or the engine stopped under it): fail the first unfinished step
+    /// with `message`, so the operation cannot stay running forever. Nothing changes when every
+    /// step already ended.
+    pub async fn fail_unfinished_operation(
+        &self,
+        resource_id: &str,
+        operation_id: &str,
+        message: &str,
+    ) -> AppResult<Applied> {
+        let item = self
+            .table
+            .get(&keys::operation(resource_id, operation_id))
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "operation `{operation_id}` of resource `{resource_id}` does not exist"
+                ))
+            })?;
+        let op: Operation = serde_json::from_value(item.body)?;
+        if op.steps.iter().any(|s| is_failed(s.status)) {
+            return Ok(Applied::Ignored);
+        }
+        let Some(step) = op.steps.iter().find(|s| !s.status.is_final()) else {
+            return Ok(Applied::Ignored);
+        };
+        self.apply_status(&StatusMessage {
+            operation_id: op.id.clone(),
+            step_id: step.id.clone(),
+            resource_id: step.resource_id.clone(),
+            status: StepOutcome::Failed,
+            message: message.to_string(),
+            outputs: Map::new(),
+            sequence: FINAL_SEQUENCE,
+        })
+        .await
     }
 
     async fn try_apply_status(&self, msg: &StatusMessage) -> AppResult<Applied> {

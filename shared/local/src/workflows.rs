@@ -1,0 +1,429 @@
+//! The local Step Functions engine wired to local integrations: `ecs:runTask*` starts the
+//! bundle runner as a process, `sqs:sendMessage` writes to the embedded queue, `lambda:invoke`
+//! calls an in-process handler. It runs the files of `statemachines/` unchanged; only their
+//! `${...}` placeholders (filled by Terraform in AWS) get local values.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tre_core::app::App;
+use tre_core::ports::{Execution, ExecutionStatus, Queue};
+use tre_embedded::Embedded;
+use tre_stepfunctions::{
+    ExecutionListener, Integration, Integrations, StateMachine, TaskContext, TaskError,
+};
+
+use crate::DevError;
+
+/// The definitions the local stack runs: the same files Terraform deploys.
+pub const STATE_MACHINES: &[(&str, &str)] = &[(
+    tre_core::app::RESOURCE_ACTION_STATE_MACHINE,
+    include_str!("../../../statemachines/resource-action.asl.json"),
+)];
+
+/// How the local stack starts a bundle runner (a Fargate task in AWS).
+#[derive(Clone, Debug)]
+pub struct RunnerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// A runner process the engine started (like one entry of ECS ListTasks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningTask {
+    pub task_id: String,
+    pub operation_id: String,
+    pub step_id: String,
+    pub pid: u32,
+}
+
+pub(crate) fn placeholders(status_queue: &str) -> HashMap<String, String> {
+    [
+        (
+            "cluster_arn",
+            "arn:aws:ecs:local:000000000000:cluster/tre-local",
+        ),
+        (
+            "bundle_runner_task_definition_arn",
+            "arn:aws:ecs:local:000000000000:task-definition/bundle-runner:1",
+        ),
+        ("private_subnet_ids_json", "[]"),
+        ("task_security_group_ids_json", "[]"),
+        ("status_queue_url", status_queue),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Parse every definition with its placeholders filled; a bad file names itself and the state.
+pub fn load_state_machines(status_queue: &str) -> Result<HashMap<String, StateMachine>, DevError> {
+    let vars = placeholders(status_queue);
+    STATE_MACHINES
+        .iter()
+        .map(|(name, text)| {
+            let filled = tre_stepfunctions::fill_template(text, &vars)
+                .map_err(|e| DevError::Workflows(format!("statemachines/{name}.asl.json: {e}")))?;
+            let machine = StateMachine::parse(&filled)
+                .map_err(|e| DevError::Workflows(format!("statemachines/{name}.asl.json: {e}")))?;
+            Ok((name.to_string(), machine))
+        })
+        .collect()
+}
+
+/// `arn:aws:states:::ecs:runTask(.sync|.waitForTaskToken)`: the container overrides'
+/// environment becomes the runner process's environment.
+pub(crate) struct EcsRunTask {
+    pub runner: Option<RunnerCommand>,
+    /// Environment every task gets locally (where the store is, where artefacts go).
+    pub base_env: Vec<(String, String)>,
+    pub tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
+}
+
+fn override_env(params: &Value) -> Result<Vec<(String, String)>, TaskError> {
+    let mut env = Vec::new();
+    let overrides = params
+        .pointer("/Overrides/ContainerOverrides")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for o in overrides {
+        for e in o
+            .get("Environment")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let (Some(name), Some(value)) = (
+                e.get("Name").and_then(Value::as_str),
+                e.get("Value").and_then(Value::as_str),
+            ) else {
+                return Err(TaskError::new(
+                    "ECS.InvalidParameterException",
+                    format!(
+                        "a container override's environment entry needs string Name and Value: {e}"
+                    ),
+                ));
+            };
+            env.push((name.to_string(), value.to_string()));
+        }
+    }
+    Ok(env)
+}
+
+#[async_trait]
+impl Integration for EcsRunTask {
+    async fn invoke(
+        &self,
+        resource: &str,
+        parameters: Value,
+        ctx: &TaskContext,
+    ) -> Result<Value, TaskError> {
+        let Some(runner) = &self.runner else {
+            return Err(TaskError::new(
+                "ECS.AccessDeniedException",
+                "this local stack has no bundle runner configured, so it cannot run tasks",
+            ));
+        };
+        let env = override_env(&parameters)?;
+        let get = |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let task_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut cmd = tokio::process::Command::new(&runner.program);
+        cmd.args(&runner.args)
+            .envs(self.base_env.iter().cloned())
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // An execution that is aborted (the stack stops) must not leave its task running.
+            .kill_on_drop(true);
+        if let Some(token) = &ctx.task_token {
+            cmd.env("TRE_TASK_TOKEN", token);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            TaskError::new(
+                "ECS.ServerException",
+                format!(
+                    "cannot start the bundle runner {}: {e}",
+                    runner.program.display()
+                ),
+            )
+        })?;
+        let pid = child.id().unwrap_or_default();
+        let task = RunningTask {
+            task_id: task_id.clone(),
+            operation_id: get("TRE_OPERATION_ID"),
+            step_id: get("TRE_STEP_ID"),
+            pid,
+        };
+        tracing::info!(operation_id = %task.operation_id, step_id = %task.step_id, pid, "bundle runner started");
+        if let Ok(mut t) = self.tasks.lock() {
+            t.insert(task_id.clone(), task.clone());
+        }
+        let _forget = Forget {
+            tasks: self.tasks.clone(),
+            id: task_id.clone(),
+        };
+        let last_error = Arc::new(Mutex::new(String::new()));
+        let mut forwarders = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            forwarders.push(tokio::spawn(forward(
+                BufReader::new(out),
+                task.clone(),
+                None,
+            )));
+        }
+        if let Some(err) = child.stderr.take() {
+            forwarders.push(tokio::spawn(forward(
+                BufReader::new(err),
+                task.clone(),
+                Some(last_error.clone()),
+            )));
+        }
+        let description = json!({"Tasks": [{"TaskArn": format!("arn:aws:ecs:local:000000000000:task/tre-local/{task_id}"), "LastStatus": "RUNNING"}], "Failures": []});
+        if !resource.ends_with(".sync") {
+            // Fire and forget (or wait for the task token): the process runs on by itself.
+            tokio::spawn(async move {
+                let _keep = _forget;
+                let _ = child.wait().await;
+            });
+            return Ok(description);
+        }
+        let status = child.wait().await.map_err(|e| {
+            TaskError::new(
+                "ECS.ServerException",
+                format!("lost the bundle runner process: {e}"),
+            )
+        })?;
+        for f in forwarders {
+            let _ = f.await;
+        }
+        let said = last_error.lock().map(|s| s.clone()).unwrap_or_default();
+        let explain = |what: String| {
+            if said.is_empty() {
+                what
+            } else {
+                format!("{what}; its last words: {said}")
+            }
+        };
+        match status.code() {
+            Some(0) => Ok(
+                json!({"Tasks": [{"TaskArn": description["Tasks"][0]["TaskArn"], "LastStatus": "STOPPED",
+                "Containers": [{"Name": "bundle-runner", "ExitCode": 0}]}], "Failures": []}),
+            ),
+            Some(code) => Err(TaskError::new(
+                tre_stepfunctions::errors::TASK_FAILED,
+                explain(format!("the bundle runner exited with code {code}")),
+            )),
+            None => Err(TaskError::new(
+                tre_stepfunctions::errors::TASK_FAILED,
+                explain(signal_text(&status)),
+            )),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn signal_text(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(sig) => format!("the bundle runner was killed by signal {sig}"),
+        None => "the bundle runner stopped without an exit code".into(),
+    }
+}
+
+#[cfg(not(unix))]
+fn signal_text(_: &std::process::ExitStatus) -> String {
+    "the bundle runner stopped without an exit code".into()
+}
+
+/// Removes a task from the running list however its invocation ends (even when aborted).
+struct Forget {
+    tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
+    id: String,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.tasks.lock() {
+            t.remove(&self.id);
+        }
+    }
+}
+
+/// Relay a runner's output into our log (CloudWatch does this for Fargate tasks).
+async fn forward<R: tokio::io::AsyncRead + Unpin>(
+    reader: BufReader<R>,
+    task: RunningTask,
+    last: Option<Arc<Mutex<String>>>,
+) {
+    let mut lines = reader.lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "bundle_runner", operation_id = %task.operation_id, step_id = %task.step_id, "{line}");
+        if let Some(last) = &last {
+            if let Ok(mut l) = last.lock() {
+                // The runner's own failure line, not its JSON log lines.
+                if line.starts_with("bundle-runner:") {
+                    *l = line.trim_start_matches("bundle-runner:").trim().to_string();
+                }
+            }
+        }
+    }
+}
+
+/// `arn:aws:states:::sqs:sendMessage`: the queue is named by the last segment of QueueUrl.
+pub(crate) struct SqsSendMessage {
+    pub embedded: Embedded,
+}
+
+#[async_trait]
+impl Integration for SqsSendMessage {
+    async fn invoke(
+        &self,
+        _resource: &str,
+        parameters: Value,
+        _ctx: &TaskContext,
+    ) -> Result<Value, TaskError> {
+        let url = parameters
+            .get("QueueUrl")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        if name.is_empty() {
+            return Err(TaskError::new(
+                "SQS.InvalidAddressException",
+                "QueueUrl is missing",
+            ));
+        }
+        let body = match parameters.get("MessageBody") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => {
+                return Err(TaskError::new(
+                    "SQS.MissingParameterException",
+                    "MessageBody is missing",
+                ))
+            }
+        };
+        let delay = parameters
+            .get("DelaySeconds")
+            .and_then(Value::as_u64)
+            .map(std::time::Duration::from_secs);
+        let queue = self.embedded.queue(name, None).map_err(|e| {
+            TaskError::new(
+                "SQS.QueueDoesNotExistException",
+                format!("queue {name}: {e}"),
+            )
+        })?;
+        let id = queue
+            .send(&body, delay)
+            .await
+            .map_err(|e| TaskError::new("SQS.AmazonSQSException", e.to_string()))?;
+        Ok(json!({"MessageId": id}))
+    }
+}
+
+/// An in-process Lambda handler for `arn:aws:states:::lambda:invoke`.
+pub type LambdaHandler =
+    Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, String>> + Send + Sync>;
+
+/// `arn:aws:states:::lambda:invoke`: calls the handler named by FunctionName (a name or an
+/// ARN ending in it) and answers like the service integration (`Payload`, `StatusCode`).
+#[derive(Default)]
+pub(crate) struct LambdaInvoke {
+    pub handlers: HashMap<String, LambdaHandler>,
+}
+
+#[async_trait]
+impl Integration for LambdaInvoke {
+    async fn invoke(
+        &self,
+        _resource: &str,
+        parameters: Value,
+        _ctx: &TaskContext,
+    ) -> Result<Value, TaskError> {
+        let function = parameters
+            .get("FunctionName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = function.rsplit(':').next().unwrap_or_default();
+        let handler = self.handlers.get(name).ok_or_else(|| {
+            TaskError::new(
+                "Lambda.ResourceNotFoundException",
+                format!("no local function `{function}`"),
+            )
+        })?;
+        let payload = parameters.get("Payload").cloned().unwrap_or(json!({}));
+        match handler(payload).await {
+            Ok(out) => Ok(json!({"Payload": out, "StatusCode": 200})),
+            Err(message) => Err(TaskError::new("Lambda.Unknown", message)),
+        }
+    }
+}
+
+pub(crate) fn integrations(
+    ecs: Arc<EcsRunTask>,
+    sqs: Arc<SqsSendMessage>,
+    lambda: Arc<LambdaInvoke>,
+) -> Integrations {
+    Integrations::new()
+        .prefix("arn:aws:states:::ecs:runTask", ecs)
+        .prefix("arn:aws:states:::sqs:sendMessage", sqs)
+        .prefix("arn:aws:states:::lambda:invoke", lambda)
+}
+
+/// When an operation's execution ends badly, fail what is still unfinished of it (in AWS an
+/// EventBridge rule on execution status changes does the same).
+pub(crate) struct FailUnfinishedOperation {
+    /// Set once the App exists (the App needs the workflows, which need this listener).
+    pub app: OnceLock<App>,
+}
+
+#[async_trait]
+impl ExecutionListener for FailUnfinishedOperation {
+    async fn ended(&self, execution: &Execution) {
+        if execution.status == ExecutionStatus::Succeeded
+            || execution.state_machine != tre_core::app::RESOURCE_ACTION_STATE_MACHINE
+        {
+            return;
+        }
+        let Some(app) = self.app.get() else {
+            tracing::error!(execution = %execution.name, "an execution ended before the stack was ready");
+            return;
+        };
+        let (Some(resource_id), Some(operation_id)) = (
+            execution.input.get("resourceId").and_then(Value::as_str),
+            execution.input.get("operationId").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let message = format!(
+            "the workflow ended {:?}: {}: {}",
+            execution.status,
+            execution.error.as_deref().unwrap_or("unknown error"),
+            execution.cause.as_deref().unwrap_or("")
+        );
+        if let Err(e) = app
+            .fail_unfinished_operation(resource_id, operation_id, &message)
+            .await
+        {
+            tracing::error!(operation_id, error = %e, "could not record the end of an operation's workflow");
+        }
+    }
+}
