@@ -10,7 +10,7 @@ use tre_local::{DevOptions, DevStack};
 pub struct TestStack {
     pub stack: DevStack,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// One response, reduced to what tests look at.
@@ -32,8 +32,22 @@ impl TestStack {
         Ok(Self {
             stack,
             http,
-            _dir: dir,
+            _dir: Some(dir),
         })
+    }
+
+    /// A harness around a stack the test started itself (on a directory it keeps).
+    pub fn wrap(stack: DevStack) -> Self {
+        Self {
+            stack,
+            http: reqwest::Client::new(),
+            _dir: None,
+        }
+    }
+
+    /// Stop the stack as `tre dev` stops on Ctrl-C.
+    pub async fn stack_shutdown(self) {
+        self.stack.shutdown().await
     }
 
     pub fn token(&self, user: &str) -> String {
@@ -112,10 +126,13 @@ impl TestStack {
             if r.status != 200 || !busy {
                 return r;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{path} stayed {status} for a minute"
-            );
+            if std::time::Instant::now() > deadline {
+                let ops = self.get(&format!("{path}/operations"), token).await;
+                panic!(
+                    "{path} stayed {status} for a minute; operations: {}",
+                    ops.body
+                );
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -208,6 +225,38 @@ pub async fn register_sample_templates(t: &TestStack, admin: &str) {
         201,
     )
     .await;
+}
+
+/// The repository's sample bundle `name` (under `bundles/`).
+pub fn sample_bundle(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("bundles")
+        .join(name)
+}
+
+/// Build a bundle into the stack's OCI layout and register its template (what
+/// `tre bundle register` does); returns the template's name.
+pub async fn register_bundle(t: &TestStack, admin: &str, dir: &std::path::Path) -> String {
+    let artifact =
+        tre_bundle::build(dir).unwrap_or_else(|e| panic!("build {}: {e}", dir.display()));
+    let layout = t.stack.data_dir.join("bundles");
+    tre_bundle::write_layout(&layout, &artifact, &artifact.manifest.version)
+        .unwrap_or_else(|e| panic!("layout: {e}"));
+    let reference = tre_bundle::BundleRef::Layout {
+        dir: layout,
+        reference: tre_bundle::Reference::Digest(artifact.digest.clone()),
+    }
+    .to_string();
+    let body = artifact.manifest.template_registration(&reference);
+    let base = match artifact.manifest.kind {
+        tre_core::domain::ResourceKind::Workspace => "/api/workspace-templates",
+        tre_core::domain::ResourceKind::WorkspaceService => "/api/workspace-service-templates",
+        tre_core::domain::ResourceKind::UserResource => "/api/user-resource-templates",
+        tre_core::domain::ResourceKind::SharedService => "/api/shared-service-templates",
+    };
+    t.post_ok(base, admin, &body, 201).await;
+    artifact.manifest.name.clone()
 }
 
 /// Create a resource and return its id.

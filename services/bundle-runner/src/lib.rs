@@ -23,6 +23,8 @@ pub struct Job {
     pub operation_id: String,
     pub step_id: String,
     pub resource_id: String,
+    /// Set when the step acts on a resource other than the operation's (a pipeline step).
+    pub operation_resource_id: Option<String>,
     pub action: String,
     /// Must be pinned by digest: a tag could change between the API's check and the run.
     pub bundle: String,
@@ -54,6 +56,9 @@ impl Job {
             operation_id: var("TRE_OPERATION_ID")?,
             step_id: var("TRE_STEP_ID")?,
             resource_id: var("TRE_RESOURCE_ID")?,
+            operation_resource_id: std::env::var("TRE_OPERATION_RESOURCE_ID")
+                .ok()
+                .filter(|v| !v.is_empty()),
             action: var("TRE_ACTION")?,
             bundle: var("TRE_BUNDLE")?,
             parameters,
@@ -100,6 +105,7 @@ impl Reporter<'_> {
             operation_id: self.job.operation_id.clone(),
             step_id: self.job.step_id.clone(),
             resource_id: self.job.resource_id.clone(),
+            operation_resource_id: self.job.operation_resource_id.clone(),
             status,
             message,
             outputs,

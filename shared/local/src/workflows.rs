@@ -28,6 +28,9 @@ pub const STATE_MACHINES: &[(&str, &str)] = &[(
     include_str!("../../../statemachines/resource-action.asl.json"),
 )];
 
+/// The error of resource-action's final Fail state: the failure was already reported.
+const STEP_FAILED: &str = "TRE.StepFailed";
+
 /// How the local stack starts a bundle runner (a Fargate task in AWS).
 #[derive(Clone, Debug)]
 pub struct RunnerCommand {
@@ -400,6 +403,8 @@ impl ExecutionListener for FailUnfinishedOperation {
     async fn ended(&self, execution: &Execution) {
         if execution.status == ExecutionStatus::Succeeded
             || execution.state_machine != tre_core::app::RESOURCE_ACTION_STATE_MACHINE
+            // The state machine reported this failure itself, through the status queue.
+            || execution.error.as_deref() == Some(STEP_FAILED)
         {
             return;
         }
@@ -414,8 +419,12 @@ impl ExecutionListener for FailUnfinishedOperation {
             return;
         };
         let message = format!(
-            "the workflow ended {:?}: {}: {}",
-            execution.status,
+            "the workflow {}: {}: {}",
+            match execution.status {
+                ExecutionStatus::TimedOut => "timed out",
+                ExecutionStatus::Aborted => "was aborted",
+                _ => "failed",
+            },
             execution.error.as_deref().unwrap_or("unknown error"),
             execution.cause.as_deref().unwrap_or("")
         );

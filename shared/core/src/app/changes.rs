@@ -36,6 +36,7 @@ impl App {
         {
             return Err(AppError::Conflict(format!("`{id}` is being deleted")));
         }
+        busy(&resource)?;
 
         let template = match &req.template_version {
             Some(v) if *v != resource.template_version => self
@@ -111,12 +112,22 @@ impl App {
         updated.deployment_status = initial_status(actions::UPGRADE);
         updated.updated_at = now;
         updated.updated_by = caller.id().to_string();
-        let operation = self.new_operation(caller, scope, &updated, actions::UPGRADE);
+        let mut operation = self.new_operation(caller, scope, &updated, actions::UPGRADE);
+        // Disabling a parent disables what is under it, in the same operation.
+        let (cascade_writes, others) = if resource.is_enabled && !updated.is_enabled {
+            self.cascade_disable(&resource, &mut operation).await?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if operation.steps.len() > 1 {
+            updated.deployment_status = DeploymentStatus::PipelineRunning;
+        }
 
         let mut ops = vec![
             self.resource_put(&updated, version)?,
             self.history_put(&resource, version)?,
         ];
+        ops.extend(cascade_writes);
         if let Some(item) = &secrets_item {
             if item.body.as_object() != Some(&secrets) {
                 ops.push(WriteOp::Put {
@@ -138,7 +149,7 @@ impl App {
         self.commit_change(&resource, &ops).await?;
         updated.etag = etag_for_version(version + 1);
         let operation = self
-            .start_operation(&updated, &template, operation, &[])
+            .start_operation(&updated, &template, operation, &others)
             .await?;
         Ok((updated, operation))
     }
@@ -167,6 +178,8 @@ impl App {
                 "`{id}` is already being deleted"
             )));
         }
+        busy(&resource)?;
+        self.check_no_children(&resource).await?;
         self.change_with_action(caller, scope, resource, version, actions::UNINSTALL)
             .await
             .map(|(_, op)| op)
@@ -212,6 +225,7 @@ impl App {
                 "`{id}` is disabled; enable it to run actions"
             )));
         }
+        busy(&resource)?;
         self.change_with_action(caller, scope, resource, version, action)
             .await
     }
@@ -250,7 +264,7 @@ impl App {
         Ok((updated, operation))
     }
 
-    fn resource_put(&self, r: &Resource, version: u64) -> AppResult<WriteOp> {
+    pub(super) fn resource_put(&self, r: &Resource, version: u64) -> AppResult<WriteOp> {
         let parent = r
             .parent_service_id
             .as_deref()
@@ -269,7 +283,7 @@ impl App {
         })
     }
 
-    fn history_put(&self, previous: &Resource, version: u64) -> AppResult<WriteOp> {
+    pub(super) fn history_put(&self, previous: &Resource, version: u64) -> AppResult<WriteOp> {
         let mut snapshot = previous.clone();
         snapshot.etag = etag_for_version(version);
         Ok(WriteOp::Put {
@@ -287,6 +301,20 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// One operation at a time per resource: two runners acting on the same resource at once
+/// could leave it in any state.
+fn busy(resource: &Resource) -> AppResult<()> {
+    if resource.deployment_status.is_in_progress() {
+        let status = serde_json::to_value(resource.deployment_status)?;
+        return Err(AppError::Conflict(format!(
+            "`{}` has an operation in progress ({}); wait for it to end",
+            resource.id,
+            status.as_str().unwrap_or("busy")
+        )));
+    }
+    Ok(())
 }
 
 fn stale(resource: &Resource) -> AppError {

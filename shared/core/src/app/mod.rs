@@ -2,6 +2,7 @@
 //! ports, and enforce authorisation (deny by default) before touching anything.
 
 mod authz;
+mod cascade;
 mod changes;
 mod error;
 mod keys;

@@ -145,6 +145,14 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("parent `{parent_id}` not found")))?;
         let parent = decode_resource(&item)?;
+        if !parent.deployment_status.is_deployed() {
+            let status = serde_json::to_value(parent.deployment_status)?;
+            return Err(AppError::Conflict(format!(
+                "parent {} `{parent_id}` is not deployed (it is {}); wait until it is",
+                parent.kind.as_str().replace('_', " "),
+                status.as_str().unwrap_or("not ready")
+            )));
+        }
         if !parent.is_enabled {
             return Err(AppError::Conflict(format!(
                 "parent {} `{parent_id}` is disabled; enable it before adding to it",
@@ -396,6 +404,7 @@ impl App {
             };
             steps.push(json!({
                 "stepId": s.id, "resourceId": s.resource_id, "action": s.action,
+                "operationResourceId": resource.id,
                 "bundle": t.bundle, "templateName": t.name, "templateVersion": t.version,
                 "parameters": r.properties,
             }));

@@ -17,7 +17,12 @@ use crate::ports::{Condition, PortError, WriteOp};
 pub struct StatusMessage {
     pub operation_id: String,
     pub step_id: String,
+    /// The resource the step acts on.
     pub resource_id: String,
+    /// The resource the operation belongs to, when the step acts on another one (a pipeline
+    /// step on a child); absent means `resource_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_resource_id: Option<String>,
     pub status: StepOutcome,
     #[serde(default)]
     pub message: String,
@@ -88,6 +93,7 @@ impl App {
             operation_id: op.id.clone(),
             step_id: step.id.clone(),
             resource_id: step.resource_id.clone(),
+            operation_resource_id: Some(op.resource_id.clone()),
             status: StepOutcome::Failed,
             message: message.to_string(),
             outputs: Map::new(),
@@ -97,11 +103,15 @@ impl App {
     }
 
     async fn try_apply_status(&self, msg: &StatusMessage) -> AppResult<Applied> {
-        let op_key = keys::operation(&msg.resource_id, &msg.operation_id);
+        let op_resource = msg
+            .operation_resource_id
+            .as_deref()
+            .unwrap_or(&msg.resource_id);
+        let op_key = keys::operation(op_resource, &msg.operation_id);
         let op_item = self.table.get(&op_key).await?.ok_or_else(|| {
             AppError::NotFound(format!(
-                "operation `{}` of resource `{}` does not exist",
-                msg.operation_id, msg.resource_id
+                "operation `{}` of resource `{op_resource}` does not exist",
+                msg.operation_id
             ))
         })?;
         let mut op: Operation = serde_json::from_value(op_item.body.clone())?;
@@ -150,26 +160,50 @@ impl App {
             condition: Condition::Version(op_item.version),
         }];
 
-        // The step's resource follows its step (or the operation, for a multi-step pipeline).
-        let res_key = keys::resource(&msg.resource_id);
-        if let Some(res_item) = self.table.get(&res_key).await? {
+        // The step's resource follows its step; the operation's own resource shows
+        // `pipeline_running` while a multi-step operation runs, then the operation's end.
+        let main_status = if op.steps.len() > 1 {
+            if op.status.is_final() {
+                op.status
+            } else {
+                DeploymentStatus::PipelineRunning
+            }
+        } else {
+            status
+        };
+        let mut targets = vec![(msg.resource_id.clone(), true)];
+        if msg.resource_id != op.resource_id {
+            targets.push((op.resource_id.clone(), false));
+        }
+        for (resource_id, is_step_resource) in targets {
+            let res_key = keys::resource(&resource_id);
+            let Some(res_item) = self.table.get(&res_key).await? else {
+                continue;
+            };
             let mut resource = super::resources::decode_resource(&res_item)?;
             let before = resource.clone();
-            resource.deployment_status = if op.steps.len() > 1 && !op.status.is_final() {
-                DeploymentStatus::PipelineRunning
+            let new_status = if resource_id == op.resource_id {
+                main_status
             } else {
                 status
             };
-            if msg.status == StepOutcome::Succeeded {
+            // A pipeline's main resource is only moved once its turn or the end comes.
+            if is_step_resource
+                || op.status.is_final()
+                || new_status == DeploymentStatus::PipelineRunning
+            {
+                resource.deployment_status = new_status;
+            }
+            if is_step_resource && msg.status == StepOutcome::Succeeded {
                 for (k, v) in &msg.outputs {
                     resource.properties.insert(k.clone(), v.clone());
                 }
             }
-            if status == DeploymentStatus::Deleted {
+            if resource.deployment_status == DeploymentStatus::Deleted {
                 resource.is_enabled = false;
             }
-            resource.updated_at = now;
             if resource != before {
+                resource.updated_at = now;
                 let mut snapshot = before.clone();
                 snapshot.etag = crate::domain::resource::etag_for_version(res_item.version);
                 ops.push(WriteOp::Put {

@@ -1,0 +1,129 @@
+//! Rules between a resource and the resources under it: disabling a workspace (or a service)
+//! disables everything under it in one pipeline operation, and a parent cannot be deleted
+//! while something under it still exists.
+
+use super::resources::decode_resource;
+use super::{keys, App, AppError, AppResult};
+use crate::domain::operation::{actions, initial_status};
+use crate::domain::{DeploymentStatus, Operation, OperationStep, Resource, ResourceKind, Template};
+use crate::ports::{Query, WriteOp, INDEX_GSI1};
+
+/// A resource under another, with the version it was read at.
+pub(super) struct Descendant {
+    pub resource: Resource,
+    pub version: u64,
+}
+
+impl App {
+    /// The resources directly under `parent` that are not deleted.
+    async fn children(&self, parent: &Resource) -> AppResult<Vec<Descendant>> {
+        let kind = match parent.kind {
+            ResourceKind::Workspace => ResourceKind::WorkspaceService,
+            ResourceKind::WorkspaceService => ResourceKind::UserResource,
+            _ => return Ok(Vec::new()),
+        };
+        let items = self
+            .query_all(Query {
+                index: Some(INDEX_GSI1.into()),
+                pk: keys::resource_list_pk(kind, &parent.id),
+                ..Default::default()
+            })
+            .await?;
+        let mut out = Vec::new();
+        for item in items {
+            let resource = decode_resource(&item)?;
+            if resource.deployment_status != DeploymentStatus::Deleted {
+                out.push(Descendant {
+                    resource,
+                    version: item.version,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything under `parent`, deepest first (user resources before their service).
+    pub(super) async fn descendants(&self, parent: &Resource) -> AppResult<Vec<Descendant>> {
+        let mut out = Vec::new();
+        for child in self.children(parent).await? {
+            out.extend(Box::pin(self.descendants(&child.resource)).await?);
+            out.push(child);
+        }
+        Ok(out)
+    }
+
+    /// A parent may be deleted only when nothing under it remains.
+    pub(super) async fn check_no_children(&self, parent: &Resource) -> AppResult<()> {
+        let children = self.children(parent).await?;
+        if let Some(first) = children.first() {
+            return Err(AppError::Conflict(format!(
+                "`{}` still has {} {}(s) (e.g. `{}`); delete them first",
+                parent.id,
+                children.len(),
+                first.resource.kind.as_str().replace('_', " "),
+                first.resource.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// For a change that disables `parent`: disable every enabled resource under it too, each
+    /// by an upgrade step that runs before the parent's own (the operation becomes a pipeline).
+    /// Returns the writes that disable them and their (resource, template) for the workflow.
+    pub(super) async fn cascade_disable(
+        &self,
+        parent: &Resource,
+        op: &mut Operation,
+    ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
+        let mut writes = Vec::new();
+        let mut targets = Vec::new();
+        let mut steps = Vec::new();
+        let now = self.clock.now();
+        for d in self.descendants(parent).await? {
+            let child = d.resource;
+            if !child.is_enabled {
+                continue;
+            }
+            if child.deployment_status.is_in_progress() {
+                return Err(AppError::Conflict(format!(
+                    "`{}` under `{}` has an operation in progress ({}); wait for it to end",
+                    child.id,
+                    parent.id,
+                    serde_json::to_value(child.deployment_status)?
+                        .as_str()
+                        .unwrap_or("busy")
+                )));
+            }
+            let template = self
+                .template_version(child.kind, &child.template_name, &child.template_version)
+                .await?
+                .ok_or_else(|| {
+                    AppError::Internal(format!("the template of `{}` is missing", child.id))
+                })?;
+            let mut disabled = child.clone();
+            disabled.is_enabled = false;
+            disabled.deployment_status = initial_status(actions::UPGRADE);
+            disabled.updated_at = now;
+            disabled.updated_by = op.created_by.clone();
+            writes.push(self.resource_put(&disabled, d.version)?);
+            writes.push(self.history_put(&child, d.version)?);
+            steps.push(OperationStep {
+                id: format!("disable-{}", child.id),
+                resource_id: child.id.clone(),
+                template_name: child.template_name.clone(),
+                action: actions::UPGRADE.to_string(),
+                status: initial_status(actions::UPGRADE),
+                message: String::new(),
+                sequence: 0,
+                updated_at: now,
+            });
+            targets.push((disabled, template));
+        }
+        if !steps.is_empty() {
+            steps.append(&mut op.steps);
+            op.steps = steps;
+            op.status = DeploymentStatus::PipelineRunning;
+        }
+        Ok((writes, targets))
+    }
+}
