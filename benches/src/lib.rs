@@ -1,6 +1,10 @@
 //! Shared helpers of the benchmark binaries: latency statistics and a bounded load generator.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
 
 /// Latency percentiles and throughput of one measured run.
 #[derive(Debug, Clone)]
@@ -80,4 +84,30 @@ where
         errors += e;
     }
     Stats::from(all, errors, elapsed)
+}
+
+/// A child process killed when dropped (benchmarks never leave servers behind).
+pub struct Proc(pub Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start a server that prints its URL as its first line.
+pub fn start(cmd: &mut Command) -> anyhow::Result<(Proc, String)> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let out = child.stdout.take().context("stdout")?;
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line)?;
+    if line.trim().is_empty() {
+        bail!("the server printed no URL");
+    }
+    Ok((Proc(child), line.trim().to_string()))
+}
+
+pub fn free_addr() -> anyhow::Result<String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.to_string())
 }

@@ -3,38 +3,12 @@
 //! (the HTTP floor) measured in the same run. Usage:
 //!   api-load <path to tre> <path to peer-http> [requests] [concurrency]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use tre_benches::load;
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start a server that prints its URL as its first line.
-fn start(cmd: &mut Command) -> anyhow::Result<(Proc, String)> {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let out = child.stdout.take().context("stdout")?;
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line)?;
-    if line.trim().is_empty() {
-        bail!("the server printed no URL");
-    }
-    Ok((Proc(child), line.trim().to_string()))
-}
-
-fn free_addr() -> anyhow::Result<String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
-}
+use tre_benches::{free_addr, load, start};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -325,15 +325,16 @@ fn apply(name: &str, args: Vec<Value>) -> Result<Value, String> {
         "States.Hash" => {
             want_args(name, &args, 2..=2)?;
             let data = text_of(&args[0]);
-            let digest =
-                match as_str(name, &args[1])? {
-                    "SHA-256" => hex::encode(sha2::Sha256::digest(data.as_bytes())),
-                    "SHA-384" => hex::encode(sha2::Sha384::digest(data.as_bytes())),
-                    "SHA-512" => hex::encode(sha2::Sha512::digest(data.as_bytes())),
-                    other => return Err(format!(
+            let digest = match as_str(name, &args[1])? {
+                "SHA-256" => hex::encode(sha2::Sha256::digest(data.as_bytes())),
+                "SHA-384" => hex::encode(sha2::Sha384::digest(data.as_bytes())),
+                "SHA-512" => hex::encode(sha2::Sha512::digest(data.as_bytes())),
+                other => {
+                    return Err(format!(
                         "{name}: algorithm `{other}` is not supported here (SHA-256/384/512 are)"
-                    )),
-                };
+                    ))
+                }
+            };
             Ok(Value::String(digest))
         }
         "States.JsonMerge" => {
