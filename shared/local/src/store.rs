@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tre_core::app::App;
 use tre_core::ports::Queue;
 use tre_embedded::{Embedded, RedrivePolicy};
-use tre_stepfunctions::{Engine, LocalWorkflows};
+use tre_stepfunctions::{Engine, LocalWorkflows, SqsSendMessage};
 
 use crate::snapshot::{self, StoreSnapshot as Snapshot};
 use crate::workflows::{
-    EcsRunTask, FailUnfinishedOperation, LambdaInvoke, RunnerCommand, RunningTask, SqsSendMessage,
+    EcsRunTask, FailUnfinishedOperation, LambdaInvoke, RunnerCommand, RunningTask,
 };
 use crate::DevError;
 
@@ -50,9 +50,13 @@ impl EmbeddedStore {
             ],
             tasks: tasks.clone(),
         });
-        let sqs = Arc::new(SqsSendMessage {
-            embedded: embedded.clone(),
-        });
+        let queues = embedded.clone();
+        let sqs = Arc::new(SqsSendMessage::new(Arc::new(move |name: &str| {
+            queues
+                .queue(name, None)
+                .map(|q| Arc::new(q) as Arc<dyn Queue>)
+                .map_err(|e| e.to_string())
+        })));
         let integrations =
             crate::workflows::integrations(ecs, sqs, Arc::new(LambdaInvoke::default()));
         let machines = crate::workflows::load_state_machines(crate::consumer::STATUS_QUEUE)?;

@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use std::sync::OnceLock;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tre_core::app::App;
-use tre_core::ports::{Execution, ExecutionStatus, Queue};
-use tre_embedded::Embedded;
+use tre_core::ports::{Execution, ExecutionStatus};
 use tre_stepfunctions::{
-    ExecutionListener, Integration, Integrations, StateMachine, TaskContext, TaskError,
+    ExecutionListener, Integration, Integrations, SqsSendMessage, StateMachine, TaskContext,
+    TaskError,
 };
 
 use crate::DevError;
@@ -283,62 +283,6 @@ async fn forward<R: tokio::io::AsyncRead + Unpin>(
                 }
             }
         }
-    }
-}
-
-/// `arn:aws:states:::sqs:sendMessage`: the queue is named by the last segment of QueueUrl.
-pub(crate) struct SqsSendMessage {
-    pub embedded: Embedded,
-}
-
-#[async_trait]
-impl Integration for SqsSendMessage {
-    async fn invoke(
-        &self,
-        _resource: &str,
-        parameters: Value,
-        _ctx: &TaskContext,
-    ) -> Result<Value, TaskError> {
-        let url = parameters
-            .get("QueueUrl")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = url
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        if name.is_empty() {
-            return Err(TaskError::new(
-                "SQS.InvalidAddressException",
-                "QueueUrl is missing",
-            ));
-        }
-        let body = match parameters.get("MessageBody") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => {
-                return Err(TaskError::new(
-                    "SQS.MissingParameterException",
-                    "MessageBody is missing",
-                ))
-            }
-        };
-        let delay = parameters
-            .get("DelaySeconds")
-            .and_then(Value::as_u64)
-            .map(std::time::Duration::from_secs);
-        let queue = self.embedded.queue(name, None).map_err(|e| {
-            TaskError::new(
-                "SQS.QueueDoesNotExistException",
-                format!("queue {name}: {e}"),
-            )
-        })?;
-        let id = queue
-            .send(&body, delay)
-            .await
-            .map_err(|e| TaskError::new("SQS.AmazonSQSException", e.to_string()))?;
-        Ok(json!({"MessageId": id}))
     }
 }
 

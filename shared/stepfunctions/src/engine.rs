@@ -405,12 +405,14 @@ impl Engine {
                                 }
                             }
                         }
-                        Some(Text::Call(c)) => match intrinsics::eval(c, &raw, &context)
-                            .map_err(|e| Failure::new(errors::INTRINSIC_FAILURE, e))?
-                        {
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        },
+                        Some(Text::Call(c)) => {
+                            match intrinsics::eval(c, &raw, &context).map_err(|e| {
+                                Failure::runtime(format!("the Fail state's function failed: {e}"))
+                            })? {
+                                Value::String(s) => s,
+                                other => other.to_string(),
+                            }
+                        }
                     })
                 };
                 Err(Failure::new(&resolve(error)?, resolve(cause)?))

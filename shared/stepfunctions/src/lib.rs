@@ -8,6 +8,7 @@
 mod choice;
 mod definition;
 mod engine;
+mod integrations;
 mod intrinsics;
 mod local;
 mod path;
@@ -18,6 +19,7 @@ pub use engine::{
     Engine, ExecutionOutcome, HistoryEvent, Integration, Integrations, Observer, Sleeper,
     TaskContext, TaskError, TokenError, TokioSleeper,
 };
+pub use integrations::{QueueLookup, SqsSendMessage};
 pub use local::{
     execution_arn, fill_template, state_machine_arn, ExecutionListener, LocalWorkflows,
     ENGINE_STOPPED,

@@ -126,10 +126,15 @@ pub(crate) fn render(template: &Value, input: &Value, context: &Value) -> Result
                 if let Some(name) = k.strip_suffix(".$") {
                     let text = v.as_str().unwrap_or_default();
                     let value = if intrinsics::is_call(text) {
-                        let call = intrinsics::parse(text)
-                            .map_err(|e| Failure::new(errors::INTRINSIC_FAILURE, e))?;
-                        intrinsics::eval(&call, input, context)
-                            .map_err(|e| Failure::new(errors::INTRINSIC_FAILURE, e))?
+                        // Step Functions reports a failed intrinsic as States.Runtime (which
+                        // no catcher but an explicit one handles), not States.IntrinsicFailure.
+                        let failed = |e: String| {
+                            Failure::runtime(format!(
+                                "the function '{text}' specified for the field '{k}' failed: {e}"
+                            ))
+                        };
+                        let call = intrinsics::parse(text).map_err(failed)?;
+                        intrinsics::eval(&call, input, context).map_err(failed)?
                     } else {
                         let p = path::parse(text).map_err(Failure::runtime)?;
                         let root = if p.context { context } else { input };
