@@ -36,6 +36,8 @@ data "aws_iam_policy_document" "kms" {
         "sqs.amazonaws.com",
         "cloudwatch.amazonaws.com",
         "states.amazonaws.com",
+        "events.amazonaws.com",
+        "ecr.amazonaws.com",
       ]
     }
   }

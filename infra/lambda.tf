@@ -27,7 +27,7 @@ locals {
     "status-consumer" = {
       kind        = "sqs"
       description = "Applies runner status messages from the status queue"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "states:DescribeExecution"]
     }
   }
   api_functions = { for k, v in local.functions : k => v if v.kind == "api" }

@@ -17,3 +17,18 @@ output "status_dead_letter_queue_url" {
   description = "Where status messages end after repeated failures (alarmed)."
   value       = aws_sqs_queue.status_dlq.url
 }
+
+output "state_machine_arns" {
+  description = "The deployed state machines, by file name under statemachines/."
+  value       = { for k, m in aws_sfn_state_machine.machine : k => m.arn }
+}
+
+output "bundle_runner_repository_url" {
+  description = "Push the bundle-runner image here (tag = var.bundle_runner_image_tag)."
+  value       = aws_ecr_repository.runner["bundle-runner"].repository_url
+}
+
+output "ecs_cluster_arn" {
+  description = "The cluster bundle steps run in."
+  value       = aws_ecs_cluster.tre.arn
+}

@@ -71,3 +71,26 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "bundle_runner_image_tag" {
+  description = "Tag of the bundle-runner image pushed to its ECR repository (tags are immutable: use the release version; see services/bundle-runner/Dockerfile)."
+  type        = string
+}
+
+variable "bundle_runner_cpu" {
+  description = "Fargate CPU units of a bundle step's task."
+  type        = number
+  default     = 512
+}
+
+variable "bundle_runner_memory" {
+  description = "Fargate memory (MiB) of a bundle step's task."
+  type        = number
+  default     = 1024
+}
+
+variable "bundle_policy_arns" {
+  description = "IAM policies the bundles' steps need in this account (what your bundles deploy); none by default."
+  type        = list(string)
+  default     = []
+}

@@ -42,6 +42,25 @@ pub enum JobError {
     Invalid(String),
 }
 
+/// The job's environment, set per step by the state machine's container overrides (the
+/// infrastructure test checks `statemachines/resource-action.asl.json` sets each).
+pub const JOB_ENV_VARS: &[&str] = &[
+    "TRE_OPERATION_ID",
+    "TRE_STEP_ID",
+    "TRE_RESOURCE_ID",
+    "TRE_OPERATION_RESOURCE_ID",
+    "TRE_ACTION",
+    "TRE_BUNDLE",
+    "TRE_PARAMETERS",
+];
+
+/// What the runner calls through the AWS adapters in a Fargate task: (adapter, SDK operation).
+/// The infrastructure test checks the task role allows exactly these.
+pub const SDK_CALLS: &[(&str, &str)] = &[("DynamoTable", "get_item"), ("SqsQueue", "send_message")];
+
+/// Environment of the runner's AWS backend (set in the task definition).
+pub const AWS_ENV_VARS: &[&str] = &[tre_aws::ENV_TABLE, tre_aws::ENV_STATUS_QUEUE_URL];
+
 impl Job {
     pub fn from_env() -> Result<Self, JobError> {
         let var = |k: &'static str| std::env::var(k).map_err(|_| JobError::Missing(k));

@@ -99,3 +99,28 @@ pub fn iam_actions_for(adapter: &str, operation: &str) -> Vec<&'static str> {
         .map(|(_, _, iam)| *iam)
         .collect()
 }
+
+/// Prefix of the airlock's stage buckets: `<prefix>-<stage>` (e.g. `tre-airlock-import-staging`).
+pub const ENV_AIRLOCK_BUCKET_PREFIX: &str = "TRE_AIRLOCK_BUCKET_PREFIX";
+
+/// The airlock's stores in AWS: one bucket per stage, named `<bucket_prefix>-<stage>`.
+pub fn airlock_storage(
+    conf: &aws_config::SdkConfig,
+    bucket_prefix: &str,
+) -> tre_core::app::AirlockStorage {
+    let client = aws_sdk_s3::Client::new(conf);
+    tre_core::app::AirlockStorage::new(
+        tre_core::domain::airlock::Stage::ALL
+            .into_iter()
+            .map(|stage| {
+                let store: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
+                    std::sync::Arc::new(S3ObjectStore::new(
+                        client.clone(),
+                        format!("{bucket_prefix}-{}", stage.as_str()),
+                        "",
+                    ));
+                (stage, store)
+            })
+            .collect(),
+    )
+}

@@ -62,3 +62,43 @@ impl Embedded {
         FsObjectStore::open(self.data_dir.join("objects"), base_url, presign_secret)
     }
 }
+
+impl Embedded {
+    /// The secret pre-signed links of this data directory are signed with (made once, kept in
+    /// `<data_dir>/presign.key`, so links survive a restart).
+    pub fn presign_secret(&self) -> PortResult<Vec<u8>> {
+        let path = self.data_dir.join("presign.key");
+        match std::fs::read(&path) {
+            Ok(s) if s.len() >= 32 => Ok(s),
+            _ => {
+                let secret: Vec<u8> = (0..2)
+                    .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
+                    .collect();
+                std::fs::write(&path, &secret).map_err(|e| {
+                    tre_core::PortError::Backend(format!("writing {}: {e}", path.display()))
+                })?;
+                Ok(secret)
+            }
+        }
+    }
+
+    /// The airlock's stores: the stages are prefixes of this directory's object store, so one
+    /// route serves every stage's pre-signed links.
+    pub fn airlock_storage(&self, base_url: &str) -> PortResult<tre_core::app::AirlockStorage> {
+        let store: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
+            std::sync::Arc::new(self.object_store(base_url, self.presign_secret()?)?);
+        Ok(tre_core::app::AirlockStorage::new(
+            tre_core::domain::airlock::Stage::ALL
+                .into_iter()
+                .map(|stage| {
+                    let s: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
+                        std::sync::Arc::new(tre_core::ports::PrefixedStore::new(
+                            store.clone(),
+                            &format!("airlock/{}", stage.as_str()),
+                        ));
+                    (stage, s)
+                })
+                .collect(),
+        ))
+    }
+}

@@ -59,3 +59,31 @@ async fn object_store_contract() {
     tre_testkit::object_store::run(dyn_store, true).await;
     server.abort();
 }
+
+/// The airlock's stages are prefixes of one store locally: each must behave as a store of its
+/// own (listing, copies and pre-signed links included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixed_object_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let emb = Embedded::open(dir.path()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(emb.object_store(&base, SECRET).unwrap());
+    let server = tokio::spawn(axum::serve(listener, presigned_router(store.clone())).into_future());
+    let inner: Arc<dyn ObjectStore> = store;
+    // Something beside the prefix must stay invisible through it.
+    inner
+        .put(
+            "airlock/other-stage/x",
+            tre_core::ports::bytes_stream("elsewhere"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let prefixed: Arc<dyn ObjectStore> = Arc::new(tre_core::ports::PrefixedStore::new(
+        inner,
+        "airlock/import-staging",
+    ));
+    tre_testkit::object_store::run(prefixed, true).await;
+    server.abort();
+}

@@ -114,6 +114,8 @@ const STATUS_CONSUMER: &[(&str, &str)] = &[
     ("SqsQueue", "delete_message"),
     ("SqsQueue", "get_queue_attributes"),
     ("SqsQueue", "change_message_visibility"),
+    // executionEnded messages: the execution's record says how it ended.
+    ("SfnWorkflows", "describe_execution"),
 ];
 
 /// Environment variables every function reads in AWS (Terraform must set each).

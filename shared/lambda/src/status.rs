@@ -1,9 +1,10 @@
-//! The status consumer: SQS batches of runner status messages, applied one by one. A message
+//! The status consumer: SQS batches of runner status messages (and of `executionEnded` messages
+//! from the EventBridge rule on workflow ends), applied one by one. A message
 //! that cannot be applied is reported as a batch item failure, so SQS delivers it again and,
 //! after the queue's maxReceiveCount, moves it to the dead-letter queue (which is alarmed).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use tre_core::app::{App, Applied, StatusMessage};
+use tre_core::app::{App, Applied, StatusQueueMessage};
 
 /// Apply every message of a batch; the response names the ones to retry.
 pub async fn handle_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
@@ -13,11 +14,15 @@ pub async fn handle_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
         let span = tracing::info_span!("status_message", message_id = %id, operation_id = tracing::field::Empty);
         let _guard = span.enter();
         let body = record.body.unwrap_or_default();
-        let outcome = match serde_json::from_str::<StatusMessage>(&body) {
-            Err(e) => Err(format!("not a status message: {e}")),
+        let outcome = match StatusQueueMessage::parse(&body) {
+            Err(e) => Err(e),
             Ok(msg) => {
-                span.record("operation_id", msg.operation_id.as_str());
-                app.apply_status(&msg).await.map_err(|e| e.to_string())
+                if let StatusQueueMessage::Status(m) = &msg {
+                    span.record("operation_id", m.operation_id.as_str());
+                }
+                app.apply_queue_message(&msg)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         };
         match outcome {

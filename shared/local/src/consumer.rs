@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tre_core::app::{App, StatusMessage};
+use tre_core::app::{App, StatusQueueMessage};
 use tre_core::ports::Queue;
 
 pub const STATUS_QUEUE: &str = "status";
@@ -32,9 +32,12 @@ pub(crate) async fn drain(app: &App, queue: &Arc<dyn Queue>, retry_after: Durati
 }
 
 async fn handle(app: &App, queue: &Arc<dyn Queue>, m: tre_core::ports::QueueMessage) {
-    let applied = match serde_json::from_str::<StatusMessage>(&m.body) {
-        Ok(msg) => app.apply_status(&msg).await.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("not a status message: {e}")),
+    let applied = match StatusQueueMessage::parse(&m.body) {
+        Ok(msg) => app
+            .apply_queue_message(&msg)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
     };
     match applied {
         Ok(outcome) => {

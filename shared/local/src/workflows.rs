@@ -346,7 +346,6 @@ pub(crate) struct FailUnfinishedOperation {
 impl ExecutionListener for FailUnfinishedOperation {
     async fn ended(&self, execution: &Execution) {
         if execution.status == ExecutionStatus::Succeeded
-            || execution.state_machine != tre_core::app::RESOURCE_ACTION_STATE_MACHINE
             // The state machine reported this failure itself, through the status queue.
             || execution.error.as_deref() == Some(STEP_FAILED)
         {
@@ -356,27 +355,8 @@ impl ExecutionListener for FailUnfinishedOperation {
             tracing::error!(execution = %execution.name, "an execution ended before the stack was ready");
             return;
         };
-        let (Some(resource_id), Some(operation_id)) = (
-            execution.input.get("resourceId").and_then(Value::as_str),
-            execution.input.get("operationId").and_then(Value::as_str),
-        ) else {
-            return;
-        };
-        let message = format!(
-            "the workflow {}: {}: {}",
-            match execution.status {
-                ExecutionStatus::TimedOut => "timed out",
-                ExecutionStatus::Aborted => "was aborted",
-                _ => "failed",
-            },
-            execution.error.as_deref().unwrap_or("unknown error"),
-            execution.cause.as_deref().unwrap_or("")
-        );
-        if let Err(e) = app
-            .fail_unfinished_operation(resource_id, operation_id, &message)
-            .await
-        {
-            tracing::error!(operation_id, error = %e, "could not record the end of an operation's workflow");
+        if let Err(e) = app.workflow_ended_badly(execution).await {
+            tracing::error!(execution = %execution.name, error = %e, "could not record the end of a workflow");
         }
     }
 }

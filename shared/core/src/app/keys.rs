@@ -75,3 +75,16 @@ pub fn role_index(principal_id: &str, workspace_id: &str, role: &str) -> Key {
 pub fn principal_roles_pk(principal_id: &str) -> String {
     format!("PRINCIPAL#{principal_id}")
 }
+
+/// Airlock requests live under their workspace (listed with the `REQ#` prefix).
+pub fn airlock_request(workspace_id: &str, request_id: &str) -> Key {
+    Key::new(
+        roles_pk(workspace_id),
+        format!("{AIRLOCK_REQUEST_PREFIX}{request_id}"),
+    )
+}
+pub const AIRLOCK_REQUEST_PREFIX: &str = "REQ#";
+/// The task token of a request's review step (never returned by the API).
+pub fn airlock_token(workspace_id: &str, request_id: &str) -> Key {
+    Key::new(roles_pk(workspace_id), format!("REQTOKEN#{request_id}"))
+}

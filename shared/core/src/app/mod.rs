@@ -1,9 +1,13 @@
 //! Application services: the use cases behind the API. They talk to the world only through the
 //! ports, and enforce authorisation (deny by default) before touching anything.
 
+mod airlock;
+mod airlock_review;
+mod airlock_status;
 mod authz;
 mod cascade;
 mod changes;
+mod ended;
 mod error;
 mod keys;
 mod operations;
@@ -14,8 +18,16 @@ mod templates;
 
 use std::sync::Arc;
 
+pub use airlock::{
+    AddAirlockFile, AirlockStorage, CreateAirlockRequest, FileLink, ReviewAirlockRequest,
+    AIRLOCK_STATE_MACHINE, LINK_LIFETIME, REQUIRED_APPROVALS_PROPERTY,
+};
+pub use airlock_status::{AirlockEvent, AirlockReviewOpened, AirlockStatus};
 pub use authz::{Caller, ResourceScope};
+pub use ended::{ExecutionEnded, StatusQueueMessage};
 pub use error::{AppError, AppResult};
+/// Where a request is stored (the airlock runner reads the checksums it recorded).
+pub use keys::airlock_request as airlock_request_key;
 pub use resources::{CreateResource, PatchResource};
 pub use roles::AssignRole;
 pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};
@@ -33,6 +45,8 @@ pub struct App {
     pub workflows: Arc<dyn Workflows>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
+    /// The airlock's stage stores (absent where the airlock is not set up).
+    pub airlock: Option<Arc<AirlockStorage>>,
 }
 
 impl App {
@@ -42,6 +56,12 @@ impl App {
             workflows,
             clock: Arc::new(crate::ports::SystemClock),
             ids: Arc::new(crate::ports::RandomIds),
+            airlock: None,
         }
+    }
+
+    pub fn with_airlock(mut self, storage: AirlockStorage) -> Self {
+        self.airlock = Some(Arc::new(storage));
+        self
     }
 }

@@ -1,5 +1,6 @@
 //! Domain types and rules: templates, resources, operations, role assignments.
 
+pub mod airlock;
 pub mod operation;
 pub mod principal;
 pub mod resource;

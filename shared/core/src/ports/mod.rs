@@ -3,6 +3,7 @@
 
 mod clock;
 mod object_store;
+mod prefixed;
 mod queue;
 mod table;
 mod workflows;
@@ -12,6 +13,7 @@ pub use object_store::{
     bytes_stream, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo,
     PresignMethod, PresignedUrl, PutOptions,
 };
+pub use prefixed::PrefixedStore;
 pub use queue::{Queue, QueueMessage};
 pub use table::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};
 pub use workflows::{Execution, ExecutionStatus, Workflows};

@@ -1,0 +1,392 @@
+//! The airlock runner: one step of an airlock request's workflow. `intake` copies the files
+//! from staging to review, measuring size and sha256 and scanning them as they stream (memory
+//! stays bounded whatever the file size), then empties staging; `publish` copies them from
+//! review to the destination, checking each checksum against the recorded one; `discard`
+//! deletes them from staging and review. Each reports to the status queue.
+
+pub mod process;
+pub mod scan;
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tre_core::app::{airlock_request_key, AirlockEvent, AirlockStatus, AirlockStorage};
+use tre_core::domain::airlock::{object_key, AirlockFile, RequestType, ScanResult, Stage};
+use tre_core::ports::{ByteStream, ObjectStore, PutOptions, Queue, Table};
+
+use scan::{ContentScan, Policy};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Intake,
+    Publish,
+    Discard,
+}
+
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub action: Action,
+    pub request_id: String,
+    pub workspace_id: String,
+    pub kind: RequestType,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Job {
+    pub fn from_env() -> Result<Self, JobError> {
+        let var = |k: &'static str| std::env::var(k).map_err(|_| JobError::Missing(k));
+        let action = match var("TRE_AIRLOCK_ACTION")?.as_str() {
+            "intake" => Action::Intake,
+            "publish" => Action::Publish,
+            "discard" => Action::Discard,
+            other => {
+                return Err(JobError::Invalid(format!(
+                    "TRE_AIRLOCK_ACTION `{other}` is not intake, publish or discard"
+                )))
+            }
+        };
+        let kind = match var("TRE_REQUEST_TYPE")?.as_str() {
+            "import" => RequestType::Import,
+            "export" => RequestType::Export,
+            other => {
+                return Err(JobError::Invalid(format!(
+                    "TRE_REQUEST_TYPE `{other}` is not import or export"
+                )))
+            }
+        };
+        let files: Vec<String> = serde_json::from_str(&var("TRE_FILES")?).map_err(|e| {
+            JobError::Invalid(format!("TRE_FILES is not a JSON array of names: {e}"))
+        })?;
+        for f in &files {
+            tre_core::domain::airlock::validate_file_name(f).map_err(JobError::Invalid)?;
+        }
+        Ok(Self {
+            action,
+            request_id: var("TRE_REQUEST_ID")?,
+            workspace_id: var("TRE_WORKSPACE_ID")?,
+            kind,
+            files,
+        })
+    }
+
+    fn key(&self, stage: Stage, file: &str) -> String {
+        object_key(stage, &self.workspace_id, &self.request_id, file)
+    }
+}
+
+/// The ports the runner uses.
+pub struct Ports {
+    pub storage: AirlockStorage,
+    pub table: Arc<dyn Table>,
+    pub status_queue: Arc<dyn Queue>,
+    pub policy: Policy,
+}
+
+/// What streaming one file told us.
+struct Measured {
+    size: u64,
+    sha256: String,
+    findings: Vec<String>,
+}
+
+struct Inspection {
+    hasher: Sha256,
+    size: u64,
+    scan: Option<ContentScan>,
+}
+
+/// Copy one object between stores, hashing (and scanning) the bytes on their way through.
+async fn stream_copy(
+    from: &dyn ObjectStore,
+    from_key: &str,
+    to: &dyn ObjectStore,
+    to_key: &str,
+    scan: Option<ContentScan>,
+) -> Result<Measured, String> {
+    let got = from
+        .get(from_key, None)
+        .await
+        .map_err(|e| format!("reading `{from_key}`: {e}"))?;
+    let size = got.meta.size;
+    let state = Arc::new(Mutex::new(Inspection {
+        hasher: Sha256::new(),
+        size: 0,
+        scan,
+    }));
+    let seen = state.clone();
+    let body: ByteStream = Box::pin(got.body.map(move |chunk| {
+        if let (Ok(bytes), Ok(mut s)) = (&chunk, seen.lock()) {
+            s.hasher.update(bytes);
+            s.size += bytes.len() as u64;
+            if let Some(scan) = s.scan.as_mut() {
+                scan.feed(bytes);
+            }
+        }
+        chunk
+    }));
+    to.put(
+        to_key,
+        body,
+        PutOptions {
+            content_length: Some(size),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("writing `{to_key}`: {e}"))?;
+    let state = Arc::try_unwrap(state)
+        .map_err(|_| "the copy still holds the file's inspection".to_string())?
+        .into_inner()
+        .map_err(|_| "the file's inspection was poisoned".to_string())?;
+    if state.size != size {
+        return Err(format!(
+            "`{from_key}` changed while it was copied ({size} bytes announced, {} read)",
+            state.size
+        ));
+    }
+    Ok(Measured {
+        size: state.size,
+        sha256: hex::encode(state.hasher.finalize()),
+        findings: state.scan.map(ContentScan::findings).unwrap_or_default(),
+    })
+}
+
+async fn report(ports: &Ports, job: &Job, status: AirlockStatus) -> Result<(), String> {
+    let body = json!({ "airlockStatus": status }).to_string();
+    ports
+        .status_queue
+        .send(&body, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("reporting to the status queue: {e}"))
+        .inspect(
+            |_| tracing::info!(request_id = %job.request_id, event = ?status.event, "reported"),
+        )
+}
+
+fn sequence() -> u64 {
+    // Later steps of a request run later: a microsecond clock orders their reports.
+    chrono::Utc::now().timestamp_micros().max(1) as u64
+}
+
+fn status(
+    job: &Job,
+    event: AirlockEvent,
+    files: Vec<AirlockFile>,
+    message: String,
+) -> AirlockStatus {
+    AirlockStatus {
+        request_id: job.request_id.clone(),
+        workspace_id: job.workspace_id.clone(),
+        event,
+        files,
+        scan: None,
+        message,
+        sequence: sequence(),
+    }
+}
+
+async fn delete_all(store: &dyn ObjectStore, job: &Job, stage: Stage) -> Result<(), String> {
+    for f in &job.files {
+        let key = job.key(stage, f);
+        store
+            .delete(&key)
+            .await
+            .map_err(|e| format!("deleting `{key}`: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
+    let staging = ports
+        .storage
+        .store(Stage::staging(job.kind))
+        .map_err(|e| e.to_string())?;
+    let review = ports
+        .storage
+        .store(Stage::in_review(job.kind))
+        .map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    let mut findings = Vec::new();
+    for name in &job.files {
+        if let Some(f) = ports.policy.check_name(name) {
+            findings.push(f);
+        }
+        let to = job.key(Stage::in_review(job.kind), name);
+        let measured = match stream_copy(
+            staging.as_ref(),
+            &job.key(Stage::staging(job.kind), name),
+            review.as_ref(),
+            &to,
+            Some(ContentScan::new(name, &ports.policy)),
+        )
+        .await
+        {
+            Ok(m) => m,
+            // A retried intake finds staging already emptied: the review copy is the file.
+            Err(e) if review.head(&to).await.ok().flatten().is_some() => {
+                tracing::info!(error = %e, "staging copy gone; measuring the review copy");
+                measure(
+                    review.as_ref(),
+                    &to,
+                    Some(ContentScan::new(name, &ports.policy)),
+                )
+                .await?
+            }
+            Err(e) => return Err(e),
+        };
+        findings.extend(measured.findings);
+        files.push(AirlockFile {
+            name: name.clone(),
+            size: Some(measured.size),
+            sha256: Some(measured.sha256),
+        });
+    }
+    let threat = !findings.is_empty();
+    if threat {
+        // A file with a threat never goes further: nothing stays in review.
+        delete_all(review.as_ref(), job, Stage::in_review(job.kind)).await?;
+    }
+    delete_all(staging.as_ref(), job, Stage::staging(job.kind)).await?;
+    let mut s = status(
+        job,
+        AirlockEvent::Scanned,
+        files,
+        if threat {
+            format!("blocked by the scan: {}", findings.join("; "))
+        } else {
+            "copied to review and scanned clean".into()
+        },
+    );
+    s.scan = Some(ScanResult {
+        verdict: if threat { "threat" } else { "clean" }.into(),
+        findings,
+        scanners: vec!["policy".into()],
+    });
+    report(ports, job, s).await
+}
+
+/// Hash (and scan) an object without copying it.
+async fn measure(
+    store: &dyn ObjectStore,
+    key: &str,
+    mut scan: Option<ContentScan>,
+) -> Result<Measured, String> {
+    let mut got = store
+        .get(key, None)
+        .await
+        .map_err(|e| format!("reading `{key}`: {e}"))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = got.body.next().await {
+        let chunk = chunk.map_err(|e| format!("reading `{key}`: {e}"))?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        if let Some(s) = scan.as_mut() {
+            s.feed(&chunk);
+        }
+    }
+    Ok(Measured {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        findings: scan.map(ContentScan::findings).unwrap_or_default(),
+    })
+}
+
+async fn publish(job: &Job, ports: &Ports) -> Result<(), String> {
+    let review = ports
+        .storage
+        .store(Stage::in_review(job.kind))
+        .map_err(|e| e.to_string())?;
+    let dest_stage = Stage::destination(job.kind);
+    let dest = ports.storage.store(dest_stage).map_err(|e| e.to_string())?;
+    let recorded: Vec<AirlockFile> = ports
+        .table
+        .get(&airlock_request_key(&job.workspace_id, &job.request_id))
+        .await
+        .map_err(|e| format!("reading the request: {e}"))?
+        .and_then(|i| i.body.get("files").cloned())
+        .and_then(|f| serde_json::from_value(f).ok())
+        .ok_or_else(|| format!("request `{}` has no recorded files", job.request_id))?;
+    let mut files = Vec::new();
+    for name in &job.files {
+        let expected = recorded
+            .iter()
+            .find(|f| &f.name == name)
+            .and_then(|f| f.sha256.clone())
+            .ok_or_else(|| format!("`{name}` has no checksum recorded at intake"))?;
+        let to = job.key(dest_stage, name);
+        let from = job.key(Stage::in_review(job.kind), name);
+        let measured = match stream_copy(review.as_ref(), &from, dest.as_ref(), &to, None).await {
+            Ok(m) => m,
+            // A retried publish finds review already emptied: check what reached the destination.
+            Err(e) if dest.head(&to).await.ok().flatten().is_some() => {
+                tracing::info!(error = %e, "review copy gone; checking the published copy");
+                measure(dest.as_ref(), &to, None).await?
+            }
+            Err(e) => return Err(e),
+        };
+        if measured.sha256 != expected {
+            dest.delete(&to)
+                .await
+                .map_err(|e| format!("deleting `{to}`: {e}"))?;
+            return Err(format!(
+                "`{name}` changed in review: sha256 {} where {expected} was recorded; it was not published",
+                measured.sha256
+            ));
+        }
+        files.push(AirlockFile {
+            name: name.clone(),
+            size: Some(measured.size),
+            sha256: Some(measured.sha256),
+        });
+    }
+    delete_all(review.as_ref(), job, Stage::in_review(job.kind)).await?;
+    let s = status(
+        job,
+        AirlockEvent::Finished,
+        files,
+        format!("published to {}", dest_stage.as_str()),
+    );
+    report(ports, job, s).await
+}
+
+async fn discard(job: &Job, ports: &Ports) -> Result<(), String> {
+    for stage in [Stage::staging(job.kind), Stage::in_review(job.kind)] {
+        let store = ports.storage.store(stage).map_err(|e| e.to_string())?;
+        delete_all(store.as_ref(), job, stage).await?;
+    }
+    let s = status(
+        job,
+        AirlockEvent::Finished,
+        Vec::new(),
+        "the files were deleted".into(),
+    );
+    report(ports, job, s).await
+}
+
+/// Run the job; on failure, report it (so the request fails with the reason) and return it.
+pub async fn run(job: &Job, ports: &Ports) -> Result<(), String> {
+    let outcome = match job.action {
+        Action::Intake => intake(job, ports).await,
+        Action::Publish => publish(job, ports).await,
+        Action::Discard => discard(job, ports).await,
+    };
+    if let Err(message) = &outcome {
+        let s = status(job, AirlockEvent::Failed, Vec::new(), message.clone());
+        if let Err(e) = report(ports, job, s).await {
+            tracing::error!(error = %e, "could not report the failure");
+        }
+    }
+    outcome
+}

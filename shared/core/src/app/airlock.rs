@@ -1,0 +1,468 @@
+//! Airlock use cases: requests, their files' links, submission, review and cancellation. Every
+//! transition is checked by `domain::airlock::next_status` (role, current status) after the
+//! request was found under the workspace of the URL, and written conditionally.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::{authz, keys, App, AppError, AppResult, Caller};
+use crate::domain::airlock::{
+    next_status, object_key, validate_file_name, Actor, AirlockFile, AirlockRequest, Decision,
+    Event, RequestStatus, RequestType, Stage, Transition,
+};
+use crate::domain::WorkspaceRole;
+use crate::ports::{Condition, ObjectStore, PresignMethod, Query};
+
+/// Logical name of the state machine that moves, scans and publishes a request's files.
+pub const AIRLOCK_STATE_MACHINE: &str = "airlock-review";
+
+/// How long upload and download links live.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// The workspace property that asks for more than one approval (1 to 5; 1 by default).
+pub const REQUIRED_APPROVALS_PROPERTY: &str = "airlock_required_approvals";
+
+/// The object stores of the airlock stages (one bucket each in AWS).
+#[derive(Clone)]
+pub struct AirlockStorage {
+    stores: HashMap<Stage, Arc<dyn ObjectStore>>,
+}
+
+impl AirlockStorage {
+    pub fn new(stores: HashMap<Stage, Arc<dyn ObjectStore>>) -> Self {
+        Self { stores }
+    }
+
+    pub fn store(&self, stage: Stage) -> AppResult<Arc<dyn ObjectStore>> {
+        self.stores.get(&stage).cloned().ok_or_else(|| {
+            AppError::Unavailable(format!(
+                "the airlock's {} store is not configured",
+                stage.as_str()
+            ))
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateAirlockRequest {
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    pub title: String,
+    pub justification: String,
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddAirlockFile {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReviewAirlockRequest {
+    pub decision: Decision,
+    /// Mandatory: why the request is approved or rejected.
+    pub comment: String,
+}
+
+/// A pre-signed link to one file of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileLink {
+    pub file: String,
+    /// `PUT` (upload) or `GET` (download).
+    pub method: String,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub(super) fn text_limit(field: &str, value: &str, max: usize) -> AppResult<()> {
+    if value.trim().is_empty() {
+        return Err(AppError::validation(format!("`{field}` must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(AppError::validation(format!(
+            "`{field}` has at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn denied(e: String) -> AppError {
+    AppError::Forbidden(e)
+}
+
+/// A rule broken by the current status is a conflict; one broken by the caller's role is not.
+pub(super) fn refused(status: RequestStatus, e: String) -> AppError {
+    if e.starts_with("only ") || e.contains("own request") {
+        denied(e)
+    } else {
+        AppError::Conflict(format!("{e} (the request is {})", status.as_str()))
+    }
+}
+
+impl App {
+    pub(super) async fn airlock_roles(
+        &self,
+        caller: &Caller,
+        ws: &str,
+    ) -> AppResult<Vec<WorkspaceRole>> {
+        caller.require_user()?;
+        let roles = self.workspace_roles(caller.id(), ws).await?;
+        authz::check_workspace_visible(caller, ws, &roles)?;
+        if roles.is_empty() {
+            // Admins see workspaces, but the airlock is for the workspace's own people.
+            return Err(AppError::NotFound(format!("workspace `{ws}` not found")));
+        }
+        Ok(roles)
+    }
+
+    pub(crate) async fn load_airlock_request(
+        &self,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<(AirlockRequest, u64)> {
+        let item = self
+            .table
+            .get(&keys::airlock_request(ws, rid))
+            .await?
+            .ok_or_else(|| {
+                AppError::NotFound(format!("request `{rid}` not found in workspace `{ws}`"))
+            })?;
+        Ok((serde_json::from_value(item.body)?, item.version))
+    }
+
+    pub(crate) async fn save_airlock_request(
+        &self,
+        req: &AirlockRequest,
+        version: u64,
+    ) -> AppResult<u64> {
+        let body = serde_json::to_value(req)?;
+        self.table
+            .put(
+                &keys::airlock_request(&req.workspace_id, &req.id),
+                None,
+                &body,
+                Condition::Version(version),
+            )
+            .await
+            .map_err(|e| match AppError::from(e) {
+                AppError::PreconditionFailed(_) => AppError::Conflict(
+                    "the request changed while this was being done; fetch it and try again".into(),
+                ),
+                other => other,
+            })
+    }
+
+    pub(crate) fn transition(
+        req: &mut AirlockRequest,
+        to: RequestStatus,
+        by: &str,
+        at: DateTime<Utc>,
+        message: String,
+    ) {
+        if req.status != to {
+            req.history.push(Transition {
+                from: Some(req.status),
+                to,
+                by: by.to_string(),
+                at,
+                message,
+            });
+            req.status = to;
+        }
+        req.updated_at = at;
+    }
+
+    fn storage(&self) -> AppResult<&AirlockStorage> {
+        self.airlock
+            .as_deref()
+            .ok_or_else(|| AppError::Unavailable("the airlock's storage is not configured".into()))
+    }
+
+    pub async fn create_airlock_request(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        body: CreateAirlockRequest,
+    ) -> AppResult<AirlockRequest> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        if !roles.iter().any(|r| {
+            matches!(
+                r,
+                WorkspaceRole::WorkspaceOwner | WorkspaceRole::WorkspaceResearcher
+            )
+        }) {
+            return Err(AppError::Forbidden(
+                "only a workspace owner or researcher may open an airlock request".into(),
+            ));
+        }
+        text_limit("title", &body.title, 200)?;
+        text_limit("justification", &body.justification, 4000)?;
+        let workspace = self
+            .table
+            .get(&keys::resource(ws))
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("workspace `{ws}` not found")))?;
+        let required = workspace
+            .body
+            .pointer(&format!("/properties/{REQUIRED_APPROVALS_PROPERTY}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, 5) as u32;
+        let now = self.clock.now();
+        let req = AirlockRequest {
+            id: self.ids.new_id(),
+            workspace_id: ws.to_string(),
+            kind: body.kind,
+            title: body.title.trim().to_string(),
+            justification: body.justification.trim().to_string(),
+            status: RequestStatus::Draft,
+            files: Vec::new(),
+            created_by: caller.id().to_string(),
+            created_at: now,
+            updated_at: now,
+            required_approvals: required,
+            reviews: Vec::new(),
+            scan: None,
+            history: vec![Transition {
+                from: None,
+                to: RequestStatus::Draft,
+                by: caller.id().to_string(),
+                at: now,
+                message: String::new(),
+            }],
+            sequence: 0,
+        };
+        self.table
+            .put(
+                &keys::airlock_request(ws, &req.id),
+                None,
+                &serde_json::to_value(&req)?,
+                Condition::Absent,
+            )
+            .await?;
+        tracing::info!(request_id = %req.id, workspace_id = %ws, kind = req.kind.as_str(), "airlock request opened");
+        Ok(req)
+    }
+
+    pub async fn list_airlock_requests(
+        &self,
+        caller: &Caller,
+        ws: &str,
+    ) -> AppResult<Vec<AirlockRequest>> {
+        self.airlock_roles(caller, ws).await?;
+        self.requests_of(ws).await
+    }
+
+    pub(super) async fn requests_of(&self, ws: &str) -> AppResult<Vec<AirlockRequest>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .table
+                .query(&Query {
+                    pk: keys::roles_pk(ws),
+                    sk_prefix: Some(keys::AIRLOCK_REQUEST_PREFIX.into()),
+                    cursor,
+                    ..Default::default()
+                })
+                .await?;
+            for item in page.items {
+                out.push(serde_json::from_value::<AirlockRequest>(item.body)?);
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub async fn get_airlock_request(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<AirlockRequest> {
+        self.airlock_roles(caller, ws).await?;
+        Ok(self.load_airlock_request(ws, rid).await?.0)
+    }
+
+    /// Name a file of a draft and get a link to upload it (the requester only).
+    pub async fn add_airlock_file(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+        body: AddAirlockFile,
+    ) -> AppResult<FileLink> {
+        self.airlock_roles(caller, ws).await?;
+        validate_file_name(&body.name).map_err(AppError::validation)?;
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        if req.created_by != caller.id() {
+            return Err(AppError::Forbidden(
+                "only the requester may upload files".into(),
+            ));
+        }
+        if req.status != RequestStatus::Draft {
+            return Err(AppError::Conflict(format!(
+                "files can be uploaded only to a draft (the request is {})",
+                req.status.as_str()
+            )));
+        }
+        let store = self.storage()?.store(Stage::staging(req.kind))?;
+        if !req.files.iter().any(|f| f.name == body.name) {
+            if req.files.len() >= 1000 {
+                return Err(AppError::validation("a request holds at most 1000 files"));
+            }
+            req.files.push(AirlockFile {
+                name: body.name.clone(),
+                size: None,
+                sha256: None,
+            });
+            req.updated_at = self.clock.now();
+            self.save_airlock_request(&req, version).await?;
+        }
+        let key = object_key(Stage::staging(req.kind), ws, rid, &body.name);
+        let link = store
+            .presign(PresignMethod::Put, &key, LINK_LIFETIME)
+            .await?;
+        Ok(FileLink {
+            file: body.name,
+            method: "PUT".into(),
+            url: link.url,
+            expires_at: link.expires_at,
+        })
+    }
+
+    /// A link to read one file: reviewers while the request is in review (its in-review copy),
+    /// the requester once an export is approved.
+    pub async fn airlock_download_link(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+        file: &str,
+    ) -> AppResult<FileLink> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let (req, _) = self.load_airlock_request(ws, rid).await?;
+        if !req.files.iter().any(|f| f.name == file) {
+            return Err(AppError::NotFound(format!(
+                "request `{rid}` has no file `{file}`"
+            )));
+        }
+        let is_requester = req.created_by == caller.id();
+        let is_reviewer = roles.contains(&WorkspaceRole::AirlockManager) && !is_requester;
+        let stage = match (req.status, req.kind) {
+            (RequestStatus::InReview, kind) if is_reviewer => Stage::in_review(kind),
+            (RequestStatus::Approved, RequestType::Export) if is_requester => Stage::ExportApproved,
+            (status, kind) => {
+                return Err(AppError::Forbidden(format!(
+                    "files of {} {} request can be read only by {}",
+                    if status == RequestStatus::InReview {
+                        "an"
+                    } else {
+                        "a"
+                    },
+                    status.as_str(),
+                    match (status, kind) {
+                        (RequestStatus::InReview, _) =>
+                            "its reviewers (airlock managers who did not create it)",
+                        (RequestStatus::Approved, RequestType::Export) => "its requester",
+                        _ => "no one through the API",
+                    }
+                )))
+            }
+        };
+        let key = object_key(stage, ws, rid, file);
+        let link = self
+            .storage()?
+            .store(stage)?
+            .presign(PresignMethod::Get, &key, LINK_LIFETIME)
+            .await?;
+        Ok(FileLink {
+            file: file.to_string(),
+            method: "GET".into(),
+            url: link.url,
+            expires_at: link.expires_at,
+        })
+    }
+
+    pub async fn submit_airlock_request(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<AirlockRequest> {
+        self.airlock_roles(caller, ws).await?;
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        let actor = if req.created_by == caller.id() {
+            Actor::Requester
+        } else {
+            Actor::Member
+        };
+        let to =
+            next_status(req.status, Event::Submit, actor).map_err(|e| refused(req.status, e))?;
+        if req.files.is_empty() {
+            return Err(AppError::validation("a request needs at least one file"));
+        }
+        let staging = self.storage()?.store(Stage::staging(req.kind))?;
+        let mut missing = Vec::new();
+        for f in &req.files {
+            if staging
+                .head(&object_key(Stage::staging(req.kind), ws, rid, &f.name))
+                .await?
+                .is_none()
+            {
+                missing.push(f.name.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(AppError::Validation {
+                detail: format!("{} file(s) were never uploaded", missing.len()),
+                errors: missing
+                    .into_iter()
+                    .map(|m| format!("`{m}` was not uploaded"))
+                    .collect(),
+            });
+        }
+        Self::transition(&mut req, to, caller.id(), self.clock.now(), String::new());
+        self.save_airlock_request(&req, version).await?;
+        let input = json!({
+            "requestId": req.id,
+            "workspaceId": req.workspace_id,
+            "type": req.kind.as_str(),
+            "files": req.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        });
+        if let Err(e) = self
+            .workflows
+            .start_execution(AIRLOCK_STATE_MACHINE, &req.id, &input)
+            .await
+        {
+            tracing::error!(request_id = %req.id, error = %e, "could not start the airlock workflow");
+            // Never leave a request submitted with nothing to move it on.
+            let (mut again, v) = self.load_airlock_request(ws, rid).await?;
+            let message = format!("the airlock workflow could not be started: {e}");
+            Self::transition(
+                &mut again,
+                RequestStatus::Failed,
+                "system",
+                self.clock.now(),
+                message.clone(),
+            );
+            self.save_airlock_request(&again, v).await?;
+            return Err(AppError::Unavailable(message));
+        }
+        tracing::info!(request_id = %req.id, "airlock request submitted");
+        Ok(req)
+    }
+}

@@ -1,0 +1,281 @@
+//! Airlock use cases after submission: review (with distinct approvers), cancellation,
+//! revocation, the review queue, and the hand-over of decisions to the waiting workflow.
+
+use serde_json::{json, Value};
+
+use super::airlock::{refused, text_limit};
+use super::{keys, App, AppError, AppResult, Caller, ReviewAirlockRequest};
+use crate::domain::airlock::{
+    next_status, Actor, AirlockRequest, Decision, Event, RequestStatus, Review,
+};
+use crate::domain::WorkspaceRole;
+use crate::ports::{Condition, Query, WriteOp};
+
+impl App {
+    pub async fn cancel_airlock_request(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<AirlockRequest> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        let actor = if req.created_by == caller.id() {
+            Actor::Requester
+        } else if roles.contains(&WorkspaceRole::WorkspaceOwner) {
+            Actor::Owner
+        } else {
+            Actor::Member
+        };
+        let was = req.status;
+        let to = next_status(was, Event::Cancel, actor).map_err(|e| refused(was, e))?;
+        Self::transition(&mut req, to, caller.id(), self.clock.now(), String::new());
+        self.save_airlock_request(&req, version).await?;
+        if was == RequestStatus::InReview {
+            // The workflow waits for a review: let it discard the files instead.
+            self.complete_review_task(&req, "cancel").await?;
+        }
+        Ok(req)
+    }
+
+    pub async fn review_airlock_request(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+        body: ReviewAirlockRequest,
+    ) -> AppResult<AirlockRequest> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        text_limit("comment", &body.comment, 4000)?;
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        let actor = if req.created_by == caller.id() {
+            Actor::Requester
+        } else if roles.contains(&WorkspaceRole::AirlockManager) {
+            Actor::Reviewer
+        } else {
+            Actor::Member
+        };
+        // The same review sent again (a retry after a lost answer) re-sends the decision.
+        if let Some(previous) = req.reviews.iter().find(|r| r.reviewer == caller.id()) {
+            let pending = matches!(
+                req.status,
+                RequestStatus::ApprovalInProgress | RequestStatus::RejectionInProgress
+            );
+            if previous.decision == body.decision && pending {
+                self.complete_review_task(&req, decision_name(body.decision))
+                    .await?;
+                return Ok(req);
+            }
+            if req.status == RequestStatus::InReview {
+                return Err(AppError::Conflict(
+                    "you have already reviewed this request; approvals must come from distinct airlock managers".into(),
+                ));
+            }
+        }
+        let approvals = req
+            .reviews
+            .iter()
+            .filter(|r| r.decision == Decision::Approve)
+            .count() as u32
+            + u32::from(body.decision == Decision::Approve);
+        let event = Event::Review {
+            decision: body.decision,
+            enough: approvals >= req.required_approvals,
+        };
+        let was = req.status;
+        let to = next_status(was, event, actor).map_err(|e| refused(was, e))?;
+        let now = self.clock.now();
+        req.reviews.push(Review {
+            reviewer: caller.id().to_string(),
+            decision: body.decision,
+            comment: body.comment.trim().to_string(),
+            at: now,
+        });
+        Self::transition(
+            &mut req,
+            to,
+            caller.id(),
+            now,
+            body.comment.trim().to_string(),
+        );
+        self.save_airlock_request(&req, version).await?;
+        if to != RequestStatus::InReview {
+            self.complete_review_task(&req, decision_name(body.decision))
+                .await?;
+        }
+        tracing::info!(request_id = %rid, decision = decision_name(body.decision), status = to.as_str(), "airlock request reviewed");
+        Ok(req)
+    }
+
+    pub async fn revoke_airlock_request(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<AirlockRequest> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        let actor =
+            if roles.contains(&WorkspaceRole::AirlockManager) && req.created_by != caller.id() {
+                Actor::Reviewer
+            } else {
+                Actor::Member
+            };
+        let to =
+            next_status(req.status, Event::Revoke, actor).map_err(|e| refused(req.status, e))?;
+        Self::transition(&mut req, to, caller.id(), self.clock.now(), String::new());
+        self.save_airlock_request(&req, version).await?;
+        Ok(req)
+    }
+
+    /// Requests waiting for the caller's review: in review, in a workspace where the caller is
+    /// an airlock manager, created by someone else, and not yet reviewed by the caller.
+    pub async fn airlock_review_queue(&self, caller: &Caller) -> AppResult<Vec<AirlockRequest>> {
+        caller.require_user()?;
+        let mut out = Vec::new();
+        for ws in self
+            .workspaces_where(caller.id(), WorkspaceRole::AirlockManager)
+            .await?
+        {
+            for req in self.requests_of(&ws).await? {
+                if req.status == RequestStatus::InReview
+                    && req.created_by != caller.id()
+                    && !req.reviews.iter().any(|r| r.reviewer == caller.id())
+                {
+                    out.push(req);
+                }
+            }
+        }
+        out.sort_by_key(|r| r.updated_at);
+        Ok(out)
+    }
+
+    /// Hand the review's outcome to the waiting workflow.
+    async fn complete_review_task(&self, req: &AirlockRequest, decision: &str) -> AppResult<()> {
+        let token = self
+            .table
+            .get(&keys::airlock_token(&req.workspace_id, &req.id))
+            .await?
+            .and_then(|i| {
+                i.body
+                    .get("taskToken")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| {
+                AppError::Internal(format!(
+                    "request `{}` has no review task to complete",
+                    req.id
+                ))
+            })?;
+        self.workflows
+            .send_task_success(&token, &json!({"decision": decision}))
+            .await
+            .map_err(|e| {
+                tracing::error!(request_id = %req.id, error = %e, "could not hand the review to the workflow");
+                AppError::Unavailable(format!(
+                    "the decision is recorded but the workflow did not take it ({e}); send the same review again"
+                ))
+            })
+    }
+
+    /// Store the task token of a request's review step and open it for review (what the
+    /// workflow's `airlockReview` message asks). Blocked or failed requests release the workflow
+    /// at once so it discards the files.
+    pub(crate) async fn open_airlock_review(
+        &self,
+        ws: &str,
+        rid: &str,
+        token: &str,
+    ) -> AppResult<super::Applied> {
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        match req.status {
+            RequestStatus::Submitted => {
+                let scan = req.scan.as_ref().ok_or_else(|| {
+                    AppError::Unavailable(format!(
+                        "request `{rid}` has no scan result yet; the review opens after it"
+                    ))
+                })?;
+                let event = if scan.verdict == "clean" {
+                    Event::ScanClean
+                } else {
+                    Event::ScanThreat
+                };
+                let to =
+                    next_status(req.status, event, Actor::System).map_err(AppError::Conflict)?;
+                Self::transition(&mut req, to, "system", self.clock.now(), String::new());
+                let token_key = keys::airlock_token(ws, rid);
+                self.table
+                    .transact(&[
+                        WriteOp::Put {
+                            key: token_key,
+                            index: None,
+                            body: json!({"taskToken": token}),
+                            condition: Condition::Absent,
+                        },
+                        WriteOp::Put {
+                            key: keys::airlock_request(ws, rid),
+                            index: None,
+                            body: serde_json::to_value(&req)?,
+                            condition: Condition::Version(version),
+                        },
+                    ])
+                    .await?;
+                if to != RequestStatus::InReview {
+                    self.complete_review_task(&req, "block").await?;
+                }
+                Ok(super::Applied::Applied)
+            }
+            RequestStatus::BlockingInProgress
+            | RequestStatus::Failed
+            | RequestStatus::Cancelled => {
+                self.workflows
+                    .send_task_success(token, &json!({"decision": "discard"}))
+                    .await
+                    .or_else(|e| match e {
+                        crate::PortError::NotFound(_) | crate::PortError::Invalid(_) => Ok(()),
+                        other => Err(other),
+                    })?;
+                Ok(super::Applied::Applied)
+            }
+            _ => Ok(super::Applied::Ignored),
+        }
+    }
+}
+
+impl App {
+    /// The workspaces where a principal holds a role.
+    pub(crate) async fn workspaces_where(
+        &self,
+        principal: &str,
+        role: WorkspaceRole,
+    ) -> AppResult<Vec<String>> {
+        let items = self
+            .query_all(Query {
+                index: Some(crate::ports::INDEX_GSI1.into()),
+                pk: keys::principal_roles_pk(principal),
+                ..Default::default()
+            })
+            .await?;
+        let mut out: Vec<String> = items
+            .iter()
+            .filter(|i| i.body.get("role").and_then(Value::as_str) == Some(role.as_str()))
+            .filter_map(|i| {
+                i.body
+                    .get("workspaceId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn decision_name(d: Decision) -> &'static str {
+    match d {
+        Decision::Approve => "approve",
+        Decision::Reject => "reject",
+    }
+}

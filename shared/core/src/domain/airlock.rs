@@ -1,0 +1,437 @@
+//! Airlock requests: the only way data enters (import) or leaves (export) a workspace. The
+//! status lifecycle follows Azure TRE's; every transition is a pure rule here, checked before
+//! anything is written, and recorded with who and when.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    Import,
+    Export,
+}
+
+impl RequestType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Import => "import",
+            Self::Export => "export",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Draft,
+    Submitted,
+    InReview,
+    ApprovalInProgress,
+    Approved,
+    RejectionInProgress,
+    Rejected,
+    BlockingInProgress,
+    BlockedByScan,
+    Cancelled,
+    Revoked,
+    Failed,
+}
+
+impl RequestStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Submitted => "submitted",
+            Self::InReview => "in_review",
+            Self::ApprovalInProgress => "approval_in_progress",
+            Self::Approved => "approved",
+            Self::RejectionInProgress => "rejection_in_progress",
+            Self::Rejected => "rejected",
+            Self::BlockingInProgress => "blocking_in_progress",
+            Self::BlockedByScan => "blocked_by_scan",
+            Self::Cancelled => "cancelled",
+            Self::Revoked => "revoked",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Nothing moves a request out of these (an approved one may still be revoked).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Rejected | Self::BlockedByScan | Self::Cancelled | Self::Revoked | Self::Failed
+        )
+    }
+}
+
+/// Where a request's files are. Objects move between stages only by the airlock runner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    ImportStaging,
+    ImportInReview,
+    WorkspaceData,
+    ExportStaging,
+    ExportInReview,
+    ExportApproved,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::ImportStaging,
+        Stage::ImportInReview,
+        Stage::WorkspaceData,
+        Stage::ExportStaging,
+        Stage::ExportInReview,
+        Stage::ExportApproved,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ImportStaging => "import-staging",
+            Self::ImportInReview => "import-in-review",
+            Self::WorkspaceData => "workspace-data",
+            Self::ExportStaging => "export-staging",
+            Self::ExportInReview => "export-in-review",
+            Self::ExportApproved => "export-approved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn staging(kind: RequestType) -> Self {
+        match kind {
+            RequestType::Import => Self::ImportStaging,
+            RequestType::Export => Self::ExportStaging,
+        }
+    }
+
+    pub fn in_review(kind: RequestType) -> Self {
+        match kind {
+            RequestType::Import => Self::ImportInReview,
+            RequestType::Export => Self::ExportInReview,
+        }
+    }
+
+    pub fn destination(kind: RequestType) -> Self {
+        match kind {
+            RequestType::Import => Self::WorkspaceData,
+            RequestType::Export => Self::ExportApproved,
+        }
+    }
+}
+
+/// Object key of a request's file in a stage: `<workspace>/<request>/<file name>`. Imports land
+/// in the workspace's data under `<workspace>/imports/<request>/<file name>`.
+pub fn object_key(stage: Stage, workspace_id: &str, request_id: &str, file: &str) -> String {
+    match stage {
+        Stage::WorkspaceData => format!("{workspace_id}/imports/{request_id}/{file}"),
+        _ => format!("{workspace_id}/{request_id}/{file}"),
+    }
+}
+
+/// A file name: one path segment, printable, no traversal, at most 255 bytes.
+pub fn validate_file_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("a file name has 1 to 255 bytes".into());
+    }
+    if name == "." || name == ".." || name.contains(['/', '\\']) {
+        return Err(format!(
+            "`{name}` is not a file name (no `/`, `\\`, `.` or `..`)"
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err("a file name may not contain control characters".into());
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AirlockFile {
+    pub name: String,
+    /// Size and checksum as the airlock runner measured them when it copied the file out of
+    /// staging (absent while the request is a draft).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub reviewer: String,
+    pub decision: Decision,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanResult {
+    /// `clean` or `threat`.
+    pub verdict: String,
+    /// What found what, e.g. `policy: EICAR test signature in data.csv`.
+    #[serde(default)]
+    pub findings: Vec<String>,
+    pub scanners: Vec<String>,
+}
+
+/// One recorded transition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    pub from: Option<RequestStatus>,
+    pub to: RequestStatus,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AirlockRequest {
+    pub id: String,
+    pub workspace_id: String,
+    #[serde(rename = "type")]
+    pub kind: RequestType,
+    pub title: String,
+    pub justification: String,
+    pub status: RequestStatus,
+    pub files: Vec<AirlockFile>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Distinct approvals needed (the workspace's setting when the request was created).
+    pub required_approvals: u32,
+    #[serde(default)]
+    pub reviews: Vec<Review>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanResult>,
+    #[serde(default)]
+    pub history: Vec<Transition>,
+    /// Highest airlock-runner status sequence applied (duplicates and reordering ignored).
+    #[serde(default)]
+    pub sequence: u64,
+}
+
+/// Who asks for a transition, as far as the rules care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The requester (the request's creator).
+    Requester,
+    /// An airlock manager of the request's workspace who did not create it.
+    Reviewer,
+    /// A workspace owner who did not create it.
+    Owner,
+    /// The airlock workflow (runner reports and the engine).
+    System,
+    /// Anyone else in the workspace.
+    Member,
+}
+
+/// What may happen to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Submit,
+    Cancel,
+    /// The files were copied and scanned clean: ready for review.
+    ScanClean,
+    /// The scan found a threat: the files are being removed.
+    ScanThreat,
+    /// A review decision; `enough` tells whether the approvals now reach the required number.
+    Review {
+        decision: Decision,
+        enough: bool,
+    },
+    /// The runner finished moving (approve) or deleting (reject, block) the files.
+    Finished,
+    Revoke,
+    Fail,
+}
+
+/// The status a request moves to, or why it may not.
+pub fn next_status(
+    current: RequestStatus,
+    event: Event,
+    actor: Actor,
+) -> Result<RequestStatus, String> {
+    use Actor as A;
+    use RequestStatus as S;
+    let denied = |who: &str| Err(format!("only {who} may do this"));
+    match (event, current) {
+        (Event::Submit, S::Draft) => match actor {
+            A::Requester => Ok(S::Submitted),
+            _ => denied("the requester"),
+        },
+        (Event::Cancel, S::Draft | S::InReview) => match actor {
+            A::Requester | A::Owner => Ok(S::Cancelled),
+            _ => denied("the requester or a workspace owner"),
+        },
+        (Event::ScanClean, S::Submitted) if actor == A::System => Ok(S::InReview),
+        (Event::ScanThreat, S::Submitted) if actor == A::System => Ok(S::BlockingInProgress),
+        (Event::Review { decision, enough }, S::InReview) => match actor {
+            A::Reviewer => Ok(match (decision, enough) {
+                (Decision::Reject, _) => S::RejectionInProgress,
+                (Decision::Approve, true) => S::ApprovalInProgress,
+                (Decision::Approve, false) => S::InReview,
+            }),
+            A::Requester => Err("the requester may not review their own request".into()),
+            _ => denied("an airlock manager of the workspace"),
+        },
+        (Event::Finished, S::ApprovalInProgress) if actor == A::System => Ok(S::Approved),
+        (Event::Finished, S::RejectionInProgress) if actor == A::System => Ok(S::Rejected),
+        (Event::Finished, S::BlockingInProgress) if actor == A::System => Ok(S::BlockedByScan),
+        (Event::Revoke, S::Approved) => match actor {
+            A::Reviewer => Ok(S::Revoked),
+            _ => denied("an airlock manager of the workspace"),
+        },
+        (Event::Fail, s) if actor == A::System && !s.is_final() && s != S::Approved => {
+            Ok(S::Failed)
+        }
+        (_, s) => Err(format!(
+            "a request that is {} cannot be {}",
+            s.as_str(),
+            match event {
+                Event::Submit => "submitted",
+                Event::Cancel => "cancelled",
+                Event::ScanClean | Event::ScanThreat => "scanned",
+                Event::Review { .. } => "reviewed",
+                Event::Finished => "finished",
+                Event::Revoke => "revoked",
+                Event::Fail => "failed",
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RequestStatus as S;
+
+    #[test]
+    fn the_happy_paths() {
+        let s = next_status(S::Draft, Event::Submit, Actor::Requester).unwrap();
+        let s = next_status(s, Event::ScanClean, Actor::System).unwrap();
+        assert_eq!(s, S::InReview);
+        let first = Event::Review {
+            decision: Decision::Approve,
+            enough: false,
+        };
+        assert_eq!(next_status(s, first, Actor::Reviewer).unwrap(), S::InReview);
+        let second = Event::Review {
+            decision: Decision::Approve,
+            enough: true,
+        };
+        let s = next_status(s, second, Actor::Reviewer).unwrap();
+        assert_eq!(s, S::ApprovalInProgress);
+        assert_eq!(
+            next_status(s, Event::Finished, Actor::System).unwrap(),
+            S::Approved
+        );
+    }
+
+    #[test]
+    fn no_status_can_be_skipped_and_no_one_reviews_their_own() {
+        // Every status, every event, every actor: only the listed moves are allowed.
+        let all = [
+            S::Draft,
+            S::Submitted,
+            S::InReview,
+            S::ApprovalInProgress,
+            S::Approved,
+            S::RejectionInProgress,
+            S::Rejected,
+            S::BlockingInProgress,
+            S::BlockedByScan,
+            S::Cancelled,
+            S::Revoked,
+            S::Failed,
+        ];
+        let events = [
+            Event::Submit,
+            Event::Cancel,
+            Event::ScanClean,
+            Event::ScanThreat,
+            Event::Review {
+                decision: Decision::Approve,
+                enough: true,
+            },
+            Event::Review {
+                decision: Decision::Reject,
+                enough: false,
+            },
+            Event::Finished,
+            Event::Revoke,
+            Event::Fail,
+        ];
+        let actors = [
+            Actor::Requester,
+            Actor::Reviewer,
+            Actor::Owner,
+            Actor::System,
+            Actor::Member,
+        ];
+        let mut allowed = Vec::new();
+        for s in all {
+            for e in events {
+                for a in actors {
+                    if let Ok(to) = next_status(s, e, a) {
+                        allowed.push((s, to, a));
+                    }
+                }
+            }
+        }
+        for (from, to, actor) in &allowed {
+            let ok = match (from, to) {
+                (S::Draft, S::Submitted) => *actor == Actor::Requester,
+                (S::Draft | S::InReview, S::Cancelled) => {
+                    matches!(actor, Actor::Requester | Actor::Owner)
+                }
+                (S::Submitted, S::InReview | S::BlockingInProgress) => *actor == Actor::System,
+                (S::InReview, S::ApprovalInProgress | S::RejectionInProgress) => {
+                    *actor == Actor::Reviewer
+                }
+                (S::ApprovalInProgress, S::Approved)
+                | (S::RejectionInProgress, S::Rejected)
+                | (S::BlockingInProgress, S::BlockedByScan) => *actor == Actor::System,
+                (S::Approved, S::Revoked) => *actor == Actor::Reviewer,
+                (f, S::Failed) => *actor == Actor::System && !f.is_final() && *f != S::Approved,
+                _ => false,
+            };
+            assert!(ok, "{from:?} -> {to:?} by {actor:?} must not be allowed");
+        }
+        assert!(next_status(
+            S::InReview,
+            Event::Review {
+                decision: Decision::Approve,
+                enough: true
+            },
+            Actor::Requester
+        )
+        .unwrap_err()
+        .contains("own request"));
+    }
+
+    #[test]
+    fn file_names() {
+        assert!(validate_file_name("cohort.csv").is_ok());
+        for bad in ["", ".", "..", "a/b", "..\\x", "a\u{0}b"] {
+            assert!(validate_file_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
