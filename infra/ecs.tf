@@ -10,7 +10,7 @@ resource "aws_ecs_cluster" "tre" {
 }
 
 resource "aws_ecr_repository" "runner" {
-  for_each             = toset(["bundle-runner"])
+  for_each             = toset(["bundle-runner", "airlock-runner"])
   name                 = "${var.name_prefix}/${each.key}"
   image_tag_mutability = "IMMUTABLE"
   image_scanning_configuration {

@@ -11,6 +11,7 @@ locals {
       executions = [for a in f.iam_actions : a if a == "states:DescribeExecution"]
       tasks      = [for a in f.iam_actions : a if startswith(a, "states:SendTask")]
       queue      = [for a in f.iam_actions : a if startswith(a, "sqs:")]
+      objects    = [for a in f.iam_actions : a if startswith(a, "s3:")]
     }
   }
 }
@@ -97,6 +98,26 @@ data "aws_iam_policy_document" "function" {
       sid       = "ReadWorkflows"
       actions   = local.function_actions[each.key].executions
       resources = [local.execution_arn_pattern]
+    }
+  }
+
+  dynamic "statement" {
+    # Upload links put into the staging stages only.
+    for_each = contains(local.function_actions[each.key].objects, "s3:PutObject") ? [1] : []
+    content {
+      sid       = "AirlockUploads"
+      actions   = ["s3:PutObject"]
+      resources = [for stage in ["import-staging", "export-staging"] : "${aws_s3_bucket.airlock[stage].arn}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    # Submission checks staging; reviewers read review copies, requesters approved exports.
+    for_each = contains(local.function_actions[each.key].objects, "s3:GetObject") ? [1] : []
+    content {
+      sid       = "AirlockReads"
+      actions   = ["s3:GetObject"]
+      resources = [for stage in ["import-staging", "export-staging", "import-in-review", "export-in-review", "export-approved"] : "${aws_s3_bucket.airlock[stage].arn}/*"]
     }
   }
 

@@ -24,25 +24,31 @@ locals {
       description = "API: shared services"
       iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
     }
+    "api-airlock" = {
+      kind        = "api"
+      description = "API: airlock requests, their files' links, review"
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:StartExecution", "states:SendTaskSuccess", "s3:GetObject", "s3:PutObject"]
+    }
     "status-consumer" = {
       kind        = "sqs"
       description = "Applies runner status messages from the status queue"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "states:DescribeExecution"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "states:DescribeExecution", "states:SendTaskSuccess"]
     }
   }
   api_functions = { for k, v in local.functions : k => v if v.kind == "api" }
 
   # Environment every function gets. A test checks that every variable the code reads is here.
   common_env = {
-    RUST_LOG                 = "info"
-    TRE_TABLE                = aws_dynamodb_table.tre.name
-    TRE_STATE_MACHINE_PREFIX = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.name_prefix}-"
-    TRE_OIDC_ISSUER          = var.oidc_issuer
-    TRE_OIDC_AUDIENCE        = var.oidc_audience
-    TRE_OIDC_ROLES_CLAIM     = var.oidc_roles_claim
-    TRE_OIDC_GROUP_ROLES     = var.oidc_group_roles
-    TRE_OIDC_GROUPS_CLAIM    = var.oidc_groups_claim
-    TRE_STATUS_QUEUE_URL     = aws_sqs_queue.status.url
+    RUST_LOG                  = "info"
+    TRE_TABLE                 = aws_dynamodb_table.tre.name
+    TRE_STATE_MACHINE_PREFIX  = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.name_prefix}-"
+    TRE_OIDC_ISSUER           = var.oidc_issuer
+    TRE_OIDC_AUDIENCE         = var.oidc_audience
+    TRE_OIDC_ROLES_CLAIM      = var.oidc_roles_claim
+    TRE_OIDC_GROUP_ROLES      = var.oidc_group_roles
+    TRE_OIDC_GROUPS_CLAIM     = var.oidc_groups_claim
+    TRE_STATUS_QUEUE_URL      = aws_sqs_queue.status.url
+    TRE_AIRLOCK_BUCKET_PREFIX = local.airlock_bucket_prefix
   }
 }
 

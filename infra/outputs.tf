@@ -32,3 +32,13 @@ output "ecs_cluster_arn" {
   description = "The cluster bundle steps run in."
   value       = aws_ecs_cluster.tre.arn
 }
+
+output "airlock_runner_repository_url" {
+  description = "Push the airlock-runner image here (tag = var.airlock_runner_image_tag)."
+  value       = aws_ecr_repository.runner["airlock-runner"].repository_url
+}
+
+output "airlock_buckets" {
+  description = "The airlock's stage buckets."
+  value       = { for k, b in aws_s3_bucket.airlock : k => b.bucket }
+}

@@ -14,12 +14,23 @@ locals {
         task_security_group_ids_json      = jsonencode([aws_security_group.tasks.id])
       }
     }
+    "airlock-review" = {
+      file = "${path.module}/../statemachines/airlock-review.asl.json"
+      vars = {
+        status_queue_url                   = aws_sqs_queue.status.url
+        cluster_arn                        = aws_ecs_cluster.tre.arn
+        airlock_runner_task_definition_arn = aws_ecs_task_definition.airlock_runner.arn_without_revision
+        private_subnet_ids_json            = jsonencode(aws_subnet.private[*].id)
+        task_security_group_ids_json       = jsonencode([aws_security_group.tasks.id])
+      }
+    }
   }
   # The IAM actions each service integration of an ASL Task needs (a test checks every
   # Resource of every ASL file is in this table and allowed below).
   integration_actions = {
-    "arn:aws:states:::ecs:runTask.sync" = ["ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "events:PutTargets", "events:PutRule", "events:DescribeRule"]
-    "arn:aws:states:::sqs:sendMessage"  = ["sqs:SendMessage"]
+    "arn:aws:states:::ecs:runTask.sync"                 = ["ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    "arn:aws:states:::sqs:sendMessage"                  = ["sqs:SendMessage"]
+    "arn:aws:states:::sqs:sendMessage.waitForTaskToken" = ["sqs:SendMessage"]
   }
 }
 
@@ -53,7 +64,7 @@ data "aws_iam_policy_document" "states" {
   statement {
     sid       = "RunBundleSteps"
     actions   = ["ecs:RunTask"]
-    resources = [aws_ecs_task_definition.bundle_runner.arn_without_revision, "${aws_ecs_task_definition.bundle_runner.arn_without_revision}:*"]
+    resources = flatten([for td in [aws_ecs_task_definition.bundle_runner, aws_ecs_task_definition.airlock_runner] : [td.arn_without_revision, "${td.arn_without_revision}:*"]])
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
@@ -68,7 +79,7 @@ data "aws_iam_policy_document" "states" {
   statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.bundle_runner_execution.arn, aws_iam_role.bundle_runner_task.arn]
+    resources = [aws_iam_role.bundle_runner_execution.arn, aws_iam_role.bundle_runner_task.arn, aws_iam_role.airlock_runner_execution.arn, aws_iam_role.airlock_runner_task.arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"

@@ -94,3 +94,8 @@ variable "bundle_policy_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "airlock_runner_image_tag" {
+  description = "Tag of the airlock-runner image pushed to its ECR repository (see services/airlock-runner/Dockerfile)."
+  type        = string
+}

@@ -35,9 +35,15 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let mut opts = DevOptions::new(&args.data_dir, args.addr);
     // Each bundle step runs as a process of this same program (`tre run-bundle-action`).
+    let me = std::env::current_exe().context("locating the tre program")?;
     opts.runner = Some(RunnerCommand {
-        program: std::env::current_exe().context("locating the tre program")?,
+        program: me.clone(),
         args: vec!["run-bundle-action".into()],
+    });
+    // And each airlock step (`tre run-airlock-action`).
+    opts.airlock_runner = Some(RunnerCommand {
+        program: me,
+        args: vec!["run-airlock-action".into()],
     });
     let stack = DevStack::start(opts)
         .await

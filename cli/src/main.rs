@@ -1,6 +1,7 @@
 //! `tre`: the TRE command line. Client commands call the HTTPS API (the same routes and
 //! authorisation as the console); `tre dev` runs the whole TRE on this machine.
 
+mod airlock;
 mod bundle;
 mod client;
 mod commands;
@@ -43,6 +44,17 @@ enum Command {
     /// Run one bundle action as the bundle runner does (what `tre dev` starts for each step).
     #[command(hide = true, name = "run-bundle-action")]
     RunBundleAction,
+    /// Run one airlock step as the airlock runner does (what `tre dev` starts for each step).
+    #[command(hide = true, name = "run-airlock-action")]
+    RunAirlockAction,
+    /// The airlock: requests that bring data into a workspace or take it out.
+    Airlock {
+        /// The workspace (every action but `queue`).
+        #[arg(long, global = true)]
+        workspace: Option<String>,
+        #[command(subcommand)]
+        action: AirlockCommand,
+    },
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Print the API Gateway routes (what infra/api-routes.json must contain).
@@ -95,6 +107,14 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum AirlockCommand {
+    /// Requests waiting for your review (airlock managers).
+    Queue,
+    #[command(flatten)]
+    Request(airlock::AirlockAction),
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -104,6 +124,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Token(args) => dev::token(args, &cli.api),
         Command::Bundle { action } => bundle::run(action, &client()?, cli.token.clone()).await,
         Command::RunBundleAction => std::process::exit(bundle_runner::run_from_env().await),
+        Command::RunAirlockAction => {
+            std::process::exit(airlock_runner::process::run_from_env().await)
+        }
+        Command::Airlock { workspace, action } => match action {
+            AirlockCommand::Queue => airlock::queue(&client()?).await,
+            AirlockCommand::Request(action) => {
+                let Some(ws) = workspace else {
+                    anyhow::bail!("--workspace is required (the workspace the request belongs to)");
+                };
+                airlock::run(&client()?, &ws, action).await
+            }
+        },
         Command::Openapi => print_json(&tre_api::openapi::document()),
         Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),
         Command::Templates { kind, action } => commands::templates(&client()?, kind, action).await,

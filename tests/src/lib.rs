@@ -145,12 +145,16 @@ impl TestStack {
     }
 }
 
-/// Options of a test stack: private port, fast retries, and the bundle runner of this package.
+/// Options of a test stack: private port, fast retries, and the task runners of this package.
 pub fn test_options(dir: &std::path::Path) -> DevOptions {
     let mut o = DevOptions::for_tests(dir);
     o.runner = Some(tre_local::RunnerCommand {
         program: runner_program(),
         args: Vec::new(),
+    });
+    o.airlock_runner = Some(tre_local::RunnerCommand {
+        program: runner_program(),
+        args: vec!["airlock".into()],
     });
     o
 }

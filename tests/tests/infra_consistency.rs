@@ -405,3 +405,41 @@ fn every_lambda_zip_terraform_deploys_was_built() {
         );
     }
 }
+
+#[test]
+fn the_airlock_runner_task_gets_what_its_code_needs() {
+    let airlock = parse("airlock.tf");
+    let granted = strings(local(&airlock, "airlock_runner_iam_actions"));
+    let mut needed = BTreeSet::new();
+    for (adapter, op) in airlock_runner::process::SDK_CALLS {
+        let actions = tre_aws::iam_actions_for(adapter, op);
+        assert!(!actions.is_empty(), "{adapter}::{op} has no IAM action");
+        needed.extend(actions.into_iter().map(str::to_string));
+    }
+    assert_eq!(
+        granted, needed,
+        "infra/airlock.tf airlock_runner_iam_actions"
+    );
+    let text = std::fs::read_to_string(root().join("infra/airlock.tf")).expect("airlock.tf");
+    for var in airlock_runner::process::AWS_ENV_VARS {
+        assert!(
+            text.contains(&format!("name = \"{var}\"")),
+            "the airlock-runner task definition does not set {var}"
+        );
+    }
+    let asl =
+        std::fs::read_to_string(root().join("statemachines/airlock-review.asl.json")).expect("asl");
+    for var in airlock_runner::JOB_ENV_VARS {
+        assert!(
+            asl.contains(&format!("\"Name\": \"{var}\"")),
+            "airlock-review.asl.json does not pass {var} to the airlock-runner container"
+        );
+    }
+    // The Lambdas that sign the airlock's links find its buckets.
+    let lambda = parse("lambda.tf");
+    let env: BTreeSet<String> = object(local(&lambda, "common_env"))
+        .keys()
+        .map(key_name)
+        .collect();
+    assert!(env.contains(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX));
+}

@@ -42,6 +42,16 @@ pub enum JobError {
     Invalid(String),
 }
 
+/// The job's environment, set per step by the state machine's container overrides (the
+/// infrastructure test checks `statemachines/airlock-review.asl.json` sets each).
+pub const JOB_ENV_VARS: &[&str] = &[
+    "TRE_AIRLOCK_ACTION",
+    "TRE_REQUEST_ID",
+    "TRE_WORKSPACE_ID",
+    "TRE_REQUEST_TYPE",
+    "TRE_FILES",
+];
+
 impl Job {
     pub fn from_env() -> Result<Self, JobError> {
         let var = |k: &'static str| std::env::var(k).map_err(|_| JobError::Missing(k));

@@ -21,14 +21,14 @@ use crate::router::ApiState;
 use crate::routes::COLLECTIONS;
 
 pub(crate) type Params = Result<Path<HashMap<String, String>>, PathRejection>;
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
-fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
     p.map(|Path(m)| m)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("bad path: {e}")).into())
 }
 
-fn param<'a>(m: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
+pub(crate) fn param<'a>(m: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
     m.get(name).map(String::as_str).ok_or_else(|| {
         Problem::new(
             StatusCode::BAD_REQUEST,

@@ -2,6 +2,8 @@
 //! local server alike. Handlers are thin: they parse, call an application service, and map the
 //! result (or the `AppError`) to a response.
 
+mod airlock_handlers;
+pub mod airlock_routes;
 pub mod auth;
 mod body;
 mod handlers;

@@ -10,7 +10,7 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
 #[openapi(
     info(
         title = "TRE control plane API",
-        description = "Trusted Research Environment control plane: templates, workspaces, workspace services, user resources, shared services, operations and role assignments."
+        description = "Trusted Research Environment control plane: templates, workspaces, workspace services, user resources, shared services, operations, role assignments and the airlock."
     ),
     components(schemas(
         tre_core::domain::Resource,
@@ -26,6 +26,18 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
         tre_core::app::PatchResource,
         tre_core::app::RegisterTemplate,
         tre_core::app::AssignRole,
+        tre_core::domain::airlock::AirlockRequest,
+        tre_core::domain::airlock::AirlockFile,
+        tre_core::domain::airlock::RequestType,
+        tre_core::domain::airlock::RequestStatus,
+        tre_core::domain::airlock::Decision,
+        tre_core::domain::airlock::Review,
+        tre_core::domain::airlock::ScanResult,
+        tre_core::domain::airlock::Transition,
+        tre_core::app::CreateAirlockRequest,
+        tre_core::app::AddAirlockFile,
+        tre_core::app::ReviewAirlockRequest,
+        tre_core::app::FileLink,
         crate::problem::Problem,
         crate::handlers::Health,
         crate::handlers::ResourceAndOperation,

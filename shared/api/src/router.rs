@@ -172,5 +172,6 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::ListRoles => on(filter, h::list_roles),
         Action::AssignRole => on(filter, h::assign_role),
         Action::RemoveRole => on(filter, h::remove_role),
+        Action::Airlock(a) => crate::airlock_handlers::method_router(a, filter),
     }
 }

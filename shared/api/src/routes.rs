@@ -12,14 +12,16 @@ pub enum RouteGroup {
     Templates,
     Workspaces,
     SharedServices,
+    Airlock,
 }
 
 impl RouteGroup {
-    pub const ALL: [RouteGroup; 4] = [
+    pub const ALL: [RouteGroup; 5] = [
         Self::Meta,
         Self::Templates,
         Self::Workspaces,
         Self::SharedServices,
+        Self::Airlock,
     ];
 
     /// The function crate (and Lambda) that serves this group.
@@ -29,6 +31,7 @@ impl RouteGroup {
             Self::Templates => "api-templates",
             Self::Workspaces => "api-workspaces",
             Self::SharedServices => "api-shared-services",
+            Self::Airlock => "api-airlock",
         }
     }
 
@@ -158,15 +161,16 @@ pub enum Action {
     ListRoles,
     AssignRole,
     RemoveRole,
+    Airlock(crate::airlock_routes::AirlockAction),
 }
 
-struct Builder {
+pub(crate) struct Builder {
     routes: Vec<RouteSpec>,
 }
 
 impl Builder {
     #[allow(clippy::too_many_arguments)]
-    fn add(
+    pub(crate) fn add(
         &mut self,
         action: Action,
         method: Method,
@@ -447,6 +451,7 @@ pub fn route_table() -> Vec<RouteSpec> {
         204,
         Reply::Empty,
     );
+    crate::airlock_routes::add(&mut b);
     b.routes
 }
 

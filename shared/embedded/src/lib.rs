@@ -82,23 +82,29 @@ impl Embedded {
         }
     }
 
-    /// The airlock's stores: the stages are prefixes of this directory's object store, so one
-    /// route serves every stage's pre-signed links.
+    /// The airlock's stores on this directory's object store (links point at `base_url`).
     pub fn airlock_storage(&self, base_url: &str) -> PortResult<tre_core::app::AirlockStorage> {
-        let store: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
-            std::sync::Arc::new(self.object_store(base_url, self.presign_secret()?)?);
-        Ok(tre_core::app::AirlockStorage::new(
-            tre_core::domain::airlock::Stage::ALL
-                .into_iter()
-                .map(|stage| {
-                    let s: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
-                        std::sync::Arc::new(tre_core::ports::PrefixedStore::new(
-                            store.clone(),
-                            &format!("airlock/{}", stage.as_str()),
-                        ));
-                    (stage, s)
-                })
-                .collect(),
-        ))
+        let store = std::sync::Arc::new(self.object_store(base_url, self.presign_secret()?)?);
+        Ok(airlock_stages(store))
     }
+}
+
+/// The airlock's stages as prefixes of one object store, so one route serves every stage's
+/// pre-signed links.
+pub fn airlock_stages(
+    store: std::sync::Arc<dyn tre_core::ports::ObjectStore>,
+) -> tre_core::app::AirlockStorage {
+    tre_core::app::AirlockStorage::new(
+        tre_core::domain::airlock::Stage::ALL
+            .into_iter()
+            .map(|stage| {
+                let s: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
+                    std::sync::Arc::new(tre_core::ports::PrefixedStore::new(
+                        store.clone(),
+                        &format!("airlock/{}", stage.as_str()),
+                    ));
+                (stage, s)
+            })
+            .collect(),
+    )
 }

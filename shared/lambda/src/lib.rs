@@ -28,10 +28,19 @@ pub async fn app_from_env() -> Result<App, WiringError> {
     if let Ok(dir) = std::env::var(ENV_DATA_DIR) {
         let db = tre_embedded::Db::open(std::path::Path::new(&dir))
             .map_err(|e| WiringError::Backend(e.to_string()))?;
+        let embedded = tre_embedded::Embedded::open(std::path::Path::new(&dir))
+            .map_err(|e| WiringError::Backend(e.to_string()))?;
+        // Links point at the local stack serving this directory (`tre dev`), by default.
+        let base =
+            std::env::var("TRE_OBJECTS_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+        let airlock = embedded
+            .airlock_storage(&base)
+            .map_err(|e| WiringError::Backend(e.to_string()))?;
         return Ok(App::new(
             Arc::new(tre_embedded::SqliteTable::new(db.clone())),
             Arc::new(tre_embedded::RecordedWorkflows::new(db)),
-        ));
+        )
+        .with_airlock(airlock));
     }
     aws_app_from_env().await
 }
@@ -47,10 +56,14 @@ async fn aws_app_from_env() -> Result<App, WiringError> {
     let table = var(tre_aws::ENV_TABLE)?;
     let prefix = var(tre_aws::ENV_STATE_MACHINE_PREFIX)?;
     let conf = tre_aws::sdk_config().await;
-    Ok(App::new(
+    let mut app = App::new(
         Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
         Arc::new(tre_aws::SfnWorkflows::from_conf(&conf, prefix)),
-    ))
+    );
+    if let Ok(buckets) = std::env::var(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX) {
+        app = app.with_airlock(tre_aws::airlock_storage(&conf, &buckets));
+    }
+    Ok(app)
 }
 
 /// Serve one API route group until the Lambda runtime stops the process.
@@ -83,6 +96,21 @@ pub const FUNCTION_SDK_CALLS: &[(&str, &[(&str, &str)])] = &[
     ("api-workspaces", API_WITH_WORKFLOWS),
     ("api-shared-services", API_WITH_WORKFLOWS),
     ("status-consumer", STATUS_CONSUMER),
+    ("api-airlock", API_AIRLOCK),
+];
+
+const API_AIRLOCK: &[(&str, &str)] = &[
+    ("DynamoTable", "get_item"),
+    ("DynamoTable", "query"),
+    ("DynamoTable", "put_item"),
+    ("SfnWorkflows", "start_execution"),
+    ("SfnWorkflows", "send_task_success"),
+    // Submission checks every file was uploaded.
+    ("S3ObjectStore", "head_object"),
+    // Pre-signed links (signed put_object / get_object requests) act with the function's
+    // role: uploads put, downloads get.
+    ("S3ObjectStore", "put_object"),
+    ("S3ObjectStore", "get_object"),
 ];
 
 const TABLE_READ_WRITE: &[(&str, &str)] = &[
@@ -116,6 +144,8 @@ const STATUS_CONSUMER: &[(&str, &str)] = &[
     ("SqsQueue", "change_message_visibility"),
     // executionEnded messages: the execution's record says how it ended.
     ("SfnWorkflows", "describe_execution"),
+    // airlockReview messages: a blocked request's review step is released at once.
+    ("SfnWorkflows", "send_task_success"),
 ];
 
 /// Environment variables every function reads in AWS (Terraform must set each).

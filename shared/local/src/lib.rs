@@ -7,6 +7,7 @@ mod snapshot;
 mod store;
 mod workflows;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct DevOptions {
     pub status_retry_after: Duration,
     /// How to start a bundle runner; without one, operations fail with a clear message.
     pub runner: Option<RunnerCommand>,
+    /// How to start an airlock runner; without one, submitted requests fail with a clear message.
+    pub airlock_runner: Option<RunnerCommand>,
     /// Where bundles create their local artefacts (default: `<data_dir>/storage`).
     pub storage_root: Option<PathBuf>,
 }
@@ -72,6 +75,7 @@ impl DevOptions {
             redirect_uris: Vec::new(),
             status_retry_after: Duration::from_secs(10),
             runner: None,
+            airlock_runner: None,
             storage_root: None,
         }
     }
@@ -128,7 +132,14 @@ impl DevStack {
             .storage_root
             .clone()
             .unwrap_or_else(|| data_dir.join("storage"));
-        let store = store::EmbeddedStore::open(&data_dir, opts.runner.clone(), &storage_root)?;
+        let mut runners = HashMap::new();
+        if let Some(r) = &opts.runner {
+            runners.insert("bundle-runner".to_string(), r.clone());
+        }
+        if let Some(r) = &opts.airlock_runner {
+            runners.insert("airlock-runner".to_string(), r.clone());
+        }
+        let store = store::EmbeddedStore::open(&data_dir, runners, &storage_root, &api_url)?;
         let app = store.app();
         // What runners reported before a restart lands first; then executions that were
         // running when the stack stopped are failed, so no operation waits forever.

@@ -24,19 +24,22 @@ pub(crate) struct EmbeddedStore {
     tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
     app: App,
     db_path: PathBuf,
+    /// Every stage of the airlock, as prefixes; its pre-signed links are served by the stack.
+    objects: Arc<tre_embedded::FsObjectStore>,
 }
 
 impl EmbeddedStore {
     pub fn open(
         data_dir: &Path,
-        runner: Option<RunnerCommand>,
+        runners: HashMap<String, RunnerCommand>,
         storage_root: &Path,
+        api_url: &str,
     ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
         let table = Arc::new(embedded.table());
         let tasks = Arc::new(Mutex::new(HashMap::new()));
         let ecs = Arc::new(EcsRunTask {
-            runner,
+            runners,
             base_env: vec![
                 ("TRE_DATA_DIR".into(), data_dir.display().to_string()),
                 (
@@ -69,7 +72,16 @@ impl EmbeddedStore {
             machines,
             Some(listener.clone()),
         );
-        let app = App::new(table.clone(), Arc::new(workflows.clone()));
+        let secret = embedded
+            .presign_secret()
+            .map_err(|e| DevError::Store(e.to_string()))?;
+        let objects = Arc::new(
+            embedded
+                .object_store(api_url, secret)
+                .map_err(|e| DevError::Store(e.to_string()))?,
+        );
+        let app = App::new(table.clone(), Arc::new(workflows.clone()))
+            .with_airlock(tre_embedded::airlock_stages(objects.clone()));
         let _ = listener.app.set(app.clone());
         Ok(Self {
             db_path: embedded.db().path().to_path_buf(),
@@ -77,6 +89,7 @@ impl EmbeddedStore {
             tasks,
             app,
             embedded,
+            objects,
         })
     }
 
@@ -110,9 +123,9 @@ impl EmbeddedStore {
             .unwrap_or_default()
     }
 
-    /// Routes the local stack serves besides the API (pre-signed object URLs, later).
+    /// Routes the local stack serves besides the API: the pre-signed object links.
     pub fn object_routes(&self) -> axum::Router {
-        axum::Router::new()
+        tre_embedded::presigned_router(self.objects.clone())
     }
 
     pub async fn snapshot(&self) -> Result<StoreSnapshot, DevError> {

@@ -23,10 +23,16 @@ use tre_stepfunctions::{
 use crate::DevError;
 
 /// The definitions the local stack runs: the same files Terraform deploys.
-pub const STATE_MACHINES: &[(&str, &str)] = &[(
-    tre_core::app::RESOURCE_ACTION_STATE_MACHINE,
-    include_str!("../../../statemachines/resource-action.asl.json"),
-)];
+pub const STATE_MACHINES: &[(&str, &str)] = &[
+    (
+        tre_core::app::RESOURCE_ACTION_STATE_MACHINE,
+        include_str!("../../../statemachines/resource-action.asl.json"),
+    ),
+    (
+        tre_core::app::AIRLOCK_STATE_MACHINE,
+        include_str!("../../../statemachines/airlock-review.asl.json"),
+    ),
+];
 
 /// The error of resource-action's final Fail state: the failure was already reported.
 const STEP_FAILED: &str = "TRE.StepFailed";
@@ -57,6 +63,10 @@ pub(crate) fn placeholders(status_queue: &str) -> HashMap<String, String> {
             "bundle_runner_task_definition_arn",
             "arn:aws:ecs:local:000000000000:task-definition/bundle-runner:1",
         ),
+        (
+            "airlock_runner_task_definition_arn",
+            "arn:aws:ecs:local:000000000000:task-definition/airlock-runner:1",
+        ),
         ("private_subnet_ids_json", "[]"),
         ("task_security_group_ids_json", "[]"),
         ("status_queue_url", status_queue),
@@ -84,7 +94,8 @@ pub fn load_state_machines(status_queue: &str) -> Result<HashMap<String, StateMa
 /// `arn:aws:states:::ecs:runTask(.sync|.waitForTaskToken)`: the container overrides'
 /// environment becomes the runner process's environment.
 pub(crate) struct EcsRunTask {
-    pub runner: Option<RunnerCommand>,
+    /// How to start each container (by the name the container overrides give).
+    pub runners: HashMap<String, RunnerCommand>,
     /// Environment every task gets locally (where the store is, where artefacts go).
     pub base_env: Vec<(String, String)>,
     pub tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
@@ -129,10 +140,16 @@ impl Integration for EcsRunTask {
         parameters: Value,
         ctx: &TaskContext,
     ) -> Result<Value, TaskError> {
-        let Some(runner) = &self.runner else {
+        let container = parameters
+            .pointer("/Overrides/ContainerOverrides/0/Name")
+            .and_then(Value::as_str)
+            .unwrap_or("bundle-runner")
+            .to_string();
+        let what = container.replace('-', " ");
+        let Some(runner) = self.runners.get(&container) else {
             return Err(TaskError::new(
                 "ECS.AccessDeniedException",
-                "this local stack has no bundle runner configured, so it cannot run tasks",
+                format!("this local stack has no {what} configured, so it cannot run its tasks"),
             ));
         };
         let env = override_env(&parameters)?;
@@ -158,20 +175,24 @@ impl Integration for EcsRunTask {
         let mut child = cmd.spawn().map_err(|e| {
             TaskError::new(
                 "ECS.ServerException",
-                format!(
-                    "cannot start the bundle runner {}: {e}",
-                    runner.program.display()
-                ),
+                format!("cannot start the {what} {}: {e}", runner.program.display()),
             )
         })?;
         let pid = child.id().unwrap_or_default();
         let task = RunningTask {
             task_id: task_id.clone(),
-            operation_id: get("TRE_OPERATION_ID"),
-            step_id: get("TRE_STEP_ID"),
+            // Airlock tasks run for a request: its id stands where an operation's would.
+            operation_id: match get("TRE_OPERATION_ID") {
+                id if id.is_empty() => get("TRE_REQUEST_ID"),
+                id => id,
+            },
+            step_id: match get("TRE_STEP_ID") {
+                id if id.is_empty() => get("TRE_AIRLOCK_ACTION"),
+                id => id,
+            },
             pid,
         };
-        tracing::info!(operation_id = %task.operation_id, step_id = %task.step_id, pid, "bundle runner started");
+        tracing::info!(operation_id = %task.operation_id, step_id = %task.step_id, pid, "{what} started");
         if let Ok(mut t) = self.tasks.lock() {
             t.insert(task_id.clone(), task.clone());
         }
@@ -207,7 +228,7 @@ impl Integration for EcsRunTask {
         let status = child.wait().await.map_err(|e| {
             TaskError::new(
                 "ECS.ServerException",
-                format!("lost the bundle runner process: {e}"),
+                format!("lost the {what} process: {e}"),
             )
         })?;
         for f in forwarders {
@@ -224,32 +245,32 @@ impl Integration for EcsRunTask {
         match status.code() {
             Some(0) => Ok(
                 json!({"Tasks": [{"TaskArn": description["Tasks"][0]["TaskArn"], "LastStatus": "STOPPED",
-                "Containers": [{"Name": "bundle-runner", "ExitCode": 0}]}], "Failures": []}),
+                "Containers": [{"Name": container, "ExitCode": 0}]}], "Failures": []}),
             ),
             Some(code) => Err(TaskError::new(
                 tre_stepfunctions::errors::TASK_FAILED,
-                explain(format!("the bundle runner exited with code {code}")),
+                explain(format!("the {what} exited with code {code}")),
             )),
             None => Err(TaskError::new(
                 tre_stepfunctions::errors::TASK_FAILED,
-                explain(signal_text(&status)),
+                explain(signal_text(&what, &status)),
             )),
         }
     }
 }
 
 #[cfg(unix)]
-fn signal_text(status: &std::process::ExitStatus) -> String {
+fn signal_text(what: &str, status: &std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status.signal() {
-        Some(sig) => format!("the bundle runner was killed by signal {sig}"),
-        None => "the bundle runner stopped without an exit code".into(),
+        Some(sig) => format!("the {what} was killed by signal {sig}"),
+        None => format!("the {what} stopped without an exit code"),
     }
 }
 
 #[cfg(not(unix))]
-fn signal_text(_: &std::process::ExitStatus) -> String {
-    "the bundle runner stopped without an exit code".into()
+fn signal_text(what: &str, _: &std::process::ExitStatus) -> String {
+    format!("the {what} stopped without an exit code")
 }
 
 /// Removes a task from the running list however its invocation ends (even when aborted).
@@ -278,8 +299,10 @@ async fn forward<R: tokio::io::AsyncRead + Unpin>(
         if let Some(last) = &last {
             if let Ok(mut l) = last.lock() {
                 // The runner's own failure line, not its JSON log lines.
-                if line.starts_with("bundle-runner:") {
-                    *l = line.trim_start_matches("bundle-runner:").trim().to_string();
+                for prefix in ["bundle-runner:", "airlock-runner:"] {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        *l = rest.trim().to_string();
+                    }
                 }
             }
         }

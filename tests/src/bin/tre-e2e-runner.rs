@@ -1,7 +1,13 @@
-//! The bundle runner, built inside this package so the end-to-end tests can start it as the
+//! The task runners, built inside this package so the end-to-end tests can start them as the
 //! local stack's task runner (Cargo hands tests the paths of their own package's binaries).
+//! With `airlock` as first argument it is the airlock runner, else the bundle runner.
 
 #[tokio::main]
 async fn main() {
-    std::process::exit(bundle_runner::run_from_env().await);
+    let code = if std::env::args().nth(1).as_deref() == Some("airlock") {
+        airlock_runner::process::run_from_env().await
+    } else {
+        bundle_runner::run_from_env().await
+    };
+    std::process::exit(code);
 }

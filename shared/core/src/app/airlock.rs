@@ -355,34 +355,31 @@ impl App {
     ) -> AppResult<FileLink> {
         let roles = self.airlock_roles(caller, ws).await?;
         let (req, _) = self.load_airlock_request(ws, rid).await?;
-        if !req.files.iter().any(|f| f.name == file) {
-            return Err(AppError::NotFound(format!(
-                "request `{rid}` has no file `{file}`"
-            )));
-        }
         let is_requester = req.created_by == caller.id();
         let is_reviewer = roles.contains(&WorkspaceRole::AirlockManager) && !is_requester;
         let stage = match (req.status, req.kind) {
             (RequestStatus::InReview, kind) if is_reviewer => Stage::in_review(kind),
             (RequestStatus::Approved, RequestType::Export) if is_requester => Stage::ExportApproved,
             (status, kind) => {
-                return Err(AppError::Forbidden(format!(
-                    "files of {} {} request can be read only by {}",
-                    if status == RequestStatus::InReview {
-                        "an"
-                    } else {
-                        "a"
-                    },
-                    status.as_str(),
-                    match (status, kind) {
-                        (RequestStatus::InReview, _) =>
-                            "its reviewers (airlock managers who did not create it)",
-                        (RequestStatus::Approved, RequestType::Export) => "its requester",
-                        _ => "no one through the API",
+                let who = match (status, kind) {
+                    (RequestStatus::InReview, _) => {
+                        "only by its reviewers (airlock managers who did not create it)"
                     }
-                )))
+                    (RequestStatus::Approved, RequestType::Export) => "only by its requester",
+                    _ => "by no one (reviewers read a request in review; requesters an approved export)",
+                };
+                return Err(AppError::Forbidden(format!(
+                    "the files of this {} {} request can be read {who}",
+                    status.as_str(),
+                    kind.as_str()
+                )));
             }
         };
+        if !req.files.iter().any(|f| f.name == file) {
+            return Err(AppError::NotFound(format!(
+                "request `{rid}` has no file `{file}`"
+            )));
+        }
         let key = object_key(stage, ws, rid, file);
         let link = self
             .storage()?

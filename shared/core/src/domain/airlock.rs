@@ -271,37 +271,42 @@ pub fn next_status(
 ) -> Result<RequestStatus, String> {
     use Actor as A;
     use RequestStatus as S;
-    let denied = |who: &str| Err(format!("only {who} may do this"));
-    match (event, current) {
-        (Event::Submit, S::Draft) => match actor {
-            A::Requester => Ok(S::Submitted),
-            _ => denied("the requester"),
-        },
-        (Event::Cancel, S::Draft | S::InReview) => match actor {
-            A::Requester | A::Owner => Ok(S::Cancelled),
-            _ => denied("the requester or a workspace owner"),
-        },
-        (Event::ScanClean, S::Submitted) if actor == A::System => Ok(S::InReview),
-        (Event::ScanThreat, S::Submitted) if actor == A::System => Ok(S::BlockingInProgress),
-        (Event::Review { decision, enough }, S::InReview) => match actor {
-            A::Reviewer => Ok(match (decision, enough) {
-                (Decision::Reject, _) => S::RejectionInProgress,
-                (Decision::Approve, true) => S::ApprovalInProgress,
-                (Decision::Approve, false) => S::InReview,
-            }),
-            A::Requester => Err("the requester may not review their own request".into()),
-            _ => denied("an airlock manager of the workspace"),
-        },
-        (Event::Finished, S::ApprovalInProgress) if actor == A::System => Ok(S::Approved),
-        (Event::Finished, S::RejectionInProgress) if actor == A::System => Ok(S::Rejected),
-        (Event::Finished, S::BlockingInProgress) if actor == A::System => Ok(S::BlockedByScan),
-        (Event::Revoke, S::Approved) => match actor {
-            A::Reviewer => Ok(S::Revoked),
-            _ => denied("an airlock manager of the workspace"),
-        },
-        (Event::Fail, s) if actor == A::System && !s.is_final() && s != S::Approved => {
-            Ok(S::Failed)
+    // Who may ask comes first, whatever the status: a caller without the right learns nothing
+    // about where the request stands.
+    let who = match (event, actor) {
+        (Event::Submit, A::Requester)
+        | (Event::Cancel, A::Requester | A::Owner)
+        | (Event::Review { .. } | Event::Revoke, A::Reviewer)
+        | (Event::ScanClean | Event::ScanThreat | Event::Finished | Event::Fail, A::System) => {
+            Ok(())
         }
+        (Event::Review { .. }, A::Requester) => {
+            Err("the requester may not review their own request".to_string())
+        }
+        (Event::Submit, _) => Err("only the requester may do this".into()),
+        (Event::Cancel, _) => Err("only the requester or a workspace owner may do this".into()),
+        (Event::Review { .. } | Event::Revoke, _) => Err(
+            "only an airlock manager of the workspace who did not create the request may do this"
+                .into(),
+        ),
+        (_, _) => Err("only the airlock workflow may do this".into()),
+    };
+    who?;
+    match (event, current) {
+        (Event::Submit, S::Draft) => Ok(S::Submitted),
+        (Event::Cancel, S::Draft | S::InReview) => Ok(S::Cancelled),
+        (Event::ScanClean, S::Submitted) => Ok(S::InReview),
+        (Event::ScanThreat, S::Submitted) => Ok(S::BlockingInProgress),
+        (Event::Review { decision, enough }, S::InReview) => Ok(match (decision, enough) {
+            (Decision::Reject, _) => S::RejectionInProgress,
+            (Decision::Approve, true) => S::ApprovalInProgress,
+            (Decision::Approve, false) => S::InReview,
+        }),
+        (Event::Finished, S::ApprovalInProgress) => Ok(S::Approved),
+        (Event::Finished, S::RejectionInProgress) => Ok(S::Rejected),
+        (Event::Finished, S::BlockingInProgress) => Ok(S::BlockedByScan),
+        (Event::Revoke, S::Approved) => Ok(S::Revoked),
+        (Event::Fail, s) if !s.is_final() && s != S::Approved => Ok(S::Failed),
         (_, s) => Err(format!(
             "a request that is {} cannot be {}",
             s.as_str(),

@@ -1,0 +1,257 @@
+//! `tre airlock`: requests of a workspace, uploads (streamed, with a progress bar), submission,
+//! review and downloads (checked against the checksum the airlock recorded).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::client::ApiClient;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RequestType {
+    Import,
+    Export,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AirlockAction {
+    /// The requests of the workspace.
+    List,
+    /// One request: files with sizes and sha256, scan result, reviews, history.
+    Show { request: String },
+    /// Open a request (a draft); prints it.
+    Create {
+        #[arg(long = "type", value_enum)]
+        kind: RequestType,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        justification: String,
+    },
+    /// Upload files to a draft (each streamed from disk to its pre-signed link).
+    Upload {
+        request: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Submit a draft: its files are copied, scanned, then reviewed.
+    Submit { request: String },
+    /// Cancel a draft or a request in review.
+    Cancel { request: String },
+    /// Approve or reject a request in review (airlock managers; a comment is mandatory).
+    Review {
+        request: String,
+        #[arg(long, value_enum)]
+        decision: Decision,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Revoke an approved request.
+    Revoke { request: String },
+    /// Download a file (reviewers while in review; requesters once an export is approved).
+    Download {
+        request: String,
+        file: String,
+        /// Where to write it (default: the file's name in the current folder).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn bar(len: u64, name: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(name.to_string());
+    bar
+}
+
+fn file_name(path: &Path) -> anyhow::Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .with_context(|| format!("{} has no usable file name", path.display()))
+}
+
+async fn upload(client: &ApiClient, base: &str, path: &Path) -> anyhow::Result<()> {
+    let name = file_name(path)?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata().await?.len();
+    let link = client
+        .call(
+            Method::POST,
+            &format!("{base}/files"),
+            Some(&json!({"name": name})),
+            None,
+        )
+        .await?
+        .body;
+    let url = link["url"]
+        .as_str()
+        .context("the API gave no upload link")?;
+    let progress = bar(len, &name);
+    let shown = progress.clone();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            shown.inc(c.len() as u64);
+        }
+    });
+    let resp = reqwest::Client::new()
+        .put(url)
+        // Pre-signed PUTs need the length: the body is streamed, never held in memory.
+        .header(reqwest::header::CONTENT_LENGTH, len)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .with_context(|| format!("uploading {name}"))?;
+    progress.finish();
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        bail!("uploading {name}: {status}: {text}");
+    }
+    Ok(())
+}
+
+async fn download(
+    client: &ApiClient,
+    base: &str,
+    file: &str,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let request = client.get(base).await?;
+    let expected = request["files"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["name"] == file))
+        .and_then(|f| f["sha256"].as_str())
+        .map(str::to_string);
+    let link = client.get(&format!("{base}/files/{file}/link")).await?;
+    let url = link["url"]
+        .as_str()
+        .context("the API gave no download link")?;
+    let resp = reqwest::get(url)
+        .await
+        .with_context(|| format!("downloading {file}"))?;
+    if !resp.status().is_success() {
+        bail!("downloading {file}: {}", resp.status());
+    }
+    let out = output.unwrap_or_else(|| PathBuf::from(file));
+    // Written beside the target and renamed only once the checksum matched.
+    let partial = out.with_extension("partial");
+    let mut dst = tokio::fs::File::create(&partial)
+        .await
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let progress = bar(resp.content_length().unwrap_or(0), file);
+    let mut hasher = Sha256::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.with_context(|| format!("downloading {file}"))?;
+        hasher.update(&chunk);
+        dst.write_all(&chunk).await?;
+        progress.inc(chunk.len() as u64);
+    }
+    dst.flush().await?;
+    progress.finish();
+    let got = hex::encode(hasher.finalize());
+    if let Some(want) = expected {
+        if got != want {
+            let _ = tokio::fs::remove_file(&partial).await;
+            bail!("{file}: sha256 {got} does not match the recorded {want}; nothing was kept");
+        }
+    }
+    tokio::fs::rename(&partial, &out).await?;
+    eprintln!("{file}: sha256 {got} -> {}", out.display());
+    Ok(())
+}
+
+pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> anyhow::Result<()> {
+    let requests = format!("/api/workspaces/{workspace}/requests");
+    let one = |id: &str| format!("{requests}/{id}");
+    let post = |path: String, body: Value| async move {
+        client
+            .call(Method::POST, &path, Some(&body), None)
+            .await
+            .map(|r| r.body)
+    };
+    let shown = match action {
+        AirlockAction::List => client.get(&requests).await?,
+        AirlockAction::Show { request } => client.get(&one(&request)).await?,
+        AirlockAction::Create {
+            kind,
+            title,
+            justification,
+        } => {
+            let kind = match kind {
+                RequestType::Import => "import",
+                RequestType::Export => "export",
+            };
+            post(
+                requests.clone(),
+                json!({"type": kind, "title": title, "justification": justification}),
+            )
+            .await?
+        }
+        AirlockAction::Upload { request, files } => {
+            for f in &files {
+                upload(client, &one(&request), f).await?;
+            }
+            client.get(&one(&request)).await?
+        }
+        AirlockAction::Submit { request } => {
+            post(format!("{}/submit", one(&request)), json!({})).await?
+        }
+        AirlockAction::Cancel { request } => {
+            post(format!("{}/cancel", one(&request)), json!({})).await?
+        }
+        AirlockAction::Revoke { request } => {
+            post(format!("{}/revoke", one(&request)), json!({})).await?
+        }
+        AirlockAction::Review {
+            request,
+            decision,
+            comment,
+        } => {
+            let decision = match decision {
+                Decision::Approve => "approve",
+                Decision::Reject => "reject",
+            };
+            post(
+                format!("{}/review", one(&request)),
+                json!({"decision": decision, "comment": comment}),
+            )
+            .await?
+        }
+        AirlockAction::Download {
+            request,
+            file,
+            output,
+        } => return download(client, &one(&request), &file, output).await,
+    };
+    println!("{}", serde_json::to_string_pretty(&shown)?);
+    Ok(())
+}
+
+/// `tre airlock queue`: what waits for the caller's review.
+pub async fn queue(client: &ApiClient) -> anyhow::Result<()> {
+    let v = client.get("/api/airlock/review-queue").await?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! `tre airlock` against a live local stack: a researcher opens an export, uploads a file with
+//! the CLI, submits it; an airlock manager finds it in the queue and approves it; the
+//! researcher downloads it, checked against the recorded checksum.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tre_local::{DevOptions, DevStack, RunnerCommand};
+
+fn tre(api: &str, token: &str, args: &[String]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tre"))
+        .args(args)
+        .env("TRE_API", api)
+        .env("TRE_TOKEN", token)
+        .output()
+        .expect("run tre");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn run(api: &str, token: &str, args: &[&str]) -> Value {
+    let (api, token) = (api.to_string(), token.to_string());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let shown = args.join(" ");
+    let (ok, out, err) = tokio::task::spawn_blocking(move || tre(&api, &token, &args))
+        .await
+        .expect("join");
+    assert!(ok, "tre {shown}: {out}{err}");
+    serde_json::from_str(&out).unwrap_or(Value::String(format!("{out}{err}")))
+}
+
+async fn api(
+    stack: &DevStack,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> Value {
+    let resp = reqwest::Client::new()
+        .request(method, format!("{}{path}", stack.api_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("call");
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = DevOptions::for_tests(dir.path());
+    let tre_bin = env!("CARGO_BIN_EXE_tre");
+    o.runner = Some(RunnerCommand {
+        program: tre_bin.into(),
+        args: vec!["run-bundle-action".into()],
+    });
+    o.airlock_runner = Some(RunnerCommand {
+        program: tre_bin.into(),
+        args: vec!["run-airlock-action".into()],
+    });
+    let stack = DevStack::start(o).await.expect("start");
+    let admin = stack.token_for("admin").expect("token");
+    let researcher = stack.token_for("researcher").expect("token");
+    let manager = stack.token_for("airlock-manager").expect("token");
+    let post = reqwest::Method::POST;
+    api(
+        &stack,
+        post.clone(),
+        "/api/workspace-templates",
+        &admin,
+        json!({
+        "name": "plain", "version": "1.0.0", "parameters": {"type": "object", "properties": {}}}),
+    )
+    .await;
+    let created = api(
+        &stack,
+        post.clone(),
+        "/api/workspaces",
+        &admin,
+        json!({"templateName": "plain"}),
+    )
+    .await;
+    let ws = created["resource"]["id"].as_str().expect("id").to_string();
+    for (who, role) in [
+        ("dev-researcher", "WorkspaceResearcher"),
+        ("dev-airlock-manager", "AirlockManager"),
+    ] {
+        api(
+            &stack,
+            post.clone(),
+            &format!("/api/workspaces/{ws}/role-assignments"),
+            &admin,
+            json!({"principalId": who, "role": role}),
+        )
+        .await;
+    }
+    let url = stack.api_url.clone();
+    let data = b"site,mean\nA,39.5\nB,41.0\n".repeat(10_000);
+    let file = dir.path().join("results.csv");
+    std::fs::write(&file, &data).expect("write");
+
+    let req = run(
+        &url,
+        &researcher,
+        &[
+            "airlock",
+            "--workspace",
+            &ws,
+            "create",
+            "--type",
+            "export",
+            "--title",
+            "Aggregates",
+            "--justification",
+            "for the paper",
+        ],
+    )
+    .await;
+    let rid = req["id"].as_str().expect("id").to_string();
+    let uploaded = run(
+        &url,
+        &researcher,
+        &[
+            "airlock",
+            "--workspace",
+            &ws,
+            "upload",
+            &rid,
+            file.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(uploaded["files"][0]["name"], "results.csv");
+    run(
+        &url,
+        &researcher,
+        &["airlock", "--workspace", &ws, "submit", &rid],
+    )
+    .await;
+    let until = |status: &'static str| {
+        let (url, researcher, ws, rid) = (url.clone(), researcher.clone(), ws.clone(), rid.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let r = run(
+                    &url,
+                    &researcher,
+                    &["airlock", "--workspace", &ws, "show", &rid],
+                )
+                .await;
+                if r["status"] == status {
+                    return r;
+                }
+                assert!(Instant::now() < deadline, "never {status}: {r}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    until("in_review").await;
+    let queue = run(&url, &manager, &["airlock", "queue"]).await;
+    assert_eq!(queue["airlockRequests"][0]["id"], rid.as_str());
+    // A review without a comment is refused with the API's explanation.
+    let (ok, _, err) = tokio::task::spawn_blocking({
+        let (url, manager, ws, rid) = (url.clone(), manager.clone(), ws.clone(), rid.clone());
+        move || {
+            tre(
+                &url,
+                &manager,
+                &[
+                    "airlock".into(),
+                    "--workspace".into(),
+                    ws,
+                    "review".into(),
+                    rid,
+                    "--decision".into(),
+                    "approve".into(),
+                    "--comment".into(),
+                    " ".into(),
+                ],
+            )
+        }
+    })
+    .await
+    .expect("join");
+    assert!(!ok && err.contains("comment"), "{err}");
+    run(
+        &url,
+        &manager,
+        &[
+            "airlock",
+            "--workspace",
+            &ws,
+            "review",
+            &rid,
+            "--decision",
+            "approve",
+            "--comment",
+            "aggregates only",
+        ],
+    )
+    .await;
+    until("approved").await;
+    let out = dir.path().join("downloaded.csv");
+    run(
+        &url,
+        &researcher,
+        &[
+            "airlock",
+            "--workspace",
+            &ws,
+            "download",
+            &rid,
+            "results.csv",
+            "-o",
+            out.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(std::fs::read(&out).expect("downloaded"), data);
+    stack.shutdown().await;
+}

@@ -1,0 +1,206 @@
+# The airlock: one bucket per stage (objects move between them only by airlock-runner tasks),
+# the airlock-runner task, and what its state machine needs. statemachines/airlock-review.asl.json
+# is deployed by provisioning.tf with the others.
+
+locals {
+  airlock_stages        = ["import-staging", "import-in-review", "workspace-data", "export-staging", "export-in-review", "export-approved"]
+  airlock_bucket_prefix = "${var.name_prefix}-${data.aws_caller_identity.current.account_id}-airlock"
+  # Stages the API signs links for (uploads to staging; reads of review copies and approved exports).
+  airlock_link_stages = ["import-staging", "export-staging", "import-in-review", "export-in-review", "export-approved"]
+}
+
+resource "aws_s3_bucket" "airlock" {
+  # checkov:skip=CKV_AWS_144:Cross-region replication copies research data to a second region; a TRE's data governance usually forbids that by default. Enable it per deployment if required.
+  # checkov:skip=CKV_AWS_18:Access to airlock objects is recorded by the API (who asked for which link) and by CloudTrail data events, which the deployer enables account-wide.
+  # checkov:skip=CKV2_AWS_62:No event notifications: the airlock workflow, not S3 events, moves objects.
+  for_each      = toset(local.airlock_stages)
+  bucket        = "${local.airlock_bucket_prefix}-${each.key}"
+  force_destroy = false
+}
+
+resource "aws_s3_bucket_versioning" "airlock" {
+  for_each = toset(local.airlock_stages)
+  bucket   = aws_s3_bucket.airlock[each.key].id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "airlock" {
+  for_each = toset(local.airlock_stages)
+  bucket   = aws_s3_bucket.airlock[each.key].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.tre.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "airlock" {
+  for_each                = toset(local.airlock_stages)
+  bucket                  = aws_s3_bucket.airlock[each.key].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "airlock" {
+  for_each = toset(local.airlock_stages)
+  bucket   = aws_s3_bucket.airlock[each.key].id
+  rule {
+    id     = "clean-up"
+    status = "Enabled"
+    filter {}
+    # Deleted objects (rejected, blocked, moved on) are kept 30 days as non-current versions.
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+data "aws_iam_policy_document" "airlock_tls_only" {
+  for_each = toset(local.airlock_stages)
+  statement {
+    sid       = "TlsOnly"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.airlock[each.key].arn, "${aws_s3_bucket.airlock[each.key].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "airlock" {
+  for_each = toset(local.airlock_stages)
+  bucket   = aws_s3_bucket.airlock[each.key].id
+  policy   = data.aws_iam_policy_document.airlock_tls_only[each.key].json
+}
+
+resource "aws_cloudwatch_log_group" "airlock_runner" {
+  name              = "/${var.name_prefix}/airlock-runner"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.tre.arn
+}
+
+resource "aws_iam_role" "airlock_runner_execution" {
+  name               = "${var.name_prefix}-airlock-runner-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "airlock_runner_execution" {
+  statement {
+    sid       = "PullImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.runner["airlock-runner"].arn]
+  }
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions.
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.airlock_runner.arn}:*"]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.tre.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "airlock_runner_execution" {
+  name   = "start-task"
+  role   = aws_iam_role.airlock_runner_execution.id
+  policy = data.aws_iam_policy_document.airlock_runner_execution.json
+}
+
+# What the runner's code does (SDK_CALLS in services/airlock-runner, checked by
+# tests/tests/infra_consistency.rs): read the request, move objects between the stages, report.
+resource "aws_iam_role" "airlock_runner_task" {
+  name               = "${var.name_prefix}-airlock-runner"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+locals {
+  airlock_runner_iam_actions = ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+}
+
+data "aws_iam_policy_document" "airlock_runner_task" {
+  statement {
+    sid       = "ReadRequests"
+    actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "dynamodb:")]
+    resources = [aws_dynamodb_table.tre.arn]
+  }
+  statement {
+    sid       = "ReportStatus"
+    actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "sqs:")]
+    resources = [aws_sqs_queue.status.arn]
+  }
+  statement {
+    sid       = "MoveObjects"
+    actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "s3:")]
+    resources = [for b in aws_s3_bucket.airlock : "${b.arn}/*"]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.tre.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "airlock_runner_task" {
+  name   = "least-privilege"
+  role   = aws_iam_role.airlock_runner_task.id
+  policy = data.aws_iam_policy_document.airlock_runner_task.json
+}
+
+resource "aws_ecs_task_definition" "airlock_runner" {
+  family                   = "${var.name_prefix}-airlock-runner"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 512
+  memory                   = 1024
+  execution_role_arn       = aws_iam_role.airlock_runner_execution.arn
+  task_role_arn            = aws_iam_role.airlock_runner_task.arn
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "ARM64"
+  }
+  container_definitions = jsonencode([{
+    # The state machine's container overrides name this container.
+    name                   = "airlock-runner"
+    image                  = "${aws_ecr_repository.runner["airlock-runner"].repository_url}:${var.airlock_runner_image_tag}"
+    essential              = true
+    readonlyRootFilesystem = true
+    user                   = "10001"
+    environment = [
+      { name = "TRE_TABLE", value = aws_dynamodb_table.tre.name },
+      { name = "TRE_STATUS_QUEUE_URL", value = aws_sqs_queue.status.url },
+      { name = "TRE_AIRLOCK_BUCKET_PREFIX", value = local.airlock_bucket_prefix },
+      { name = "RUST_LOG", value = "info" },
+    ]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.airlock_runner.name
+        awslogs-region        = data.aws_region.current.name
+        awslogs-stream-prefix = "step"
+      }
+    }
+  }])
+}
