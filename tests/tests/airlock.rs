@@ -128,6 +128,23 @@ impl Airlock {
         }
     }
 
+    /// A review by `token`, whatever its answer.
+    async fn try_review(
+        &self,
+        rid: &str,
+        token: &str,
+        decision: &str,
+        comment: &str,
+    ) -> tre_e2e::Reply {
+        self.t
+            .post(
+                &format!("{}/review", self.path(rid)),
+                token,
+                &json!({"decision": decision, "comment": comment}),
+            )
+            .await
+    }
+
     async fn review(&self, rid: &str, decision: &str, comment: &str) -> Value {
         self.t
             .post_ok(
@@ -284,21 +301,9 @@ async fn a_rejected_import_leaves_nothing_behind() {
         "in_review"
     );
     // Reviewing needs a comment, and the requester may never review their own request.
-    let no_comment =
-        a.t.post(
-            &format!("{}/review", a.path(&rid)),
-            &a.manager,
-            &json!({"decision": "reject", "comment": " "}),
-        )
-        .await;
+    let no_comment = a.try_review(&rid, &a.manager, "reject", " ").await;
     assert_eq!(no_comment.status, 400);
-    let own =
-        a.t.post(
-            &format!("{}/review", a.path(&rid)),
-            &a.researcher,
-            &json!({"decision": "approve", "comment": "mine"}),
-        )
-        .await;
+    let own = a.try_review(&rid, &a.researcher, "approve", "mine").await;
     assert_eq!(own.status, 403, "{}", own.body);
     let reviewed = a.review(&rid, "reject", "contains names").await;
     assert_eq!(reviewed["status"], "rejection_in_progress");
@@ -345,13 +350,7 @@ async fn an_import_with_a_threat_is_blocked_by_the_scan() {
         }
     }
     // It never reaches review.
-    let review =
-        a.t.post(
-            &format!("{}/review", a.path(&rid)),
-            &a.manager,
-            &json!({"decision": "approve", "comment": "ok"}),
-        )
-        .await;
+    let review = a.try_review(&rid, &a.manager, "approve", "ok").await;
     assert_eq!(review.status, 409);
 }
 
@@ -446,4 +445,62 @@ async fn requests_are_cancelled_as_drafts_and_in_review() {
     // Someone with no role in the workspace sees nothing of it.
     let admin = a.t.token("admin");
     assert_eq!(a.t.get(&a.path(&rid), &admin).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_may_require_two_distinct_approvals() {
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    register_bundle(&t, &admin, &sample_bundle("tre-workspace-base")).await;
+    let body = json!({"templateName": "tre-workspace-base",
+        "properties": {"display_name": "Two keys", "airlock_required_approvals": 2}});
+    let created = t.post_ok("/api/workspaces", &admin, &body, 202).await;
+    let ws = created["resource"]["id"].as_str().expect("id").to_string();
+    t.settled(&format!("/api/workspaces/{ws}"), &admin).await;
+    for (user, role) in [
+        ("dev-researcher", "WorkspaceResearcher"),
+        ("dev-airlock-manager", "AirlockManager"),
+        ("dev-owner", "AirlockManager"),
+    ] {
+        t.post_ok(
+            &format!("/api/workspaces/{ws}/role-assignments"),
+            &admin,
+            &json!({"principalId": user, "role": role}),
+            201,
+        )
+        .await;
+    }
+    let a = Airlock {
+        researcher: t.token("researcher"),
+        manager: t.token("airlock-manager"),
+        owner: t.token("owner"),
+        t,
+        ws,
+    };
+    let rid = a.open("import").await;
+    a.upload(&rid, "table.csv", b"x\n1\n").await;
+    a.submit(&rid).await;
+    let r = a.until_not(&rid, &["submitted"]).await;
+    assert_eq!(
+        (r["status"].as_str(), r["requiredApprovals"].as_u64()),
+        (Some("in_review"), Some(2))
+    );
+    let first = a.review(&rid, "approve", "first key").await;
+    assert_eq!(first["status"], "in_review", "one approval is not enough");
+    // The same manager cannot approve twice.
+    let again = a.try_review(&rid, &a.manager, "approve", "again").await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    // The second, distinct manager completes it.
+    let second =
+        a.t.post_ok(
+            &format!("{}/review", a.path(&rid)),
+            &a.owner,
+            &json!({"decision": "approve", "comment": "second key"}),
+            200,
+        )
+        .await;
+    assert_eq!(second["status"], "approval_in_progress");
+    let r = a.until_not(&rid, &["approval_in_progress"]).await;
+    assert_eq!(r["status"], "approved", "{r}");
+    assert_eq!(r["reviews"].as_array().map(Vec::len), Some(2));
 }
