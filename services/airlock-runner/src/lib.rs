@@ -4,6 +4,7 @@
 //! review to the destination, checking each checksum against the recorded one; `discard`
 //! deletes them from staging and review. Each reports to the status queue.
 
+pub mod clamd;
 pub mod process;
 pub mod scan;
 
@@ -100,6 +101,8 @@ pub struct Ports {
     pub table: Arc<dyn Table>,
     pub status_queue: Arc<dyn Queue>,
     pub policy: Policy,
+    /// ClamAV, when configured; the policy scanner always runs.
+    pub clamd: Option<clamd::Clamd>,
 }
 
 /// What streaming one file told us.
@@ -238,7 +241,7 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
             &job.key(Stage::staging(job.kind), name),
             review.as_ref(),
             &to,
-            Some(ContentScan::new(name, &ports.policy)),
+            Some(ContentScan::new(name, &ports.policy, ports.clamd.as_ref())),
         )
         .await
         {
@@ -249,7 +252,7 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
                 measure(
                     review.as_ref(),
                     &to,
-                    Some(ContentScan::new(name, &ports.policy)),
+                    Some(ContentScan::new(name, &ports.policy, ports.clamd.as_ref())),
                 )
                 .await?
             }
@@ -281,7 +284,11 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
     s.scan = Some(ScanResult {
         verdict: if threat { "threat" } else { "clean" }.into(),
         findings,
-        scanners: vec!["policy".into()],
+        scanners: if ports.clamd.is_some() {
+            vec!["policy".into(), "clamav".into()]
+        } else {
+            vec!["policy".into()]
+        },
     });
     report(ports, job, s).await
 }

@@ -46,6 +46,7 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
             table: Arc::new(embedded.table()),
             status_queue: Arc::new(embedded.queue(&queue, None)?),
             policy,
+            clamd: crate::clamd::Clamd::from_env(),
         });
     }
     let var = |k: &str| {
@@ -60,6 +61,7 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
         table: Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
         status_queue: Arc::new(tre_aws::SqsQueue::from_conf(&conf, queue)),
         policy,
+        clamd: crate::clamd::Clamd::from_env(),
     })
 }
 

@@ -57,8 +57,9 @@ impl Policy {
     }
 }
 
-/// Inspects one file's bytes as they stream past.
+/// Inspects one file's bytes as they stream past (and hands them to clamd when configured).
 pub struct ContentScan {
+    clamd: Option<crate::clamd::ClamdSession>,
     name: String,
     max: u64,
     seen: u64,
@@ -68,8 +69,9 @@ pub struct ContentScan {
 }
 
 impl ContentScan {
-    pub fn new(name: &str, policy: &Policy) -> Self {
+    pub fn new(name: &str, policy: &Policy, clamd: Option<&crate::clamd::Clamd>) -> Self {
         Self {
+            clamd: clamd.map(|c| c.session(name)),
             name: name.to_string(),
             max: policy.max_file_bytes,
             seen: 0,
@@ -79,6 +81,9 @@ impl ContentScan {
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
+        if let Some(c) = self.clamd.as_mut() {
+            c.feed(chunk);
+        }
         self.seen += chunk.len() as u64;
         if self.seen > self.max && !self.findings.iter().any(|f| f.contains("larger than")) {
             self.findings.push(format!(
@@ -100,7 +105,11 @@ impl ContentScan {
     }
 
     pub fn findings(self) -> Vec<String> {
-        self.findings
+        let mut out = self.findings;
+        if let Some(c) = self.clamd {
+            out.extend(c.finish());
+        }
+        out
     }
 }
 
@@ -115,12 +124,12 @@ mod tests {
         data.extend_from_slice(EICAR);
         data.extend_from_slice(b" suffix");
         for split in 1..data.len() {
-            let mut s = ContentScan::new("x.txt", &policy);
+            let mut s = ContentScan::new("x.txt", &policy, None);
             s.feed(&data[..split]);
             s.feed(&data[split..]);
             assert_eq!(s.findings().len(), 1, "split at {split}");
         }
-        let mut clean = ContentScan::new("x.txt", &policy);
+        let mut clean = ContentScan::new("x.txt", &policy, None);
         clean.feed(&EICAR[..EICAR.len() - 1]);
         assert!(clean.findings().is_empty());
     }
@@ -131,7 +140,7 @@ mod tests {
             max_file_bytes: 4,
             ..Policy::default()
         };
-        let mut s = ContentScan::new("a.csv", &policy);
+        let mut s = ContentScan::new("a.csv", &policy, None);
         s.feed(b"123");
         s.feed(b"45");
         assert_eq!(s.findings().len(), 1);
