@@ -1,0 +1,555 @@
+//! The distribution spec's requirements, one test each (named after them), against the
+//! registry served over HTTP on the filesystem store.
+
+use std::sync::Arc;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tre_core::ports::ObjectStore;
+
+struct Server {
+    base: String,
+    http: Client,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ObjectStore> = Arc::new(
+        tre_embedded::FsObjectStore::open(dir.path(), "http://127.0.0.1", vec![7u8; 32])
+            .expect("store"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = tre_registry::router(tre_registry::Storage::new(store));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Server {
+        base,
+        http: Client::new(),
+        _dir: dir,
+        task,
+    }
+}
+
+fn digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let d = digest(data);
+        let r = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+            .body(data.to_vec())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        d
+    }
+
+    async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        m: &Value,
+    ) -> reqwest::Response {
+        self.http
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .header("content-type", media_type)
+            .body(serde_json::to_vec(m).expect("json"))
+            .send()
+            .await
+            .expect("put manifest")
+    }
+
+    /// An image manifest over a config and one layer, pushed to `repo`.
+    async fn image(&self, repo: &str, layer: &[u8]) -> (Value, String) {
+        let config = self.push_blob(repo, b"{}").await;
+        let l = self.push_blob(repo, layer).await;
+        let m = json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": l, "size": layer.len()}]
+        });
+        (m.clone(), digest(&serde_json::to_vec(&m).expect("json")))
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+#[tokio::test]
+async fn end_1_the_base_endpoint_answers() {
+    let s = serve().await;
+    let r = s.http.get(s.url("/v2/")).send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest() {
+    let s = serve().await;
+    let (m, d) = s.image("tre/bundles/base", b"layer").await;
+    let r = s
+        .push_manifest("tre/bundles/base", "1.0.0", OCI_MANIFEST, &m)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+    for reference in ["1.0.0", d.as_str()] {
+        let r = s
+            .http
+            .get(s.url(&format!("/v2/tre/bundles/base/manifests/{reference}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], OCI_MANIFEST);
+        assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+        assert_eq!(digest(&r.bytes().await.expect("body")), d);
+        let h = s
+            .http
+            .head(s.url(&format!("/v2/tre/bundles/base/manifests/{reference}")))
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(h.status(), StatusCode::OK);
+        assert_eq!(h.headers()["docker-content-digest"], d.as_str());
+    }
+    let missing = s
+        .http
+        .get(s.url("/v2/tre/bundles/base/manifests/nope"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let v: Value = missing.json().await.expect("json");
+    assert_eq!(v["errors"][0]["code"], "MANIFEST_UNKNOWN");
+}
+
+#[tokio::test]
+async fn pull_blobs_whole_and_by_range() {
+    let s = serve().await;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let d = s.push_blob("r", &data).await;
+    let r = s
+        .http
+        .get(s.url(&format!("/v2/r/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+    assert_eq!(r.bytes().await.expect("body").as_ref(), data.as_slice());
+    let part = s
+        .http
+        .get(s.url(&format!("/v2/r/blobs/{d}")))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["content-range"], "bytes 10-19/100000");
+    assert_eq!(part.bytes().await.expect("body").as_ref(), &data[10..20]);
+    let h = s
+        .http
+        .head(s.url(&format!("/v2/r/blobs/{d}")))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(h.headers()["content-length"], "100000");
+    // A blob is known per repository.
+    let other = s
+        .http
+        .get(s.url(&format!("/v2/other/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn push_a_blob_in_chunks_resuming_after_a_broken_connection() {
+    let s = serve().await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let d = digest(&data);
+    let start = s
+        .http
+        .post(s.url("/v2/r/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(start.status(), StatusCode::ACCEPTED);
+    let location = start.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let patch = |from: usize, to: usize| {
+        s.http
+            .patch(s.url(&location))
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{from}-{}", to - 1))
+            .body(data[from..to].to_vec())
+            .send()
+    };
+    let r = patch(0, 100_000).await.expect("patch");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["range"], "0-99999");
+    // The client lost track: it asks where the upload stands, and goes on from there.
+    let status = s.http.get(s.url(&location)).send().await.expect("status");
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status.headers()["range"], "0-99999");
+    let wrong = patch(50_000, 150_000).await.expect("patch");
+    assert_eq!(wrong.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    patch(100_000, 200_000).await.expect("patch");
+    let fin = s
+        .http
+        .put(s.url(&format!("{location}?digest={d}")))
+        .body(data[200_000..].to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(fin.status(), StatusCode::CREATED);
+    let got = s
+        .http
+        .get(s.url(&format!("/v2/r/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.bytes().await.expect("body").as_ref(), data.as_slice());
+    // A finished upload is gone.
+    assert_eq!(
+        s.http
+            .get(s.url(&location))
+            .send()
+            .await
+            .expect("status")
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_push_with_a_wrong_digest_is_refused_and_stores_nothing() {
+    let s = serve().await;
+    let wrong = digest(b"something else");
+    let r = s
+        .http
+        .post(s.url(&format!("/v2/r/blobs/uploads/?digest={wrong}")))
+        .body(b"the real bytes".to_vec())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["errors"][0]["code"], "DIGEST_INVALID");
+    for d in [wrong, digest(b"the real bytes")] {
+        let h = s
+            .http
+            .head(s.url(&format!("/v2/r/blobs/{d}")))
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(h.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn an_upload_can_be_cancelled() {
+    let s = serve().await;
+    let start = s
+        .http
+        .post(s.url("/v2/r/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    let location = start.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    s.http
+        .patch(s.url(&location))
+        .body(b"abc".to_vec())
+        .send()
+        .await
+        .expect("patch");
+    let del = s
+        .http
+        .delete(s.url(&location))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    let status = s.http.get(s.url(&location)).send().await.expect("status");
+    assert_eq!(status.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_blob_is_mounted_from_another_repository() {
+    let s = serve().await;
+    let d = s.push_blob("source", b"shared layer").await;
+    let r = s
+        .http
+        .post(s.url(&format!("/v2/target/blobs/uploads/?mount={d}&from=source")))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let got = s
+        .http
+        .get(s.url(&format!("/v2/target/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.bytes().await.expect("body").as_ref(), b"shared layer");
+    // From a repository that does not hold it: an ordinary upload starts instead.
+    let r = s
+        .http
+        .post(s.url(&format!(
+            "/v2/third/blobs/uploads/?mount={}&from=nowhere",
+            digest(b"x")
+        )))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_manifest_referring_to_missing_blobs_is_refused_and_the_tag_does_not_move() {
+    let s = serve().await;
+    let (m, _) = s.image("r", b"v1").await;
+    assert_eq!(
+        s.push_manifest("r", "latest", OCI_MANIFEST, &m)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let mut bad = m.clone();
+    bad["layers"][0]["digest"] = json!(digest(b"never pushed"));
+    let r = s.push_manifest("r", "latest", OCI_MANIFEST, &bad).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
+    let now = s
+        .http
+        .get(s.url("/v2/r/manifests/latest"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(now.json::<Value>().await.expect("json"), m);
+    // Nor is a manifest whose declared media type contradicts its Content-Type, or that is not JSON.
+    let r = s
+        .push_manifest("r", "x", "application/vnd.oci.image.index.v1+json", &m)
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn tags_are_listed_in_order_with_pagination_and_the_catalog_lists_repositories() {
+    let s = serve().await;
+    let (m, _) = s.image("app", b"x").await;
+    for t in ["b", "a", "c", "v1.0"] {
+        s.push_manifest("app", t, OCI_MANIFEST, &m).await;
+    }
+    let all: Value = s
+        .http
+        .get(s.url("/v2/app/tags/list"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all["tags"], json!(["a", "b", "c", "v1.0"]));
+    let page = s
+        .http
+        .get(s.url("/v2/app/tags/list?n=2"))
+        .send()
+        .await
+        .expect("get");
+    assert!(page.headers()["link"]
+        .to_str()
+        .expect("link")
+        .contains("last=b"));
+    assert_eq!(
+        page.json::<Value>().await.expect("json")["tags"],
+        json!(["a", "b"])
+    );
+    let next: Value = s
+        .http
+        .get(s.url("/v2/app/tags/list?n=2&last=b"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(next["tags"], json!(["c", "v1.0"]));
+    s.image("zeta/x", b"y").await;
+    let cat: Value = s
+        .http
+        .get(s.url("/v2/_catalog"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(cat["repositories"], json!(["app", "zeta/x"]));
+}
+
+#[tokio::test]
+async fn referrers_are_listed_and_filtered_by_artifact_type() {
+    let s = serve().await;
+    let (m, subject) = s.image("r", b"image").await;
+    s.push_manifest("r", "latest", OCI_MANIFEST, &m).await;
+    let empty = s.push_blob("r", b"{}").await;
+    for (kind, body) in [
+        ("application/vnd.tre.sbom", b"sbom" as &[u8]),
+        ("application/vnd.tre.signature", b"sig"),
+    ] {
+        let layer = s.push_blob("r", body).await;
+        let a = json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": kind,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer, "size": body.len()}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": serde_json::to_vec(&m).expect("json").len()}
+        });
+        let d = digest(&serde_json::to_vec(&a).expect("json"));
+        let r = s.push_manifest("r", &d, OCI_MANIFEST, &a).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.headers()["oci-subject"], subject.as_str());
+    }
+    let all: Value = s
+        .http
+        .get(s.url(&format!("/v2/r/referrers/{subject}")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all["manifests"].as_array().map(Vec::len), Some(2));
+    let one = s
+        .http
+        .get(s.url(&format!(
+            "/v2/r/referrers/{subject}?artifactType=application/vnd.tre.sbom"
+        )))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(one.headers()["oci-filters-applied"], "artifactType");
+    let one: Value = one.json().await.expect("json");
+    assert_eq!(
+        one["manifests"][0]["artifactType"],
+        "application/vnd.tre.sbom"
+    );
+    assert_eq!(one["manifests"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn manifests_and_blobs_are_deleted() {
+    let s = serve().await;
+    let (m, d) = s.image("r", b"gone").await;
+    s.push_manifest("r", "t", OCI_MANIFEST, &m).await;
+    let del = s
+        .http
+        .delete(s.url(&format!("/v2/r/manifests/{d}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(del.status(), StatusCode::ACCEPTED);
+    for reference in ["t", d.as_str()] {
+        let r = s
+            .http
+            .get(s.url(&format!("/v2/r/manifests/{reference}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{reference}");
+    }
+    let layer = m["layers"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let del = s
+        .http
+        .delete(s.url(&format!("/v2/r/blobs/{layer}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(del.status(), StatusCode::ACCEPTED);
+    let r = s
+        .http
+        .get(s.url(&format!("/v2/r/blobs/{layer}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn names_and_references_outside_the_grammar_are_refused() {
+    let s = serve().await;
+    for path in [
+        "/v2/UPPER/tags/list",
+        "/v2/a/../b/tags/list",
+        "/v2/a//b/tags/list",
+    ] {
+        let r = s.http.get(s.url(path)).send().await.expect("get");
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    let r = s
+        .http
+        .put(s.url("/v2/r/manifests/-bad"))
+        .header("content-type", OCI_MANIFEST)
+        .body("{}")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn concurrent_pushes_of_the_same_blob_and_duplicate_manifest_puts_are_harmless() {
+    let s = serve().await;
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+    let pushes = (0..8).map(|_| s.push_blob("r", &data));
+    let digests = futures::future::join_all(pushes).await;
+    assert!(digests.windows(2).all(|w| w[0] == w[1]));
+    let got = s
+        .http
+        .get(s.url(&format!("/v2/r/blobs/{}", digests[0])))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.bytes().await.expect("body").as_ref(), data.as_slice());
+    let (m, d) = s.image("r", b"dup").await;
+    for _ in 0..3 {
+        let r = s.push_manifest("r", "same", OCI_MANIFEST, &m).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+    }
+}
