@@ -91,44 +91,96 @@ fn file_name(path: &Path) -> anyhow::Result<String> {
 
 async fn upload(client: &ApiClient, base: &str, path: &Path) -> anyhow::Result<()> {
     let name = file_name(path)?;
-    let file = tokio::fs::File::open(path)
+    let len = tokio::fs::metadata(path)
         .await
-        .with_context(|| format!("opening {}", path.display()))?;
-    let len = file.metadata().await?.len();
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
     let link = client
         .call(
             Method::POST,
             &format!("{base}/files"),
-            Some(&json!({"name": name})),
+            Some(&json!({"name": name, "size": len})),
             None,
         )
         .await?
         .body;
-    let url = link["url"]
-        .as_str()
-        .context("the API gave no upload link")?;
     let progress = bar(len, &name);
-    let shown = progress.clone();
-    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
-        if let Ok(c) = chunk {
-            shown.inc(c.len() as u64);
+    if link["method"] == "MULTIPART" {
+        // Large files go up in parts, each to its own link, then are assembled by the API.
+        let mut done = Vec::new();
+        for part in link["multipart"]["parts"]
+            .as_array()
+            .context("the API gave no parts")?
+        {
+            let url = part["url"].as_str().context("a part has no link")?;
+            let offset = part["offset"].as_u64().context("a part has no offset")?;
+            let size = part["size"].as_u64().context("a part has no size")?;
+            let etag = put_range(path, url, offset, size, &progress).await?;
+            done.push(json!({"partNumber": part["partNumber"], "etag": etag}));
         }
-    });
+        let complete = link["url"]
+            .as_str()
+            .context("the API gave no completion route")?;
+        let upload_id = &link["multipart"]["uploadId"];
+        client
+            .call(
+                Method::POST,
+                complete,
+                Some(&json!({"uploadId": upload_id, "parts": done})),
+                None,
+            )
+            .await?;
+    } else {
+        let url = link["url"]
+            .as_str()
+            .context("the API gave no upload link")?;
+        put_range(path, url, 0, len, &progress).await?;
+    }
+    progress.finish();
+    Ok(())
+}
+
+/// PUT `size` bytes of the file from `offset`, streamed; returns the answer's ETag.
+async fn put_range(
+    path: &Path,
+    url: &str,
+    offset: u64,
+    size: u64,
+    progress: &ProgressBar,
+) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let shown = progress.clone();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(size), 1 << 20).inspect(
+        move |chunk| {
+            if let Ok(c) = chunk {
+                shown.inc(c.len() as u64);
+            }
+        },
+    );
     let resp = reqwest::Client::new()
         .put(url)
         // Pre-signed PUTs need the length: the body is streamed, never held in memory.
-        .header(reqwest::header::CONTENT_LENGTH, len)
+        .header(reqwest::header::CONTENT_LENGTH, size)
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await
-        .with_context(|| format!("uploading {name}"))?;
-    progress.finish();
-    if !resp.status().is_success() {
-        let status = resp.status();
+        .with_context(|| format!("uploading {}", path.display()))?;
+    let status = resp.status();
+    let etag = resp
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
-        bail!("uploading {name}: {status}: {text}");
+        bail!("uploading {}: {status}: {text}", path.display());
     }
-    Ok(())
+    Ok(etag)
 }
 
 async fn download(

@@ -1,6 +1,6 @@
-//! `tre airlock` against a live local stack: a researcher opens an export, uploads a file with
-//! the CLI, submits it; an airlock manager finds it in the queue and approves it; the
-//! researcher downloads it, checked against the recorded checksum.
+//! `tre airlock` against a live local stack: a researcher opens an export, uploads a small file
+//! and a large one (in parts) with the CLI, submits it; an airlock manager finds it in the
+//! queue and approves it; the researcher downloads both, checked against the recorded checksums.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -104,6 +104,12 @@ async fn an_export_through_the_cli() {
     let data = b"site,mean\nA,39.5\nB,41.0\n".repeat(10_000);
     let file = dir.path().join("results.csv");
     std::fs::write(&file, &data).expect("write");
+    // Over the part size: uploaded in parts, each to its own link, then assembled.
+    let large = dir.path().join("large.bin");
+    let big: Vec<u8> = (0..(tre_core::app::MULTIPART_PART_BYTES + 4096))
+        .map(|i| (i % 249) as u8)
+        .collect();
+    std::fs::write(&large, &big).expect("write");
 
     let req = run(
         &url,
@@ -133,10 +139,12 @@ async fn an_export_through_the_cli() {
             "upload",
             &rid,
             file.to_str().expect("path"),
+            large.to_str().expect("path"),
         ],
     )
     .await;
     assert_eq!(uploaded["files"][0]["name"], "results.csv");
+    assert_eq!(uploaded["files"][1]["name"], "large.bin");
     run(
         &url,
         &researcher,
@@ -223,5 +231,22 @@ async fn an_export_through_the_cli() {
     )
     .await;
     assert_eq!(std::fs::read(&out).expect("downloaded"), data);
+    let out_large = dir.path().join("large-downloaded.bin");
+    run(
+        &url,
+        &researcher,
+        &[
+            "airlock",
+            "--workspace",
+            &ws,
+            "download",
+            &rid,
+            "large.bin",
+            "-o",
+            out_large.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert!(std::fs::read(&out_large).expect("downloaded") == big);
     stack.shutdown().await;
 }

@@ -504,3 +504,62 @@ async fn a_workspace_may_require_two_distinct_approvals() {
     assert_eq!(r["status"], "approved", "{r}");
     assert_eq!(r["reviews"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_links_are_bound_to_their_part_and_a_wrong_etag_assembles_nothing() {
+    let a = setup().await;
+    let rid = a.open("import").await;
+    let size = tre_core::app::MULTIPART_PART_BYTES + 10;
+    let link =
+        a.t.post_ok(
+            &format!("{}/files", a.path(&rid)),
+            &a.researcher,
+            &json!({"name": "big.bin", "size": size}),
+            200,
+        )
+        .await;
+    assert_eq!(link["method"], "MULTIPART", "{link}");
+    let parts = link["multipart"]["parts"]
+        .as_array()
+        .expect("parts")
+        .clone();
+    assert_eq!(parts.len(), 2);
+    let tail = parts[1]["url"].as_str().expect("url").to_string();
+    // A part link does not upload another part.
+    let forged = tail.replace("part=2", "part=1");
+    let r =
+        a.t.http
+            .put(&forged)
+            .header("content-length", 10)
+            .body(vec![0u8; 10])
+            .send()
+            .await
+            .expect("put");
+    assert_eq!(r.status().as_u16(), 403);
+    let r =
+        a.t.http
+            .put(&tail)
+            .header("content-length", 10)
+            .body(vec![0u8; 10])
+            .send()
+            .await
+            .expect("put");
+    assert!(r.status().is_success(), "{}", r.status());
+    let complete = link["url"].as_str().expect("completion route");
+    let wrong = a
+        .t
+        .post(complete, &a.researcher, &json!({"uploadId": link["multipart"]["uploadId"],
+            "parts": [{"partNumber": 1, "etag": "\"0000\""}, {"partNumber": 2, "etag": "\"0000\""}]}))
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(!a.holds(Stage::ImportStaging, &rid, "big.bin").await);
+    // Only the requester completes an upload.
+    let other =
+        a.t.post(
+            complete,
+            &a.manager,
+            &json!({"uploadId": "x", "parts": [{"partNumber": 1, "etag": "y"}]}),
+        )
+        .await;
+    assert_eq!(other.status, 403);
+}

@@ -121,7 +121,7 @@ fn airlock_expected(a: AirlockAction, who: Who, in_b: bool) -> Outcome {
     match a {
         L::List | L::Get => Allowed,
         L::Create => allow(matches!(who, Who::Owner | Who::Researcher)),
-        L::AddFile | L::Submit => allow(who == Who::Researcher),
+        L::AddFile | L::CompleteFile | L::Submit => allow(who == Who::Researcher),
         L::Cancel => allow(matches!(who, Who::Owner | Who::Researcher)),
         // Nothing of a draft can be read through a link.
         L::DownloadLink => Forbidden,
@@ -235,6 +235,9 @@ fn body_for(route: &RouteSpec, who: &str, n: usize) -> Option<serde_json::Value>
             json!({"type": "import", "title": format!("t-{who}-{n}"), "justification": "matrix"}),
         ),
         Action::Airlock(AirlockAction::AddFile) => Some(json!({"name": "data.csv"})),
+        Action::Airlock(AirlockAction::CompleteFile) => {
+            Some(json!({"uploadId": "none", "parts": []}))
+        }
         Action::Airlock(AirlockAction::Review) => {
             Some(json!({"decision": "approve", "comment": "matrix"}))
         }

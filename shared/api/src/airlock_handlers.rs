@@ -6,7 +6,9 @@ use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use serde_json::json;
-use tre_core::app::{AddAirlockFile, Caller, CreateAirlockRequest, ReviewAirlockRequest};
+use tre_core::app::{
+    AddAirlockFile, Caller, CompleteAirlockFile, CreateAirlockRequest, ReviewAirlockRequest,
+};
 
 use crate::airlock_routes::AirlockAction;
 use crate::body::JsonBody;
@@ -23,6 +25,7 @@ pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> Meth
         A::Create => on(filter, create),
         A::Get => on(filter, get),
         A::AddFile => on(filter, add_file),
+        A::CompleteFile => on(filter, complete_file),
         A::DownloadLink => on(filter, download_link),
         A::Submit => on(filter, |s: S, c: C, p: Params| {
             transition(s, c, p, "submit")
@@ -82,6 +85,26 @@ async fn add_file(
         .add_airlock_file(&c, param(&m, "workspaceId")?, param(&m, "requestId")?, body)
         .await?;
     Ok(Json(link).into_response())
+}
+
+async fn complete_file(
+    State(s): S,
+    Extension(c): C,
+    p: Params,
+    JsonBody(body): JsonBody<CompleteAirlockFile>,
+) -> ApiResult {
+    let m = params(p)?;
+    let req = s
+        .app
+        .complete_airlock_file(
+            &c,
+            param(&m, "workspaceId")?,
+            param(&m, "requestId")?,
+            param(&m, "fileName")?,
+            body,
+        )
+        .await?;
+    Ok(Json(req).into_response())
 }
 
 async fn download_link(State(s): S, Extension(c): C, p: Params) -> ApiResult {

@@ -10,6 +10,7 @@ pub enum AirlockAction {
     Create,
     Get,
     AddFile,
+    CompleteFile,
     DownloadLink,
     Submit,
     Cancel,
@@ -36,7 +37,7 @@ pub(crate) fn add(b: &mut Builder) {
     let base = "/api/workspaces/{workspaceId}/requests";
     let item = format!("{base}/{{requestId}}");
     let request = Reply::Schema("AirlockRequest");
-    let routes: [Row; 10] = [
+    let routes: [Row; 11] = [
         (A::List, Method::GET, base.into(), "listAirlockRequests",
          "Airlock requests of a workspace (its members)", None, 200,
          Reply::ListOf("airlockRequests", "AirlockRequest")),
@@ -48,6 +49,9 @@ pub(crate) fn add(b: &mut Builder) {
         (A::AddFile, Method::POST, format!("{item}/files"), "addAirlockFile",
          "Name a file of a draft and get a pre-signed link to upload it (the requester)",
          Some("AddAirlockFile"), 200, Reply::Schema("FileLink")),
+        (A::CompleteFile, Method::POST, format!("{item}/files/{{fileName}}/complete"), "completeAirlockFile",
+         "Assemble a large file uploaded in parts, from the parts' ETags (the requester)",
+         Some("CompleteAirlockFile"), 200, request.clone()),
         (A::DownloadLink, Method::GET, format!("{item}/files/{{fileName}}/link"), "airlockDownloadLink",
          "A pre-signed link to read a file: reviewers while in review, the requester once an export is approved",
          None, 200, Reply::Schema("FileLink")),

@@ -444,6 +444,35 @@ impl ObjectStore for S3ObjectStore {
         }
     }
 
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        expires_in: Duration,
+    ) -> PortResult<PresignedUrl> {
+        let full = self.full(key)?;
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| PortError::Invalid(e.to_string()))?;
+        let req = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&full)
+            .upload_id(upload_id)
+            .part_number(part_number as i32)
+            .presigned(config)
+            .await
+            .map_err(|e| backend("presign part", e))?;
+        Ok(PresignedUrl {
+            url: req.uri().to_string(),
+            method: PresignMethod::Put,
+            expires_at: Utc::now()
+                + chrono::Duration::from_std(expires_in)
+                    .map_err(|e| PortError::Invalid(e.to_string()))?,
+        })
+    }
+
     async fn presign(
         &self,
         method: PresignMethod,

@@ -111,6 +111,10 @@ const API_AIRLOCK: &[(&str, &str)] = &[
     // role: uploads put, downloads get.
     ("S3ObjectStore", "put_object"),
     ("S3ObjectStore", "get_object"),
+    // Large files: parts through signed upload_part links, then assembled.
+    ("S3ObjectStore", "create_multipart_upload"),
+    ("S3ObjectStore", "upload_part"),
+    ("S3ObjectStore", "complete_multipart_upload"),
 ];
 
 const TABLE_READ_WRITE: &[(&str, &str)] = &[

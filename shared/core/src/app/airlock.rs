@@ -62,6 +62,10 @@ pub struct CreateAirlockRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddAirlockFile {
     pub name: String,
+    /// The file's size in bytes: above `MULTIPART_PART_BYTES` the upload is split into parts,
+    /// each with its own link (S3 takes at most 5 GiB in one PUT).
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -77,10 +81,13 @@ pub struct ReviewAirlockRequest {
 #[serde(rename_all = "camelCase")]
 pub struct FileLink {
     pub file: String,
-    /// `PUT` (upload) or `GET` (download).
+    /// `PUT` (upload in one request), `GET` (download), or `MULTIPART`: PUT each part to its
+    /// link, then POST the parts' ETags to `url` (the API's completion route).
     pub method: String,
     pub url: String,
     pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<super::airlock_upload::MultipartLinks>,
 }
 
 pub(super) fn text_limit(field: &str, value: &str, max: usize) -> AppResult<()> {
@@ -181,7 +188,7 @@ impl App {
         req.updated_at = at;
     }
 
-    fn storage(&self) -> AppResult<&AirlockStorage> {
+    pub(super) fn storage(&self) -> AppResult<&AirlockStorage> {
         self.airlock
             .as_deref()
             .ok_or_else(|| AppError::Unavailable("the airlock's storage is not configured".into()))
@@ -333,6 +340,20 @@ impl App {
             self.save_airlock_request(&req, version).await?;
         }
         let key = object_key(Stage::staging(req.kind), ws, rid, &body.name);
+        if let Some(size) = body
+            .size
+            .filter(|s| *s > super::airlock_upload::MULTIPART_PART_BYTES)
+        {
+            return super::airlock_upload::multipart_links(
+                store.as_ref(),
+                ws,
+                rid,
+                &body.name,
+                &key,
+                size,
+            )
+            .await;
+        }
         let link = store
             .presign(PresignMethod::Put, &key, LINK_LIFETIME)
             .await?;
@@ -341,6 +362,7 @@ impl App {
             method: "PUT".into(),
             url: link.url,
             expires_at: link.expires_at,
+            multipart: None,
         })
     }
 
@@ -391,6 +413,7 @@ impl App {
             method: "GET".into(),
             url: link.url,
             expires_at: link.expires_at,
+            multipart: None,
         })
     }
 

@@ -4,6 +4,7 @@
 mod airlock;
 mod airlock_review;
 mod airlock_status;
+mod airlock_upload;
 mod authz;
 mod cascade;
 mod changes;
@@ -23,6 +24,9 @@ pub use airlock::{
     AIRLOCK_STATE_MACHINE, LINK_LIFETIME, REQUIRED_APPROVALS_PROPERTY,
 };
 pub use airlock_status::{AirlockEvent, AirlockReviewOpened, AirlockStatus};
+pub use airlock_upload::{
+    CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
+};
 pub use authz::{Caller, ResourceScope};
 pub use ended::{ExecutionEnded, StatusQueueMessage};
 pub use error::{AppError, AppResult};

@@ -125,6 +125,18 @@ pub trait ObjectStore: Send + Sync {
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> PortResult<()>;
 
+    /// A URL that lets its holder PUT part `part_number` of multipart upload `upload_id` of
+    /// `key` until `expires_in` has passed (with `Content-Length`; the answer's `ETag` names
+    /// the part for `complete_multipart`, quotes and all). How large files are uploaded
+    /// without passing through the caller.
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        expires_in: Duration,
+    ) -> PortResult<PresignedUrl>;
+
     /// A URL that lets its holder GET or PUT this one key until `expires_in` has passed.
     async fn presign(
         &self,

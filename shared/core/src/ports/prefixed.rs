@@ -119,6 +119,18 @@ impl ObjectStore for PrefixedStore {
         self.inner.abort_multipart(&self.key(key), upload_id).await
     }
 
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        expires_in: Duration,
+    ) -> PortResult<PresignedUrl> {
+        self.inner
+            .presign_part(&self.key(key), upload_id, part_number, expires_in)
+            .await
+    }
+
     async fn presign(
         &self,
         method: PresignMethod,

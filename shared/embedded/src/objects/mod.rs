@@ -385,4 +385,27 @@ impl ObjectStore for FsObjectStore {
         validate_key(key)?;
         presign::presign(&self.base_url, &self.secret, method, key, expires_in)
     }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        expires_in: Duration,
+    ) -> PortResult<PresignedUrl> {
+        validate_key(key)?;
+        if !(1..=10_000).contains(&part_number) {
+            return Err(PortError::Invalid(
+                "part numbers run from 1 to 10000".into(),
+            ));
+        }
+        presign::presign_part(
+            &self.base_url,
+            &self.secret,
+            key,
+            upload_id,
+            part_number,
+            expires_in,
+        )
+    }
 }

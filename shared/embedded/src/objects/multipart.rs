@@ -159,7 +159,8 @@ pub async fn complete(
         let stored = tokio::fs::read_to_string(dir.join(format!("part-{:05}.etag", p.part_number)))
             .await
             .ok();
-        if stored.as_deref() != Some(p.etag.as_str()) {
+        // Accepted as an HTTP ETag header gives it, quoted, as S3 does.
+        if stored.as_deref() != Some(p.etag.trim_matches('"')) {
             return Err(PortError::Invalid(format!(
                 "part {} was not uploaded with etag {}",
                 p.part_number, p.etag

@@ -78,6 +78,40 @@ pub(super) fn presign(
     })
 }
 
+/// A link to PUT one part of a multipart upload: `method=PART`, signed over the key, the
+/// upload and the part number.
+pub(super) fn presign_part(
+    base_url: &str,
+    secret: &[u8],
+    key: &str,
+    upload_id: &str,
+    part: u32,
+    expires_in: Duration,
+) -> PortResult<PresignedUrl> {
+    let signed = part_subject(key, upload_id, part);
+    let link = presign(base_url, secret, PresignMethod::Put, &signed, expires_in)?;
+    // `presign` signed (PUT, subject); a part link is signed for PART instead.
+    let expires = link.expires_at.timestamp();
+    let sig = hex::encode(
+        mac(secret, "PART", &signed, expires)?
+            .finalize()
+            .into_bytes(),
+    );
+    Ok(PresignedUrl {
+        url: format!(
+            "{base_url}/objects/{}?method=PART&upload={}&part={part}&expires={expires}&sig={sig}",
+            encode_key(key),
+            encode_key(upload_id)
+        ),
+        method: PresignMethod::Put,
+        expires_at: link.expires_at,
+    })
+}
+
+fn part_subject(key: &str, upload_id: &str, part: u32) -> String {
+    format!("{key}\n{upload_id}\n{part}")
+}
+
 impl FsObjectStore {
     /// Check a pre-signed link: `Invalid` if it has expired at `now` or its signature does not
     /// match. The comparison is constant-time.
@@ -198,6 +232,9 @@ async fn put_object(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if q.get("method").map(String::as_str) == Some("PART") {
+        return put_part(&store, &key, &q, &headers, body).await;
+    }
     if let Err(resp) = authorize(&store, PresignMethod::Put, &key, &q) {
         return *resp;
     }
@@ -217,6 +254,61 @@ async fn put_object(
         Ok(meta) => {
             let mut resp = StatusCode::OK.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            resp
+        }
+        Err(e) => port_problem(e),
+    }
+}
+
+/// `PUT` of one part through a part link (what S3's pre-signed UploadPart does).
+async fn put_part(
+    store: &FsObjectStore,
+    key: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let forbidden = |d: &str| problem(StatusCode::FORBIDDEN, d);
+    let (Some(upload), Some(part), Some(expires), Some(sig)) = (
+        q.get("upload"),
+        q.get("part").and_then(|p| p.parse::<u32>().ok()),
+        q.get("expires").and_then(|e| e.parse::<i64>().ok()),
+        q.get("sig"),
+    ) else {
+        return forbidden("the part link is incomplete");
+    };
+    let subject = part_subject(key, upload, part);
+    let checked = hex::decode(sig)
+        .ok()
+        .and_then(|sig| {
+            mac(&store.secret, "PART", &subject, expires)
+                .ok()
+                .map(|m| m.verify_slice(&sig).is_ok())
+        })
+        .unwrap_or(false);
+    if !checked {
+        return forbidden("the link's signature does not match");
+    }
+    if Utc::now().timestamp() > expires {
+        return forbidden("the link has expired");
+    }
+    let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return problem(
+            StatusCode::LENGTH_REQUIRED,
+            "a part needs its Content-Length",
+        );
+    };
+    let stream: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+    match store.upload_part(key, upload, part, stream, len).await {
+        Ok(info) => {
+            let mut resp = StatusCode::OK.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", info.etag)) {
                 resp.headers_mut().insert(header::ETAG, v);
             }
             resp
