@@ -81,6 +81,24 @@ impl Clamd {
     }
 }
 
+impl crate::scan::Scanner for Clamd {
+    fn name(&self) -> &'static str {
+        "clamav"
+    }
+    fn session(&self, file: &str) -> Box<dyn crate::scan::ScanSession> {
+        Box::new(Clamd::session(self, file))
+    }
+}
+
+impl crate::scan::ScanSession for ClamdSession {
+    fn feed(&mut self, chunk: &[u8]) {
+        ClamdSession::feed(self, chunk)
+    }
+    fn finish(self: Box<Self>) -> Vec<String> {
+        ClamdSession::finish(*self)
+    }
+}
+
 pub struct ClamdSession {
     name: String,
     conn: Option<Conn>,

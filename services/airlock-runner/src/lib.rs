@@ -17,7 +17,7 @@ use tre_core::app::{airlock_request_key, AirlockEvent, AirlockStatus, AirlockSto
 use tre_core::domain::airlock::{object_key, AirlockFile, RequestType, ScanResult, Stage};
 use tre_core::ports::{ByteStream, ObjectStore, PutOptions, Queue, Table};
 
-use scan::{ContentScan, Policy};
+use scan::{ContentScan, Scanner};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -100,9 +100,8 @@ pub struct Ports {
     pub storage: AirlockStorage,
     pub table: Arc<dyn Table>,
     pub status_queue: Arc<dyn Queue>,
-    pub policy: Policy,
-    /// ClamAV, when configured; the policy scanner always runs.
-    pub clamd: Option<clamd::Clamd>,
+    /// The policy scanner, then ClamAV when configured.
+    pub scanners: Vec<Arc<dyn Scanner>>,
 }
 
 /// What streaming one file told us.
@@ -232,16 +231,13 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
     let mut files = Vec::new();
     let mut findings = Vec::new();
     for name in &job.files {
-        if let Some(f) = ports.policy.check_name(name) {
-            findings.push(f);
-        }
         let to = job.key(Stage::in_review(job.kind), name);
         let measured = match stream_copy(
             staging.as_ref(),
             &job.key(Stage::staging(job.kind), name),
             review.as_ref(),
             &to,
-            Some(ContentScan::new(name, &ports.policy, ports.clamd.as_ref())),
+            Some(ContentScan::new(name, &ports.scanners)),
         )
         .await
         {
@@ -252,7 +248,7 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
                 measure(
                     review.as_ref(),
                     &to,
-                    Some(ContentScan::new(name, &ports.policy, ports.clamd.as_ref())),
+                    Some(ContentScan::new(name, &ports.scanners)),
                 )
                 .await?
             }
@@ -284,11 +280,11 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
     s.scan = Some(ScanResult {
         verdict: if threat { "threat" } else { "clean" }.into(),
         findings,
-        scanners: if ports.clamd.is_some() {
-            vec!["policy".into(), "clamav".into()]
-        } else {
-            vec!["policy".into()]
-        },
+        scanners: ports
+            .scanners
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
     });
     report(ports, job, s).await
 }

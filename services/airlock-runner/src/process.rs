@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::Instrument;
 
-use crate::scan::Policy;
+use crate::scan::{Policy, Scanner};
 use crate::{run, Job, Ports};
 
 /// Exit codes: the step succeeded / failed (and said why) / could not start.
@@ -35,7 +35,11 @@ pub const SDK_CALLS: &[(&str, &str)] = &[
 ];
 
 async fn ports_from_env() -> anyhow::Result<Ports> {
-    let policy = Policy::from_env().map_err(anyhow::Error::msg)?;
+    let mut scanners: Vec<Arc<dyn Scanner>> =
+        vec![Arc::new(Policy::from_env().map_err(anyhow::Error::msg)?)];
+    if let Some(clamd) = crate::clamd::Clamd::from_env() {
+        scanners.push(Arc::new(clamd));
+    }
     // Locally the runner shares the stack's store; in AWS it uses DynamoDB, SQS and S3.
     if let Ok(dir) = std::env::var("TRE_DATA_DIR") {
         let embedded = tre_embedded::Embedded::open(std::path::Path::new(&dir))?;
@@ -45,8 +49,7 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
             storage: embedded.airlock_storage("http://127.0.0.1")?,
             table: Arc::new(embedded.table()),
             status_queue: Arc::new(embedded.queue(&queue, None)?),
-            policy,
-            clamd: crate::clamd::Clamd::from_env(),
+            scanners,
         });
     }
     let var = |k: &str| {
@@ -60,8 +63,7 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
         storage: tre_aws::airlock_storage(&conf, &buckets),
         table: Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
         status_queue: Arc::new(tre_aws::SqsQueue::from_conf(&conf, queue)),
-        policy,
-        clamd: crate::clamd::Clamd::from_env(),
+        scanners,
     })
 }
 

@@ -57,9 +57,36 @@ impl Policy {
     }
 }
 
-/// Inspects one file's bytes as they stream past (and hands them to clamd when configured).
-pub struct ContentScan {
-    clamd: Option<crate::clamd::ClamdSession>,
+/// The scanning port: a scanner opens a session per file, is fed the file's bytes as they
+/// stream past (nothing is read twice), and reports its findings (empty: nothing found).
+pub trait Scanner: Send + Sync {
+    /// Recorded with the request's scan result.
+    fn name(&self) -> &'static str;
+    fn session(&self, file: &str) -> Box<dyn ScanSession>;
+}
+
+pub trait ScanSession: Send {
+    fn feed(&mut self, chunk: &[u8]);
+    fn finish(self: Box<Self>) -> Vec<String>;
+}
+
+impl Scanner for Policy {
+    fn name(&self) -> &'static str {
+        "policy"
+    }
+    fn session(&self, file: &str) -> Box<dyn ScanSession> {
+        Box::new(PolicySession {
+            name: file.to_string(),
+            max: self.max_file_bytes,
+            seen: 0,
+            tail: Vec::new(),
+            findings: self.check_name(file).into_iter().collect(),
+        })
+    }
+}
+
+/// The policy scanner's view of one file.
+struct PolicySession {
     name: String,
     max: u64,
     seen: u64,
@@ -68,22 +95,8 @@ pub struct ContentScan {
     findings: Vec<String>,
 }
 
-impl ContentScan {
-    pub fn new(name: &str, policy: &Policy, clamd: Option<&crate::clamd::Clamd>) -> Self {
-        Self {
-            clamd: clamd.map(|c| c.session(name)),
-            name: name.to_string(),
-            max: policy.max_file_bytes,
-            seen: 0,
-            tail: Vec::new(),
-            findings: Vec::new(),
-        }
-    }
-
-    pub fn feed(&mut self, chunk: &[u8]) {
-        if let Some(c) = self.clamd.as_mut() {
-            c.feed(chunk);
-        }
+impl ScanSession for PolicySession {
+    fn feed(&mut self, chunk: &[u8]) {
         self.seen += chunk.len() as u64;
         if self.seen > self.max && !self.findings.iter().any(|f| f.contains("larger than")) {
             self.findings.push(format!(
@@ -104,12 +117,31 @@ impl ContentScan {
         self.tail = window[window.len() - keep..].to_vec();
     }
 
-    pub fn findings(self) -> Vec<String> {
-        let mut out = self.findings;
-        if let Some(c) = self.clamd {
-            out.extend(c.finish());
+    fn finish(self: Box<Self>) -> Vec<String> {
+        self.findings
+    }
+}
+
+/// Every configured scanner's session for one file, fed together.
+pub struct ContentScan {
+    sessions: Vec<Box<dyn ScanSession>>,
+}
+
+impl ContentScan {
+    pub fn new(file: &str, scanners: &[std::sync::Arc<dyn Scanner>]) -> Self {
+        Self {
+            sessions: scanners.iter().map(|s| s.session(file)).collect(),
         }
-        out
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        for s in &mut self.sessions {
+            s.feed(chunk);
+        }
+    }
+
+    pub fn findings(self) -> Vec<String> {
+        self.sessions.into_iter().flat_map(|s| s.finish()).collect()
     }
 }
 
@@ -119,17 +151,17 @@ mod tests {
 
     #[test]
     fn finds_the_signature_across_chunk_boundaries() {
-        let policy = Policy::default();
+        let policy: Vec<std::sync::Arc<dyn Scanner>> = vec![std::sync::Arc::new(Policy::default())];
         let mut data = b"harmless prefix ".to_vec();
         data.extend_from_slice(EICAR);
         data.extend_from_slice(b" suffix");
         for split in 1..data.len() {
-            let mut s = ContentScan::new("x.txt", &policy, None);
+            let mut s = ContentScan::new("x.txt", &policy);
             s.feed(&data[..split]);
             s.feed(&data[split..]);
             assert_eq!(s.findings().len(), 1, "split at {split}");
         }
-        let mut clean = ContentScan::new("x.txt", &policy, None);
+        let mut clean = ContentScan::new("x.txt", &policy);
         clean.feed(&EICAR[..EICAR.len() - 1]);
         assert!(clean.findings().is_empty());
     }
@@ -140,7 +172,8 @@ mod tests {
             max_file_bytes: 4,
             ..Policy::default()
         };
-        let mut s = ContentScan::new("a.csv", &policy, None);
+        let scanners: Vec<std::sync::Arc<dyn Scanner>> = vec![std::sync::Arc::new(policy.clone())];
+        let mut s = ContentScan::new("a.csv", &scanners);
         s.feed(b"123");
         s.feed(b"45");
         assert_eq!(s.findings().len(), 1);

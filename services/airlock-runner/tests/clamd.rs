@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airlock_runner::clamd::Clamd;
-use airlock_runner::scan::{ContentScan, Policy};
+use airlock_runner::scan::{ContentScan, Policy, Scanner};
 
 /// Known to the test database only (the policy scanner does not know it).
 const SAMPLE: &[u8] =
@@ -99,7 +99,11 @@ fn start(dir: &Path, stream_max: &str) -> (Daemon, Clamd) {
 }
 
 fn scan(clamd: &Clamd, name: &str, chunks: &[&[u8]]) -> Vec<String> {
-    let mut s = ContentScan::new(name, &Policy::default(), Some(clamd));
+    let scanners: Vec<std::sync::Arc<dyn Scanner>> = vec![
+        std::sync::Arc::new(Policy::default()),
+        std::sync::Arc::new(clamd.clone()),
+    ];
+    let mut s = ContentScan::new(name, &scanners);
     for c in chunks {
         s.feed(c);
     }
