@@ -12,6 +12,7 @@ struct Server {
     base: String,
     http: Client,
     _dir: tempfile::TempDir,
+    _moto: Option<tre_testkit::moto::MotoServer>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -21,12 +22,11 @@ impl Drop for Server {
     }
 }
 
-async fn serve() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn ObjectStore> = Arc::new(
-        tre_embedded::FsObjectStore::open(dir.path(), "http://127.0.0.1", vec![7u8; 32])
-            .expect("store"),
-    );
+async fn serve_on(
+    store: Arc<dyn ObjectStore>,
+    dir: tempfile::TempDir,
+    moto: Option<tre_testkit::moto::MotoServer>,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -39,8 +39,46 @@ async fn serve() -> Server {
         base,
         http: Client::new(),
         _dir: dir,
+        _moto: moto,
         task,
     }
+}
+
+/// The registry on the filesystem store.
+async fn fs() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ObjectStore> = Arc::new(
+        tre_embedded::FsObjectStore::open(dir.path(), "http://127.0.0.1", vec![7u8; 32])
+            .expect("store"),
+    );
+    serve_on(store, dir, None).await
+}
+
+/// The registry on S3 (moto server on loopback).
+async fn s3() -> Server {
+    let moto = tre_testkit::moto::MotoServer::start().await.expect("moto");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(aws_config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    let client = tre_aws::S3ObjectStore::client(&conf, true);
+    client
+        .create_bucket()
+        .bucket("registry")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket");
+    let store: Arc<dyn ObjectStore> = Arc::new(tre_aws::S3ObjectStore::new(client, "registry", ""));
+    serve_on(store, tempfile::tempdir().expect("tempdir"), Some(moto)).await
 }
 
 fn digest(data: &[u8]) -> String {
@@ -101,16 +139,12 @@ impl Server {
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-#[tokio::test]
-async fn end_1_the_base_endpoint_answers() {
-    let s = serve().await;
+async fn the_base_endpoint_answers(s: Server) {
     let r = s.http.get(s.url("/v2/")).send().await.expect("get");
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest() {
-    let s = serve().await;
+async fn pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest(s: Server) {
     let (m, d) = s.image("tre/bundles/base", b"layer").await;
     let r = s
         .push_manifest("tre/bundles/base", "1.0.0", OCI_MANIFEST, &m)
@@ -148,9 +182,7 @@ async fn pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest() 
     assert_eq!(v["errors"][0]["code"], "MANIFEST_UNKNOWN");
 }
 
-#[tokio::test]
-async fn pull_blobs_whole_and_by_range() {
-    let s = serve().await;
+async fn pull_blobs_whole_and_by_range(s: Server) {
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let d = s.push_blob("r", &data).await;
     let r = s
@@ -189,9 +221,7 @@ async fn pull_blobs_whole_and_by_range() {
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn push_a_blob_in_chunks_resuming_after_a_broken_connection() {
-    let s = serve().await;
+async fn push_a_blob_in_chunks_resuming_after_a_broken_connection(s: Server) {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     let d = digest(&data);
     let start = s
@@ -250,9 +280,7 @@ async fn push_a_blob_in_chunks_resuming_after_a_broken_connection() {
     );
 }
 
-#[tokio::test]
-async fn a_push_with_a_wrong_digest_is_refused_and_stores_nothing() {
-    let s = serve().await;
+async fn a_push_with_a_wrong_digest_is_refused_and_stores_nothing(s: Server) {
     let wrong = digest(b"something else");
     let r = s
         .http
@@ -275,9 +303,7 @@ async fn a_push_with_a_wrong_digest_is_refused_and_stores_nothing() {
     }
 }
 
-#[tokio::test]
-async fn an_upload_can_be_cancelled() {
-    let s = serve().await;
+async fn an_upload_can_be_cancelled(s: Server) {
     let start = s
         .http
         .post(s.url("/v2/r/blobs/uploads/"))
@@ -305,9 +331,7 @@ async fn an_upload_can_be_cancelled() {
     assert_eq!(status.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn a_blob_is_mounted_from_another_repository() {
-    let s = serve().await;
+async fn a_blob_is_mounted_from_another_repository(s: Server) {
     let d = s.push_blob("source", b"shared layer").await;
     let r = s
         .http
@@ -336,9 +360,7 @@ async fn a_blob_is_mounted_from_another_repository() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
 }
 
-#[tokio::test]
-async fn a_manifest_referring_to_missing_blobs_is_refused_and_the_tag_does_not_move() {
-    let s = serve().await;
+async fn a_manifest_referring_to_missing_blobs_is_refused_and_the_tag_does_not_move(s: Server) {
     let (m, _) = s.image("r", b"v1").await;
     assert_eq!(
         s.push_manifest("r", "latest", OCI_MANIFEST, &m)
@@ -366,9 +388,7 @@ async fn a_manifest_referring_to_missing_blobs_is_refused_and_the_tag_does_not_m
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn tags_are_listed_in_order_with_pagination_and_the_catalog_lists_repositories() {
-    let s = serve().await;
+async fn tags_are_listed_in_order_with_pagination_and_the_catalog_lists_repositories(s: Server) {
     let (m, _) = s.image("app", b"x").await;
     for t in ["b", "a", "c", "v1.0"] {
         s.push_manifest("app", t, OCI_MANIFEST, &m).await;
@@ -420,9 +440,7 @@ async fn tags_are_listed_in_order_with_pagination_and_the_catalog_lists_reposito
     assert_eq!(cat["repositories"], json!(["app", "zeta/x"]));
 }
 
-#[tokio::test]
-async fn referrers_are_listed_and_filtered_by_artifact_type() {
-    let s = serve().await;
+async fn referrers_are_listed_and_filtered_by_artifact_type(s: Server) {
     let (m, subject) = s.image("r", b"image").await;
     s.push_manifest("r", "latest", OCI_MANIFEST, &m).await;
     let empty = s.push_blob("r", b"{}").await;
@@ -469,9 +487,7 @@ async fn referrers_are_listed_and_filtered_by_artifact_type() {
     assert_eq!(one["manifests"].as_array().map(Vec::len), Some(1));
 }
 
-#[tokio::test]
-async fn manifests_and_blobs_are_deleted() {
-    let s = serve().await;
+async fn manifests_and_blobs_are_deleted(s: Server) {
     let (m, d) = s.image("r", b"gone").await;
     s.push_manifest("r", "t", OCI_MANIFEST, &m).await;
     let del = s
@@ -510,9 +526,7 @@ async fn manifests_and_blobs_are_deleted() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn names_and_references_outside_the_grammar_are_refused() {
-    let s = serve().await;
+async fn names_and_references_outside_the_grammar_are_refused(s: Server) {
     for path in [
         "/v2/UPPER/tags/list",
         "/v2/a/../b/tags/list",
@@ -532,9 +546,7 @@ async fn names_and_references_outside_the_grammar_are_refused() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn concurrent_pushes_of_the_same_blob_and_duplicate_manifest_puts_are_harmless() {
-    let s = serve().await;
+async fn concurrent_pushes_of_the_same_blob_and_duplicate_manifest_puts_are_harmless(s: Server) {
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
     let pushes = (0..8).map(|_| s.push_blob("r", &data));
     let digests = futures::future::join_all(pushes).await;
@@ -553,3 +565,58 @@ async fn concurrent_pushes_of_the_same_blob_and_duplicate_manifest_puts_are_harm
         assert_eq!(r.headers()["docker-content-digest"], d.as_str());
     }
 }
+
+/// What `tre bundle push` and the bundle runner do, through this registry.
+async fn bundles_pushed_by_tre_are_pulled_and_verified(s: Server) {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundles/tre-workspace-base");
+    let artifact = tre_bundle::build(&dir).expect("build");
+    let client = tre_bundle::RegistryClient::new(&s.base, None).expect("client");
+    let digest = client
+        .push("tre/bundles/tre-workspace-base", "1.0.0", &artifact)
+        .await
+        .expect("push");
+    assert_eq!(digest, artifact.digest);
+    for reference in [
+        tre_bundle::Reference::Tag("1.0.0".into()),
+        tre_bundle::Reference::Digest(digest.clone()),
+    ] {
+        let pulled = client
+            .pull("tre/bundles/tre-workspace-base", &reference)
+            .await
+            .expect("pull");
+        assert_eq!(pulled.digest, artifact.digest);
+        assert_eq!(pulled.layer.bytes, artifact.layer.bytes);
+    }
+}
+
+/// Every requirement above, on each store: the same suite passes on the filesystem and on S3.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod filesystem {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::fs().await).await })*
+        }
+        mod s3_on_moto {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::s3().await).await })*
+        }
+    };
+}
+
+on_both_stores!(
+    the_base_endpoint_answers,
+    bundles_pushed_by_tre_are_pulled_and_verified,
+    pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest,
+    pull_blobs_whole_and_by_range,
+    push_a_blob_in_chunks_resuming_after_a_broken_connection,
+    a_push_with_a_wrong_digest_is_refused_and_stores_nothing,
+    an_upload_can_be_cancelled,
+    a_blob_is_mounted_from_another_repository,
+    a_manifest_referring_to_missing_blobs_is_refused_and_the_tag_does_not_move,
+    tags_are_listed_in_order_with_pagination_and_the_catalog_lists_repositories,
+    referrers_are_listed_and_filtered_by_artifact_type,
+    manifests_and_blobs_are_deleted,
+    names_and_references_outside_the_grammar_are_refused,
+    concurrent_pushes_of_the_same_blob_and_duplicate_manifest_puts_are_harmless,
+);
