@@ -6,6 +6,7 @@ mod bundle;
 mod client;
 mod commands;
 mod dev;
+mod registry;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +55,11 @@ enum Command {
         workspace: Option<String>,
         #[command(subcommand)]
         action: AirlockCommand,
+    },
+    /// The registry's maintenance.
+    Registry {
+        #[command(subcommand)]
+        action: registry::RegistryCommand,
     },
     /// Print the OpenAPI document of this version of the API.
     Openapi,
@@ -136,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 airlock::run(&client()?, &ws, action).await
             }
         },
+        Command::Registry { action } => registry::run(action).await,
         Command::Openapi => print_json(&tre_api::openapi::document()),
         Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),
         Command::Templates { kind, action } => commands::templates(&client()?, kind, action).await,

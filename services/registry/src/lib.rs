@@ -4,9 +4,10 @@
 //! the bytes stream in, across requests (the upload's sha256 state is stored with it).
 //!
 //! In progress: the token flow (until it lands, serve it only where every caller may push and
-//! pull), garbage collection, the conformance suite and the real-client tests.
+//! pull), the conformance suite and the real-client tests.
 
 pub mod errors;
+pub mod gc;
 pub mod http;
 pub mod manifests;
 pub mod names;

@@ -186,6 +186,18 @@ impl Storage {
             }
         }
         let parsed = parse(media_type, body)?;
+        // Mark what this manifest refers to as in use *before* checking it exists, so a garbage
+        // collection running now either keeps it or has deleted it already (and the check fails).
+        for d in parsed.blobs.iter().chain(&parsed.manifests) {
+            let h = parse_digest(d).unwrap_or_default();
+            self.store
+                .put(
+                    &crate::storage::blob_touch(h),
+                    bytes_stream(Vec::new()),
+                    PutOptions::default(),
+                )
+                .await?;
+        }
         let mut missing = Vec::new();
         for b in &parsed.blobs {
             let h = parse_digest(b).unwrap_or_default();
@@ -237,6 +249,18 @@ impl Storage {
         )
         .await?;
         self.link_blob(repo, &hex).await?;
+        // Checked again now the manifest is stored: nothing it refers to may have gone since.
+        for b in &parsed.blobs {
+            let h = parse_digest(b).unwrap_or_default();
+            if !self.exists(&blob_key(h)).await? {
+                self.store.delete(&repo_manifest(repo, &hex)).await?;
+                return Err(RegistryError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "MANIFEST_BLOB_UNKNOWN",
+                    format!("{b} was removed while the manifest was pushed; push it again"),
+                ));
+            }
+        }
         if let Some(subject) = &parsed.subject {
             let s = parse_digest(subject).unwrap_or_default();
             let mut descriptor =

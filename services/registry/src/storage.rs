@@ -17,6 +17,11 @@ use tre_core::PortError;
 
 use crate::errors::{RegistryError, RegistryResult};
 
+/// When a manifest last referred to a blob (garbage collection keeps recently referred blobs).
+pub(crate) fn blob_touch(hex: &str) -> String {
+    format!("_touched/sha256/{hex}")
+}
+
 pub fn blob_key(hex: &str) -> String {
     format!("blobs/sha256/{}/{hex}", &hex[..2])
 }

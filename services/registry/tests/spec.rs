@@ -13,6 +13,7 @@ struct Server {
     http: Client,
     _dir: tempfile::TempDir,
     _moto: Option<tre_testkit::moto::MotoServer>,
+    storage: tre_registry::Storage,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -31,7 +32,8 @@ async fn serve_on(
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = tre_registry::router(tre_registry::Storage::new(store));
+    let storage = tre_registry::Storage::new(store);
+    let app = tre_registry::router(storage.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -40,6 +42,7 @@ async fn serve_on(
         http: Client::new(),
         _dir: dir,
         _moto: moto,
+        storage,
         task,
     }
 }
@@ -590,6 +593,102 @@ async fn bundles_pushed_by_tre_are_pulled_and_verified(s: Server) {
     }
 }
 
+async fn garbage_collection_sweeps_only_what_no_manifest_refers_to(s: Server) {
+    use std::time::Duration;
+    let (a, _) = s.image("keep", b"kept layer").await;
+    s.push_manifest("keep", "v1", OCI_MANIFEST, &a).await;
+    let orphan = s.push_blob("keep", b"never referenced").await;
+    let (b, bd) = s.image("drop", b"dropped layer").await;
+    s.push_manifest("drop", "v1", OCI_MANIFEST, &b).await;
+    s.http
+        .delete(s.url(&format!("/v2/drop/manifests/{bd}")))
+        .send()
+        .await
+        .expect("delete");
+
+    let dry = tre_registry::gc::collect(&s.storage, Duration::ZERO, false)
+        .await
+        .expect("gc");
+    let swept: Vec<&str> = dry.blobs_swept.iter().map(|(d, _)| d.as_str()).collect();
+    let dropped_layer = b["layers"][0]["digest"].as_str().expect("digest");
+    for d in [orphan.as_str(), dropped_layer, bd.as_str()] {
+        assert!(swept.contains(&d), "{d} should be swept: {swept:?}");
+    }
+    // A dry run deletes nothing.
+    let h = s
+        .http
+        .head(s.url(&format!("/v2/keep/blobs/{orphan}")))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(h.status(), StatusCode::OK);
+
+    let done = tre_registry::gc::collect(&s.storage, Duration::ZERO, true)
+        .await
+        .expect("gc");
+    assert_eq!(done.blobs_swept.len(), dry.blobs_swept.len());
+    let h = s
+        .http
+        .head(s.url(&format!("/v2/keep/blobs/{orphan}")))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(h.status(), StatusCode::NOT_FOUND);
+    // What a manifest refers to is whole.
+    let m = s
+        .http
+        .get(s.url("/v2/keep/manifests/v1"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(m.status(), StatusCode::OK);
+    for d in [&a["config"]["digest"], &a["layers"][0]["digest"]] {
+        let r = s
+            .http
+            .get(s.url(&format!("/v2/keep/blobs/{}", d.as_str().expect("digest"))))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{d}");
+    }
+    // Shared blobs (the empty config) stay while anything refers to them.
+    assert!(!swept.contains(&a["config"]["digest"].as_str().expect("digest")));
+}
+
+async fn a_collection_racing_a_push_loses_nothing(s: Server) {
+    // The push's blobs are in; its manifest is not yet.
+    let (m, _) = s.image("race", b"layer in flight").await;
+    let gc = tre_registry::gc::collect(&s.storage, tre_registry::gc::DEFAULT_GRACE, true);
+    let push = s.push_manifest("race", "v1", OCI_MANIFEST, &m);
+    let (report, pushed) = tokio::join!(gc, push);
+    assert!(report.expect("gc").blobs_swept.is_empty());
+    assert_eq!(pushed.status(), StatusCode::CREATED);
+    for d in [&m["config"]["digest"], &m["layers"][0]["digest"]] {
+        let r = s
+            .http
+            .get(s.url(&format!("/v2/race/blobs/{}", d.as_str().expect("digest"))))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{d}");
+    }
+    // Had the collection taken the blob first, the push fails cleanly instead of leaving a
+    // manifest that refers to nothing.
+    let (late, _) = s.image("late", b"collected first").await;
+    tre_registry::gc::collect(&s.storage, std::time::Duration::ZERO, true)
+        .await
+        .expect("gc");
+    let r = s.push_manifest("late", "v1", OCI_MANIFEST, &late).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let gone = s
+        .http
+        .get(s.url("/v2/late/manifests/v1"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
 /// Every requirement above, on each store: the same suite passes on the filesystem and on S3.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -607,6 +706,8 @@ macro_rules! on_both_stores {
 on_both_stores!(
     the_base_endpoint_answers,
     bundles_pushed_by_tre_are_pulled_and_verified,
+    garbage_collection_sweeps_only_what_no_manifest_refers_to,
+    a_collection_racing_a_push_loses_nothing,
     pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest,
     pull_blobs_whole_and_by_range,
     push_a_blob_in_chunks_resuming_after_a_broken_connection,
