@@ -3,6 +3,11 @@
 //! than the grace period is never swept, so a push in flight (its blobs land before its
 //! manifest) loses nothing; abandoned uploads older than the grace period are removed too.
 //! A dry run (the default of `tre registry gc`) reports what it would delete and deletes nothing.
+//!
+//! A manifest push marks the blobs it refers to before checking they exist, and checks them
+//! again once the manifest is stored (failing the push if one went). What remains open is a
+//! collector that stalls between its last check of a blob and the blob's deletion for the
+//! whole length of a push that refers to it; run collections when pushes are rare.
 
 use std::collections::HashSet;
 use std::time::Duration;

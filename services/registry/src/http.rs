@@ -19,8 +19,68 @@ use crate::storage::{catalog_key, Storage};
 /// Manifests are read whole (they are small and must be validated); blobs always stream.
 const MANIFEST_LIMIT: usize = crate::manifests::MAX_MANIFEST_BYTES + 1;
 
-pub fn router(storage: Storage) -> Router {
-    Router::new().fallback(handle).with_state(storage)
+/// Who may do what.
+#[derive(Clone)]
+pub enum RegistryAuth {
+    /// Bearer tokens from the TRE's token endpoint (`realm`), signed with the shared key.
+    Tokens {
+        key: tre_auth::registry_token::RegistryTokenKey,
+        realm: String,
+    },
+    /// Everyone may do everything: only for tests and throwaway registries on closed networks.
+    Anyone,
+}
+
+#[derive(Clone)]
+struct AppState {
+    storage: Storage,
+    auth: RegistryAuth,
+}
+
+pub fn router(storage: Storage, auth: RegistryAuth) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(AppState { storage, auth })
+}
+
+/// The scope a request needs: (type, name, action); `None` for the base route (any valid token).
+fn needed(method: &str, r: &Route) -> Option<(&'static str, String, &'static str)> {
+    let pull = |n: &String| Some(("repository", n.clone(), "pull"));
+    let push = |n: &String| Some(("repository", n.clone(), "push"));
+    match (method, r) {
+        (_, Route::Base) => None,
+        (_, Route::Catalog) => Some(("registry", "catalog".into(), "*")),
+        ("DELETE", Route::Manifest(n, _) | Route::Blob(n, _)) => {
+            Some(("repository", n.clone(), "delete"))
+        }
+        (
+            "GET" | "HEAD",
+            Route::Tags(n) | Route::Manifest(n, _) | Route::Blob(n, _) | Route::Referrers(n, _),
+        ) => pull(n),
+        (
+            _,
+            Route::Tags(n) | Route::Manifest(n, _) | Route::Blob(n, _) | Route::Referrers(n, _),
+        ) => push(n),
+        (_, Route::Uploads(n) | Route::Upload(n, _)) => push(n),
+    }
+}
+
+fn challenge(realm: &str, service: &str, scope: Option<String>, error: Option<&str>) -> Response {
+    let mut value = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
+    if let Some(s) = scope {
+        value.push_str(&format!(",scope=\"{s}\""));
+    }
+    if let Some(e) = error {
+        value.push_str(&format!(",error=\"{e}\""));
+    }
+    let mut resp = RegistryError::new(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "authentication required: get a token from the realm of WWW-Authenticate",
+    )
+    .into_response();
+    header(&mut resp, "www-authenticate", &value);
+    resp
 }
 
 enum Route {
@@ -177,9 +237,42 @@ fn content_range(headers: &HeaderMap) -> RegistryResult<Option<u64>> {
     Ok(Some(start))
 }
 
-async fn handle(State(s): State<Storage>, req: Request) -> Response {
+async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    match dispatch(&s, &parts.method, &parts.uri, &parts.headers, body).await {
+    let granted = match &state.auth {
+        RegistryAuth::Anyone => None,
+        RegistryAuth::Tokens { key, realm } => {
+            let need = route(parts.uri.path()).and_then(|r| needed(parts.method.as_str(), &r));
+            let scope = need.as_ref().map(|(k, n, a)| format!("{k}:{n}:{a}"));
+            let token = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            let Some(token) = token else {
+                return challenge(realm, key.service(), scope, None);
+            };
+            let Ok((_, access)) = key.verify(token.trim()) else {
+                return challenge(realm, key.service(), scope, Some("invalid_token"));
+            };
+            if let Some((k, n, a)) = &need {
+                if !access.iter().any(|x| x.allows(k, n, a)) {
+                    return challenge(realm, key.service(), scope, Some("insufficient_scope"));
+                }
+            }
+            Some(access)
+        }
+    };
+    match dispatch(
+        &state.storage,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        body,
+        granted.as_deref(),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -191,6 +284,7 @@ async fn dispatch(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: Body,
+    granted: Option<&[tre_auth::registry_token::Access]>,
 ) -> RegistryResult<Response> {
     let q = query(uri);
     let Some(r) = route(uri.path()) else {
@@ -251,7 +345,10 @@ async fn dispatch(
             // Cross-repository mount: link a blob another repository holds.
             if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
                 let hex = digest_hex(mount)?;
-                if valid_repository(from) && s.has_blob(from, hex).await? {
+                // Mounting reads the source: the caller must be allowed to pull it.
+                let may_read =
+                    granted.is_none_or(|g| g.iter().any(|a| a.allows("repository", from, "pull")));
+                if may_read && valid_repository(from) && s.has_blob(from, hex).await? {
                     s.link_blob(name, hex).await?;
                     return Ok(blob_created(name, mount));
                 }

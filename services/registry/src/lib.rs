@@ -3,8 +3,8 @@
 //! mount), content discovery (tags, catalog, referrers) and deletion. Digests are verified as
 //! the bytes stream in, across requests (the upload's sha256 state is stored with it).
 //!
-//! In progress: the token flow (until it lands, serve it only where every caller may push and
-//! pull), the conformance suite and the real-client tests.
+//! Access is by the registry token flow (`RegistryAuth::Tokens`); `RegistryAuth::Anyone` is for
+//! tests only.
 
 pub mod errors;
 pub mod gc;
@@ -13,5 +13,5 @@ pub mod manifests;
 pub mod names;
 pub mod storage;
 
-pub use http::router;
+pub use http::{router, RegistryAuth};
 pub use storage::Storage;

@@ -33,7 +33,7 @@ async fn serve_on(
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let storage = tre_registry::Storage::new(store);
-    let app = tre_registry::router(storage.clone());
+    let app = tre_registry::router(storage.clone(), tre_registry::RegistryAuth::Anyone);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

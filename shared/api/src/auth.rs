@@ -38,8 +38,9 @@ pub trait Authenticator: Send + Sync {
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, AuthFailure>;
 }
 
-/// The bearer token of a request, or why there is none.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthFailure> {
+/// The token of a request, or why there is none: `Bearer <token>`, or `Basic` with the token as
+/// the password (what container clients send to the registry's token endpoint).
+pub fn bearer_token(headers: &HeaderMap) -> Result<String, AuthFailure> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| AuthFailure::new("no `Authorization: Bearer <token>` header"))?
@@ -48,12 +49,28 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthFailure> {
     let (scheme, token) = value
         .split_once(' ')
         .ok_or_else(|| AuthFailure::new("the Authorization header must be `Bearer <token>`"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| AuthFailure::new("the Basic credentials are not base64 text"))?;
+        let password = decoded.split_once(':').map(|(_, p)| p).unwrap_or_default();
+        if password.is_empty() {
+            return Err(AuthFailure::new(
+                "with Basic, the password is the TRE token",
+            ));
+        }
+        return Ok(password.to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(AuthFailure::new(
             "the Authorization header must be `Bearer <token>`",
         ));
     }
-    Ok(token.trim())
+    Ok(token.to_string())
 }
 
 /// Middleware on every authenticated route: establish the caller or answer 401.
@@ -115,7 +132,7 @@ impl JwtAuthenticator {
 impl Authenticator for JwtAuthenticator {
     async fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, AuthFailure> {
         let token = bearer_token(&parts.headers)?;
-        self.validator.validate(token).await.map_err(|e| {
+        self.validator.validate(&token).await.map_err(|e| {
             if e.is_server_fault() {
                 tracing::error!(error = %e, "token validation could not reach the issuer");
             } else {

@@ -361,3 +361,53 @@ pub(crate) async fn openapi(State(s): State<ApiState>) -> Response {
     )
         .into_response()
 }
+
+/// The registry's token realm: one token for every asked scope, with only the actions the
+/// caller may have (none is not an error: the registry then refuses what is not granted).
+pub(crate) async fn registry_token(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    uri: axum::http::Uri,
+) -> ApiResult {
+    caller.require_user()?;
+    let Some(key) = &s.registry_tokens else {
+        return Err(Problem::new(StatusCode::NOT_FOUND, "this TRE runs no registry").into());
+    };
+    let mut access = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        if k == "service" && v.as_ref() != key.service() {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "this realm issues tokens for `{}`, not `{v}`",
+                    key.service()
+                ),
+            )
+            .into());
+        }
+        if k != "scope" {
+            continue;
+        }
+        let Some(mut a) = tre_auth::registry_token::Access::parse_scope(&v) else {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("`{v}` is not a scope (type:name:actions)"),
+            )
+            .into());
+        };
+        a.actions = s
+            .app
+            .registry_actions(&caller, &a.kind, &a.name, &a.actions)
+            .await?;
+        access.push(a);
+    }
+    let ttl = std::time::Duration::from_secs(300);
+    let token = key
+        .issue(caller.id(), access, ttl)
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(Json(json!({
+        "token": token, "access_token": token, "expires_in": ttl.as_secs(),
+        "issued_at": chrono::Utc::now().to_rfc3339(),
+    }))
+    .into_response())
+}

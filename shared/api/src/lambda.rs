@@ -69,7 +69,21 @@ impl Authenticator for ApiGatewayAuthenticator {
 
 /// The router one Lambda serves.
 pub fn lambda_router(group: RouteGroup, app: App, mapping: tre_auth::ClaimMapping) -> axum::Router {
-    let state = ApiState::new(app, Arc::new(ApiGatewayAuthenticator::new(mapping)));
+    let mut state = ApiState::new(app, Arc::new(ApiGatewayAuthenticator::new(mapping)));
+    // The registry's token realm, where a registry is deployed (key base64 in the environment).
+    if let Some(key) = std::env::var("TRE_REGISTRY_TOKEN_KEY").ok().and_then(|k| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(k.trim())
+            .ok()
+    }) {
+        let service =
+            std::env::var("TRE_REGISTRY_SERVICE").unwrap_or_else(|_| "tre-registry".into());
+        match tre_auth::registry_token::RegistryTokenKey::new(key, service) {
+            Ok(k) => state = state.with_registry_tokens(k),
+            Err(e) => tracing::error!(error = %e, "TRE_REGISTRY_TOKEN_KEY is unusable"),
+        }
+    }
     router_for(group, state)
 }
 

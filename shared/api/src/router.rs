@@ -24,6 +24,8 @@ pub struct ApiState {
     pub authenticator: SharedAuthenticator,
     /// The OpenAPI document, rendered once at start-up.
     pub openapi: Arc<String>,
+    /// Signs registry tokens (absent where this TRE runs no registry).
+    pub registry_tokens: Option<tre_auth::registry_token::RegistryTokenKey>,
 }
 
 impl ApiState {
@@ -37,7 +39,13 @@ impl ApiState {
             app,
             authenticator,
             openapi: Arc::new(openapi),
+            registry_tokens: None,
         }
+    }
+
+    pub fn with_registry_tokens(mut self, key: tre_auth::registry_token::RegistryTokenKey) -> Self {
+        self.registry_tokens = Some(key);
+        self
     }
 }
 
@@ -173,5 +181,6 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::AssignRole => on(filter, h::assign_role),
         Action::RemoveRole => on(filter, h::remove_role),
         Action::Airlock(a) => crate::airlock_handlers::method_router(a, filter),
+        Action::RegistryToken => on(filter, h::registry_token),
     }
 }

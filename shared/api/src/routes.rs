@@ -162,6 +162,7 @@ pub enum Action {
     AssignRole,
     RemoveRole,
     Airlock(crate::airlock_routes::AirlockAction),
+    RegistryToken,
 }
 
 pub(crate) struct Builder {
@@ -452,6 +453,22 @@ pub fn route_table() -> Vec<RouteSpec> {
         Reply::Empty,
     );
     crate::airlock_routes::add(&mut b);
+    b.add(
+        A::RegistryToken,
+        Method::GET,
+        "/api/registry/token",
+        RouteGroup::Workspaces,
+        "getRegistryToken".into(),
+        "A short-lived registry token for the asked `scope`s that the caller may have (the registry's token realm; the TRE token as Bearer, or as the Basic password)",
+        "registry",
+        None,
+        200,
+        Reply::AnyObject,
+    )
+    .query = vec![
+        ("service", false, "the registry's name"),
+        ("scope", false, "e.g. repository:tre/bundles/base:pull,push (repeatable)"),
+    ];
     b.routes
 }
 

@@ -32,6 +32,7 @@ mod error;
 mod jwks;
 mod validator;
 
+pub mod registry_token;
 #[cfg(feature = "testing")]
 pub mod testing;
 

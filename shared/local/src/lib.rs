@@ -101,6 +101,8 @@ pub struct DevStack {
     server: Option<JoinHandle<()>>,
     stop_workers: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
+    /// Signs the registry tokens the API issues (kept in `<data_dir>/registry-token.key`).
+    pub registry_tokens: tre_auth::registry_token::RegistryTokenKey,
 }
 
 impl DevStack {
@@ -164,7 +166,9 @@ impl DevStack {
         vcfg.jwks_url = Some(format!("{issuer_url}/jwks.json"));
         let validator = Validator::new(vcfg).map_err(|e| DevError::Issuer(e.to_string()))?;
 
-        let state = ApiState::new(app.clone(), Arc::new(JwtAuthenticator::new(validator)));
+        let registry_tokens = registry_token_key(&data_dir)?;
+        let state = ApiState::new(app.clone(), Arc::new(JwtAuthenticator::new(validator)))
+            .with_registry_tokens(registry_tokens.clone());
         let router = tre_api::router(state)
             .nest("/oidc", issuer.router())
             .merge(store.object_routes());
@@ -189,6 +193,7 @@ impl DevStack {
         Ok(Self {
             api_url,
             issuer_url,
+            registry_tokens,
             app,
             issuer,
             data_dir,
@@ -274,4 +279,28 @@ impl Drop for DevStack {
         self.store.workflows().abort_all();
         let _ = self.stop_workers.send(true);
     }
+}
+
+/// The name the local registry's tokens are issued for.
+pub const REGISTRY_SERVICE: &str = "tre-registry";
+
+/// The registry token key of a data directory, made on first use.
+fn registry_token_key(
+    data_dir: &Path,
+) -> Result<tre_auth::registry_token::RegistryTokenKey, DevError> {
+    let path = data_dir.join("registry-token.key");
+    let key = match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => k,
+        _ => {
+            let k: Vec<u8> = (0..2)
+                .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
+                .collect();
+            std::fs::write(&path, &k).map_err(|source| DevError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+            k
+        }
+    };
+    tre_auth::registry_token::RegistryTokenKey::new(key, REGISTRY_SERVICE).map_err(DevError::Store)
 }

@@ -12,6 +12,7 @@ mod ended;
 mod error;
 mod keys;
 mod operations;
+mod registry_access;
 mod resources;
 mod roles;
 mod status;
