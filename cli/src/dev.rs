@@ -15,6 +15,9 @@ pub struct DevArgs {
     /// Address of the API (and of the development issuer under /oidc).
     #[arg(long, env = "TRE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
+    /// Address of the OCI registry.
+    #[arg(long, env = "TRE_REGISTRY_ADDR", default_value = "127.0.0.1:5000")]
+    pub registry_addr: std::net::SocketAddr,
     /// Print only the API URL (for scripts), not the banner with tokens.
     #[arg(long)]
     pub quiet: bool,
@@ -34,6 +37,7 @@ pub struct TokenArgs {
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let mut opts = DevOptions::new(&args.data_dir, args.addr);
+    opts.registry_addr = args.registry_addr;
     // Each bundle step runs as a process of this same program (`tre run-bundle-action`).
     let me = std::env::current_exe().context("locating the tre program")?;
     opts.runner = Some(RunnerCommand {
@@ -59,6 +63,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         println!(
             "OpenAPI: {}/api/openapi.json   OIDC issuer: {}",
             stack.api_url, stack.issuer_url
+        );
+        println!(
+            "OCI registry: {}   (tre bundle push; docker/oras login with any user and a token below as password)",
+            stack.registry_url
         );
         println!("Tokens for the sample users (valid 8 hours):");
         for user in ["admin", "owner", "researcher", "airlock-manager"] {

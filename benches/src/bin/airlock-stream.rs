@@ -197,7 +197,15 @@ async fn main() -> anyhow::Result<()> {
     let addr = free_addr()?;
     let (proc_, base) = start(
         Command::new(&tre)
-            .args(["dev", "--quiet", "--addr", &addr, "--data-dir"])
+            .args([
+                "dev",
+                "--quiet",
+                "--registry-addr",
+                "127.0.0.1:0",
+                "--addr",
+                &addr,
+                "--data-dir",
+            ])
             .arg(data.path())
             .env("RUST_LOG", "warn"),
     )?;

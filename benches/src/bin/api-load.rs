@@ -22,7 +22,15 @@ async fn main() -> anyhow::Result<()> {
     let addr = free_addr()?;
     let (_tre, api) = start(
         Command::new(&args[1])
-            .args(["dev", "--quiet", "--addr", &addr, "--data-dir"])
+            .args([
+                "dev",
+                "--quiet",
+                "--registry-addr",
+                "127.0.0.1:0",
+                "--addr",
+                &addr,
+                "--data-dir",
+            ])
             .arg(data.path())
             .env("RUST_LOG", "warn"),
     )?;

@@ -243,7 +243,11 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
         RegistryAuth::Anyone => None,
         RegistryAuth::Tokens { key, realm } => {
             let need = route(parts.uri.path()).and_then(|r| needed(parts.method.as_str(), &r));
-            let scope = need.as_ref().map(|(k, n, a)| format!("{k}:{n}:{a}"));
+            // Writers read too (existence checks): ask for both, as Distribution does.
+            let scope = need.as_ref().map(|(k, n, a)| {
+                let actions = if *a == "push" { "pull,push" } else { a };
+                format!("{k}:{n}:{actions}")
+            });
             let token = parts
                 .headers
                 .get(header::AUTHORIZATION)

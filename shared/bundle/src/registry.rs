@@ -34,20 +34,48 @@ fn reg_err(what: &str, e: impl std::fmt::Display) -> BundleError {
 }
 
 /// Parse `Bearer realm="...",service="...",scope="..."`.
+/// `Bearer realm="...",service="...",scope="repository:x:pull,push"`: quoted values may hold
+/// commas. Only `service` and `scope` go on to the realm (not `error`).
 fn parse_challenge(h: &str) -> Option<(String, Vec<(String, String)>)> {
-    let rest = h.strip_prefix("Bearer ")?;
+    let mut rest = h.strip_prefix("Bearer ")?.trim();
     let mut realm = None;
     let mut params = Vec::new();
-    for part in rest.split(',') {
-        let (k, v) = part.trim().split_once('=')?;
-        let v = v.trim_matches('"').to_string();
-        if k == "realm" {
-            realm = Some(v);
+    while !rest.is_empty() {
+        let (k, after) = rest.split_once('=')?;
+        let (v, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
         } else {
-            params.push((k.to_string(), v));
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        match k.trim() {
+            "realm" => realm = Some(v.to_string()),
+            key @ ("service" | "scope") => params.push((key.to_string(), v.to_string())),
+            _ => {}
         }
+        rest = next.trim_start_matches(',').trim();
     }
     Some((realm?, params))
+}
+
+#[cfg(test)]
+mod challenge_tests {
+    #[test]
+    fn quoted_values_keep_their_commas() {
+        let (realm, params) = super::parse_challenge(
+            r#"Bearer realm="https://tre/api/registry/token",service="tre-registry",scope="repository:a/b:pull,push",error="insufficient_scope""#,
+        )
+        .unwrap();
+        assert_eq!(realm, "https://tre/api/registry/token");
+        assert_eq!(
+            params,
+            vec![
+                ("service".to_string(), "tre-registry".to_string()),
+                ("scope".to_string(), "repository:a/b:pull,push".to_string())
+            ]
+        );
+    }
 }
 
 impl RegistryClient {

@@ -65,6 +65,8 @@ pub struct DevOptions {
     pub airlock_runner: Option<RunnerCommand>,
     /// Where bundles create their local artefacts (default: `<data_dir>/storage`).
     pub storage_root: Option<PathBuf>,
+    /// Address of the OCI registry (port 0 picks a free port).
+    pub registry_addr: SocketAddr,
 }
 
 impl DevOptions {
@@ -77,6 +79,7 @@ impl DevOptions {
             runner: None,
             airlock_runner: None,
             storage_root: None,
+            registry_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 
@@ -103,6 +106,9 @@ pub struct DevStack {
     workers: Vec<JoinHandle<()>>,
     /// Signs the registry tokens the API issues (kept in `<data_dir>/registry-token.key`).
     pub registry_tokens: tre_auth::registry_token::RegistryTokenKey,
+    /// The OCI registry (`tre bundle push` and the runners use it with TRE tokens).
+    pub registry_url: String,
+    registry: Option<JoinHandle<()>>,
 }
 
 impl DevStack {
@@ -182,6 +188,41 @@ impl DevStack {
                 tracing::error!(error = %e, "the local API server stopped");
             }
         });
+        // The OCI registry, on its own port, storing under <data_dir>/registry; tokens from the
+        // API's realm.
+        let registry_listener = TcpListener::bind(opts.registry_addr)
+            .await
+            .map_err(|source| DevError::Listen {
+                addr: opts.registry_addr,
+                source,
+            })?;
+        let registry_addr = registry_listener
+            .local_addr()
+            .map_err(|source| DevError::Listen {
+                addr: opts.registry_addr,
+                source,
+            })?;
+        let registry_url = format!("http://{registry_addr}");
+        let registry_store: Arc<dyn tre_core::ports::ObjectStore> = Arc::new(
+            tre_embedded::FsObjectStore::open(
+                data_dir.join("registry"),
+                &registry_url,
+                vec![0u8; 32],
+            )
+            .map_err(|e| DevError::Store(e.to_string()))?,
+        );
+        let registry_router = tre_registry::router(
+            tre_registry::Storage::new(registry_store),
+            tre_registry::RegistryAuth::Tokens {
+                key: registry_tokens.clone(),
+                realm: format!("{api_url}/api/registry/token"),
+            },
+        );
+        let registry = tokio::spawn(async move {
+            if let Err(e) = axum::serve(registry_listener, registry_router).await {
+                tracing::error!(error = %e, "the local registry stopped");
+            }
+        });
         let (stop_workers, stop_rx) = watch::channel(false);
         let consumer = tokio::spawn(consumer::run(
             app.clone(),
@@ -193,6 +234,8 @@ impl DevStack {
         Ok(Self {
             api_url,
             issuer_url,
+            registry_url,
+            registry: Some(registry),
             registry_tokens,
             app,
             issuer,
@@ -263,6 +306,9 @@ impl DevStack {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        if let Some(r) = self.registry.take() {
+            r.abort();
+        }
         self.store.workflows().abort_all();
         let _ = self.stop_workers.send(true);
         for w in std::mem::take(&mut self.workers) {
@@ -275,6 +321,9 @@ impl Drop for DevStack {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(r) = self.registry.take() {
+            r.abort();
         }
         self.store.workflows().abort_all();
         let _ = self.stop_workers.send(true);
