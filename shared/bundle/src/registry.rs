@@ -59,25 +59,6 @@ fn parse_challenge(h: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((realm?, params))
 }
 
-#[cfg(test)]
-mod challenge_tests {
-    #[test]
-    fn quoted_values_keep_their_commas() {
-        let (realm, params) = super::parse_challenge(
-            r#"Bearer realm="https://tre/api/registry/token",service="tre-registry",scope="repository:a/b:pull,push",error="insufficient_scope""#,
-        )
-        .unwrap();
-        assert_eq!(realm, "https://tre/api/registry/token");
-        assert_eq!(
-            params,
-            vec![
-                ("service".to_string(), "tre-registry".to_string()),
-                ("scope".to_string(), "repository:a/b:pull,push".to_string())
-            ]
-        );
-    }
-}
-
 impl RegistryClient {
     pub fn new(base: &str, credential: Option<String>) -> Result<Self, BundleError> {
         let http = reqwest::Client::builder()
@@ -272,5 +253,24 @@ impl RegistryClient {
             Reference::Tag(_) => None,
         };
         BundleArtifact::verify(manifest, expected, config, layer)
+    }
+}
+
+#[cfg(test)]
+mod challenge_tests {
+    #[test]
+    fn quoted_values_keep_their_commas() {
+        let (realm, params) = super::parse_challenge(
+            r#"Bearer realm="https://tre/api/registry/token",service="tre-registry",scope="repository:a/b:pull,push",error="insufficient_scope""#,
+        )
+        .unwrap();
+        assert_eq!(realm, "https://tre/api/registry/token");
+        assert_eq!(
+            params,
+            vec![
+                ("service".to_string(), "tre-registry".to_string()),
+                ("scope".to_string(), "repository:a/b:pull,push".to_string())
+            ]
+        );
     }
 }
