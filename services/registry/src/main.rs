@@ -1,0 +1,65 @@
+//! `tre-registry`: the OCI registry as a service (the Fargate task in AWS). Configured by its
+//! environment:
+//!   TRE_REGISTRY_ADDR            listen address (default 0.0.0.0:5000)
+//!   TRE_REGISTRY_BUCKET          S3 bucket of its storage (AWS), or
+//!   TRE_REGISTRY_DIR             a directory (anywhere else)
+//!   TRE_REGISTRY_TOKEN_KEY       base64 key (32+ bytes) shared with the API's token realm
+//!   TRE_REGISTRY_REALM           the realm URL (`https://<api>/api/registry/token`)
+//!   TRE_REGISTRY_SERVICE         its name in tokens (default tre-registry)
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+use tre_core::ports::ObjectStore;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let store: Arc<dyn ObjectStore> = match (var("TRE_REGISTRY_BUCKET"), var("TRE_REGISTRY_DIR")) {
+        (Some(bucket), _) => {
+            let conf = tre_aws::sdk_config().await;
+            Arc::new(tre_aws::S3ObjectStore::new(
+                tre_aws::S3ObjectStore::client(&conf, false),
+                bucket,
+                "",
+            ))
+        }
+        (None, Some(dir)) => Arc::new(tre_embedded::FsObjectStore::open(
+            dir,
+            "http://127.0.0.1",
+            vec![0u8; 32],
+        )?),
+        (None, None) => anyhow::bail!("set TRE_REGISTRY_BUCKET (S3) or TRE_REGISTRY_DIR"),
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(
+            var("TRE_REGISTRY_TOKEN_KEY")
+                .context("set TRE_REGISTRY_TOKEN_KEY: anonymous access is off")?
+                .trim(),
+        )
+        .context("TRE_REGISTRY_TOKEN_KEY is not base64")?;
+    let service = var("TRE_REGISTRY_SERVICE").unwrap_or_else(|| "tre-registry".into());
+    let key = tre_auth::registry_token::RegistryTokenKey::new(key, service)
+        .map_err(anyhow::Error::msg)?;
+    let realm = var("TRE_REGISTRY_REALM")
+        .context("set TRE_REGISTRY_REALM (the API's /api/registry/token)")?;
+    let addr = var("TRE_REGISTRY_ADDR").unwrap_or_else(|| "0.0.0.0:5000".into());
+    let app = tre_registry::router(
+        tre_registry::Storage::new(store),
+        tre_registry::RegistryAuth::Tokens { key, realm },
+    );
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(%addr, "registry listening");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
