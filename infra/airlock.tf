@@ -169,31 +169,22 @@ resource "aws_iam_role_policy" "airlock_runner_task" {
   policy = data.aws_iam_policy_document.airlock_runner_task.json
 }
 
-resource "aws_ecs_task_definition" "airlock_runner" {
-  family                   = "${var.name_prefix}-airlock-runner"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = 512
-  memory                   = 1024
-  execution_role_arn       = aws_iam_role.airlock_runner_execution.arn
-  task_role_arn            = aws_iam_role.airlock_runner_task.arn
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = "ARM64"
-  }
-  container_definitions = jsonencode([{
+locals {
+  # ClamAV runs beside the runner when an image is given (it needs memory for its signatures).
+  clamav = var.clamav_image != ""
+  airlock_runner_container = {
     # The state machine's container overrides name this container.
     name                   = "airlock-runner"
     image                  = "${aws_ecr_repository.runner["airlock-runner"].repository_url}:${var.airlock_runner_image_tag}"
     essential              = true
     readonlyRootFilesystem = true
     user                   = "10001"
-    environment = [
+    environment = concat([
       { name = "TRE_TABLE", value = aws_dynamodb_table.tre.name },
       { name = "TRE_STATUS_QUEUE_URL", value = aws_sqs_queue.status.url },
       { name = "TRE_AIRLOCK_BUCKET_PREFIX", value = local.airlock_bucket_prefix },
       { name = "RUST_LOG", value = "info" },
-    ]
+    ], local.clamav ? [{ name = "TRE_CLAMD_ADDRESS", value = "127.0.0.1:3310" }] : [])
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -202,5 +193,51 @@ resource "aws_ecs_task_definition" "airlock_runner" {
         awslogs-stream-prefix = "step"
       }
     }
-  }])
+  }
+  clamd_container = {
+    name      = "clamd"
+    image     = var.clamav_image
+    essential = true
+    # clamd must be up (signatures loaded) before the runner streams anything to it.
+    healthCheck = {
+      command     = ["CMD-SHELL", "clamdscan --ping 1 || exit 1"]
+      interval    = 10
+      retries     = 30
+      startPeriod = 120
+      timeout     = 5
+    }
+    environment = [
+      # The largest stream clamd accepts: files above it are blocked (the adapter fails closed).
+      { name = "CLAMD_CONF_StreamMaxLength", value = "4000M" },
+      { name = "CLAMD_CONF_TCPSocket", value = "3310" },
+      { name = "CLAMD_CONF_TCPAddr", value = "127.0.0.1" },
+    ]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.airlock_runner.name
+        awslogs-region        = data.aws_region.current.name
+        awslogs-stream-prefix = "clamd"
+      }
+    }
+  }
+}
+
+resource "aws_ecs_task_definition" "airlock_runner" {
+  # checkov:skip=CKV_AWS_336:The optional clamd sidecar (var.clamav_image) writes its signature database at start; the runner's own root filesystem is read-only.
+  family                   = "${var.name_prefix}-airlock-runner"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = local.clamav ? 1024 : 512
+  memory                   = local.clamav ? 4096 : 1024
+  execution_role_arn       = aws_iam_role.airlock_runner_execution.arn
+  task_role_arn            = aws_iam_role.airlock_runner_task.arn
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "ARM64"
+  }
+  container_definitions = jsonencode(concat(
+    [merge(local.airlock_runner_container, { for k, v in { dependsOn = [{ containerName = "clamd", condition = "HEALTHY" }] } : k => v if local.clamav })],
+    local.clamav ? [local.clamd_container] : [],
+  ))
 }

@@ -99,3 +99,9 @@ variable "airlock_runner_image_tag" {
   description = "Tag of the airlock-runner image pushed to its ECR repository (see services/airlock-runner/Dockerfile)."
   type        = string
 }
+
+variable "clamav_image" {
+  description = "An image running clamd (e.g. clamav/clamav, mirrored to your ECR) to scan airlock files beside the policy scanner; empty: the policy scanner only. It downloads signatures at start, so the tasks need a route to the ClamAV mirrors or a mirror of your own."
+  type        = string
+  default     = ""
+}
