@@ -89,46 +89,6 @@ resource "aws_s3_bucket_policy" "airlock" {
   policy   = data.aws_iam_policy_document.airlock_tls_only[each.key].json
 }
 
-resource "aws_cloudwatch_log_group" "airlock_runner" {
-  name              = "/${var.name_prefix}/airlock-runner"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.tre.arn
-}
-
-resource "aws_iam_role" "airlock_runner_execution" {
-  name               = "${var.name_prefix}-airlock-runner-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-}
-
-data "aws_iam_policy_document" "airlock_runner_execution" {
-  statement {
-    sid       = "PullImage"
-    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [aws_ecr_repository.runner["airlock-runner"].arn]
-  }
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"] # GetAuthorizationToken has no resource-level permissions.
-  }
-  statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.airlock_runner.arn}:*"]
-  }
-  statement {
-    sid       = "Encryption"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.tre.arn]
-  }
-}
-
-resource "aws_iam_role_policy" "airlock_runner_execution" {
-  name   = "start-task"
-  role   = aws_iam_role.airlock_runner_execution.id
-  policy = data.aws_iam_policy_document.airlock_runner_execution.json
-}
-
 # What the runner's code does (SDK_CALLS in services/airlock-runner, checked by
 # tests/tests/infra_consistency.rs): read the request, move objects between the stages, report.
 resource "aws_iam_role" "airlock_runner_task" {
@@ -188,7 +148,7 @@ locals {
     logConfiguration = {
       logDriver = "awslogs"
       options = {
-        awslogs-group         = aws_cloudwatch_log_group.airlock_runner.name
+        awslogs-group         = aws_cloudwatch_log_group.runner["airlock-runner"].name
         awslogs-region        = data.aws_region.current.name
         awslogs-stream-prefix = "step"
       }
@@ -215,7 +175,7 @@ locals {
     logConfiguration = {
       logDriver = "awslogs"
       options = {
-        awslogs-group         = aws_cloudwatch_log_group.airlock_runner.name
+        awslogs-group         = aws_cloudwatch_log_group.runner["airlock-runner"].name
         awslogs-region        = data.aws_region.current.name
         awslogs-stream-prefix = "clamd"
       }
@@ -230,7 +190,7 @@ resource "aws_ecs_task_definition" "airlock_runner" {
   network_mode             = "awsvpc"
   cpu                      = local.clamav ? 1024 : 512
   memory                   = local.clamav ? 4096 : 1024
-  execution_role_arn       = aws_iam_role.airlock_runner_execution.arn
+  execution_role_arn       = aws_iam_role.runner_execution["airlock-runner"].arn
   task_role_arn            = aws_iam_role.airlock_runner_task.arn
   runtime_platform {
     operating_system_family = "LINUX"

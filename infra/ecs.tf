@@ -35,8 +35,9 @@ resource "aws_ecr_lifecycle_policy" "runner" {
   })
 }
 
-resource "aws_cloudwatch_log_group" "bundle_runner" {
-  name              = "/${var.name_prefix}/bundle-runner"
+resource "aws_cloudwatch_log_group" "runner" {
+  for_each          = aws_ecr_repository.runner
+  name              = "/${var.name_prefix}/${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.tre.arn
 }
@@ -51,17 +52,19 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
-# What ECS itself needs to start the task: pull the image, write its logs.
-resource "aws_iam_role" "bundle_runner_execution" {
-  name               = "${var.name_prefix}-bundle-runner-execution"
+# What ECS itself needs to start a runner's task: pull its image, write its logs.
+resource "aws_iam_role" "runner_execution" {
+  for_each           = aws_ecr_repository.runner
+  name               = "${var.name_prefix}-${each.key}-execution"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
-data "aws_iam_policy_document" "bundle_runner_execution" {
+data "aws_iam_policy_document" "runner_execution" {
+  for_each = aws_ecr_repository.runner
   statement {
     sid       = "PullImage"
     actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [aws_ecr_repository.runner["bundle-runner"].arn]
+    resources = [each.value.arn]
   }
   statement {
     sid       = "EcrLogin"
@@ -71,7 +74,7 @@ data "aws_iam_policy_document" "bundle_runner_execution" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.bundle_runner.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.runner[each.key].arn}:*"]
   }
   statement {
     sid       = "Encryption"
@@ -80,13 +83,14 @@ data "aws_iam_policy_document" "bundle_runner_execution" {
   }
 }
 
-resource "aws_iam_role_policy" "bundle_runner_execution" {
-  name   = "start-task"
-  role   = aws_iam_role.bundle_runner_execution.id
-  policy = data.aws_iam_policy_document.bundle_runner_execution.json
+resource "aws_iam_role_policy" "runner_execution" {
+  for_each = aws_ecr_repository.runner
+  name     = "start-task"
+  role     = aws_iam_role.runner_execution[each.key].id
+  policy   = data.aws_iam_policy_document.runner_execution[each.key].json
 }
 
-# What the runner's own code does (BUNDLE_RUNNER_SDK_CALLS in services/bundle-runner, checked
+# What the runner's own code does (`SDK_CALLS` in services/bundle-runner, checked
 # by tests/tests/infra_consistency.rs): read the resource, report to the status queue. What a
 # bundle's steps do in the account is the deployer's choice: var.bundle_policy_arns.
 resource "aws_iam_role" "bundle_runner_task" {
@@ -154,7 +158,7 @@ resource "aws_ecs_task_definition" "bundle_runner" {
   network_mode             = "awsvpc"
   cpu                      = var.bundle_runner_cpu
   memory                   = var.bundle_runner_memory
-  execution_role_arn       = aws_iam_role.bundle_runner_execution.arn
+  execution_role_arn       = aws_iam_role.runner_execution["bundle-runner"].arn
   task_role_arn            = aws_iam_role.bundle_runner_task.arn
   runtime_platform {
     operating_system_family = "LINUX"
@@ -180,7 +184,7 @@ resource "aws_ecs_task_definition" "bundle_runner" {
     logConfiguration = {
       logDriver = "awslogs"
       options = {
-        awslogs-group         = aws_cloudwatch_log_group.bundle_runner.name
+        awslogs-group         = aws_cloudwatch_log_group.runner["bundle-runner"].name
         awslogs-region        = data.aws_region.current.name
         awslogs-stream-prefix = "step"
       }

@@ -79,7 +79,7 @@ data "aws_iam_policy_document" "states" {
   statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.bundle_runner_execution.arn, aws_iam_role.bundle_runner_task.arn, aws_iam_role.airlock_runner_execution.arn, aws_iam_role.airlock_runner_task.arn]
+    resources = concat([for r in aws_iam_role.runner_execution : r.arn], [aws_iam_role.bundle_runner_task.arn, aws_iam_role.airlock_runner_task.arn])
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
