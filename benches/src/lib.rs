@@ -111,3 +111,40 @@ pub fn free_addr() -> anyhow::Result<String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.to_string())
 }
+
+/// `tre dev` on a free port with its data in `data` (registry on a free port too); returns the
+/// process and the API's base URL.
+pub fn start_dev(tre: &str, data: &std::path::Path) -> anyhow::Result<(Proc, String)> {
+    let addr = free_addr()?;
+    start(
+        Command::new(tre)
+            .args([
+                "dev",
+                "--quiet",
+                "--registry-addr",
+                "127.0.0.1:0",
+                "--addr",
+                &addr,
+                "--data-dir",
+            ])
+            .arg(data)
+            .env("RUST_LOG", "warn"),
+    )
+}
+
+/// A token for a sample user of the `tre dev` serving `base` from `data`.
+pub fn dev_token(
+    tre: &str,
+    user: &str,
+    base: &str,
+    data: &std::path::Path,
+) -> anyhow::Result<String> {
+    let out = Command::new(tre)
+        .args(["token", user, "--api", base, "--data-dir"])
+        .arg(data)
+        .output()?;
+    if !out.status.success() {
+        bail!("tre token {user}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}

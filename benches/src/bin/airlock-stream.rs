@@ -8,14 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tre_benches::{free_addr, start};
+use tre_benches::{dev_token, start_dev};
 
 /// Deterministic, incompressible-looking content: a xorshift stream, `size` bytes.
 fn block(seed: u64) -> Vec<u8> {
@@ -151,14 +150,6 @@ impl Api {
     }
 }
 
-fn token(tre: &str, user: &str, base: &str, data: &std::path::Path) -> anyhow::Result<String> {
-    let out = Command::new(tre)
-        .args(["token", user, "--api", base, "--data-dir"])
-        .arg(data)
-        .output()?;
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -194,21 +185,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::remove_file(scratch.path().join("copy.bin"))?;
 
     let data = tempfile::tempdir()?;
-    let addr = free_addr()?;
-    let (proc_, base) = start(
-        Command::new(&tre)
-            .args([
-                "dev",
-                "--quiet",
-                "--registry-addr",
-                "127.0.0.1:0",
-                "--addr",
-                &addr,
-                "--data-dir",
-            ])
-            .arg(data.path())
-            .env("RUST_LOG", "warn"),
-    )?;
+    let (proc_, base) = start_dev(&tre, data.path())?;
     let root = proc_.0.id();
     let peaks = Arc::new(Mutex::new(BTreeMap::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -216,9 +193,9 @@ async fn main() -> anyhow::Result<()> {
         let (peaks, stop) = (peaks.clone(), stop.clone());
         std::thread::spawn(move || watch(root, peaks, stop))
     };
-    let admin = token(&tre, "admin", &base, data.path())?;
-    let researcher = token(&tre, "researcher", &base, data.path())?;
-    let manager = token(&tre, "airlock-manager", &base, data.path())?;
+    let admin = dev_token(&tre, "admin", &base, data.path())?;
+    let researcher = dev_token(&tre, "researcher", &base, data.path())?;
+    let manager = dev_token(&tre, "airlock-manager", &base, data.path())?;
     let api = Api {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(3600))

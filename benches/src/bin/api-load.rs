@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use tre_benches::{free_addr, load, start};
+use tre_benches::{dev_token, load, start, start_dev};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,30 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let total: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(4000);
     let conc: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let data = tempfile::tempdir()?;
-    let addr = free_addr()?;
-    let (_tre, api) = start(
-        Command::new(&args[1])
-            .args([
-                "dev",
-                "--quiet",
-                "--registry-addr",
-                "127.0.0.1:0",
-                "--addr",
-                &addr,
-                "--data-dir",
-            ])
-            .arg(data.path())
-            .env("RUST_LOG", "warn"),
-    )?;
-    let token = String::from_utf8(
-        Command::new(&args[1])
-            .args(["token", "admin", "--api", &api, "--data-dir"])
-            .arg(data.path())
-            .output()?
-            .stdout,
-    )?
-    .trim()
-    .to_string();
+    let (_tre, api) = start_dev(&args[1], data.path())?;
+    let token = dev_token(&args[1], "admin", &api, data.path())?;
     let (_peer, peer) = start(Command::new(&args[2]).arg("127.0.0.1:0"))?;
 
     let client = reqwest::Client::builder()

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use tre_benches::{free_addr, start, Stats};
+use tre_benches::{dev_token, start_dev, Stats};
 
 struct Api {
     client: reqwest::Client,
@@ -68,30 +68,8 @@ async fn main() -> anyhow::Result<()> {
     let sequential: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(50);
     let burst: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(100);
     let data = tempfile::tempdir()?;
-    let addr = free_addr()?;
-    let (_tre, base) = start(
-        Command::new(tre)
-            .args([
-                "dev",
-                "--quiet",
-                "--registry-addr",
-                "127.0.0.1:0",
-                "--addr",
-                &addr,
-                "--data-dir",
-            ])
-            .arg(data.path())
-            .env("RUST_LOG", "warn"),
-    )?;
-    let token = String::from_utf8(
-        Command::new(tre)
-            .args(["token", "admin", "--api", &base, "--data-dir"])
-            .arg(data.path())
-            .output()?
-            .stdout,
-    )?
-    .trim()
-    .to_string();
+    let (_tre, base) = start_dev(tre, data.path())?;
+    let token = dev_token(tre, "admin", &base, data.path())?;
     let layout = data.path().join("bundles");
     let registered = Command::new(tre)
         .args(["bundle", "register", "bundles/tre-noop", "--layout"])
