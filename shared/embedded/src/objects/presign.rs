@@ -50,6 +50,49 @@ fn encode_key(key: &str) -> String {
     out
 }
 
+/// When a link made now for `expires_in` expires (whole seconds, as signed).
+fn expiry(expires_in: Duration) -> PortResult<DateTime<Utc>> {
+    if expires_in.is_zero() || expires_in > MAX_EXPIRY {
+        return Err(PortError::Invalid(
+            "a pre-signed URL lives 1 s to 7 days".into(),
+        ));
+    }
+    let at = Utc::now()
+        + chrono::Duration::from_std(expires_in)
+            .map_err(|e| PortError::Invalid(format!("expiry: {e}")))?;
+    Ok(DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at))
+}
+
+/// The signature of (`method`, `subject`, `expires`) as it goes in a link.
+fn signature(secret: &[u8], method: &str, subject: &str, expires: i64) -> PortResult<String> {
+    Ok(hex::encode(
+        mac(secret, method, subject, expires)?
+            .finalize()
+            .into_bytes(),
+    ))
+}
+
+/// Check a link's signature over (`method`, `subject`, `expires`), then its expiry (after the
+/// signature, so a forged expiry teaches an attacker nothing). Constant-time comparison.
+fn check(
+    secret: &[u8],
+    method: &str,
+    subject: &str,
+    expires: i64,
+    sig: &str,
+    now: DateTime<Utc>,
+) -> PortResult<()> {
+    let bad = || PortError::Invalid("the link's signature does not match".into());
+    let sig = hex::decode(sig).map_err(|_| bad())?;
+    mac(secret, method, subject, expires)?
+        .verify_slice(&sig)
+        .map_err(|_| bad())?;
+    if now.timestamp() > expires {
+        return Err(PortError::Invalid("the link has expired".into()));
+    }
+    Ok(())
+}
+
 pub(super) fn presign(
     base_url: &str,
     secret: &[u8],
@@ -57,24 +100,17 @@ pub(super) fn presign(
     key: &str,
     expires_in: Duration,
 ) -> PortResult<PresignedUrl> {
-    if expires_in.is_zero() || expires_in > MAX_EXPIRY {
-        return Err(PortError::Invalid(
-            "a pre-signed URL lives 1 s to 7 days".into(),
-        ));
-    }
-    let expires_at = Utc::now()
-        + chrono::Duration::from_std(expires_in)
-            .map_err(|e| PortError::Invalid(format!("expiry: {e}")))?;
+    let expires_at = expiry(expires_in)?;
     let expires = expires_at.timestamp();
     let name = method_name(method);
-    let sig = hex::encode(mac(secret, name, key, expires)?.finalize().into_bytes());
+    let sig = signature(secret, name, key, expires)?;
     Ok(PresignedUrl {
         url: format!(
             "{base_url}/objects/{}?method={name}&expires={expires}&sig={sig}",
             encode_key(key)
         ),
         method,
-        expires_at: DateTime::from_timestamp(expires, 0).unwrap_or(expires_at),
+        expires_at,
     })
 }
 
@@ -88,15 +124,9 @@ pub(super) fn presign_part(
     part: u32,
     expires_in: Duration,
 ) -> PortResult<PresignedUrl> {
-    let signed = part_subject(key, upload_id, part);
-    let link = presign(base_url, secret, PresignMethod::Put, &signed, expires_in)?;
-    // `presign` signed (PUT, subject); a part link is signed for PART instead.
-    let expires = link.expires_at.timestamp();
-    let sig = hex::encode(
-        mac(secret, "PART", &signed, expires)?
-            .finalize()
-            .into_bytes(),
-    );
+    let expires_at = expiry(expires_in)?;
+    let expires = expires_at.timestamp();
+    let sig = signature(secret, "PART", &part_subject(key, upload_id, part), expires)?;
     Ok(PresignedUrl {
         url: format!(
             "{base_url}/objects/{}?method=PART&upload={}&part={part}&expires={expires}&sig={sig}",
@@ -104,7 +134,7 @@ pub(super) fn presign_part(
             encode_key(upload_id)
         ),
         method: PresignMethod::Put,
-        expires_at: link.expires_at,
+        expires_at,
     })
 }
 
@@ -123,16 +153,7 @@ impl FsObjectStore {
         sig: &str,
         now: DateTime<Utc>,
     ) -> PortResult<()> {
-        let bad = || PortError::Invalid("the link's signature does not match".into());
-        let sig = hex::decode(sig).map_err(|_| bad())?;
-        mac(&self.secret, method_name(method), key, expires)?
-            .verify_slice(&sig)
-            .map_err(|_| bad())?;
-        // Checked after the signature so an attacker learns nothing from a forged expiry.
-        if now.timestamp() > expires {
-            return Err(PortError::Invalid("the link has expired".into()));
-        }
-        Ok(())
+        check(&self.secret, method_name(method), key, expires, sig, now)
     }
 }
 
@@ -280,19 +301,10 @@ async fn put_part(
         return forbidden("the part link is incomplete");
     };
     let subject = part_subject(key, upload, part);
-    let checked = hex::decode(sig)
-        .ok()
-        .and_then(|sig| {
-            mac(&store.secret, "PART", &subject, expires)
-                .ok()
-                .map(|m| m.verify_slice(&sig).is_ok())
-        })
-        .unwrap_or(false);
-    if !checked {
-        return forbidden("the link's signature does not match");
-    }
-    if Utc::now().timestamp() > expires {
-        return forbidden("the link has expired");
+    match check(&store.secret, "PART", &subject, expires, sig, Utc::now()) {
+        Ok(()) => {}
+        Err(PortError::Invalid(d)) => return forbidden(&d),
+        Err(other) => return port_problem(other),
     }
     let Some(len) = headers
         .get(header::CONTENT_LENGTH)
