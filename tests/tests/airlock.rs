@@ -96,16 +96,27 @@ impl Airlock {
         assert!(resp.status().is_success(), "upload: {}", resp.status());
     }
 
-    async fn submit(&self, rid: &str) {
-        let r = self
-            .t
+    /// POST a transition (`submit`, `cancel`, `revoke`) that must succeed; returns the request.
+    async fn act(&self, rid: &str, verb: &str, token: &str) -> Value {
+        self.t
             .post_ok(
-                &format!("{}/submit", self.path(rid)),
-                &self.researcher,
+                &format!("{}/{verb}", self.path(rid)),
+                token,
                 &json!({}),
                 200,
             )
-            .await;
+            .await
+    }
+
+    /// POST a transition, whatever its answer.
+    async fn try_act(&self, rid: &str, verb: &str, token: &str) -> tre_e2e::Reply {
+        self.t
+            .post(&format!("{}/{verb}", self.path(rid)), token, &json!({}))
+            .await
+    }
+
+    async fn submit(&self, rid: &str) {
+        let r = self.act(rid, "submit", &self.researcher).await;
         assert_eq!(r["status"], "submitted");
     }
 
@@ -277,16 +288,7 @@ async fn an_approved_import_arrives_in_the_workspace_with_its_checksum() {
         ]
     );
     // Nothing moves an approved import back, and an approved import gives no download link.
-    assert_eq!(
-        a.t.post(
-            &format!("{}/submit", a.path(&rid)),
-            &a.researcher,
-            &json!({})
-        )
-        .await
-        .status,
-        409
-    );
+    assert_eq!(a.try_act(&rid, "submit", &a.researcher).await.status, 409);
     assert_eq!(a.link(&rid, "cohort.csv", &a.researcher).await.0, 403);
 }
 
@@ -377,14 +379,7 @@ async fn an_approved_export_is_downloadable_by_its_requester_only() {
     assert_eq!(a.link(&rid, "results.txt", &a.manager).await.0, 403);
     assert_eq!(a.link(&rid, "results.txt", &a.owner).await.0, 403);
     // A revoked export can no longer be downloaded.
-    let revoked =
-        a.t.post_ok(
-            &format!("{}/revoke", a.path(&rid)),
-            &a.manager,
-            &json!({}),
-            200,
-        )
-        .await;
+    let revoked = a.act(&rid, "revoke", &a.manager).await;
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(a.link(&rid, "results.txt", &a.researcher).await.0, 403);
 }
@@ -393,14 +388,7 @@ async fn an_approved_export_is_downloadable_by_its_requester_only() {
 async fn requests_are_cancelled_as_drafts_and_in_review() {
     let a = setup().await;
     let draft = a.open("import").await;
-    let r =
-        a.t.post_ok(
-            &format!("{}/cancel", a.path(&draft)),
-            &a.researcher,
-            &json!({}),
-            200,
-        )
-        .await;
+    let r = a.act(&draft, "cancel", &a.researcher).await;
     assert_eq!(r["status"], "cancelled");
     // A cancelled request takes no files and cannot be submitted.
     let add =
@@ -420,18 +408,9 @@ async fn requests_are_cancelled_as_drafts_and_in_review() {
         "in_review"
     );
     // Only the requester or a workspace owner may cancel.
-    let by_manager =
-        a.t.post(&format!("{}/cancel", a.path(&rid)), &a.manager, &json!({}))
-            .await;
+    let by_manager = a.try_act(&rid, "cancel", &a.manager).await;
     assert_eq!(by_manager.status, 403);
-    let r =
-        a.t.post_ok(
-            &format!("{}/cancel", a.path(&rid)),
-            &a.owner,
-            &json!({}),
-            200,
-        )
-        .await;
+    let r = a.act(&rid, "cancel", &a.owner).await;
     assert_eq!(r["status"], "cancelled");
     // The workflow discards the files.
     let deadline = Instant::now() + Duration::from_secs(60);
