@@ -93,6 +93,22 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("get")
+    }
+
+    async fn head(&self, path: &str) -> reqwest::Response {
+        self.http.head(self.url(path)).send().await.expect("head")
+    }
+
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("delete")
+    }
+
     async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let d = digest(data);
         let r = self
@@ -143,7 +159,7 @@ impl Server {
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 async fn the_base_endpoint_answers(s: Server) {
-    let r = s.http.get(s.url("/v2/")).send().await.expect("get");
+    let r = s.get("/v2/").await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -156,30 +172,19 @@ async fn pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest(s:
     assert_eq!(r.headers()["docker-content-digest"], d.as_str());
     for reference in ["1.0.0", d.as_str()] {
         let r = s
-            .http
-            .get(s.url(&format!("/v2/tre/bundles/base/manifests/{reference}")))
-            .send()
-            .await
-            .expect("get");
+            .get(&format!("/v2/tre/bundles/base/manifests/{reference}"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], OCI_MANIFEST);
         assert_eq!(r.headers()["docker-content-digest"], d.as_str());
         assert_eq!(digest(&r.bytes().await.expect("body")), d);
         let h = s
-            .http
-            .head(s.url(&format!("/v2/tre/bundles/base/manifests/{reference}")))
-            .send()
-            .await
-            .expect("head");
+            .head(&format!("/v2/tre/bundles/base/manifests/{reference}"))
+            .await;
         assert_eq!(h.status(), StatusCode::OK);
         assert_eq!(h.headers()["docker-content-digest"], d.as_str());
     }
-    let missing = s
-        .http
-        .get(s.url("/v2/tre/bundles/base/manifests/nope"))
-        .send()
-        .await
-        .expect("get");
+    let missing = s.get("/v2/tre/bundles/base/manifests/nope").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let v: Value = missing.json().await.expect("json");
     assert_eq!(v["errors"][0]["code"], "MANIFEST_UNKNOWN");
@@ -188,12 +193,7 @@ async fn pull_manifests_by_tag_and_by_digest_with_their_media_type_and_digest(s:
 async fn pull_blobs_whole_and_by_range(s: Server) {
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let d = s.push_blob("r", &data).await;
-    let r = s
-        .http
-        .get(s.url(&format!("/v2/r/blobs/{d}")))
-        .send()
-        .await
-        .expect("get");
+    let r = s.get(&format!("/v2/r/blobs/{d}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["docker-content-digest"], d.as_str());
     assert_eq!(r.bytes().await.expect("body").as_ref(), data.as_slice());
@@ -207,20 +207,10 @@ async fn pull_blobs_whole_and_by_range(s: Server) {
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(part.headers()["content-range"], "bytes 10-19/100000");
     assert_eq!(part.bytes().await.expect("body").as_ref(), &data[10..20]);
-    let h = s
-        .http
-        .head(s.url(&format!("/v2/r/blobs/{d}")))
-        .send()
-        .await
-        .expect("head");
+    let h = s.head(&format!("/v2/r/blobs/{d}")).await;
     assert_eq!(h.headers()["content-length"], "100000");
     // A blob is known per repository.
-    let other = s
-        .http
-        .get(s.url(&format!("/v2/other/blobs/{d}")))
-        .send()
-        .await
-        .expect("get");
+    let other = s.get(&format!("/v2/other/blobs/{d}")).await;
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }
 
@@ -250,7 +240,7 @@ async fn push_a_blob_in_chunks_resuming_after_a_broken_connection(s: Server) {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(r.headers()["range"], "0-99999");
     // The client lost track: it asks where the upload stands, and goes on from there.
-    let status = s.http.get(s.url(&location)).send().await.expect("status");
+    let status = s.get(&location).await;
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
     assert_eq!(status.headers()["range"], "0-99999");
     // A small chunk: the registry answers before reading a body it refuses, and a large one
@@ -266,23 +256,10 @@ async fn push_a_blob_in_chunks_resuming_after_a_broken_connection(s: Server) {
         .await
         .expect("put");
     assert_eq!(fin.status(), StatusCode::CREATED);
-    let got = s
-        .http
-        .get(s.url(&format!("/v2/r/blobs/{d}")))
-        .send()
-        .await
-        .expect("get");
+    let got = s.get(&format!("/v2/r/blobs/{d}")).await;
     assert_eq!(got.bytes().await.expect("body").as_ref(), data.as_slice());
     // A finished upload is gone.
-    assert_eq!(
-        s.http
-            .get(s.url(&location))
-            .send()
-            .await
-            .expect("status")
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(s.get(&location).await.status(), StatusCode::NOT_FOUND);
 }
 
 async fn a_push_with_a_wrong_digest_is_refused_and_stores_nothing(s: Server) {
@@ -298,12 +275,7 @@ async fn a_push_with_a_wrong_digest_is_refused_and_stores_nothing(s: Server) {
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["errors"][0]["code"], "DIGEST_INVALID");
     for d in [wrong, digest(b"the real bytes")] {
-        let h = s
-            .http
-            .head(s.url(&format!("/v2/r/blobs/{d}")))
-            .send()
-            .await
-            .expect("head");
+        let h = s.head(&format!("/v2/r/blobs/{d}")).await;
         assert_eq!(h.status(), StatusCode::NOT_FOUND);
     }
 }
@@ -325,14 +297,9 @@ async fn an_upload_can_be_cancelled(s: Server) {
         .send()
         .await
         .expect("patch");
-    let del = s
-        .http
-        .delete(s.url(&location))
-        .send()
-        .await
-        .expect("delete");
+    let del = s.delete(&location).await;
     assert_eq!(del.status(), StatusCode::NO_CONTENT);
-    let status = s.http.get(s.url(&location)).send().await.expect("status");
+    let status = s.get(&location).await;
     assert_eq!(status.status(), StatusCode::NOT_FOUND);
 }
 
@@ -345,12 +312,7 @@ async fn a_blob_is_mounted_from_another_repository(s: Server) {
         .await
         .expect("mount");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let got = s
-        .http
-        .get(s.url(&format!("/v2/target/blobs/{d}")))
-        .send()
-        .await
-        .expect("get");
+    let got = s.get(&format!("/v2/target/blobs/{d}")).await;
     assert_eq!(got.bytes().await.expect("body").as_ref(), b"shared layer");
     // From a repository that does not hold it: an ordinary upload starts instead.
     let r = s
@@ -379,12 +341,7 @@ async fn a_manifest_referring_to_missing_blobs_is_refused_and_the_tag_does_not_m
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
-    let now = s
-        .http
-        .get(s.url("/v2/r/manifests/latest"))
-        .send()
-        .await
-        .expect("get");
+    let now = s.get("/v2/r/manifests/latest").await;
     assert_eq!(now.json::<Value>().await.expect("json"), m);
     // Nor is a manifest whose declared media type contradicts its Content-Type, or that is not JSON.
     let r = s
@@ -398,22 +355,9 @@ async fn tags_are_listed_in_order_with_pagination_and_the_catalog_lists_reposito
     for t in ["b", "a", "c", "v1.0"] {
         s.push_manifest("app", t, OCI_MANIFEST, &m).await;
     }
-    let all: Value = s
-        .http
-        .get(s.url("/v2/app/tags/list"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let all: Value = s.get("/v2/app/tags/list").await.json().await.expect("json");
     assert_eq!(all["tags"], json!(["a", "b", "c", "v1.0"]));
-    let page = s
-        .http
-        .get(s.url("/v2/app/tags/list?n=2"))
-        .send()
-        .await
-        .expect("get");
+    let page = s.get("/v2/app/tags/list?n=2").await;
     assert!(page.headers()["link"]
         .to_str()
         .expect("link")
@@ -423,25 +367,14 @@ async fn tags_are_listed_in_order_with_pagination_and_the_catalog_lists_reposito
         json!(["a", "b"])
     );
     let next: Value = s
-        .http
-        .get(s.url("/v2/app/tags/list?n=2&last=b"))
-        .send()
+        .get("/v2/app/tags/list?n=2&last=b")
         .await
-        .expect("get")
         .json()
         .await
         .expect("json");
     assert_eq!(next["tags"], json!(["c", "v1.0"]));
     s.image("zeta/x", b"y").await;
-    let cat: Value = s
-        .http
-        .get(s.url("/v2/_catalog"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let cat: Value = s.get("/v2/_catalog").await.json().await.expect("json");
     assert_eq!(cat["repositories"], json!(["app", "zeta/x"]));
 }
 
@@ -466,23 +399,17 @@ async fn referrers_are_listed_and_filtered_by_artifact_type(s: Server) {
         assert_eq!(r.headers()["oci-subject"], subject.as_str());
     }
     let all: Value = s
-        .http
-        .get(s.url(&format!("/v2/r/referrers/{subject}")))
-        .send()
+        .get(&format!("/v2/r/referrers/{subject}"))
         .await
-        .expect("get")
         .json()
         .await
         .expect("json");
     assert_eq!(all["manifests"].as_array().map(Vec::len), Some(2));
     let one = s
-        .http
-        .get(s.url(&format!(
+        .get(&format!(
             "/v2/r/referrers/{subject}?artifactType=application/vnd.tre.sbom"
-        )))
-        .send()
-        .await
-        .expect("get");
+        ))
+        .await;
     assert_eq!(one.headers()["oci-filters-applied"], "artifactType");
     let one: Value = one.json().await.expect("json");
     assert_eq!(
@@ -495,39 +422,19 @@ async fn referrers_are_listed_and_filtered_by_artifact_type(s: Server) {
 async fn manifests_and_blobs_are_deleted(s: Server) {
     let (m, d) = s.image("r", b"gone").await;
     s.push_manifest("r", "t", OCI_MANIFEST, &m).await;
-    let del = s
-        .http
-        .delete(s.url(&format!("/v2/r/manifests/{d}")))
-        .send()
-        .await
-        .expect("delete");
+    let del = s.delete(&format!("/v2/r/manifests/{d}")).await;
     assert_eq!(del.status(), StatusCode::ACCEPTED);
     for reference in ["t", d.as_str()] {
-        let r = s
-            .http
-            .get(s.url(&format!("/v2/r/manifests/{reference}")))
-            .send()
-            .await
-            .expect("get");
+        let r = s.get(&format!("/v2/r/manifests/{reference}")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{reference}");
     }
     let layer = m["layers"][0]["digest"]
         .as_str()
         .expect("digest")
         .to_string();
-    let del = s
-        .http
-        .delete(s.url(&format!("/v2/r/blobs/{layer}")))
-        .send()
-        .await
-        .expect("delete");
+    let del = s.delete(&format!("/v2/r/blobs/{layer}")).await;
     assert_eq!(del.status(), StatusCode::ACCEPTED);
-    let r = s
-        .http
-        .get(s.url(&format!("/v2/r/blobs/{layer}")))
-        .send()
-        .await
-        .expect("get");
+    let r = s.get(&format!("/v2/r/blobs/{layer}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -537,7 +444,7 @@ async fn names_and_references_outside_the_grammar_are_refused(s: Server) {
         "/v2/a/../b/tags/list",
         "/v2/a//b/tags/list",
     ] {
-        let r = s.http.get(s.url(path)).send().await.expect("get");
+        let r = s.get(path).await;
         assert!(r.status().is_client_error(), "{path}: {}", r.status());
     }
     let r = s
@@ -556,12 +463,7 @@ async fn concurrent_pushes_of_the_same_blob_and_duplicate_manifest_puts_are_harm
     let pushes = (0..8).map(|_| s.push_blob("r", &data));
     let digests = futures::future::join_all(pushes).await;
     assert!(digests.windows(2).all(|w| w[0] == w[1]));
-    let got = s
-        .http
-        .get(s.url(&format!("/v2/r/blobs/{}", digests[0])))
-        .send()
-        .await
-        .expect("get");
+    let got = s.get(&format!("/v2/r/blobs/{}", digests[0])).await;
     assert_eq!(got.bytes().await.expect("body").as_ref(), data.as_slice());
     let (m, d) = s.image("r", b"dup").await;
     for _ in 0..3 {
@@ -602,11 +504,7 @@ async fn garbage_collection_sweeps_only_what_no_manifest_refers_to(s: Server) {
     let orphan = s.push_blob("keep", b"never referenced").await;
     let (b, bd) = s.image("drop", b"dropped layer").await;
     s.push_manifest("drop", "v1", OCI_MANIFEST, &b).await;
-    s.http
-        .delete(s.url(&format!("/v2/drop/manifests/{bd}")))
-        .send()
-        .await
-        .expect("delete");
+    s.delete(&format!("/v2/drop/manifests/{bd}")).await;
 
     let dry = tre_registry::gc::collect(&s.storage, Duration::ZERO, false)
         .await
@@ -617,40 +515,22 @@ async fn garbage_collection_sweeps_only_what_no_manifest_refers_to(s: Server) {
         assert!(swept.contains(&d), "{d} should be swept: {swept:?}");
     }
     // A dry run deletes nothing.
-    let h = s
-        .http
-        .head(s.url(&format!("/v2/keep/blobs/{orphan}")))
-        .send()
-        .await
-        .expect("head");
+    let h = s.head(&format!("/v2/keep/blobs/{orphan}")).await;
     assert_eq!(h.status(), StatusCode::OK);
 
     let done = tre_registry::gc::collect(&s.storage, Duration::ZERO, true)
         .await
         .expect("gc");
     assert_eq!(done.blobs_swept.len(), dry.blobs_swept.len());
-    let h = s
-        .http
-        .head(s.url(&format!("/v2/keep/blobs/{orphan}")))
-        .send()
-        .await
-        .expect("head");
+    let h = s.head(&format!("/v2/keep/blobs/{orphan}")).await;
     assert_eq!(h.status(), StatusCode::NOT_FOUND);
     // What a manifest refers to is whole.
-    let m = s
-        .http
-        .get(s.url("/v2/keep/manifests/v1"))
-        .send()
-        .await
-        .expect("get");
+    let m = s.get("/v2/keep/manifests/v1").await;
     assert_eq!(m.status(), StatusCode::OK);
     for d in [&a["config"]["digest"], &a["layers"][0]["digest"]] {
         let r = s
-            .http
-            .get(s.url(&format!("/v2/keep/blobs/{}", d.as_str().expect("digest"))))
-            .send()
-            .await
-            .expect("get");
+            .get(&format!("/v2/keep/blobs/{}", d.as_str().expect("digest")))
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "{d}");
     }
     // Shared blobs (the empty config) stay while anything refers to them.
@@ -667,11 +547,8 @@ async fn a_collection_racing_a_push_loses_nothing(s: Server) {
     assert_eq!(pushed.status(), StatusCode::CREATED);
     for d in [&m["config"]["digest"], &m["layers"][0]["digest"]] {
         let r = s
-            .http
-            .get(s.url(&format!("/v2/race/blobs/{}", d.as_str().expect("digest"))))
-            .send()
-            .await
-            .expect("get");
+            .get(&format!("/v2/race/blobs/{}", d.as_str().expect("digest")))
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "{d}");
     }
     // Had the collection taken the blob first, the push fails cleanly instead of leaving a
@@ -682,12 +559,7 @@ async fn a_collection_racing_a_push_loses_nothing(s: Server) {
         .expect("gc");
     let r = s.push_manifest("late", "v1", OCI_MANIFEST, &late).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let gone = s
-        .http
-        .get(s.url("/v2/late/manifests/v1"))
-        .send()
-        .await
-        .expect("get");
+    let gone = s.get("/v2/late/manifests/v1").await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
