@@ -61,6 +61,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         );
         println!(
+            "Console: {}{}  (sign in as a sample user)",
+            stack.api_url,
+            tre_console::MOUNT
+        );
+        println!(
             "OpenAPI: {}/api/openapi.json   OIDC issuer: {}",
             stack.api_url, stack.issuer_url
         );

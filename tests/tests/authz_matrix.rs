@@ -55,8 +55,9 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     if let Action::Airlock(a) = route.action {
         return airlock_expected(a, who, in_b);
     }
-    // Any TRE user gets a token; what it allows is the registry's business.
-    if route.action == Action::RegistryToken {
+    // Any TRE user gets a token (what it allows is the registry's business) and may ask who
+    // they are.
+    if matches!(route.action, Action::RegistryToken | Action::Me) {
         return Allowed;
     }
     if who == Who::Admin {

@@ -364,6 +364,10 @@ pub(crate) async fn openapi(State(s): State<ApiState>) -> Response {
 
 /// The registry's token realm: one token for every asked scope, with only the actions the
 /// caller may have (none is not an error: the registry then refuses what is not granted).
+pub(crate) async fn me(State(s): State<ApiState>, Extension(c): Extension<Caller>) -> ApiResult {
+    Ok(Json(s.app.whoami(&c).await?).into_response())
+}
+
 pub(crate) async fn registry_token(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,

@@ -182,5 +182,6 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::RemoveRole => on(filter, h::remove_role),
         Action::Airlock(a) => crate::airlock_handlers::method_router(a, filter),
         Action::RegistryToken => on(filter, h::registry_token),
+        Action::Me => on(filter, h::me),
     }
 }

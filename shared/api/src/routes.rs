@@ -163,6 +163,7 @@ pub enum Action {
     RemoveRole,
     Airlock(crate::airlock_routes::AirlockAction),
     RegistryToken,
+    Me,
 }
 
 pub(crate) struct Builder {
@@ -453,6 +454,18 @@ pub fn route_table() -> Vec<RouteSpec> {
         Reply::Empty,
     );
     crate::airlock_routes::add(&mut b);
+    b.add(
+        A::Me,
+        Method::GET,
+        "/api/me",
+        RouteGroup::Workspaces,
+        "getMe".into(),
+        "The caller: identity, TRE roles and the roles held in each workspace",
+        "identity",
+        None,
+        200,
+        Reply::Schema("Me"),
+    );
     b.add(
         A::RegistryToken,
         Method::GET,

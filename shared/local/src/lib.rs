@@ -167,6 +167,9 @@ impl DevStack {
 
         let mut issuer_cfg = DevIssuerConfig::new(&issuer_url, DEV_AUDIENCE, &opts.data_dir);
         issuer_cfg.redirect_uris = opts.redirect_uris.clone();
+        // The console signs in through the dev issuer like any OIDC client.
+        let console = tre_console::ConsoleConfig::for_local_stack(&api_url);
+        issuer_cfg.redirect_uris.push(console.redirect_uri.clone());
         let issuer = DevIssuer::open(issuer_cfg).map_err(|e| DevError::Issuer(e.to_string()))?;
         let mut vcfg = ValidatorConfig::new(&issuer_url, DEV_AUDIENCE);
         vcfg.jwks_url = Some(format!("{issuer_url}/jwks.json"));
@@ -177,7 +180,8 @@ impl DevStack {
             .with_registry_tokens(registry_tokens.clone());
         let router = tre_api::router(state)
             .nest("/oidc", issuer.router())
-            .merge(store.object_routes());
+            .merge(store.object_routes())
+            .merge(tre_console::router(console));
 
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

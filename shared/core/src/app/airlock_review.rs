@@ -9,7 +9,7 @@ use crate::domain::airlock::{
     next_status, Actor, AirlockRequest, Decision, Event, RequestStatus, Review,
 };
 use crate::domain::WorkspaceRole;
-use crate::ports::{Condition, Query, WriteOp};
+use crate::ports::{Condition, WriteOp};
 
 impl App {
     pub async fn cancel_airlock_request(
@@ -240,36 +240,6 @@ impl App {
             }
             _ => Ok(super::Applied::Ignored),
         }
-    }
-}
-
-impl App {
-    /// The workspaces where a principal holds a role.
-    pub(crate) async fn workspaces_where(
-        &self,
-        principal: &str,
-        role: WorkspaceRole,
-    ) -> AppResult<Vec<String>> {
-        let items = self
-            .query_all(Query {
-                index: Some(crate::ports::INDEX_GSI1.into()),
-                pk: keys::principal_roles_pk(principal),
-                ..Default::default()
-            })
-            .await?;
-        let mut out: Vec<String> = items
-            .iter()
-            .filter(|i| i.body.get("role").and_then(Value::as_str) == Some(role.as_str()))
-            .filter_map(|i| {
-                i.body
-                    .get("workspaceId")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        Ok(out)
     }
 }
 

@@ -34,7 +34,7 @@ pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).
 pub use keys::airlock_request as airlock_request_key;
 pub use resources::{CreateResource, PatchResource};
-pub use roles::AssignRole;
+pub use roles::{AssignRole, Me, WorkspaceRoles};
 pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};
 pub use templates::RegisterTemplate;
 

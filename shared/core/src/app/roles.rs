@@ -1,11 +1,12 @@
 //! Workspace role assignments: who may do what inside a workspace.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::authz::Intent;
 use super::{keys, App, AppError, AppResult, Caller, ResourceScope};
-use crate::domain::{RoleAssignment, WorkspaceRole};
+use crate::domain::{RoleAssignment, TreRole, WorkspaceRole};
 use crate::ports::{Condition, PortError, Query, WriteOp};
 
 /// Body of `POST /api/workspaces/{id}/role-assignments`.
@@ -17,7 +18,87 @@ pub struct AssignRole {
     pub role: WorkspaceRole,
 }
 
+/// Body of `GET /api/me`: who the caller is and which roles they hold, so a client (the
+/// console) shows only what applies to them. It changes no rule: every call is still checked.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    /// Subject id (`sub`).
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub tre_roles: Vec<TreRole>,
+    /// One entry per workspace where the caller holds a role, sorted by workspace id.
+    pub workspace_roles: Vec<WorkspaceRoles>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceRoles {
+    pub workspace_id: String,
+    pub roles: Vec<WorkspaceRole>,
+}
+
 impl App {
+    pub async fn whoami(&self, caller: &Caller) -> AppResult<Me> {
+        caller.require_user()?;
+        let mut workspace_roles: Vec<WorkspaceRoles> = Vec::new();
+        for (ws, role) in self.principal_roles(caller.id()).await? {
+            match workspace_roles.last_mut() {
+                Some(last) if last.workspace_id == ws => last.roles.push(role),
+                _ => workspace_roles.push(WorkspaceRoles {
+                    workspace_id: ws,
+                    roles: vec![role],
+                }),
+            }
+        }
+        let p = &caller.principal;
+        Ok(Me {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            email: p.email.clone(),
+            tre_roles: p.roles.clone(),
+            workspace_roles,
+        })
+    }
+
+    /// Every (workspace, role) a principal holds, sorted, from the principal's role index.
+    async fn principal_roles(&self, principal: &str) -> AppResult<Vec<(String, WorkspaceRole)>> {
+        let items = self
+            .query_all(Query {
+                index: Some(crate::ports::INDEX_GSI1.into()),
+                pk: keys::principal_roles_pk(principal),
+                ..Default::default()
+            })
+            .await?;
+        let mut out: Vec<(String, WorkspaceRole)> = items
+            .iter()
+            .filter_map(|i| {
+                let ws = i.body.get("workspaceId").and_then(Value::as_str)?;
+                let role = serde_json::from_value(i.body.get("role")?.clone()).ok()?;
+                Some((ws.to_string(), role))
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The workspaces where a principal holds a role.
+    pub(crate) async fn workspaces_where(
+        &self,
+        principal: &str,
+        role: WorkspaceRole,
+    ) -> AppResult<Vec<String>> {
+        Ok(self
+            .principal_roles(principal)
+            .await?
+            .into_iter()
+            .filter(|(_, r)| *r == role)
+            .map(|(ws, _)| ws)
+            .collect())
+    }
+
     /// Only TRE admins and the workspace's owners manage its role assignments.
     async fn check_manage_roles(&self, caller: &Caller, workspace_id: &str) -> AppResult<()> {
         let loaded = self

@@ -1,0 +1,485 @@
+//! The web console in a real browser: headless Chromium (Debian's `chromium`) driven through
+//! ChromeDriver (`chromium-driver`) over WebDriver. An airlock manager signs in through the
+//! development issuer (authorization code + PKCE), approves one request and rejects another from
+//! the console, and the API then shows both decisions with their comments; a researcher signs in
+//! and finds no review queue. Screenshots land in `target/test-artifacts/console/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tre_e2e::{create, register_bundle, sample_bundle, TestStack};
+
+fn find_program(env: &str, candidates: &[&str], package: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return p.into();
+    }
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} not found: install Debian's {package} (.ci/run does) or set {env}",
+                candidates[0]
+            )
+        })
+}
+
+/// A ChromeDriver on a free loopback port, stopped with the test.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let program = find_program(
+        "TRE_CHROMEDRIVER",
+        &["/usr/bin/chromedriver"],
+        "chromium-driver",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(&program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await {
+            let body: Value = r.json().await.unwrap_or_default();
+            if body["value"]["ready"] == true {
+                return driver;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let chromium = find_program(
+        "TRE_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        "chromium",
+    );
+    // Without the background-networking flags Chromium keeps dialling out, which a closed
+    // network refuses; --no-sandbox because CI runs as root.
+    let options = json!({
+        "binary": chromium,
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    // Plain HTTP: the driver listens on loopback.
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+fn artefacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/console");
+    std::fs::create_dir_all(&dir).expect("artefact directory");
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(artefacts().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+/// WebDriver's codes for the Tab and Enter keys.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+async fn wait_for(c: &Client, what: Locator<'_>) -> fantoccini::elements::Element {
+    match c.wait().at_most(WAIT).for_element(what).await {
+        Ok(el) => el,
+        Err(e) => {
+            screenshot(c, "failure").await;
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let text = match c.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("no {what:?} on {url}: {e}\npage text:\n{text}")
+        }
+    }
+}
+
+async fn element(c: &Client, css: &str) -> fantoccini::elements::Element {
+    wait_for(c, Locator::Css(css)).await
+}
+
+async fn link(c: &Client, text: &str) -> fantoccini::elements::Element {
+    wait_for(c, Locator::LinkText(text)).await
+}
+
+/// Waits until the element's text contains `want`.
+async fn text_contains(c: &Client, css: &str, want: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = el.text().await {
+                if t.contains(want) {
+                    return t;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "`{css}` never showed `{want}`");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs in from the console's start page as a sample user of the development issuer.
+async fn sign_in(c: &Client, console: &str, user: &str) {
+    c.goto(console).await.expect("open console");
+    element(c, "#sign-in")
+        .await
+        .click()
+        .await
+        .expect("click sign in");
+    // The dev issuer's page: one button per sample user.
+    element(c, &format!("button[value=\"dev-{user}\"]"))
+        .await
+        .click()
+        .await
+        .expect("choose user");
+    text_contains(c, "#user", "Signed in as").await;
+}
+
+async fn nav_labels(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in c.find_all(Locator::Css("#nav a")).await.expect("nav") {
+        out.push(a.text().await.unwrap_or_default());
+    }
+    out
+}
+
+struct Fixture {
+    t: TestStack,
+    ws: String,
+    researcher: String,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let t = TestStack::start().await.expect("stack");
+        let admin = t.token("admin");
+        register_bundle(&t, &admin, &sample_bundle("tre-workspace-base")).await;
+        let ws = create(
+            &t,
+            "/api/workspaces",
+            &admin,
+            "tre-workspace-base",
+            "Cohort study",
+        )
+        .await;
+        for (user, role) in [
+            ("dev-researcher", "WorkspaceResearcher"),
+            ("dev-airlock-manager", "AirlockManager"),
+        ] {
+            t.post_ok(
+                &format!("/api/workspaces/{ws}/role-assignments"),
+                &admin,
+                &json!({"principalId": user, "role": role}),
+                201,
+            )
+            .await;
+        }
+        Self {
+            researcher: t.token("researcher"),
+            t,
+            ws,
+        }
+    }
+
+    /// A request with one file, submitted and waiting in review.
+    async fn in_review(&self, title: &str, file: &str, content: &[u8]) -> String {
+        let base = format!("/api/workspaces/{}/requests", self.ws);
+        let body = json!({"type": "import", "title": title, "justification": "for the study"});
+        let r = self.t.post_ok(&base, &self.researcher, &body, 201).await;
+        let rid = r["id"].as_str().expect("id").to_string();
+        let link = self
+            .t
+            .post_ok(
+                &format!("{base}/{rid}/files"),
+                &self.researcher,
+                &json!({"name": file}),
+                200,
+            )
+            .await;
+        let put = self
+            .t
+            .http
+            .put(link["url"].as_str().expect("url"))
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert!(put.status().is_success());
+        self.t
+            .post_ok(
+                &format!("{base}/{rid}/submit"),
+                &self.researcher,
+                &json!({}),
+                200,
+            )
+            .await;
+        self.until(&rid, |s| s == "in_review").await;
+        rid
+    }
+
+    async fn until(&self, rid: &str, done: impl Fn(&str) -> bool) -> Value {
+        let path = format!("/api/workspaces/{}/requests/{rid}", self.ws);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.t.get(&path, &self.researcher).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            if done(r.body["status"].as_str().unwrap_or_default()) {
+                return r.body;
+            }
+            assert!(Instant::now() < deadline, "request stuck: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue() {
+    let f = Fixture::new().await;
+    let approve_id = f
+        .in_review("Aggregated counts", "counts.csv", b"region,n\nnorth,12\n")
+        .await;
+    let reject_id = f
+        .in_review("Patient list", "patients.csv", b"nhs_number\n9434765919\n")
+        .await;
+    let console = format!("{}{}", f.t.stack.api_url, tre_console::MOUNT);
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().expect("profile");
+    let c = browser(&driver, profile.path()).await;
+
+    // The airlock manager: the review queue lists both requests.
+    sign_in(&c, &console, "airlock-manager").await;
+    assert!(nav_labels(&c).await.contains(&"Review queue".to_string()));
+    link(&c, "Review queue")
+        .await
+        .click()
+        .await
+        .expect("open queue");
+    link(&c, "Aggregated counts").await;
+    link(&c, "Patient list").await;
+    screenshot(&c, "01-review-queue").await;
+
+    // Approve the first, after the console refuses an empty comment.
+    link(&c, "Aggregated counts")
+        .await
+        .click()
+        .await
+        .expect("open request");
+    element(&c, "#review-comment").await;
+    text_contains(&c, "main", "counts.csv").await;
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        b"region,n\nnorth,12\n",
+    ));
+    text_contains(&c, "main", &sha).await;
+    element(&c, "#approve")
+        .await
+        .click()
+        .await
+        .expect("approve");
+    text_contains(&c, "#comment-error", "comment is required").await;
+    screenshot(&c, "02-comment-required").await;
+    let approve_comment = "Aggregate counts only, no identifiers";
+    element(&c, "#review-comment")
+        .await
+        .send_keys(approve_comment)
+        .await
+        .expect("type");
+    element(&c, "#approve")
+        .await
+        .click()
+        .await
+        .expect("approve");
+    text_contains(&c, "#notice", "Approved").await;
+    screenshot(&c, "03-approved").await;
+
+    // Reject the second, reached from the queue again, by keyboard: Tab from the comment box
+    // to the buttons, Enter on Reject.
+    link(&c, "Review queue")
+        .await
+        .click()
+        .await
+        .expect("open queue");
+    link(&c, "Patient list")
+        .await
+        .click()
+        .await
+        .expect("open request");
+    let reject_comment = "Contains NHS numbers; export aggregates instead";
+    let comment = element(&c, "#review-comment").await;
+    comment.send_keys(reject_comment).await.expect("type");
+    comment.send_keys(TAB).await.expect("tab to Approve");
+    let focused = c.active_element().await.expect("focus");
+    focused.send_keys(TAB).await.expect("tab to Reject");
+    let focused = c.active_element().await.expect("focus");
+    assert_eq!(
+        focused.attr("id").await.expect("id").as_deref(),
+        Some("reject")
+    );
+    focused.send_keys(ENTER).await.expect("press Reject");
+    text_contains(&c, "#notice", "Rejected").await;
+    screenshot(&c, "04-rejected").await;
+
+    // The API shows the decisions with their comments, and the workflow finished them.
+    let approved = f.until(&approve_id, |s| s == "approved").await;
+    assert_eq!(approved["reviews"][0]["comment"], approve_comment);
+    assert_eq!(approved["reviews"][0]["reviewer"], "dev-airlock-manager");
+    let rejected = f.until(&reject_id, |s| s == "rejected").await;
+    assert_eq!(rejected["reviews"][0]["comment"], reject_comment);
+    assert_eq!(rejected["reviews"][0]["decision"], "reject");
+
+    // Sign out; the researcher has no review queue, in the menu or at its address.
+    element(&c, "#user button")
+        .await
+        .click()
+        .await
+        .expect("sign out");
+    element(&c, "#sign-in").await;
+    sign_in(&c, &console, "researcher").await;
+    let nav = nav_labels(&c).await;
+    assert!(nav.contains(&"Workspaces".to_string()), "{nav:?}");
+    assert!(!nav.contains(&"Review queue".to_string()), "{nav:?}");
+    c.goto(&format!("{console}#/review")).await.expect("goto");
+    text_contains(&c, "main", "not an airlock manager").await;
+    screenshot(&c, "05-researcher-no-queue").await;
+    // Their own request shows its outcome and no review form.
+    c.goto(&format!(
+        "{console}#/workspaces/{}/requests/{reject_id}",
+        f.ws
+    ))
+    .await
+    .expect("goto");
+    text_contains(&c, "#request-status", "rejected").await;
+    text_contains(&c, "main", reject_comment).await;
+    assert!(c.find(Locator::Css("#review-comment")).await.is_err());
+    screenshot(&c, "06-researcher-request").await;
+
+    c.close().await.expect("close browser");
+}
+
+/// `GET /api/me`, which the console uses to show only what applies to the user.
+#[tokio::test]
+async fn me_tells_the_caller_their_roles() {
+    let f = Fixture::new().await;
+    let me = f.t.get("/api/me", &f.t.token("airlock-manager")).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["id"], "dev-airlock-manager");
+    assert_eq!(me.body["treRoles"], json!(["TREUser"]));
+    assert_eq!(
+        me.body["workspaceRoles"],
+        json!([{"workspaceId": f.ws, "roles": ["AirlockManager"]}])
+    );
+    let admin = f.t.get("/api/me", &f.t.token("admin")).await;
+    assert_eq!(admin.body["treRoles"], json!(["TREAdmin", "TREUser"]));
+    assert_eq!(admin.body["workspaceRoles"], json!([]));
+    let anonymous =
+        f.t.call(reqwest::Method::GET, "/api/me", None, None, None)
+            .await;
+    assert_eq!(anonymous.status, 401);
+}
+
+/// The console's files come with a policy that allows no inline code and no other origin, and
+/// its configuration names the development issuer, whose redirect URI is registered.
+#[tokio::test]
+async fn console_is_served_with_its_configuration_and_a_strict_policy() {
+    let t = TestStack::start().await.expect("stack");
+    let base = format!("{}{}", t.stack.api_url, tre_console::MOUNT);
+    let page = t.http.get(&base).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(!html.contains("<script>"), "no inline scripts");
+    assert!(!html.contains("https://"), "no external resources");
+    let cfg: Value = t
+        .http
+        .get(format!("{base}config.json"))
+        .send()
+        .await
+        .expect("config")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(cfg["issuer"], t.stack.issuer_url);
+    assert_eq!(cfg["redirectUri"], base);
+    // The dev issuer accepts the console's redirect URI and refuses another one.
+    let authorize = |redirect: &str| {
+        format!(
+            "{}/authorize?response_type=code&client_id=tre-console&redirect_uri={redirect}&code_challenge={}&code_challenge_method=S256&state=s",
+            t.stack.issuer_url,
+            "a".repeat(43)
+        )
+    };
+    let ok = t
+        .http
+        .get(authorize(&base))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(ok.status(), 200);
+    let bad = t
+        .http
+        .get(authorize("http://evil.example/"))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(bad.status(), 400);
+    for file in ["app.js", "style.css"] {
+        let r = t
+            .http
+            .get(format!("{base}{file}"))
+            .send()
+            .await
+            .expect("file");
+        assert_eq!(r.status(), 200, "{file}");
+    }
+}
