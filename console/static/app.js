@@ -36,7 +36,7 @@ const mono = (value) => ({ attrs: { class: 'mono' }, value });
 
 function show(...nodes) {
   const main = document.getElementById('main');
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined));
 }
 
 function notify(message, isError = false) {

@@ -159,7 +159,14 @@ async fn text_contains(c: &Client, css: &str, want: &str) -> String {
                 }
             }
         }
-        assert!(Instant::now() < deadline, "`{css}` never showed `{want}`");
+        if Instant::now() > deadline {
+            screenshot(c, "failure").await;
+            let body = match c.find(Locator::Css("body")).await {
+                Ok(b) => b.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("`{css}` never showed `{want}`; the page says:\n{body}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -387,6 +394,28 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
     c.goto(&format!("{console}#/review")).await.expect("goto");
     text_contains(&c, "main", "not an airlock manager").await;
     screenshot(&c, "05-researcher-no-queue").await;
+    // Their workspace, its operations with step progress, and the templates.
+    link(&c, "Workspaces")
+        .await
+        .click()
+        .await
+        .expect("workspaces");
+    link(&c, "Cohort study")
+        .await
+        .click()
+        .await
+        .expect("workspace");
+    text_contains(&c, "main", "Patient list").await;
+    link(&c, "install").await.click().await.expect("operation");
+    text_contains(&c, "main", "Steps").await;
+    text_contains(&c, "main", "install of tre-workspace-base deployed").await;
+    screenshot(&c, "06-researcher-operation").await;
+    link(&c, "Templates")
+        .await
+        .click()
+        .await
+        .expect("templates");
+    text_contains(&c, "main", "tre-workspace-base").await;
     // Their own request shows its outcome and no review form.
     c.goto(&format!(
         "{console}#/workspaces/{}/requests/{reject_id}",
@@ -397,7 +426,7 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
     text_contains(&c, "#request-status", "rejected").await;
     text_contains(&c, "main", reject_comment).await;
     assert!(c.find(Locator::Css("#review-comment")).await.is_err());
-    screenshot(&c, "06-researcher-request").await;
+    screenshot(&c, "07-researcher-request").await;
 
     c.close().await.expect("close browser");
 }
