@@ -9,6 +9,14 @@ resource "aws_apigatewayv2_api" "tre" {
   name          = "${var.name_prefix}-tre-api"
   protocol_type = "HTTP"
   description   = "TRE control plane API"
+  # The console calls the API from its own origin; API Gateway answers the preflights.
+  cors_configuration {
+    allow_origins  = [trimsuffix(local.console_url, "/")]
+    allow_methods  = ["GET", "POST", "PATCH", "DELETE"]
+    allow_headers  = ["authorization", "content-type", "if-match"]
+    expose_headers = ["etag", "location"]
+    max_age        = 3600
+  }
 }
 
 resource "aws_apigatewayv2_authorizer" "jwt" {

@@ -42,3 +42,8 @@ output "airlock_buckets" {
   description = "The airlock's stage buckets."
   value       = { for k, b in aws_s3_bucket.airlock : k => b.bucket }
 }
+
+output "console_url" {
+  description = "The web console. Register it as a redirect URI of the console's client (console_client_id) at the identity provider."
+  value       = local.console_url
+}

@@ -105,3 +105,30 @@ variable "clamav_image" {
   type        = string
   default     = ""
 }
+
+variable "console_client_id" {
+  description = "OAuth client id of the web console at the identity provider (a public client: authorization code with PKCE, no secret). Its redirect URI is the console_url output."
+  type        = string
+}
+
+variable "console_scope" {
+  description = "Scopes the console asks for when it signs users in."
+  type        = string
+  default     = "openid profile email"
+}
+
+variable "console_domain" {
+  description = "Optional custom domain of the console (e.g. tre.example.org); needs console_certificate_arn."
+  type        = string
+  default     = ""
+}
+
+variable "console_certificate_arn" {
+  description = "ACM certificate (in us-east-1, as CloudFront requires) for console_domain."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.console_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:us-east-1:", var.console_certificate_arn))
+    error_message = "console_certificate_arn must be an ACM certificate in us-east-1 (CloudFront's region)."
+  }
+}

@@ -443,3 +443,49 @@ fn the_airlock_runner_task_gets_what_its_code_needs() {
         .collect();
     assert!(env.contains(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX));
 }
+
+/// The console in AWS gets the same `config.json` fields the local stack serves, and every file
+/// of console/static is uploaded with a content type.
+#[test]
+fn the_console_is_deployed_with_its_files_and_configuration() {
+    let console = parse("console.tf");
+    let content = console
+        .blocks()
+        .find(|b| {
+            b.identifier() == "resource"
+                && b.labels().iter().map(|l| l.as_str()).collect::<Vec<_>>()
+                    == ["aws_s3_object", "console_config"]
+        })
+        .and_then(|b| b.body().attributes().find(|a| a.key() == "content"))
+        .map(|a| a.expr().clone())
+        .expect("aws_s3_object.console_config with a content");
+    let hcl::Expression::FuncCall(call) = content else {
+        panic!("config.json content must be jsonencode({{...}})");
+    };
+    assert_eq!(call.name.to_string(), "jsonencode");
+    let deployed: BTreeSet<String> = object(&call.args[0]).keys().map(key_name).collect();
+    let on_local_stack = tre_console::ConsoleConfig::for_local_stack("http://127.0.0.1:8080");
+    let served: BTreeSet<String> = serde_json::to_value(on_local_stack)
+        .expect("config")
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        deployed, served,
+        "console.tf config.json vs tre_console::ConsoleConfig"
+    );
+
+    let types: BTreeSet<String> = object(local(&console, "console_content_types"))
+        .keys()
+        .map(key_name)
+        .collect();
+    for (name, _, _) in tre_console::FILES {
+        let ext = name.rsplit('.').next().unwrap_or_default();
+        assert!(
+            types.contains(ext),
+            "no content type for console/static/{name}"
+        );
+    }
+}
