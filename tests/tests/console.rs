@@ -380,6 +380,12 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
     assert_eq!(rejected["reviews"][0]["comment"], reject_comment);
     assert_eq!(rejected["reviews"][0]["decision"], "reject");
 
+    let reviewer_calls = api_calls(&c, &f.t.stack.api_url).await;
+    assert!(
+        reviewer_calls.iter().any(|p| p.ends_with("/review")),
+        "{reviewer_calls:?}"
+    );
+
     // Sign out; the researcher has no review queue, in the menu or at its address.
     element(&c, "#user button")
         .await
@@ -428,7 +434,49 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
     assert!(c.find(Locator::Css("#review-comment")).await.is_err());
     screenshot(&c, "07-researcher-request").await;
 
+    api_calls(&c, &f.t.stack.api_url).await;
     c.close().await.expect("close browser");
+}
+
+/// Every request the page made to the TRE's origin (the browser's resource timing entries), each
+/// checked to be a route of the API's route table, the issuer's or the console's own file: the
+/// console has no path of its own into the system.
+async fn api_calls(c: &Client, origin: &str) -> Vec<String> {
+    let urls = c
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            Vec::new(),
+        )
+        .await
+        .expect("resource timing");
+    let routes = tre_api::routes::route_table();
+    let mut api = Vec::new();
+    for url in urls.as_array().expect("list") {
+        let url = url.as_str().expect("url");
+        let Some(path) = url.strip_prefix(origin) else {
+            panic!("the console called another origin: {url}");
+        };
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        if path.starts_with("/console/") || path.starts_with("/oidc/") {
+            continue;
+        }
+        assert!(
+            routes.iter().any(|r| route_matches(&r.path, path)),
+            "the console called {path}, which is no API route"
+        );
+        api.push(path.to_string());
+    }
+    assert!(!api.is_empty(), "the console made no API call");
+    api
+}
+
+fn route_matches(template: &str, path: &str) -> bool {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
 }
 
 /// `GET /api/me`, which the console uses to show only what applies to the user.
