@@ -1,5 +1,6 @@
 //! Real clients the project did not write against the local registry: skopeo (Debian) copies a
-//! bundle in as a TRE admin and out as a researcher, with TRE tokens as Basic passwords;
+//! bundle in as a TRE admin and out as a researcher, with TRE tokens as Basic passwords, and
+//! oras-py pushes and pulls an image and an artifact;
 //! digests survive the round trip; a researcher's push is refused.
 
 use std::process::Command;
@@ -84,4 +85,69 @@ async fn skopeo_copies_a_bundle_in_and_out_with_tre_tokens() {
         .await
         .expect("join");
     assert!(!ok, "a researcher's push must be refused: {out}");
+}
+
+/// oras-py (PyPI `oras`, pinned in scripts/test): an image (pushed in chunks) and an artifact
+/// pushed as a TRE admin and pulled as a researcher with digests intact; blobs with a wrong
+/// digest refused, whole or chunked; the researcher's push refused. The client keeps one token
+/// and asks the realm again only when the registry answers 403 with the scope it needs
+/// (RFC 6750's insufficient_scope), which is what the registry does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oras_pushes_and_pulls_an_image_and_an_artifact_with_tre_tokens() {
+    let t = TestStack::start().await.expect("stack");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("TRE_ORAS_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: scripts/test installs oras into .venv (or set TRE_ORAS_PYTHON)",
+        python.display()
+    );
+    let script = root.join("tests/clients/oras_roundtrip.py");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = t
+        .stack
+        .registry_url
+        .trim_start_matches("http://")
+        .to_string();
+    let (admin, researcher) = (t.token("admin"), t.token("researcher"));
+    let work = dir.path().join("work");
+    let home = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(&host)
+            .arg(&work)
+            .args(["admin", &admin, "researcher", &researcher])
+            .args(["tre/bundles/oras-demo", "tre/bundles/not-yours"])
+            // oras reads and writes ~/.docker/config.json: keep it to this test.
+            .env("HOME", &home)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "oras round trip failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("a JSON report");
+    assert_eq!(
+        report["image_config"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(report["image_pulled"], serde_json::json!(["layer.tar.gz"]));
+    assert_eq!(report["wrong_digest"], serde_json::json!([400, 400]));
+    let denied = report["denied_push"].as_str().unwrap_or_default();
+    assert!(
+        denied.starts_with("refused") && denied.contains("DENIED"),
+        "{denied}"
+    );
 }

@@ -73,12 +73,22 @@ fn challenge(realm: &str, service: &str, scope: Option<String>, error: Option<&s
     if let Some(e) = error {
         value.push_str(&format!(",error=\"{e}\""));
     }
-    let mut resp = RegistryError::new(
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHORIZED",
-        "authentication required: get a token from the realm of WWW-Authenticate",
-    )
-    .into_response();
+    // RFC 6750: a missing or bad token is 401; a good token that lacks the scope is 403, with
+    // the scope it needs, so clients that keep one token (oras) know to fetch a new one.
+    let err = if error == Some("insufficient_scope") {
+        RegistryError::new(
+            StatusCode::FORBIDDEN,
+            "DENIED",
+            "the token does not allow this: get one for the scope in WWW-Authenticate",
+        )
+    } else {
+        RegistryError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required: get a token from the realm of WWW-Authenticate",
+        )
+    };
+    let mut resp = err.into_response();
     header(&mut resp, "www-authenticate", &value);
     resp
 }

@@ -108,11 +108,14 @@ async fn a_token_allows_exactly_what_it_names() {
         .send()
         .await
         .expect("post");
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    assert!(refused.headers()["www-authenticate"]
-        .to_str()
-        .expect("h")
-        .contains("insufficient_scope"));
+    // A valid token without the scope: 403, and the challenge names the scope to ask for.
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let challenge = refused.headers()["www-authenticate"].to_str().expect("h");
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert!(
+        challenge.contains("scope=\"repository:team/app:pull,push\""),
+        "{challenge}"
+    );
     let ok = http
         .post(&url)
         .bearer_auth(&push)
@@ -135,7 +138,7 @@ async fn a_token_allows_exactly_what_it_names() {
         .send()
         .await
         .expect("get");
-    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
     let forged = token(
         &RegistryTokenKey::new(vec![1u8; 32], "tre-registry").expect("key"),
         &["repository:team/app:pull"],
@@ -169,7 +172,7 @@ async fn a_token_allows_exactly_what_it_names() {
         .send()
         .await
         .expect("delete");
-    assert_eq!(del.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(del.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -92,15 +92,23 @@ impl RegistryClient {
                 req = req.bearer_auth(t);
             }
             let resp = req.send().await.map_err(|e| reg_err(url, e))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
-                return Ok(resp);
-            }
+            // 401: no or a bad token; 403 with a challenge: the token lacks this scope (RFC
+            // 6750). Either way, one new token for the scope the challenge names.
             let challenge = resp
                 .headers()
                 .get(header::WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(parse_challenge)
-                .ok_or_else(|| reg_err(url, "401 without a Bearer challenge"))?;
+                .and_then(parse_challenge);
+            let retry = match resp.status() {
+                StatusCode::UNAUTHORIZED => true,
+                StatusCode::FORBIDDEN => challenge.is_some(),
+                _ => false,
+            };
+            if !retry || attempt == 1 {
+                return Ok(resp);
+            }
+            let challenge =
+                challenge.ok_or_else(|| reg_err(url, "401 without a Bearer challenge"))?;
             self.fetch_token(challenge).await?;
         }
         Err(reg_err(url, "unauthorized"))

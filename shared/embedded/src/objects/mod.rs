@@ -16,8 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tre_core::ports::{
     ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PresignMethod,
     PresignedUrl, PutOptions,
@@ -29,8 +28,45 @@ pub use presign::presigned_router;
 
 /// Most keys one `list` call returns (S3's page size).
 const MAX_LIST: usize = 1000;
-/// Chunk size of streamed reads: bounds memory per open body.
-const READ_CHUNK: usize = 64 * 1024;
+/// Chunk size of streamed reads, and how many chunks may wait for a slow reader: together they
+/// bound the memory of one open body (1 MiB).
+const READ_CHUNK: usize = 256 * 1024;
+const READ_AHEAD: usize = 4;
+/// Bodies up to this size are read at once, when the object is opened.
+const INLINE_READ: usize = 64 * 1024;
+
+enum Opened {
+    Read(bytes::Bytes),
+    File(std::fs::File, u64),
+}
+
+/// Streams `len` bytes from `file` (positioned) through one blocking reader loop: the async
+/// side gets whole chunks through a bounded channel, with no pool hop per read. The loop ends
+/// when the body is dropped.
+fn stream_file(mut file: std::fs::File, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(READ_CHUNK as u64) as usize;
+            let mut buf = bytes::BytesMut::zeroed(want);
+            let result = file.read_exact(&mut buf).map(|()| buf.freeze());
+            let failed = result.is_err();
+            if tx.blocking_send(result).is_err() || failed {
+                return;
+            }
+            left -= want as u64;
+        }
+    });
+    Box::pin(tokio_stream_from(rx))
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
 
 pub struct FsObjectStore {
     root: PathBuf,
@@ -228,7 +264,10 @@ impl ObjectStore for FsObjectStore {
         validate_key(key)?;
         let path = object_path(&self.objects, key);
         let owned_key = key.to_string();
-        let (meta, file) = tokio::task::spawn_blocking(move || {
+        // One blocking call opens the file, reads its header and, for a small body, the body
+        // too: a small read costs one hop to the blocking pool instead of one per step.
+        let (meta, start, end, opened) = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek};
             let mut file = match std::fs::File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -236,29 +275,40 @@ impl ObjectStore for FsObjectStore {
                 }
                 Err(e) => return Err(io_err("opening object", e)),
             };
-            layout::meta_of(&mut file, &owned_key).map(|m| (m, file))
+            let meta = layout::meta_of(&mut file, &owned_key)?;
+            let (start, end) = match range {
+                None => (0, meta.size.saturating_sub(1)),
+                Some(r) => {
+                    if r.start >= meta.size || r.end.is_some_and(|e| e < r.start) {
+                        return Err(PortError::Invalid(format!(
+                            "range {}-{:?} not satisfiable for {} bytes",
+                            r.start, r.end, meta.size
+                        )));
+                    }
+                    (r.start, r.end.unwrap_or(u64::MAX).min(meta.size - 1))
+                }
+            };
+            let len = if meta.size == 0 { 0 } else { end - start + 1 };
+            file.seek(SeekFrom::Start(HEADER_LEN + start))
+                .map_err(|e| io_err("reading object", e))?;
+            let opened = if len <= INLINE_READ as u64 {
+                let mut buf = Vec::with_capacity(len as usize);
+                file.take(len)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| io_err("reading object", e))?;
+                Opened::Read(bytes::Bytes::from(buf))
+            } else {
+                Opened::File(file, len)
+            };
+            Ok((meta, start, end, opened))
         })
         .await
         .map_err(|e| PortError::Backend(format!("object task failed: {e}")))??;
-        let (start, end) = match range {
-            None => (0, meta.size.saturating_sub(1)),
-            Some(r) => {
-                if r.start >= meta.size || r.end.is_some_and(|e| e < r.start) {
-                    return Err(PortError::Invalid(format!(
-                        "range {}-{:?} not satisfiable for {} bytes",
-                        r.start, r.end, meta.size
-                    )));
-                }
-                (r.start, r.end.unwrap_or(u64::MAX).min(meta.size - 1))
-            }
+        let body: ByteStream = match opened {
+            Opened::Read(b) if b.is_empty() => Box::pin(futures::stream::empty()),
+            Opened::Read(b) => Box::pin(futures::stream::once(async move { Ok(b) })),
+            Opened::File(file, len) => stream_file(file, len),
         };
-        let len = if meta.size == 0 { 0 } else { end - start + 1 };
-        let mut file = tokio::fs::File::from_std(file);
-        file.seek(SeekFrom::Start(HEADER_LEN + start))
-            .await
-            .map_err(|e| io_err("reading object", e))?;
-        let reader = file.take(len);
-        let body: ByteStream = Box::pin(ReaderStream::with_capacity(reader, READ_CHUNK));
         Ok(GetObject {
             meta,
             range: range.map(|_| (start, end)),
