@@ -29,6 +29,7 @@ pub async fn run(store: Arc<dyn ObjectStore>, presign_http: bool) {
     delete_idempotent(s, &p).await;
     list_pages(s, &p).await;
     copy(s, &p).await;
+    rename(s, &p).await;
     if_none_match(s, &p).await;
     multipart(s, &p).await;
     large_streamed_put(s, &p).await;
@@ -286,6 +287,40 @@ async fn copy(s: &dyn ObjectStore, p: &str) {
     }
     if read_all("copy", got).await != b"{\"a\":1}" {
         fail("copy", "copied body differs");
+    }
+}
+
+async fn rename(s: &dyn ObjectStore, p: &str) {
+    let from = format!("{p}rename/src");
+    let to = format!("{p}rename/dst/nested");
+    let opts = PutOptions {
+        content_type: Some("text/plain".into()),
+        ..PutOptions::default()
+    };
+    s.put(&from, bytes_stream(&b"moved"[..]), opts)
+        .await
+        .unwrap_or_else(|e| fail("rename", e));
+    let meta = s
+        .rename(&from, &to)
+        .await
+        .unwrap_or_else(|e| fail("rename", e));
+    if meta.key != to || meta.size != 5 {
+        fail("rename", format!("unexpected meta {meta:?}"));
+    }
+    let got = s.get(&to, None).await.unwrap_or_else(|e| fail("rename", e));
+    if got.meta.content_type.as_deref() != Some("text/plain") {
+        fail("rename", "content type lost");
+    }
+    if read_all("rename", got).await != b"moved" {
+        fail("rename", "renamed body differs");
+    }
+    match s.head(&from).await {
+        Ok(None) => {}
+        other => fail("rename", format!("the source is still there: {other:?}")),
+    }
+    match s.rename(&from, &format!("{p}rename/again")).await {
+        Err(PortError::NotFound(_)) => {}
+        other => fail("rename", format!("renaming a missing object: {other:?}")),
     }
 }
 

@@ -103,6 +103,14 @@ pub trait ObjectStore: Send + Sync {
     /// Server-side copy (no bytes through the caller).
     async fn copy(&self, from: &str, to: &str) -> PortResult<ObjectMeta>;
 
+    /// Move an object: afterwards `to` holds it and `from` is gone. Stores that can rename do it
+    /// without touching the bytes; the default copies, then deletes the source.
+    async fn rename(&self, from: &str, to: &str) -> PortResult<ObjectMeta> {
+        let meta = self.copy(from, to).await?;
+        self.delete(from).await?;
+        Ok(meta)
+    }
+
     async fn create_multipart(&self, key: &str, options: PutOptions) -> PortResult<String>;
 
     /// Part numbers 1..=10000. All parts but the last must be at least 5 MiB (S3's rule, kept

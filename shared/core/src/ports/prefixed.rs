@@ -85,6 +85,10 @@ impl ObjectStore for PrefixedStore {
         Ok(self.meta(self.inner.copy(&self.key(from), &self.key(to)).await?))
     }
 
+    async fn rename(&self, from: &str, to: &str) -> PortResult<ObjectMeta> {
+        Ok(self.meta(self.inner.rename(&self.key(from), &self.key(to)).await?))
+    }
+
     async fn create_multipart(&self, key: &str, options: PutOptions) -> PortResult<String> {
         self.inner.create_multipart(&self.key(key), options).await
     }

@@ -398,6 +398,21 @@ impl ObjectStore for FsObjectStore {
         self.publish(tmp, to, false).await
     }
 
+    /// One rename on the same filesystem: no byte is read or written again.
+    async fn rename(&self, from: &str, to: &str) -> PortResult<ObjectMeta> {
+        validate_key(from)?;
+        validate_key(to)?;
+        let src = object_path(&self.objects, from);
+        let probe = src.clone();
+        let exists = tokio::task::spawn_blocking(move || probe.is_file())
+            .await
+            .map_err(|e| PortError::Backend(format!("object task failed: {e}")))?;
+        if !exists {
+            return Err(PortError::NotFound(format!("object {from}")));
+        }
+        self.publish(src, to, false).await
+    }
+
     async fn create_multipart(&self, key: &str, options: PutOptions) -> PortResult<String> {
         multipart::create(self, key, options).await
     }
