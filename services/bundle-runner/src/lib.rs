@@ -203,8 +203,11 @@ async fn run_inner(
             repository,
             reference,
         } => {
-            let client = tre_bundle::RegistryClient::new(base, job.registry_token.clone())
-                .map_err(|e| e.to_string())?;
+            let client = match &job.registry_token {
+                Some(t) => tre_bundle::RegistryClient::with_registry_token(base, t.clone()),
+                None => tre_bundle::RegistryClient::new(base, None),
+            }
+            .map_err(|e| e.to_string())?;
             client
                 .pull(repository, reference)
                 .await

@@ -73,6 +73,15 @@ impl RegistryClient {
         })
     }
 
+    /// A client that already holds a registry token (a task given one for its bundle's
+    /// repository): it is sent from the first request, and there is no TRE credential to
+    /// exchange for another.
+    pub fn with_registry_token(base: &str, token: String) -> Result<Self, BundleError> {
+        let client = Self::new(base, None)?;
+        client.bearer.set(token);
+        Ok(client)
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -147,7 +147,14 @@ impl DevStack {
         if let Some(r) = &opts.airlock_runner {
             runners.insert("airlock-runner".to_string(), r.clone());
         }
-        let store = store::EmbeddedStore::open(&data_dir, runners, &storage_root, &api_url)?;
+        let registry_tokens = registry_token_key(&data_dir)?;
+        let store = store::EmbeddedStore::open(
+            &data_dir,
+            runners,
+            &storage_root,
+            &api_url,
+            registry_tokens.clone(),
+        )?;
         let app = store.app();
         // What runners reported before a restart lands first; then executions that were
         // running when the stack stopped are failed, so no operation waits forever.
@@ -175,7 +182,6 @@ impl DevStack {
         vcfg.jwks_url = Some(format!("{issuer_url}/jwks.json"));
         let validator = Validator::new(vcfg).map_err(|e| DevError::Issuer(e.to_string()))?;
 
-        let registry_tokens = registry_token_key(&data_dir)?;
         let state = ApiState::new(app.clone(), Arc::new(JwtAuthenticator::new(validator)))
             .with_registry_tokens(registry_tokens.clone());
         let router = tre_api::router(state)

@@ -34,6 +34,7 @@ impl EmbeddedStore {
         runners: HashMap<String, RunnerCommand>,
         storage_root: &Path,
         api_url: &str,
+        registry_tokens: tre_auth::registry_token::RegistryTokenKey,
     ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
         let table = Arc::new(embedded.table());
@@ -52,6 +53,7 @@ impl EmbeddedStore {
                 ),
             ],
             tasks: tasks.clone(),
+            registry_tokens,
         });
         let queues = embedded.clone();
         let sqs = Arc::new(SqsSendMessage::new(Arc::new(move |name: &str| {
