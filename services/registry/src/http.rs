@@ -417,6 +417,12 @@ async fn dispatch(
                 header(&mut resp, "content-type", "application/octet-stream");
                 return Ok(resp);
             }
+            if let Some(url) = s.blob_redirect(name, hex).await? {
+                let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+                header(&mut resp, "location", &url);
+                header(&mut resp, "docker-content-digest", &digest);
+                return Ok(resp);
+            }
             let got = s.get_blob(name, hex, range(headers)?).await?;
             let total = got.meta.size;
             let (status, len) = match got.range {

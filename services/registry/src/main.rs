@@ -6,6 +6,8 @@
 //!   TRE_REGISTRY_TOKEN_KEY       base64 key (32+ bytes) shared with the API's token realm
 //!   TRE_REGISTRY_REALM           the realm URL (`https://<api>/api/registry/token`)
 //!   TRE_REGISTRY_SERVICE         its name in tokens (default tre-registry)
+//!   TRE_REGISTRY_REDIRECT_SECONDS  answer blob pulls with a redirect to a pre-signed link of
+//!                                this lifetime (S3; unset or 0: the registry streams them)
 
 use std::sync::Arc;
 
@@ -52,10 +54,17 @@ async fn main() -> anyhow::Result<()> {
     let realm = var("TRE_REGISTRY_REALM")
         .context("set TRE_REGISTRY_REALM (the API's /api/registry/token)")?;
     let addr = var("TRE_REGISTRY_ADDR").unwrap_or_else(|| "0.0.0.0:5000".into());
-    let app = tre_registry::router(
-        tre_registry::Storage::new(store),
-        tre_registry::RegistryAuth::Tokens { key, realm },
-    );
+    let mut storage = tre_registry::Storage::new(store);
+    // In S3 mode blob pulls may go straight to S3 through short-lived pre-signed links.
+    if let Some(secs) = var("TRE_REGISTRY_REDIRECT_SECONDS") {
+        let secs: u64 = secs
+            .parse()
+            .context("TRE_REGISTRY_REDIRECT_SECONDS is a number of seconds")?;
+        if secs > 0 {
+            storage = storage.redirect_pulls(std::time::Duration::from_secs(secs));
+        }
+    }
+    let app = tre_registry::router(storage, tre_registry::RegistryAuth::Tokens { key, realm });
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

@@ -80,6 +80,9 @@ impl UploadState {
 #[derive(Clone)]
 pub struct Storage {
     pub store: Arc<dyn ObjectStore>,
+    /// When set, blob pulls are answered with a redirect to a pre-signed link of this lifetime
+    /// (S3 serves the bytes; the registry only checks access).
+    redirect_pulls: Option<std::time::Duration>,
 }
 
 pub(crate) async fn read_all(store: &dyn ObjectStore, key: &str) -> Result<Vec<u8>, PortError> {
@@ -93,7 +96,31 @@ pub(crate) async fn read_all(store: &dyn ObjectStore, key: &str) -> Result<Vec<u
 
 impl Storage {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            redirect_pulls: None,
+        }
+    }
+
+    /// Answer blob pulls with a redirect to a pre-signed link living `ttl`.
+    pub fn redirect_pulls(mut self, ttl: std::time::Duration) -> Self {
+        self.redirect_pulls = Some(ttl);
+        self
+    }
+
+    /// A pre-signed link to a blob of `repo`, if pulls redirect; `None` to stream it.
+    pub async fn blob_redirect(&self, repo: &str, hex: &str) -> RegistryResult<Option<String>> {
+        let Some(ttl) = self.redirect_pulls else {
+            return Ok(None);
+        };
+        if !self.has_blob(repo, hex).await? {
+            return Err(RegistryError::blob_unknown(&format!("sha256:{hex}")));
+        }
+        let link = self
+            .store
+            .presign(tre_core::ports::PresignMethod::Get, &blob_key(hex), ttl)
+            .await?;
+        Ok(Some(link.url))
     }
 
     pub(crate) async fn put_json(&self, key: &str, v: &impl Serialize) -> RegistryResult<()> {

@@ -206,6 +206,44 @@ async fn unknown_content_is_answered_with_the_spec_error_codes(s: Server) {
     assert_eq!(v["errors"][0]["code"], "DIGEST_INVALID");
 }
 
+/// In S3 mode a pull may go straight to S3: the registry checks access, then redirects to a
+/// short-lived pre-signed link; a blob the repository does not hold is not redirected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_blob_pull_may_redirect_to_a_pre_signed_link() {
+    let (store, moto) = s3_store().await;
+    let endpoint = moto.endpoint().to_string();
+    let storage =
+        tre_registry::Storage::new(store).redirect_pulls(std::time::Duration::from_secs(60));
+    let s = serve_storage(storage, tempfile::tempdir().expect("tempdir"), Some(moto)).await;
+    let data = b"served by S3".to_vec();
+    let d = s.push_blob("r", &data).await;
+    let manual = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = manual
+        .get(s.url(&format!("/v2/r/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+    let location = r.headers()["location"].to_str().expect("location");
+    assert!(location.starts_with(&endpoint), "{location}");
+    let followed = s.get(&format!("/v2/r/blobs/{d}")).await;
+    assert_eq!(followed.status(), StatusCode::OK);
+    assert_eq!(
+        followed.bytes().await.expect("body").as_ref(),
+        data.as_slice()
+    );
+    let elsewhere = manual
+        .get(s.url(&format!("/v2/other/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+}
+
 on_both_stores!(
     an_image_index_and_a_nested_index_are_pushed_and_pulled,
     docker_schema2_manifests_and_manifest_lists_keep_their_media_types,

@@ -29,11 +29,18 @@ pub async fn serve_on(
     dir: tempfile::TempDir,
     moto: Option<tre_testkit::moto::MotoServer>,
 ) -> Server {
+    serve_storage(tre_registry::Storage::new(store), dir, moto).await
+}
+
+pub async fn serve_storage(
+    storage: tre_registry::Storage,
+    dir: tempfile::TempDir,
+    moto: Option<tre_testkit::moto::MotoServer>,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let storage = tre_registry::Storage::new(store);
     let app = tre_registry::router(storage.clone(), tre_registry::RegistryAuth::Anyone);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -60,6 +67,12 @@ pub async fn fs() -> Server {
 
 /// The registry on S3 (moto server on loopback).
 pub async fn s3() -> Server {
+    let (store, moto) = s3_store().await;
+    serve_on(store, tempfile::tempdir().expect("tempdir"), Some(moto)).await
+}
+
+/// A bucket on a fresh moto server, as an object store.
+pub async fn s3_store() -> (Arc<dyn ObjectStore>, tre_testkit::moto::MotoServer) {
     let moto = tre_testkit::moto::MotoServer::start().await.expect("moto");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto.endpoint())
@@ -82,7 +95,7 @@ pub async fn s3() -> Server {
         .await
         .expect("bucket");
     let store: Arc<dyn ObjectStore> = Arc::new(tre_aws::S3ObjectStore::new(client, "registry", ""));
-    serve_on(store, tempfile::tempdir().expect("tempdir"), Some(moto)).await
+    (store, moto)
 }
 
 pub fn digest(data: &[u8]) -> String {
