@@ -49,6 +49,10 @@ locals {
     TRE_OIDC_GROUPS_CLAIM     = var.oidc_groups_claim
     TRE_STATUS_QUEUE_URL      = aws_sqs_queue.status.url
     TRE_AIRLOCK_BUCKET_PREFIX = local.airlock_bucket_prefix
+    # The registry token realm's signing key (also in Secrets Manager for the registry tasks);
+    # the environment is encrypted with the deployment's KMS key.
+    TRE_REGISTRY_TOKEN_KEY = random_bytes.registry_token_key.base64
+    TRE_REGISTRY_SERVICE   = var.registry_service_name
   }
 }
 

@@ -1,4 +1,5 @@
-# A VPC with private subnets only (plus public ones for the registry's load balancer later).
+# A VPC with private subnets (and public ones holding only the registry's load balancer, in
+# registry.tf).
 # Lambdas and Fargate tasks reach AWS APIs through VPC endpoints, so no NAT gateway is needed.
 data "aws_availability_zones" "available" {
   state = "available"

@@ -47,3 +47,18 @@ output "console_url" {
   description = "The web console. Register it as a redirect URI of the console's client (console_client_id) at the identity provider."
   value       = local.console_url
 }
+
+output "registry_url" {
+  description = "The OCI registry (tre bundle push, docker, skopeo, oras)."
+  value       = local.registry_url
+}
+
+output "registry_load_balancer_dns_name" {
+  description = "Point registry_domain (CNAME or alias) here."
+  value       = aws_lb.registry.dns_name
+}
+
+output "registry_repository_url" {
+  description = "Push the registry image here (tag = var.registry_image_tag)."
+  value       = aws_ecr_repository.registry.repository_url
+}

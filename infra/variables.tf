@@ -132,3 +132,54 @@ variable "console_certificate_arn" {
     error_message = "console_certificate_arn must be an ACM certificate in us-east-1 (CloudFront's region)."
   }
 }
+
+variable "registry_domain" {
+  description = "DNS name of the OCI registry (point it at the registry_load_balancer_dns_name output), e.g. registry.tre.example.org."
+  type        = string
+}
+
+variable "registry_certificate_arn" {
+  description = "ACM certificate for registry_domain, in the deployment's region (the load balancer terminates TLS with it)."
+  type        = string
+}
+
+variable "registry_allowed_cidrs" {
+  description = "Networks that may reach the registry's load balancer (HTTPS). Every request still needs a token."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "registry_image_tag" {
+  description = "Tag of the registry image pushed to the registry ECR repository."
+  type        = string
+}
+
+variable "registry_service_name" {
+  description = "The registry's name in its tokens (the `service` of its challenges)."
+  type        = string
+  default     = "tre-registry"
+}
+
+variable "registry_redirect_seconds" {
+  description = "When above 0, blob pulls are redirected to pre-signed S3 links of this lifetime (clients then need a route to S3); 0 streams them through the registry."
+  type        = number
+  default     = 0
+}
+
+variable "registry_cpu" {
+  description = "CPU units of a registry task."
+  type        = number
+  default     = 512
+}
+
+variable "registry_memory" {
+  description = "Memory (MiB) of a registry task."
+  type        = number
+  default     = 1024
+}
+
+variable "registry_desired_count" {
+  description = "Registry tasks to run (2 for one per zone)."
+  type        = number
+  default     = 2
+}

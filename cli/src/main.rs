@@ -142,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
                 airlock::run(&client()?, &ws, action).await
             }
         },
+        Command::Registry {
+            action: registry::RegistryCommand::Token { scopes, service },
+        } => registry::token(&client()?, &scopes, &service).await,
         Command::Registry { action } => registry::run(action).await,
         Command::Openapi => print_json(&tre_api::openapi::document()),
         Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),

@@ -1,4 +1,5 @@
 //! `tre registry gc`: garbage collection of the registry's storage (a dry run unless `--delete`).
+//! `tre registry token`: a short-lived registry token for clients that take one directly.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,39 @@ pub enum RegistryCommand {
         #[arg(long, default_value_t = 3600)]
         grace_secs: u64,
     },
+    /// Print a registry token for the given scopes (what the caller may do of them), for
+    /// `skopeo --dest-registry-token` / `oras --registry-token`; where the token realm sits behind
+    /// a JWT gateway (AWS), this replaces the password-based login.
+    Token {
+        /// e.g. repository:tre/bundles/base:pull,push (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// The registry's name in tokens.
+        #[arg(long, default_value = "tre-registry")]
+        service: String,
+    },
+}
+
+/// `tre registry token`: one call to the API's token realm with the TRE token.
+pub async fn token(
+    api: &crate::client::ApiClient,
+    scopes: &[String],
+    service: &str,
+) -> anyhow::Result<()> {
+    let mut query = vec![format!("service={}", urlencode(service))];
+    query.extend(scopes.iter().map(|s| format!("scope={}", urlencode(s))));
+    let v = api
+        .get(&format!("/api/registry/token?{}", query.join("&")))
+        .await?;
+    let token = v["token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the API answered no token: {v}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub async fn run(cmd: RegistryCommand) -> anyhow::Result<()> {
@@ -32,7 +66,10 @@ pub async fn run(cmd: RegistryCommand) -> anyhow::Result<()> {
         bucket,
         delete,
         grace_secs,
-    } = cmd;
+    } = cmd
+    else {
+        anyhow::bail!("`tre registry token` needs the API: run it through the CLI's main");
+    };
     let store: Arc<dyn ObjectStore> = match (dir, bucket) {
         // The collector signs no links: the base URL and key are never used.
         (Some(dir), None) => Arc::new(tre_embedded::FsObjectStore::open(

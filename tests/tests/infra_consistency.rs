@@ -489,3 +489,30 @@ fn the_console_is_deployed_with_its_files_and_configuration() {
         );
     }
 }
+
+/// The registry's task role allows exactly the S3 calls its code makes, and its task definition
+/// sets every variable it reads.
+#[test]
+fn the_registry_service_gets_what_its_code_needs() {
+    let registry = parse("registry.tf");
+    let granted = strings(local(&registry, "registry_iam_actions"));
+    let mut needed = BTreeSet::new();
+    for (adapter, op) in tre_registry::SDK_CALLS {
+        let actions = tre_aws::iam_actions_for(adapter, op);
+        assert!(!actions.is_empty(), "{adapter}::{op} has no IAM action");
+        needed.extend(actions.into_iter().map(str::to_string));
+    }
+    assert_eq!(granted, needed, "infra/registry.tf registry_iam_actions");
+    let text = std::fs::read_to_string(root().join("infra/registry.tf")).expect("registry.tf");
+    for var in tre_registry::AWS_ENV_VARS {
+        assert!(
+            text.contains(&format!("name = \"{var}\"")),
+            "the registry task definition does not set {var}"
+        );
+    }
+    // The realm it names is the API's token route.
+    assert!(text.contains("/api/registry/token"));
+    assert!(tre_api::routes::route_table()
+        .iter()
+        .any(|r| r.path == "/api/registry/token"));
+}

@@ -6,12 +6,14 @@
 mod artifact;
 mod layout;
 mod manifest;
+mod pull_tokens;
 mod reference;
 mod registry;
 
 pub use artifact::{build, extract, sha256_digest, Blob, BundleArtifact};
 pub use layout::{read_layout, write_layout};
 pub use manifest::{ActionSpec, BundleManifest, OutputSpec, StepSpec, STANDARD_ACTIONS};
+pub use pull_tokens::{RegistryPullTokens, RUNNER_PULL_TOKEN_TTL};
 pub use reference::{BundleRef, Reference};
 pub use registry::RegistryClient;
 

@@ -63,7 +63,30 @@ async fn aws_app_from_env() -> Result<App, WiringError> {
     if let Ok(buckets) = std::env::var(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX) {
         app = app.with_airlock(tre_aws::airlock_storage(&conf, &buckets));
     }
+    // Steps whose bundle lives in the registry get a pull token for it.
+    if let Some(key) = registry_token_key_from_env()? {
+        app = app.with_bundle_tokens(Arc::new(tre_bundle::RegistryPullTokens::new(key)));
+    }
     Ok(app)
+}
+
+/// The registry's token key (`TRE_REGISTRY_TOKEN_KEY`, base64), where a registry is deployed.
+fn registry_token_key_from_env(
+) -> Result<Option<tre_auth::registry_token::RegistryTokenKey>, WiringError> {
+    use base64::Engine;
+    let Some(raw) = std::env::var("TRE_REGISTRY_TOKEN_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .map_err(|e| WiringError::Config(format!("TRE_REGISTRY_TOKEN_KEY is not base64: {e}")))?;
+    let service = std::env::var("TRE_REGISTRY_SERVICE").unwrap_or_else(|_| "tre-registry".into());
+    tre_auth::registry_token::RegistryTokenKey::new(key, service)
+        .map(Some)
+        .map_err(WiringError::Config)
 }
 
 /// Serve one API route group until the Lambda runtime stops the process.
@@ -159,4 +182,7 @@ pub const AWS_ENV_VARS: &[&str] = &[
     tre_auth::ENV_ROLES_CLAIM,
     tre_auth::ENV_GROUPS_CLAIM,
     tre_auth::ENV_GROUP_ROLES,
+    // The registry's token realm (GET /api/registry/token) signs with this key.
+    "TRE_REGISTRY_TOKEN_KEY",
+    "TRE_REGISTRY_SERVICE",
 ];

@@ -53,7 +53,6 @@ impl EmbeddedStore {
                 ),
             ],
             tasks: tasks.clone(),
-            registry_tokens,
         });
         let queues = embedded.clone();
         let sqs = Arc::new(SqsSendMessage::new(Arc::new(move |name: &str| {
@@ -83,7 +82,11 @@ impl EmbeddedStore {
                 .map_err(|e| DevError::Store(e.to_string()))?,
         );
         let app = App::new(table.clone(), Arc::new(workflows.clone()))
-            .with_airlock(tre_embedded::airlock_stages(objects.clone()));
+            .with_airlock(tre_embedded::airlock_stages(objects.clone()))
+            // The same path as in AWS: each step's input carries a pull token for its bundle.
+            .with_bundle_tokens(Arc::new(tre_bundle::RegistryPullTokens::new(
+                registry_tokens,
+            )));
         let _ = listener.app.set(app.clone());
         Ok(Self {
             db_path: embedded.db().path().to_path_buf(),

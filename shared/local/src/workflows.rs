@@ -99,32 +99,6 @@ pub(crate) struct EcsRunTask {
     /// Environment every task gets locally (where the store is, where artefacts go).
     pub base_env: Vec<(String, String)>,
     pub tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
-    /// Signs the pull token a bundle runner gets for its bundle's repository.
-    pub registry_tokens: tre_auth::registry_token::RegistryTokenKey,
-}
-
-/// How long a runner's pull token lives: long enough to fetch its bundle at start.
-const RUNNER_PULL_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// A token that lets a bundle runner pull its bundle (and nothing else) when the bundle lives
-/// in a registry; `None` for a bundle in an OCI layout.
-fn runner_pull_token(
-    key: &tre_auth::registry_token::RegistryTokenKey,
-    bundle: &str,
-) -> Result<Option<String>, TaskError> {
-    let Ok(tre_bundle::BundleRef::Registry { repository, .. }) =
-        tre_bundle::BundleRef::parse(bundle)
-    else {
-        return Ok(None);
-    };
-    let access = tre_auth::registry_token::Access {
-        kind: "repository".into(),
-        name: repository,
-        actions: vec!["pull".into()],
-    };
-    key.issue("bundle-runner", vec![access], RUNNER_PULL_TOKEN_TTL)
-        .map(Some)
-        .map_err(|e| TaskError::new("ECS.ServerException", e))
 }
 
 fn override_env(params: &Value) -> Result<Vec<(String, String)>, TaskError> {
@@ -197,9 +171,6 @@ impl Integration for EcsRunTask {
             .kill_on_drop(true);
         if let Some(token) = &ctx.task_token {
             cmd.env("TRE_TASK_TOKEN", token);
-        }
-        if let Some(pull) = runner_pull_token(&self.registry_tokens, &get("TRE_BUNDLE"))? {
-            cmd.env("TRE_REGISTRY_TOKEN", pull);
         }
         let mut child = cmd.spawn().map_err(|e| {
             TaskError::new(

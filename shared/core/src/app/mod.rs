@@ -52,6 +52,8 @@ pub struct App {
     pub ids: Arc<dyn Ids>,
     /// The airlock's stage stores (absent where the airlock is not set up).
     pub airlock: Option<Arc<AirlockStorage>>,
+    /// Pull tokens for bundles in the registry, handed to each step (absent: none needed).
+    pub bundle_tokens: Option<Arc<dyn crate::ports::BundlePullTokens>>,
 }
 
 impl App {
@@ -62,7 +64,13 @@ impl App {
             clock: Arc::new(crate::ports::SystemClock),
             ids: Arc::new(crate::ports::RandomIds),
             airlock: None,
+            bundle_tokens: None,
         }
+    }
+
+    pub fn with_bundle_tokens(mut self, tokens: Arc<dyn crate::ports::BundlePullTokens>) -> Self {
+        self.bundle_tokens = Some(tokens);
+        self
     }
 
     pub fn with_airlock(mut self, storage: AirlockStorage) -> Self {

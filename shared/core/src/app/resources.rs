@@ -402,11 +402,19 @@ impl App {
                         AppError::Internal(format!("step `{}` acts on an unknown resource", s.id))
                     })?
             };
+            // Always present (empty when none is needed): the state machine passes it on as is.
+            let registry_token = match (&self.bundle_tokens, &t.bundle) {
+                (Some(tokens), Some(bundle)) => tokens
+                    .pull_token(bundle)
+                    .map_err(|e| AppError::Internal(format!("a pull token for `{bundle}`: {e}")))?
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
             steps.push(json!({
                 "stepId": s.id, "resourceId": s.resource_id, "action": s.action,
                 "operationResourceId": resource.id,
                 "bundle": t.bundle, "templateName": t.name, "templateVersion": t.version,
-                "parameters": r.properties,
+                "parameters": r.properties, "registryToken": registry_token,
             }));
         }
         let input = json!({

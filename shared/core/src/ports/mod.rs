@@ -1,6 +1,7 @@
 //! Ports: the traits the application needs from the outside world. Adapters (AWS SDK, embedded)
 //! implement them; every adapter pair passes the same contract suite in `tre-testkit`.
 
+mod bundle_access;
 mod clock;
 mod object_store;
 mod prefixed;
@@ -8,6 +9,7 @@ mod queue;
 mod table;
 mod workflows;
 
+pub use bundle_access::BundlePullTokens;
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use object_store::{
     bytes_stream, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo,
