@@ -144,6 +144,13 @@ resource "aws_security_group" "tasks" {
     cidr_blocks = [aws_vpc.tre.cidr_block]
   }
   egress {
+    description = "The registry by its private name (bundles)"
+    from_port   = 5000
+    to_port     = 5000
+    protocol    = "tcp"
+    cidr_blocks = aws_subnet.private[*].cidr_block
+  }
+  egress {
     description     = "HTTPS to S3 and DynamoDB gateway endpoints (image layers come from S3)"
     from_port       = 443
     to_port         = 443
@@ -179,6 +186,7 @@ resource "aws_ecs_task_definition" "bundle_runner" {
     environment = [
       { name = "TRE_TABLE", value = aws_dynamodb_table.tre.name },
       { name = "TRE_STATUS_QUEUE_URL", value = aws_sqs_queue.status.url },
+      { name = "TRE_REGISTRY_MIRRORS", value = "${var.registry_domain}=${local.registry_internal_url}" },
       { name = "RUST_LOG", value = "info" },
     ]
     logConfiguration = {

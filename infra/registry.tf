@@ -148,18 +148,25 @@ resource "aws_security_group" "registry_lb" {
     cidr_blocks = var.registry_allowed_cidrs
   }
   egress {
-    description     = "To the registry tasks"
-    from_port       = local.registry_port
-    to_port         = local.registry_port
-    protocol        = "tcp"
-    security_groups = [aws_security_group.registry_tasks.id]
+    description = "To the registry tasks in the private subnets"
+    from_port   = local.registry_port
+    to_port     = local.registry_port
+    protocol    = "tcp"
+    cidr_blocks = aws_subnet.private[*].cidr_block
   }
 }
 
 resource "aws_security_group" "registry_tasks" {
   name        = "${var.name_prefix}-registry-tasks"
-  description = "Registry tasks: from the load balancer only; HTTPS out to the endpoints and S3"
+  description = "Registry tasks: from the load balancer and the bundle runners; HTTPS out to the endpoints and S3"
   vpc_id      = aws_vpc.tre.id
+  ingress {
+    description     = "From the load balancer, and from the bundle runners by its private name"
+    from_port       = local.registry_port
+    to_port         = local.registry_port
+    protocol        = "tcp"
+    security_groups = [aws_security_group.registry_lb.id, aws_security_group.tasks.id]
+  }
   egress {
     description = "HTTPS to the interface endpoints"
     from_port   = 443
@@ -174,17 +181,6 @@ resource "aws_security_group" "registry_tasks" {
     protocol        = "tcp"
     prefix_list_ids = [for e in aws_vpc_endpoint.gateway : e.prefix_list_id]
   }
-}
-
-# A separate rule: the two groups refer to each other.
-resource "aws_security_group_rule" "registry_tasks_from_lb" {
-  type                     = "ingress"
-  description              = "From the registry load balancer"
-  security_group_id        = aws_security_group.registry_tasks.id
-  source_security_group_id = aws_security_group.registry_lb.id
-  from_port                = local.registry_port
-  to_port                  = local.registry_port
-  protocol                 = "tcp"
 }
 
 resource "aws_lb" "registry" {
@@ -373,9 +369,40 @@ resource "aws_ecs_service" "registry" {
     container_name   = "registry"
     container_port   = local.registry_port
   }
+  # Bundle runners in the private subnets (no route to the public load balancer) reach it here.
+  service_registries {
+    registry_arn = aws_service_discovery_service.registry.arn
+  }
   deployment_circuit_breaker {
     enable   = true
     rollback = true
   }
   depends_on = [aws_lb_listener.registry]
+}
+
+# ---------- the private name bundle runners use ----------
+
+resource "aws_service_discovery_private_dns_namespace" "tre" {
+  name = "${var.name_prefix}.tre.internal"
+  vpc  = aws_vpc.tre.id
+}
+
+resource "aws_service_discovery_service" "registry" {
+  name = "registry"
+  dns_config {
+    namespace_id = aws_service_discovery_private_dns_namespace.tre.id
+    dns_records {
+      ttl  = 10
+      type = "A"
+    }
+    routing_policy = "MULTIVALUE"
+  }
+  health_check_custom_config {
+    failure_threshold = 1
+  }
+}
+
+locals {
+  # The bundle runner maps the registry's public name to this (TRE_REGISTRY_MIRRORS).
+  registry_internal_url = "http://registry.${aws_service_discovery_private_dns_namespace.tre.name}:${local.registry_port}"
 }

@@ -203,6 +203,8 @@ async fn run_inner(
             repository,
             reference,
         } => {
+            let mirrors = std::env::var("TRE_REGISTRY_MIRRORS").unwrap_or_default();
+            let base = &registry_base(base, &mirrors);
             let client = match &job.registry_token {
                 Some(t) => tre_bundle::RegistryClient::with_registry_token(base, t.clone()),
                 None => tre_bundle::RegistryClient::new(base, None),
@@ -288,4 +290,42 @@ async fn run_inner(
         });
     }
     Ok(outputs)
+}
+
+/// Where to reach a registry from here: `TRE_REGISTRY_MIRRORS` maps a registry's public host to
+/// an address inside the network (`registry.example.org=http://registry.tre.internal:5000`,
+/// comma-separated), for tasks that cannot reach its public address; others go as named.
+pub fn registry_base(base: &str, mirrors: &str) -> String {
+    let host = base
+        .split_once("://")
+        .map_or(base, |(_, h)| h)
+        .trim_end_matches('/');
+    mirrors
+        .split(',')
+        .filter_map(|m| m.trim().split_once('='))
+        .find(|(public, _)| public.trim() == host)
+        .map(|(_, inside)| inside.trim().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| base.to_string())
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::registry_base;
+
+    #[test]
+    fn a_mirrored_host_is_reached_inside_and_others_as_named() {
+        let mirrors = "registry.example.org=http://registry.tre.internal:5000/, other=x";
+        assert_eq!(
+            registry_base("https://registry.example.org", mirrors),
+            "http://registry.tre.internal:5000"
+        );
+        assert_eq!(
+            registry_base("https://elsewhere.example.org", mirrors),
+            "https://elsewhere.example.org"
+        );
+        assert_eq!(
+            registry_base("http://127.0.0.1:5000", ""),
+            "http://127.0.0.1:5000"
+        );
+    }
 }
