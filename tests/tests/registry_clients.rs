@@ -1,6 +1,6 @@
 //! Real clients the project did not write against the local registry: skopeo (Debian) copies a
 //! bundle in as a TRE admin and out as a researcher, with TRE tokens as Basic passwords, and
-//! oras-py pushes and pulls an image and an artifact;
+//! an image, and oras-py pushes and pulls an image and an artifact;
 //! digests survive the round trip; a researcher's push is refused.
 
 use std::process::Command;
@@ -149,5 +149,104 @@ async fn oras_pushes_and_pulls_an_image_and_an_artifact_with_tre_tokens() {
     assert!(
         denied.starts_with("refused") && denied.contains("DENIED"),
         "{denied}"
+    );
+}
+
+/// A one-layer OCI image (gzip tar layer, image config) in an OCI image layout; returns the
+/// manifest's and the layer's digests.
+fn write_image_layout(dir: &std::path::Path, tag: &str) -> (String, String) {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("blobs");
+    let put = |bytes: &[u8]| {
+        let hex = hex::encode(Sha256::digest(bytes));
+        std::fs::write(blobs.join(&hex), bytes).expect("blob");
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    let data = b"hello from a TRE workspace tool\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "hello.txt", &data[..])
+        .expect("tar");
+    let raw = tar.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).expect("gzip");
+    let (layer, layer_size) = put(&gz.finish().expect("gzip"));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["cat", "/hello.txt"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", hex::encode(Sha256::digest(&raw)))]},
+    });
+    let (config_digest, config_size) = put(&serde_json::to_vec(&config).expect("json"));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": layer_size}],
+    });
+    let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest).expect("json"));
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                       "size": manifest_size, "annotations": {"org.opencontainers.image.ref.name": tag}}],
+    });
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("index");
+    (manifest_digest, layer)
+}
+
+/// skopeo with a container image (not only a bundle artifact): in as an admin, out as a
+/// researcher, manifest digest and layer intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_copies_an_image_in_and_out_with_tre_tokens() {
+    let t = TestStack::start().await.expect("stack");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("image");
+    let (manifest, layer) = write_image_layout(&layout, "1.0");
+    let host = t
+        .stack
+        .registry_url
+        .trim_start_matches("http://")
+        .to_string();
+    let target = format!("docker://{host}/tre/bundles/tool-image:1.0");
+    let back = dir.path().join("back");
+    let (admin, researcher) = (t.token("admin"), t.token("researcher"));
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let push = args(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("admin:{admin}"),
+        &format!("oci:{}:1.0", layout.display()),
+        &target,
+    ]);
+    let pull = args(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("researcher:{researcher}"),
+        &target,
+        &format!("oci:{}:1.0", back.display()),
+    ]);
+    let (pushed, pulled) = tokio::task::spawn_blocking(move || (skopeo(&push), skopeo(&pull)))
+        .await
+        .expect("join");
+    assert!(pushed.0, "skopeo push: {}", pushed.1);
+    assert!(pulled.0, "skopeo pull: {}", pulled.1);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(back.join("index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(index["manifests"][0]["digest"], manifest.as_str());
+    let layer_hex = layer.trim_start_matches("sha256:");
+    assert_eq!(
+        std::fs::read(back.join("blobs/sha256").join(layer_hex)).expect("layer"),
+        std::fs::read(layout.join("blobs/sha256").join(layer_hex)).expect("layer"),
     );
 }
