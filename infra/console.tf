@@ -17,7 +17,7 @@ locals {
   # Pages call the API (its execute-api host; a cycle forbids naming the API itself here, since
   # the API's CORS names the console) and the issuer's token endpoint.
   oidc_origin      = regex("^https?://[^/]+", var.oidc_issuer)
-  console_connects = "'self' https://*.execute-api.${data.aws_region.current.name}.amazonaws.com ${local.oidc_origin}"
+  console_connects = "'self' https://*.execute-api.${data.aws_region.current.name}.amazonaws.com ${var.api_domain != "" ? "https://${var.api_domain} " : ""}${local.oidc_origin}"
 }
 
 resource "aws_s3_bucket" "console" {
@@ -121,7 +121,7 @@ resource "aws_s3_object" "console_config" {
   key          = "config.json"
   content_type = local.console_content_types["json"]
   content = jsonencode({
-    apiUrl      = trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")
+    apiUrl      = local.api_url
     issuer      = var.oidc_issuer
     clientId    = var.console_client_id
     scope       = var.console_scope

@@ -187,6 +187,8 @@ resource "aws_ecs_task_definition" "bundle_runner" {
       { name = "TRE_TABLE", value = aws_dynamodb_table.tre.name },
       { name = "TRE_STATUS_QUEUE_URL", value = aws_sqs_queue.status.url },
       { name = "TRE_REGISTRY_MIRRORS", value = "${var.registry_domain}=${local.registry_internal_url}" },
+      # Bundles keep state here (their steps inherit the runner's environment).
+      { name = "TRE_BUNDLE_STATE_BUCKET", value = aws_s3_bucket.bundle_state.bucket },
       { name = "RUST_LOG", value = "info" },
     ]
     logConfiguration = {

@@ -1,6 +1,6 @@
 output "api_url" {
   description = "Base URL of the TRE API (append /api/...)."
-  value       = aws_apigatewayv2_stage.default.invoke_url
+  value       = local.api_url
 }
 
 output "table_name" {
@@ -61,4 +61,14 @@ output "registry_load_balancer_dns_name" {
 output "registry_repository_url" {
   description = "Push the registry image here (tag = var.registry_image_tag)."
   value       = aws_ecr_repository.registry.repository_url
+}
+
+output "api_domain_target" {
+  description = "Where api_domain's DNS record points (when api_domain is set)."
+  value       = var.api_domain != "" ? aws_apigatewayv2_domain_name.api[0].domain_name_configuration[0].target_domain_name : null
+}
+
+output "bundle_state_bucket" {
+  description = "Where bundles keep their state (TRE_BUNDLE_STATE_BUCKET in every step)."
+  value       = aws_s3_bucket.bundle_state.bucket
 }

@@ -333,7 +333,7 @@ resource "aws_ecs_task_definition" "registry" {
     portMappings           = [{ containerPort = local.registry_port, protocol = "tcp" }]
     environment = [
       { name = "TRE_REGISTRY_BUCKET", value = aws_s3_bucket.registry.bucket },
-      { name = "TRE_REGISTRY_REALM", value = "${trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")}/api/registry/token" },
+      { name = "TRE_REGISTRY_REALM", value = "${local.api_url}/api/registry/token" },
       { name = "TRE_REGISTRY_SERVICE", value = var.registry_service_name },
       { name = "TRE_REGISTRY_ADDR", value = "0.0.0.0:${local.registry_port}" },
       { name = "TRE_REGISTRY_REDIRECT_SECONDS", value = tostring(var.registry_redirect_seconds) },

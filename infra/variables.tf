@@ -183,3 +183,15 @@ variable "registry_desired_count" {
   type        = number
   default     = 2
 }
+
+variable "api_domain" {
+  description = "Optional custom domain of the API (e.g. api.tre.example.org); point it at the api_domain_target output."
+  type        = string
+  default     = ""
+}
+
+variable "api_certificate_arn" {
+  description = "ACM certificate for api_domain, in the deployment's region."
+  type        = string
+  default     = ""
+}
