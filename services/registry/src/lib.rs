@@ -25,6 +25,7 @@ pub const SDK_CALLS: &[(&str, &str)] = &[
     ("S3ObjectStore", "delete_object"),
     ("S3ObjectStore", "list_objects_v2"),
     ("S3ObjectStore", "copy_object"),
+    ("S3ObjectStore", "upload_part_copy"),
     ("S3ObjectStore", "create_multipart_upload"),
     ("S3ObjectStore", "upload_part"),
     ("S3ObjectStore", "complete_multipart_upload"),

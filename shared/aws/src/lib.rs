@@ -55,6 +55,8 @@ pub const IAM_ACTIONS: &[(&str, &str, &str)] = &[
     ("S3ObjectStore", "list_objects_v2", "s3:ListBucket"),
     ("S3ObjectStore", "copy_object", "s3:GetObject"),
     ("S3ObjectStore", "copy_object", "s3:PutObject"),
+    ("S3ObjectStore", "upload_part_copy", "s3:GetObject"),
+    ("S3ObjectStore", "upload_part_copy", "s3:PutObject"),
     ("S3ObjectStore", "create_multipart_upload", "s3:PutObject"),
     ("S3ObjectStore", "upload_part", "s3:PutObject"),
     ("S3ObjectStore", "complete_multipart_upload", "s3:PutObject"),

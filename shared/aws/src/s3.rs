@@ -27,7 +27,14 @@ pub struct S3ObjectStore {
     client: Client,
     bucket: String,
     prefix: String,
+    /// Objects larger than this are copied part by part (CopyObject stops at 5 GiB).
+    copy_limit: u64,
+    copy_part: u64,
 }
+
+/// CopyObject's limit, and the part size used above it.
+const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
 
 fn validate_key(key: &str) -> PortResult<()> {
     let bad = key.is_empty()
@@ -65,6 +72,70 @@ impl S3ObjectStore {
             client,
             bucket: bucket.into(),
             prefix,
+            copy_limit: COPY_OBJECT_LIMIT,
+            copy_part: COPY_PART_SIZE,
+        }
+    }
+
+    /// Lower the size above which copies go part by part (tests exercise that path with small
+    /// objects; parts but the last must stay at least 5 MiB).
+    pub fn with_copy_limits(mut self, limit: u64, part: u64) -> Self {
+        self.copy_limit = limit;
+        self.copy_part = part.max(5 * 1024 * 1024);
+        self
+    }
+
+    /// A copy of an object too large for CopyObject: UploadPartCopy of ranges, then complete;
+    /// the upload is aborted on any failure.
+    async fn copy_in_parts(
+        &self,
+        from: &str,
+        to: &str,
+        meta: &ObjectMeta,
+    ) -> PortResult<ObjectMeta> {
+        let (src, dst) = (self.full(from)?, self.full(to)?);
+        let options = PutOptions {
+            content_type: meta.content_type.clone(),
+            ..PutOptions::default()
+        };
+        let upload_id = self.create_multipart(to, options).await?;
+        let mut parts = Vec::new();
+        let mut start = 0u64;
+        let copied: PortResult<()> = async {
+            while start < meta.size {
+                let end = (start + self.copy_part).min(meta.size) - 1;
+                let part_number = parts.len() as i32 + 1;
+                let out = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(&dst)
+                    .upload_id(&upload_id)
+                    .part_number(part_number)
+                    .copy_source(format!("{}/{}", self.bucket, src))
+                    .copy_source_range(format!("bytes={start}-{end}"))
+                    .send()
+                    .await
+                    .map_err(|e| backend("copy part", e))?;
+                let etag = out
+                    .copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .ok_or_else(|| PortError::Backend("a copied part has no ETag".into()))?;
+                parts.push(PartInfo {
+                    part_number: part_number as u32,
+                    etag: etag.to_string(),
+                });
+                start = end + 1;
+            }
+            Ok(())
+        }
+        .await;
+        match copied {
+            Ok(()) => self.complete_multipart(to, &upload_id, &parts).await,
+            Err(e) => {
+                let _ = self.abort_multipart(to, &upload_id).await;
+                Err(e)
+            }
         }
     }
 
@@ -299,6 +370,11 @@ impl ObjectStore for S3ObjectStore {
 
     async fn copy(&self, from: &str, to: &str) -> PortResult<ObjectMeta> {
         let (src, dst) = (self.full(from)?, self.full(to)?);
+        if let Some(meta) = self.head(from).await? {
+            if meta.size > self.copy_limit {
+                return self.copy_in_parts(from, to, &meta).await;
+            }
+        }
         match self
             .client
             .copy_object()
