@@ -324,6 +324,7 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
         b"region,n\nnorth,12\n",
     ));
     text_contains(&c, "main", &sha).await;
+    accessibility_basics(&c).await;
     element(&c, "#approve")
         .await
         .click()
@@ -422,6 +423,7 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
         .await
         .expect("templates");
     text_contains(&c, "main", "tre-workspace-base").await;
+    accessibility_basics(&c).await;
     // Their own request shows its outcome and no review form.
     c.goto(&format!(
         "{console}#/workspaces/{}/requests/{reject_id}",
@@ -559,4 +561,35 @@ async fn console_is_served_with_its_configuration_and_a_strict_policy() {
             .expect("file");
         assert_eq!(r.status(), 200, "{file}");
     }
+}
+
+/// What can be checked mechanically of the page's accessibility: a language, one h1, every form
+/// control with a label, every button and link with a name, every table with a caption and
+/// header cells, and a skip link to the main content.
+async fn accessibility_basics(c: &Client) {
+    let problems = c
+        .execute(
+            r##"
+            const p = [];
+            if (!document.documentElement.lang) p.push('no lang on <html>');
+            if (document.querySelectorAll('main h1').length !== 1) p.push('main has no single h1');
+            for (const el of document.querySelectorAll('input:not([type=hidden]), textarea, select')) {
+              const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.getAttribute('aria-label');
+              if (!labelled) p.push(`control without a label: ${el.outerHTML.slice(0, 80)}`);
+            }
+            for (const el of document.querySelectorAll('button, a')) {
+              if (!el.textContent.trim() && !el.getAttribute('aria-label')) p.push(`unnamed ${el.tagName}`);
+            }
+            for (const t of document.querySelectorAll('table')) {
+              if (!t.querySelector('caption')) p.push('table without a caption');
+              if (!t.querySelector('th')) p.push('table without header cells');
+            }
+            if (!document.querySelector('a.skip-link[href="#main"]')) p.push('no skip link');
+            return p;
+            "##,
+            Vec::new(),
+        )
+        .await
+        .expect("script");
+    assert_eq!(problems, serde_json::json!([]), "accessibility problems");
 }
