@@ -1,9 +1,11 @@
 //! Domain types and rules: templates, resources, operations, role assignments.
 
 pub mod airlock;
+pub mod datasource;
 pub mod operation;
 pub mod principal;
 pub mod resource;
+pub mod rocrate;
 pub mod roles;
 pub mod schema;
 pub mod template;
