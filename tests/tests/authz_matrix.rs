@@ -55,6 +55,14 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     if let Action::Airlock(a) = route.action {
         return airlock_expected(a, who, in_b);
     }
+    // Data sources are TRE-wide and for TRE admins only.
+    if let Action::DataSources(_) = route.action {
+        return if who == Who::Admin {
+            Allowed
+        } else {
+            Forbidden
+        };
+    }
     // Any TRE user gets a token (what it allows is the registry's business) and may ask who
     // they are.
     if matches!(route.action, Action::RegistryToken | Action::Me) {
@@ -155,6 +163,8 @@ struct Ids {
     op_ws: String,
     op_svc: String,
     op_ur: String,
+    /// A registered data source (they are TRE-wide: the same in both fixtures).
+    ds: String,
 }
 
 async fn workspace_fixture(t: &TestStack, admin: &str) -> Ids {
@@ -177,6 +187,7 @@ async fn workspace_fixture(t: &TestStack, admin: &str) -> Ids {
         ws,
         svc,
         ur,
+        ds: String::new(),
     }
 }
 
@@ -207,7 +218,8 @@ fn fill(route: &RouteSpec, ids: &Ids, shared: &str, op_shared: &str, who: &str) 
         .replace("{principalId}", &format!("victim-{who}"))
         .replace("{role}", "WorkspaceResearcher")
         .replace("{requestId}", NO_REQUEST)
-        .replace("{fileName}", "data.csv");
+        .replace("{fileName}", "data.csv")
+        .replace("{dataSourceId}", &ids.ds);
     // Only the required query parameter (`action`); optional ones are left out.
     for (name, required, _) in &route.query {
         if *required {
@@ -236,6 +248,7 @@ fn body_for(route: &RouteSpec, who: &str, n: usize) -> Option<serde_json::Value>
         Action::AssignRole => {
             Some(json!({"principalId": format!("extra-{who}-{n}"), "role": "AirlockManager"}))
         }
+        Action::DataSources(_) if route.method == Method::POST => Some(data_source_body(who, n)),
         Action::Airlock(AirlockAction::Create) => Some(
             json!({"type": "import", "title": format!("t-{who}-{n}"), "justification": "matrix"}),
         ),
@@ -278,7 +291,23 @@ async fn every_route_as_every_caller() {
         a.ws, a.svc
     );
     let ur = create(&t, &ur_path, &t.token("researcher"), "ur-vm", "mine").await;
+    let ds = t
+        .post_ok(
+            "/api/datasources",
+            &admin,
+            &data_source_body("fixture", 0),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let b = Ids {
+        ds: ds.clone(),
+        ..b
+    };
     let a = Ids {
+        ds,
         op_ur: t
             .get(&format!("{ur_path}/{ur}/operations"), &admin)
             .await
@@ -391,4 +420,14 @@ async fn every_route_as_every_caller() {
         failures.join("\n")
     );
     assert!(checked > 500, "the matrix ran only {checked} checks");
+}
+
+fn data_source_body(who: &str, n: usize) -> serde_json::Value {
+    json!({
+        "kind": "Import", "displayName": format!("ds-{who}-{n}"), "project": "matrix",
+        "licence": "CC-BY-4.0",
+        "publisher": {"organisation": "o", "contactName": "n", "contactRole": "r"},
+        "connection": {"type": "https", "baseUrl": "https://data.example.org/"},
+        "objects": ["a.csv"]
+    })
 }

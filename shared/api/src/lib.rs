@@ -6,6 +6,7 @@ mod airlock_handlers;
 pub mod airlock_routes;
 pub mod auth;
 mod body;
+pub mod datasource_routes;
 mod handlers;
 pub mod openapi;
 pub mod problem;

@@ -183,5 +183,6 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::Airlock(a) => crate::airlock_handlers::method_router(a, filter),
         Action::RegistryToken => on(filter, h::registry_token),
         Action::Me => on(filter, h::me),
+        Action::DataSources(a) => crate::datasource_routes::method_router(a, filter),
     }
 }

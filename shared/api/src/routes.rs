@@ -164,6 +164,7 @@ pub enum Action {
     Airlock(crate::airlock_routes::AirlockAction),
     RegistryToken,
     Me,
+    DataSources(crate::datasource_routes::DataSourceAction),
 }
 
 pub(crate) struct Builder {
@@ -454,6 +455,7 @@ pub fn route_table() -> Vec<RouteSpec> {
         Reply::Empty,
     );
     crate::airlock_routes::add(&mut b);
+    crate::datasource_routes::add(&mut b);
     b.add(
         A::Me,
         Method::GET,

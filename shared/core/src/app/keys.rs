@@ -88,3 +88,10 @@ pub const AIRLOCK_REQUEST_PREFIX: &str = "REQ#";
 pub fn airlock_token(workspace_id: &str, request_id: &str) -> Key {
     Key::new(roles_pk(workspace_id), format!("REQTOKEN#{request_id}"))
 }
+
+/// Data sources share one partition (an admin-scale list), one item each.
+pub const DATA_SOURCES_PK: &str = "DATASOURCES";
+pub const DATA_SOURCE_PREFIX: &str = "DS#";
+pub fn data_source(id: &str) -> Key {
+    Key::new(DATA_SOURCES_PK, format!("{DATA_SOURCE_PREFIX}{id}"))
+}

@@ -8,6 +8,7 @@ mod airlock_upload;
 mod authz;
 mod cascade;
 mod changes;
+mod datasources;
 mod ended;
 mod error;
 mod keys;
@@ -29,6 +30,7 @@ pub use airlock_upload::{
     CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
 };
 pub use authz::{Caller, ResourceScope};
+pub use datasources::{DataSource, DataState};
 pub use ended::{ExecutionEnded, StatusQueueMessage};
 pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).

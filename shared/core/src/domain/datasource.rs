@@ -198,7 +198,9 @@ impl DataSourceSpec {
             (DataSourceKind::Uploaded, Some(_)) => {
                 Err("an Uploaded data source has no connection".into())
             }
-            (DataSourceKind::Import, None) => Err("an Import data source needs a connection".into()),
+            (DataSourceKind::Import, None) => {
+                Err("an Import data source needs a connection".into())
+            }
             (DataSourceKind::Import, Some(c)) => self.validate_connection(c),
         }
     }
@@ -302,8 +304,10 @@ mod tests {
             base_url: "http://data.example.org/".into()
         }))
         .contains("https"));
-        assert!(refused(&|s| s.credentials_secret = Some("no spaces allowed".into()))
-            .contains("credentialsSecret"));
+        assert!(
+            refused(&|s| s.credentials_secret = Some("no spaces allowed".into()))
+                .contains("credentialsSecret")
+        );
         // Plain HTTP to this machine is allowed (local servers, tests).
         let mut local = https();
         local.connection = Some(Connection::Https {

@@ -162,7 +162,9 @@ pub fn validate(doc: &Value, files: &[(String, u64, String)]) -> Vec<String> {
                 p.push("the metadata descriptor is not a CreativeWork".into());
             }
             if id_ref(d.get("conformsTo")) != Some(CONFORMS_TO) {
-                p.push(format!("the metadata descriptor must conform to {CONFORMS_TO}"));
+                p.push(format!(
+                    "the metadata descriptor must conform to {CONFORMS_TO}"
+                ));
             }
             id_ref(d.get("about"))
         }
@@ -178,7 +180,11 @@ pub fn validate(doc: &Value, files: &[(String, u64, String)]) -> Vec<String> {
         p.push("the root data entity is not a Dataset".into());
     }
     for key in ["name", "description", "datePublished"] {
-        if root.get(key).and_then(Value::as_str).is_none_or(str::is_empty) {
+        if root
+            .get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             p.push(format!("the root data entity has no {key}"));
         }
     }
@@ -213,12 +219,17 @@ pub fn validate(doc: &Value, files: &[(String, u64, String)]) -> Vec<String> {
             _ => None,
         };
         if declared_size != Some(*size) {
-            p.push(format!("`{name}`: contentSize {declared_size:?} but the file has {size} bytes"));
+            p.push(format!(
+                "`{name}`: contentSize {declared_size:?} but the file has {size} bytes"
+            ));
         }
         if f.get("sha256").and_then(Value::as_str) != Some(sha.as_str()) {
             p.push(format!("`{name}`: sha256 does not match the file"));
         }
-        if f.get("encodingFormat").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if f.get("encodingFormat")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             p.push(format!("`{name}` has no encodingFormat"));
         }
     }
@@ -237,7 +248,9 @@ pub fn validate(doc: &Value, files: &[(String, u64, String)]) -> Vec<String> {
             for r in refs {
                 let external = r.starts_with("http://") || r.starts_with("https://");
                 if !external && !entities.contains_key(r) {
-                    p.push(format!("`{id}`.{key} refers to `{r}`, which is not in the graph"));
+                    p.push(format!(
+                        "`{id}`.{key} refers to `{r}`, which is not in the graph"
+                    ));
                 }
             }
         }
@@ -287,8 +300,14 @@ mod tests {
             .and_then(|g| g.iter().find(|e| e["@id"] == "admissions.csv"))
             .cloned()
             .unwrap_or_default();
-        assert_eq!(file["license"]["@id"], "https://spdx.org/licenses/CC-BY-4.0");
-        assert_eq!(file["isBasedOn"]["@id"], "https://data.example.org/admissions.csv");
+        assert_eq!(
+            file["license"]["@id"],
+            "https://spdx.org/licenses/CC-BY-4.0"
+        );
+        assert_eq!(
+            file["isBasedOn"]["@id"],
+            "https://data.example.org/admissions.csv"
+        );
         assert_eq!(file["encodingFormat"], "text/csv");
     }
 
@@ -311,12 +330,15 @@ mod tests {
         .contains("metadata descriptor"));
         assert!(broken(&|d| d["@graph"][1]["hasPart"] = json!([])).contains("hasPart"));
         assert!(broken(&|d| d["@graph"][1]["@type"] = json!("CreativeWork")).contains("Dataset"));
-        assert!(broken(&|d| d["@graph"][1]["datePublished"] = json!("last week"))
-            .contains("ISO 8601"));
+        assert!(
+            broken(&|d| d["@graph"][1]["datePublished"] = json!("last week")).contains("ISO 8601")
+        );
         assert!(broken(&|d| d["@graph"][6]["sha256"] = json!("00")).contains("sha256"));
         assert!(broken(&|d| d["@graph"][6]["contentSize"] = json!("13")).contains("contentSize"));
-        assert!(broken(&|d| d["@graph"][2]["contactPoint"] = json!({"@id": "#nobody"}))
-            .contains("not in the graph"));
+        assert!(
+            broken(&|d| d["@graph"][2]["contactPoint"] = json!({"@id": "#nobody"}))
+                .contains("not in the graph")
+        );
         // A file on disk the crate does not describe.
         let mut more = on_disk.clone();
         more.push(("extra.csv".into(), 1, "cd".repeat(32)));
