@@ -97,7 +97,7 @@ resource "aws_iam_role" "airlock_runner_task" {
 }
 
 locals {
-  airlock_runner_iam_actions = ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+  airlock_runner_iam_actions = ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListBucket"]
 }
 
 data "aws_iam_policy_document" "airlock_runner_task" {
@@ -113,8 +113,14 @@ data "aws_iam_policy_document" "airlock_runner_task" {
   }
   statement {
     sid       = "MoveObjects"
-    actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "s3:")]
+    actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "s3:") && a != "s3:ListBucket"]
     resources = [for b in aws_s3_bucket.airlock : "${b.arn}/*"]
+  }
+  statement {
+    # Data source imports list what an earlier run left, to replace it.
+    sid       = "ListStages"
+    actions   = [for a in local.airlock_runner_iam_actions : a if a == "s3:ListBucket"]
+    resources = [for b in aws_s3_bucket.airlock : b.arn]
   }
   statement {
     sid       = "Encryption"

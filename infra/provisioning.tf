@@ -14,6 +14,16 @@ locals {
         task_security_group_ids_json      = jsonencode([aws_security_group.tasks.id])
       }
     }
+    "datasource-import" = {
+      file = "${path.module}/../statemachines/datasource-import.asl.json"
+      vars = {
+        status_queue_url                   = aws_sqs_queue.status.url
+        cluster_arn                        = aws_ecs_cluster.tre.arn
+        airlock_runner_task_definition_arn = aws_ecs_task_definition.airlock_runner.arn_without_revision
+        private_subnet_ids_json            = jsonencode(aws_subnet.private[*].id)
+        task_security_group_ids_json       = jsonencode([aws_security_group.tasks.id])
+      }
+    }
     "airlock-review" = {
       file = "${path.module}/../statemachines/airlock-review.asl.json"
       vars = {

@@ -5,6 +5,7 @@
 use http::Method;
 use serde_json::json;
 use tre_api::airlock_routes::AirlockAction;
+use tre_api::datasource_routes::DataSourceAction;
 use tre_api::routes::{route_table, Action, RouteSpec};
 use tre_core::domain::ResourceKind;
 use tre_e2e::{create, register_sample_templates, TestStack};
@@ -248,7 +249,10 @@ fn body_for(route: &RouteSpec, who: &str, n: usize) -> Option<serde_json::Value>
         Action::AssignRole => {
             Some(json!({"principalId": format!("extra-{who}-{n}"), "role": "AirlockManager"}))
         }
-        Action::DataSources(_) if route.method == Method::POST => Some(data_source_body(who, n)),
+        Action::DataSources(DataSourceAction::Register) => Some(data_source_body(who, n)),
+        Action::DataSources(DataSourceAction::Review) => {
+            Some(json!({"decision": "approve", "comment": "matrix"}))
+        }
         Action::Airlock(AirlockAction::Create) => Some(
             json!({"type": "import", "title": format!("t-{who}-{n}"), "justification": "matrix"}),
         ),

@@ -153,3 +153,232 @@ async fn bad_registrations_are_refused_precisely_and_store_nothing() {
         403
     );
 }
+
+/// A file server of the test's own (what a data engineer's source system would be).
+async fn serve_exports(files: &'static [(&'static str, &'static [u8])]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
+        match files
+            .iter()
+            .find(|(p, _)| uri.path() == format!("/exports/{p}"))
+        {
+            Some((_, body)) => (axum::http::StatusCode::OK, body.to_vec()),
+            None => (
+                axum::http::StatusCode::NOT_FOUND,
+                b"no such export".to_vec(),
+            ),
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+const ADMISSIONS: &[u8] = b"region,week,admissions\nnorth,1,12\nsouth,1,9\n";
+const CODEBOOK: &[u8] = b"region: NHS region\nweek: ISO week\n";
+static EXPORTS: &[(&str, &[u8])] = &[
+    ("admissions.csv", ADMISSIONS),
+    ("2026/codebook.txt", CODEBOOK),
+];
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+async fn until_not(t: &TestStack, id: &str, state: &str) -> Value {
+    let admin = t.token("admin");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = t.get(&format!("/api/datasources/{id}"), &admin).await;
+        if r.body["dataState"] != state {
+            return r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stuck {state}: {}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn read(t: &TestStack, key: &str) -> Option<Vec<u8>> {
+    use futures::StreamExt;
+    let store = t
+        .stack
+        .app
+        .airlock
+        .as_ref()
+        .expect("airlock storage")
+        .store(tre_core::domain::airlock::Stage::WorkspaceData)
+        .expect("store");
+    let mut got = store.get(key, None).await.ok()?;
+    let mut out = Vec::new();
+    while let Some(c) = got.body.next().await {
+        out.extend_from_slice(&c.expect("chunk"));
+    }
+    Some(out)
+}
+
+fn source(base: &str, objects: &[&str]) -> Value {
+    let mut b = https_source("Regional admissions");
+    b["connection"]["baseUrl"] = json!(format!("{base}/exports"));
+    b["objects"] = json!(objects);
+    b.as_object_mut().map(|o| o.remove("credentialsSecret"));
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_completed() {
+    use tre_core::domain::datasource::data_key;
+    use tre_core::domain::rocrate;
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    let base = serve_exports(EXPORTS).await;
+    let ds = t
+        .post_ok(
+            "/api/datasources",
+            &admin,
+            &source(&base, &["admissions.csv", "2026/codebook.txt"]),
+            201,
+        )
+        .await;
+    let id = ds["id"].as_str().expect("id").to_string();
+    let started = t
+        .post_ok(
+            &format!("/api/datasources/{id}/import"),
+            &admin,
+            &json!({}),
+            200,
+        )
+        .await;
+    assert_eq!(started["dataState"], "Importing");
+    assert_eq!(started["run"], 1);
+    let imported = until_not(&t, &id, "Importing").await;
+    assert_eq!(imported["dataState"], "InReview", "{imported}");
+    assert_eq!(imported["files"][0]["sha256"], sha(ADMISSIONS));
+    assert_eq!(imported["files"][0]["encodingFormat"], "text/csv");
+    assert_eq!(imported["files"][1]["name"], "2026/codebook.txt");
+
+    // The files are where the source says, equal to the originals, and the RO-Crate describes
+    // exactly them by the RO-Crate 1.1 rules.
+    let mut on_disk = Vec::new();
+    for (name, content) in EXPORTS {
+        let got = read(&t, &data_key(&id, name)).await.expect("imported file");
+        assert_eq!(got, content.to_vec(), "{name}");
+        on_disk.push((name.to_string(), got.len() as u64, sha(&got)));
+    }
+    let metadata: Value = serde_json::from_slice(
+        &read(&t, &data_key(&id, rocrate::METADATA_FILE))
+            .await
+            .expect("ro-crate"),
+    )
+    .expect("json");
+    assert_eq!(rocrate::validate(&metadata, &on_disk), Vec::<String>::new());
+    let graph = metadata["@graph"].as_array().expect("graph");
+    let root = graph.iter().find(|e| e["@id"] == "./").expect("root");
+    assert_eq!(root["name"], "Regional admissions");
+    assert_eq!(
+        root["license"]["@id"],
+        "https://spdx.org/licenses/CC-BY-4.0"
+    );
+    let file = graph
+        .iter()
+        .find(|e| e["@id"] == "admissions.csv")
+        .expect("file");
+    assert_eq!(
+        file["isBasedOn"]["@id"],
+        format!("{base}/exports/admissions.csv")
+    );
+
+    // No second import while this one waits; a review needs a comment.
+    let again = t
+        .post(&format!("/api/datasources/{id}/import"), &admin, &json!({}))
+        .await;
+    assert_eq!(again.status, 409);
+    let bare = t
+        .post(
+            &format!("/api/datasources/{id}/review"),
+            &admin,
+            &json!({"decision": "approve", "comment": " "}),
+        )
+        .await;
+    assert_eq!(bare.status, 400);
+    let done = t
+        .post_ok(
+            &format!("/api/datasources/{id}/review"),
+            &admin,
+            &json!({"decision": "approve", "comment": "matches the publisher's extract"}),
+            200,
+        )
+        .await;
+    assert_eq!(done["dataState"], "Completed");
+    assert_eq!(done["review"]["reviewer"], "dev-admin");
+
+    // Re-running is idempotent: the same files, the same checksums.
+    t.post_ok(
+        &format!("/api/datasources/{id}/import"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    let rerun = until_not(&t, &id, "Importing").await;
+    assert_eq!(rerun["dataState"], "InReview");
+    assert_eq!(rerun["run"], 2);
+    assert_eq!(rerun["files"], imported["files"]);
+    // A rejection fails the source with its reason and deletes what was imported.
+    let rejected = t
+        .post_ok(
+            &format!("/api/datasources/{id}/review"),
+            &admin,
+            &json!({"decision": "reject", "comment": "wrong week"}),
+            200,
+        )
+        .await;
+    assert_eq!(rejected["dataState"], "Failed");
+    assert!(rejected["failureReason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("wrong week"));
+    assert!(read(&t, &data_key(&id, "admissions.csv")).await.is_none());
+    assert!(read(&t, &data_key(&id, rocrate::METADATA_FILE))
+        .await
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_connection_ends_failed_with_its_reason() {
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    // Nothing listens there.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let base = serve_exports(EXPORTS).await;
+    for (body, needle) in [
+        (source(&closed, &["admissions.csv"]), "GET http://127.0.0.1"),
+        (source(&base, &["admissions.csv", "missing.csv"]), "404"),
+    ] {
+        let ds = t.post_ok("/api/datasources", &admin, &body, 201).await;
+        let id = ds["id"].as_str().expect("id").to_string();
+        t.post_ok(
+            &format!("/api/datasources/{id}/import"),
+            &admin,
+            &json!({}),
+            200,
+        )
+        .await;
+        let failed = until_not(&t, &id, "Importing").await;
+        assert_eq!(failed["dataState"], "Failed", "{failed}");
+        let reason = failed["failureReason"].as_str().unwrap_or_default();
+        assert!(reason.contains(needle), "`{needle}` not in `{reason}`");
+        assert_eq!(failed["files"], json!([]));
+    }
+}

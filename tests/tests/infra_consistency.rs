@@ -435,6 +435,14 @@ fn the_airlock_runner_task_gets_what_its_code_needs() {
             "airlock-review.asl.json does not pass {var} to the airlock-runner container"
         );
     }
+    let asl = std::fs::read_to_string(root().join("statemachines/datasource-import.asl.json"))
+        .expect("asl");
+    for var in airlock_runner::datasource::JOB_ENV_VARS {
+        assert!(
+            asl.contains(&format!("\"Name\": \"{var}\"")),
+            "datasource-import.asl.json does not pass {var} to the airlock-runner container"
+        );
+    }
     // The Lambdas that sign the airlock's links find its buckets.
     let lambda = parse("lambda.tf");
     let env: BTreeSet<String> = object(local(&lambda, "common_env"))

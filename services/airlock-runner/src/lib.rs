@@ -5,6 +5,7 @@
 //! deletes them from staging and review. Each reports to the status queue.
 
 pub mod clamd;
+pub mod datasource;
 pub mod process;
 pub mod scan;
 
@@ -105,10 +106,10 @@ pub struct Ports {
 }
 
 /// What streaming one file told us.
-struct Measured {
-    size: u64,
-    sha256: String,
-    findings: Vec<String>,
+pub(crate) struct Measured {
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) findings: Vec<String>,
 }
 
 struct Inspection {
@@ -130,13 +131,31 @@ async fn stream_copy(
         .await
         .map_err(|e| format!("reading `{from_key}`: {e}"))?;
     let size = got.meta.size;
+    let measured = put_inspected(got.body, Some(size), to, to_key, scan).await?;
+    if measured.size != size {
+        return Err(format!(
+            "`{from_key}` changed while it was copied ({size} bytes announced, {} read)",
+            measured.size
+        ));
+    }
+    Ok(measured)
+}
+
+/// Store a body, hashing (and scanning) the bytes as they pass: they are read once.
+pub(crate) async fn put_inspected(
+    body: ByteStream,
+    size: Option<u64>,
+    to: &dyn ObjectStore,
+    to_key: &str,
+    scan: Option<ContentScan>,
+) -> Result<Measured, String> {
     let state = Arc::new(Mutex::new(Inspection {
         hasher: Sha256::new(),
         size: 0,
         scan,
     }));
     let seen = state.clone();
-    let body: ByteStream = Box::pin(got.body.map(move |chunk| {
+    let body: ByteStream = Box::pin(body.map(move |chunk| {
         if let (Ok(bytes), Ok(mut s)) = (&chunk, seen.lock()) {
             s.hasher.update(bytes);
             s.size += bytes.len() as u64;
@@ -150,7 +169,7 @@ async fn stream_copy(
         to_key,
         body,
         PutOptions {
-            content_length: Some(size),
+            content_length: size,
             ..Default::default()
         },
     )
@@ -160,12 +179,6 @@ async fn stream_copy(
         .map_err(|_| "the copy still holds the file's inspection".to_string())?
         .into_inner()
         .map_err(|_| "the file's inspection was poisoned".to_string())?;
-    if state.size != size {
-        return Err(format!(
-            "`{from_key}` changed while it was copied ({size} bytes announced, {} read)",
-            state.size
-        ));
-    }
     Ok(Measured {
         size: state.size,
         sha256: hex::encode(state.hasher.finalize()),

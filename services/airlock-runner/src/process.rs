@@ -32,6 +32,8 @@ pub const SDK_CALLS: &[(&str, &str)] = &[
     ("S3ObjectStore", "upload_part"),
     ("S3ObjectStore", "complete_multipart_upload"),
     ("S3ObjectStore", "abort_multipart_upload"),
+    // Data source imports replace what an earlier run left.
+    ("S3ObjectStore", "list_objects_v2"),
 ];
 
 async fn ports_from_env() -> anyhow::Result<Ports> {
@@ -70,6 +72,14 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
 /// Run the job the environment describes; returns the process exit code. Shared by the
 /// `airlock-runner` binary and `tre run-airlock-action` (so `tre dev` needs no second binary).
 pub async fn run_from_env() -> i32 {
+    match crate::datasource::ImportJob::from_env() {
+        Ok(Some(job)) => return run_import(job).await,
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("airlock-runner: {e}");
+            return EXIT_BAD_ENVIRONMENT;
+        }
+    }
     let started = match Job::from_env() {
         Ok(job) => ports_from_env().await.map(|p| (job, p)),
         Err(e) => Err(e.into()),
@@ -83,6 +93,24 @@ pub async fn run_from_env() -> i32 {
     };
     let span = tracing::info_span!("airlock", request_id = %job.request_id, action = ?job.action);
     match run(&job, &ports).instrument(span).await {
+        Ok(()) => EXIT_OK,
+        Err(message) => {
+            eprintln!("airlock-runner: {message}");
+            EXIT_FAILED
+        }
+    }
+}
+
+async fn run_import(job: crate::datasource::ImportJob) -> i32 {
+    let ports = match ports_from_env().await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("airlock-runner: {e:#}");
+            return EXIT_BAD_ENVIRONMENT;
+        }
+    };
+    let span = tracing::info_span!("datasource-import", data_source_id = %job.data_source_id, run = job.run);
+    match crate::datasource::run(&job, &ports).instrument(span).await {
         Ok(()) => EXIT_OK,
         Err(message) => {
             eprintln!("airlock-runner: {message}");

@@ -8,7 +8,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use http::Method;
 use serde_json::json;
-use tre_core::app::Caller;
+use tre_core::app::{Caller, ReviewDataSource};
 use tre_core::domain::datasource::DataSourceSpec;
 
 use crate::body::JsonBody;
@@ -21,6 +21,8 @@ pub enum DataSourceAction {
     List,
     Register,
     Get,
+    Import,
+    Review,
 }
 
 pub(crate) fn add(b: &mut Builder) {
@@ -35,7 +37,13 @@ pub(crate) fn add(b: &mut Builder) {
          "Register a data source: where its data lives, who publishes it, its licence; credentials only as a secret's name (TREAdmin)",
          Some("DataSourceSpec"), 201, one.clone()),
         (D::Get, Method::GET, format!("{base}/{{dataSourceId}}"), "getDataSource",
-         "One data source with its data state (TREAdmin)", None, 200, one),
+         "One data source with its data state (TREAdmin)", None, 200, one.clone()),
+        (D::Import, Method::POST, format!("{base}/{{dataSourceId}}/import"), "importDataSource",
+         "Start (or re-run) the import: the objects are fetched, checksummed, scanned and described in an RO-Crate, then wait for review (TREAdmin)",
+         None, 200, one.clone()),
+        (D::Review, Method::POST, format!("{base}/{{dataSourceId}}/review"), "reviewDataSource",
+         "Approve (Completed) or reject (Failed; the files are deleted) an imported data source, with a comment (TREAdmin)",
+         Some("ReviewDataSource"), 200, one),
     ];
     for (action, method, path, id, summary, body, status, reply) in rows {
         b.add(
@@ -64,6 +72,8 @@ pub(crate) fn method_router(
         DataSourceAction::List => on(filter, list),
         DataSourceAction::Register => on(filter, register),
         DataSourceAction::Get => on(filter, get),
+        DataSourceAction::Import => on(filter, import),
+        DataSourceAction::Review => on(filter, review),
     }
 }
 
@@ -86,6 +96,29 @@ async fn get(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     let ds = s
         .app
         .get_data_source(&c, param(&m, "dataSourceId")?)
+        .await?;
+    Ok(Json(ds).into_response())
+}
+
+async fn import(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+    let m = params(p)?;
+    let ds = s
+        .app
+        .start_data_source_import(&c, param(&m, "dataSourceId")?)
+        .await?;
+    Ok(Json(ds).into_response())
+}
+
+async fn review(
+    State(s): S,
+    Extension(c): C,
+    p: Params,
+    JsonBody(body): JsonBody<ReviewDataSource>,
+) -> ApiResult {
+    let m = params(p)?;
+    let ds = s
+        .app
+        .review_data_source(&c, param(&m, "dataSourceId")?, body)
         .await?;
     Ok(Json(ds).into_response())
 }

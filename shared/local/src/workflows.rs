@@ -25,6 +25,10 @@ use crate::DevError;
 /// The definitions the local stack runs: the same files Terraform deploys.
 pub const STATE_MACHINES: &[(&str, &str)] = &[
     (
+        tre_core::app::DATASOURCE_STATE_MACHINE,
+        include_str!("../../../statemachines/datasource-import.asl.json"),
+    ),
+    (
         tre_core::app::RESOURCE_ACTION_STATE_MACHINE,
         include_str!("../../../statemachines/resource-action.asl.json"),
     ),

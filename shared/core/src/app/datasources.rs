@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{keys, App, AppError, AppResult, Caller};
+use crate::domain::airlock::{Decision, Stage};
+use crate::domain::datasource::data_key;
 use crate::domain::datasource::{DataSourceKind, DataSourceSpec};
 use crate::ports::{Condition, Query};
+use serde_json::json;
 
 /// Where a data source's data stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -30,10 +33,68 @@ pub struct DataSource {
     /// Why the last import failed (with `Failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// What the last import brought in (with the RO-Crate describing them).
+    #[serde(default)]
+    pub files: Vec<DataFile>,
+    /// How many imports were started; reports of older runs are ignored.
+    #[serde(default)]
+    pub run: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<DataReview>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataFile {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub encoding_format: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataReview {
+    pub reviewer: String,
+    pub decision: crate::domain::airlock::Decision,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/datasources/{id}/review`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReviewDataSource {
+    pub decision: crate::domain::airlock::Decision,
+    /// Mandatory: why the data is accepted or refused.
+    pub comment: String,
+}
+
+/// What an import run reports through the status queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSourceStatus {
+    pub data_source_id: String,
+    pub run: u32,
+    pub outcome: ImportOutcome,
+    #[serde(default)]
+    pub files: Vec<DataFile>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportOutcome {
+    Imported,
+    Failed,
+}
+
+/// The import workflow of `statemachines/datasource-import.asl.json`.
+pub const DATASOURCE_STATE_MACHINE: &str = "datasource-import";
 
 /// How many data sources one list call returns at most (the table is read page by page).
 const LIST_LIMIT: usize = 1000;
@@ -51,6 +112,9 @@ impl App {
             id: self.ids.new_id(),
             data_state: DataState::Pending,
             failure_reason: None,
+            files: Vec::new(),
+            run: 0,
+            review: None,
             created_by: caller.id().to_string(),
             created_at: now,
             updated_at: now,
@@ -98,5 +162,153 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("data source `{id}` not found")))?;
         Ok(serde_json::from_value(item.body)?)
+    }
+
+    async fn load_data_source(&self, id: &str) -> AppResult<(DataSource, u64)> {
+        let item = self
+            .table
+            .get(&keys::data_source(id))
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("data source `{id}` not found")))?;
+        Ok((serde_json::from_value(item.body)?, item.version))
+    }
+
+    async fn save_data_source(&self, ds: &DataSource, version: u64) -> AppResult<u64> {
+        self.table
+            .put(
+                &keys::data_source(&ds.id),
+                None,
+                &serde_json::to_value(ds)?,
+                Condition::Version(version),
+            )
+            .await
+            .map_err(|e| match AppError::from(e) {
+                AppError::PreconditionFailed(_) => AppError::Conflict(
+                    "the data source changed while this was being done; try again".into(),
+                ),
+                other => other,
+            })
+    }
+
+    /// Start (or re-run) the import of an Import source. Not while one runs or waits for its
+    /// review; a re-run replaces what the last one brought in.
+    pub async fn start_data_source_import(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> AppResult<DataSource> {
+        caller.require_admin("import data sources")?;
+        let (mut ds, version) = self.load_data_source(id).await?;
+        if ds.spec.kind != DataSourceKind::Import {
+            return Err(AppError::Conflict(
+                "an Uploaded data source is filled through the airlock, not imported".into(),
+            ));
+        }
+        if matches!(ds.data_state, DataState::Importing | DataState::InReview) {
+            return Err(AppError::Conflict(format!(
+                "the data source is {:?}: wait for its import and review to end",
+                ds.data_state
+            )));
+        }
+        ds.run += 1;
+        ds.data_state = DataState::Importing;
+        ds.failure_reason = None;
+        ds.review = None;
+        ds.updated_at = self.clock.now();
+        let version = self.save_data_source(&ds, version).await?;
+        let input = json!({"dataSourceId": ds.id, "run": ds.run});
+        let name = format!("{}-run-{}", ds.id, ds.run);
+        if let Err(e) = self
+            .workflows
+            .start_execution(DATASOURCE_STATE_MACHINE, &name, &input)
+            .await
+        {
+            ds.data_state = DataState::Failed;
+            ds.failure_reason = Some(format!("the import could not start: {e}"));
+            self.save_data_source(&ds, version).await?;
+            return Err(AppError::Unavailable(format!(
+                "the import of data source `{id}` could not start: {e}"
+            )));
+        }
+        tracing::info!(data_source_id = %ds.id, run = ds.run, "data source import started");
+        Ok(ds)
+    }
+
+    /// Apply an import run's report: an imported run waits for its review, a failed one says
+    /// why. Reports of older runs, repeats and reports after the fact change nothing.
+    pub async fn apply_data_source_status(
+        &self,
+        m: &DataSourceStatus,
+    ) -> AppResult<super::Applied> {
+        let (mut ds, version) = match self.load_data_source(&m.data_source_id).await {
+            Ok(x) => x,
+            Err(AppError::NotFound(_)) => return Ok(super::Applied::Ignored),
+            Err(e) => return Err(e),
+        };
+        if m.run != ds.run || ds.data_state != DataState::Importing {
+            return Ok(super::Applied::Ignored);
+        }
+        match m.outcome {
+            ImportOutcome::Imported => {
+                ds.data_state = DataState::InReview;
+                ds.files = m.files.clone();
+            }
+            ImportOutcome::Failed => {
+                ds.data_state = DataState::Failed;
+                ds.failure_reason = Some(m.reason.clone());
+                ds.files.clear();
+            }
+        }
+        ds.updated_at = self.clock.now();
+        self.save_data_source(&ds, version).await?;
+        tracing::info!(data_source_id = %ds.id, run = ds.run, state = ?ds.data_state, "data source import reported");
+        Ok(super::Applied::Applied)
+    }
+
+    /// Approve (Completed: the data may be bound to workspaces) or reject (Failed, and the
+    /// imported files are deleted) an imported data source. A comment is mandatory.
+    pub async fn review_data_source(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: ReviewDataSource,
+    ) -> AppResult<DataSource> {
+        caller.require_admin("review data sources")?;
+        super::airlock::text_limit("comment", &body.comment, 4000)?;
+        let (mut ds, version) = self.load_data_source(id).await?;
+        if ds.data_state != DataState::InReview {
+            return Err(AppError::Conflict(format!(
+                "only an imported data source waiting for its review can be reviewed (it is {:?})",
+                ds.data_state
+            )));
+        }
+        let now = self.clock.now();
+        ds.review = Some(DataReview {
+            reviewer: caller.id().to_string(),
+            decision: body.decision,
+            comment: body.comment.clone(),
+            at: now,
+        });
+        ds.updated_at = now;
+        match body.decision {
+            Decision::Approve => ds.data_state = DataState::Completed,
+            Decision::Reject => {
+                // The files go first: a rejection that could not delete them stays undone.
+                if let Some(storage) = &self.airlock {
+                    let store = storage.store(Stage::WorkspaceData)?;
+                    for f in &ds.files {
+                        store.delete(&data_key(&ds.id, &f.name)).await?;
+                    }
+                    store
+                        .delete(&data_key(&ds.id, crate::domain::rocrate::METADATA_FILE))
+                        .await?;
+                }
+                ds.data_state = DataState::Failed;
+                ds.failure_reason = Some(format!("rejected by {}: {}", caller.id(), body.comment));
+                ds.files.clear();
+            }
+        }
+        self.save_data_source(&ds, version).await?;
+        Ok(ds)
     }
 }

@@ -28,6 +28,7 @@ pub enum StatusQueueMessage {
     ExecutionEnded(ExecutionEnded),
     AirlockStatus(AirlockStatus),
     AirlockReviewOpened(AirlockReviewOpened),
+    DataSourceStatus(super::DataSourceStatus),
 }
 
 impl StatusQueueMessage {
@@ -53,6 +54,11 @@ impl StatusQueueMessage {
             return serde_json::from_value(v)
                 .map(StatusQueueMessage::AirlockStatus)
                 .map_err(|e| format!("not an airlockStatus message: {e}"));
+        }
+        if let Some(v) = wrapped("dataSourceStatus") {
+            return serde_json::from_value(v)
+                .map(StatusQueueMessage::DataSourceStatus)
+                .map_err(|e| format!("not a dataSourceStatus message: {e}"));
         }
         if let Some(v) = wrapped("airlockReview") {
             return serde_json::from_value(v)
@@ -83,6 +89,7 @@ impl App {
             StatusQueueMessage::ExecutionEnded(e) => self.apply_execution_ended(e).await,
             StatusQueueMessage::AirlockStatus(m) => self.apply_airlock_status(m).await,
             StatusQueueMessage::AirlockReviewOpened(m) => self.apply_airlock_review_opened(m).await,
+            StatusQueueMessage::DataSourceStatus(m) => self.apply_data_source_status(m).await,
         }
     }
 

@@ -30,11 +30,15 @@ pub use airlock_upload::{
     CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
 };
 pub use authz::{Caller, ResourceScope};
-pub use datasources::{DataSource, DataState};
+pub use datasources::{
+    DataFile, DataReview, DataSource, DataSourceStatus, DataState, ImportOutcome, ReviewDataSource,
+    DATASOURCE_STATE_MACHINE,
+};
 pub use ended::{ExecutionEnded, StatusQueueMessage};
 pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).
 pub use keys::airlock_request as airlock_request_key;
+pub use keys::data_source as data_source_key;
 pub use resources::{CreateResource, PatchResource};
 pub use roles::{AssignRole, Me, WorkspaceRoles};
 pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};

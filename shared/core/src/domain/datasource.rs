@@ -264,6 +264,12 @@ impl DataSourceSpec {
     }
 }
 
+/// Where a data source's imported files live: under its own prefix of the workspace-data store
+/// (workspaces read them there once the source is completed and bound to them).
+pub fn data_key(data_source_id: &str, name: &str) -> String {
+    format!("datasources/{data_source_id}/{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,284 @@
+//! `datasource-import`: fetch every object of a data source into its area of the workspace-data
+//! store, measuring size and sha256 and scanning each as it streams, describe them in an
+//! RO-Crate 1.1 `ro-crate-metadata.json`, remove what an earlier run left that this one did not
+//! bring, and report the outcome to the status queue. A source that cannot be fetched is a
+//! reported outcome (`failed`, with the reason), not a crash.
+
+use futures::TryStreamExt;
+use serde_json::json;
+use tre_core::app::{DataFile, DataSource, DataSourceStatus, ImportOutcome};
+use tre_core::domain::airlock::Stage;
+use tre_core::domain::datasource::{data_key, Connection};
+use tre_core::domain::rocrate::{self, CrateFile, DatasetInfo, Publisher};
+use tre_core::ports::{ByteStream, ObjectStore, PutOptions};
+
+use crate::scan::ContentScan;
+use crate::{put_inspected, JobError, Ports};
+
+/// The action name the state machine sets in `TRE_AIRLOCK_ACTION`.
+pub const ACTION: &str = "datasource-import";
+
+/// The job's environment (set by `statemachines/datasource-import.asl.json`).
+pub const JOB_ENV_VARS: &[&str] = &[
+    "TRE_AIRLOCK_ACTION",
+    "TRE_DATASOURCE_ID",
+    "TRE_DATASOURCE_RUN",
+];
+
+#[derive(Clone, Debug)]
+pub struct ImportJob {
+    pub data_source_id: String,
+    pub run: u32,
+}
+
+impl ImportJob {
+    /// `Some` when the environment asks for a data source import.
+    pub fn from_env() -> Result<Option<Self>, JobError> {
+        if std::env::var("TRE_AIRLOCK_ACTION").ok().as_deref() != Some(ACTION) {
+            return Ok(None);
+        }
+        let var = |k: &'static str| std::env::var(k).map_err(|_| JobError::Missing(k));
+        let run = var("TRE_DATASOURCE_RUN")?
+            .parse()
+            .map_err(|e| JobError::Invalid(format!("TRE_DATASOURCE_RUN is not a number: {e}")))?;
+        Ok(Some(Self {
+            data_source_id: var("TRE_DATASOURCE_ID")?,
+            run,
+        }))
+    }
+}
+
+/// A file's MIME type from its name (what the RO-Crate's encodingFormat says).
+pub fn encoding_format(name: &str) -> &'static str {
+    let ext = name
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => "text/csv",
+        "tsv" => "text/tab-separated-values",
+        "txt" | "md" => "text/plain",
+        "json" => "application/json",
+        "parquet" => "application/vnd.apache.parquet",
+        "xml" => "application/xml",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `base` and a relative object path, each segment percent-encoded.
+fn object_url(base: &str, object: &str) -> Result<String, String> {
+    let mut url = url::Url::parse(base).map_err(|e| format!("baseUrl `{base}`: {e}"))?;
+    {
+        let mut segments = url
+            .path_segments_mut()
+            .map_err(|_| format!("baseUrl `{base}` cannot have paths"))?;
+        segments.pop_if_empty();
+        for s in object.split('/') {
+            segments.push(s);
+        }
+    }
+    Ok(url.to_string())
+}
+
+async fn report(ports: &Ports, status: DataSourceStatus) -> Result<(), String> {
+    let body = json!({ "dataSourceStatus": status }).to_string();
+    ports
+        .status_queue
+        .send(&body, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("reporting to the status queue: {e}"))
+}
+
+/// Run one import; `Err` only when the outcome could not be reported.
+pub async fn run(job: &ImportJob, ports: &Ports) -> Result<(), String> {
+    let item = ports
+        .table
+        .get(&tre_core::app::data_source_key(&job.data_source_id))
+        .await
+        .map_err(|e| format!("reading data source `{}`: {e}", job.data_source_id))?
+        .ok_or_else(|| format!("data source `{}` not found", job.data_source_id))?;
+    let ds: DataSource = serde_json::from_value(item.body)
+        .map_err(|e| format!("data source `{}`: {e}", job.data_source_id))?;
+    if ds.run != job.run {
+        // A newer run superseded this one: its report would be ignored anyway.
+        tracing::info!(
+            run = job.run,
+            current = ds.run,
+            "superseded import run; nothing done"
+        );
+        return Ok(());
+    }
+    let (outcome, files, reason) = match import(&ds, ports).await {
+        Ok(files) => (ImportOutcome::Imported, files, String::new()),
+        Err(reason) => {
+            tracing::warn!(data_source_id = %ds.id, %reason, "import failed");
+            (ImportOutcome::Failed, Vec::new(), reason)
+        }
+    };
+    report(
+        ports,
+        DataSourceStatus {
+            data_source_id: ds.id.clone(),
+            run: job.run,
+            outcome,
+            files,
+            reason,
+        },
+    )
+    .await
+}
+
+async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String> {
+    let store = ports
+        .storage
+        .store(Stage::WorkspaceData)
+        .map_err(|e| e.to_string())?;
+    let base = match &ds.spec.connection {
+        Some(Connection::Https { base_url }) => base_url.clone(),
+        Some(Connection::S3 { .. }) => {
+            return Err("the import job does not fetch from S3 yet: use an https connection".into())
+        }
+        Some(Connection::Postgres { .. }) => {
+            return Err("the import job does not export PostgreSQL tables yet".into())
+        }
+        None => return Err("the data source has no connection".into()),
+    };
+    if ds.spec.credentials_secret.is_some() {
+        return Err(
+            "the import job does not read credentials from secrets yet: this source needs them"
+                .into(),
+        );
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("tre-airlock-runner/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let mut files = Vec::new();
+    let mut crate_files = Vec::new();
+    for object in &ds.spec.objects {
+        let url = object_url(&base, object)?;
+        let resp = http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("GET {url}: {}", resp.status()));
+        }
+        let size = resp.content_length();
+        let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
+        let key = data_key(&ds.id, object);
+        let measured = put_inspected(
+            body,
+            size,
+            store.as_ref(),
+            &key,
+            Some(ContentScan::new(object, &ports.scanners)),
+        )
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+        if !measured.findings.is_empty() {
+            let _ = store.delete(&key).await;
+            return Err(format!(
+                "`{object}` was blocked by the scan: {}",
+                measured.findings.join("; ")
+            ));
+        }
+        let format = encoding_format(object).to_string();
+        files.push(DataFile {
+            name: object.clone(),
+            size: measured.size,
+            sha256: measured.sha256.clone(),
+            encoding_format: format.clone(),
+        });
+        crate_files.push(CrateFile {
+            name: object.clone(),
+            size: measured.size,
+            sha256: measured.sha256,
+            encoding_format: format,
+            source: url,
+            retrieved: chrono::Utc::now(),
+        });
+    }
+    let info = DatasetInfo {
+        name: ds.spec.display_name.clone(),
+        description: ds.spec.description.clone(),
+        licence: ds.spec.licence.clone(),
+        publisher: Publisher {
+            organisation: ds.spec.publisher.organisation.clone(),
+            contact_name: ds.spec.publisher.contact_name.clone(),
+            contact_role: ds.spec.publisher.contact_role.clone(),
+        },
+        project: ds.spec.project.clone(),
+        published: chrono::Utc::now(),
+    };
+    let metadata = rocrate::build(&info, &crate_files);
+    let bytes = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
+    store
+        .put(
+            &data_key(&ds.id, rocrate::METADATA_FILE),
+            Box::pin(futures::stream::iter([Ok(bytes::Bytes::from(bytes))])),
+            PutOptions {
+                content_type: Some("application/ld+json".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("writing the RO-Crate: {e}"))?;
+    remove_leftovers(store.as_ref(), &ds.id, &files).await?;
+    Ok(files)
+}
+
+/// A re-run replaces the last one: what it brought and this one did not goes.
+async fn remove_leftovers(
+    store: &dyn ObjectStore,
+    id: &str,
+    files: &[DataFile],
+) -> Result<(), String> {
+    let prefix = data_key(id, "");
+    let mut after = None;
+    loop {
+        let page = store
+            .list(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(|e| format!("listing the data source's files: {e}"))?;
+        for o in &page.objects {
+            let name = o.key.strip_prefix(&prefix).unwrap_or(&o.key);
+            if name != rocrate::METADATA_FILE && !files.iter().any(|f| f.name == name) {
+                store
+                    .delete(&o.key)
+                    .await
+                    .map_err(|e| format!("removing `{}`: {e}", o.key))?;
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_urls_keep_the_base_and_encode_segments() {
+        assert_eq!(
+            object_url("https://data.example.org/exports/", "2026/a b.csv").as_deref(),
+            Ok("https://data.example.org/exports/2026/a%20b.csv")
+        );
+        assert_eq!(
+            object_url("http://127.0.0.1:8000", "x.csv").as_deref(),
+            Ok("http://127.0.0.1:8000/x.csv")
+        );
+        assert_eq!(encoding_format("A.CSV"), "text/csv");
+        assert_eq!(encoding_format("blob"), "application/octet-stream");
+    }
+}
