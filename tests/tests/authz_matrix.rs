@@ -56,13 +56,8 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     if let Action::Airlock(a) = route.action {
         return airlock_expected(a, who, in_b);
     }
-    // Data sources are TRE-wide and for TRE admins only.
-    if let Action::DataSources(_) = route.action {
-        return if who == Who::Admin {
-            Allowed
-        } else {
-            Forbidden
-        };
+    if let Action::DataSources(d) = route.action {
+        return data_source_expected(d, who, in_b);
     }
     // Any TRE user gets a token (what it allows is the registry's business) and may ask who
     // they are.
@@ -230,7 +225,7 @@ fn fill(route: &RouteSpec, ids: &Ids, shared: &str, op_shared: &str, who: &str) 
     path
 }
 
-fn body_for(route: &RouteSpec, who: &str, n: usize) -> Option<serde_json::Value> {
+fn body_for(route: &RouteSpec, ids: &Ids, who: &str, n: usize) -> Option<serde_json::Value> {
     let template = |k: ResourceKind| match k {
         ResourceKind::Workspace => "ws-base",
         ResourceKind::WorkspaceService => "svc-notebook",
@@ -250,6 +245,7 @@ fn body_for(route: &RouteSpec, who: &str, n: usize) -> Option<serde_json::Value>
             Some(json!({"principalId": format!("extra-{who}-{n}"), "role": "AirlockManager"}))
         }
         Action::DataSources(DataSourceAction::Register) => Some(data_source_body(who, n)),
+        Action::DataSources(DataSourceAction::Bind) => Some(json!({"dataSourceId": ids.ds})),
         Action::DataSources(DataSourceAction::Review) => {
             Some(json!({"decision": "approve", "comment": "matrix"}))
         }
@@ -371,7 +367,7 @@ async fn every_route_as_every_caller() {
                         .await;
                     path = path.replace(NO_REQUEST, draft["id"].as_str().unwrap_or_default());
                 }
-                let body = body_for(route, who.user(), n);
+                let body = body_for(route, ids, who.user(), n);
                 let if_match = route.if_match.then_some("\"999\"");
                 let r = t
                     .call(
@@ -394,7 +390,7 @@ async fn every_route_as_every_caller() {
             }
             // Anonymous and every bad token kind: 401, and nothing else learned.
             let path = fill(route, ids, &shared, &op_shared, "nobody");
-            let body = body_for(route, "nobody", n);
+            let body = body_for(route, ids, "nobody", n);
             let mut attempts: Vec<(String, Option<String>)> = vec![("anonymous".into(), None)];
             attempts.extend(bad_tokens.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
             for (kind, token) in attempts {
@@ -424,6 +420,21 @@ async fn every_route_as_every_caller() {
         failures.join("\n")
     );
     assert!(checked > 500, "the matrix ran only {checked} checks");
+}
+
+/// Data sources are TRE-wide and managed by TRE admins; a workspace's people see what is bound
+/// to it. The fixture's source is not bound anywhere, so no one gets a link to it.
+fn data_source_expected(d: DataSourceAction, who: Who, in_b: bool) -> Outcome {
+    use DataSourceAction as D;
+    use Outcome::*;
+    match d {
+        D::Link => Hidden,
+        D::ListBound if who == Who::Admin => Allowed,
+        D::ListBound if in_b => Hidden,
+        D::ListBound => Allowed,
+        _ if who == Who::Admin => Allowed,
+        _ => Forbidden,
+    }
 }
 
 fn data_source_body(who: &str, n: usize) -> serde_json::Value {

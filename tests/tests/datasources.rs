@@ -382,3 +382,174 @@ async fn a_failing_connection_ends_failed_with_its_reason() {
         assert_eq!(failed["files"], json!([]));
     }
 }
+
+/// A completed source bound to workspace A: A's people list it and read its files through
+/// read-only links, and A's bundles are told where it is on their next action; workspace B,
+/// unbound, gets nothing, and binding a source that is not Completed is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_gives_a_workspace_read_access_and_an_unbound_one_none() {
+    use tre_e2e::{create, register_bundle, sample_bundle};
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    register_bundle(&t, &admin, &sample_bundle("tre-workspace-base")).await;
+    let a = create(&t, "/api/workspaces", &admin, "tre-workspace-base", "A").await;
+    let b = create(&t, "/api/workspaces", &admin, "tre-workspace-base", "B").await;
+    for (ws, who) in [(&a, "dev-researcher"), (&b, "dev-owner")] {
+        t.post_ok(
+            &format!("/api/workspaces/{ws}/role-assignments"),
+            &admin,
+            &json!({"principalId": who, "role": "WorkspaceResearcher"}),
+            201,
+        )
+        .await;
+    }
+    let base = serve_exports(EXPORTS).await;
+    let ds = t
+        .post_ok(
+            "/api/datasources",
+            &admin,
+            &source(&base, &["admissions.csv"]),
+            201,
+        )
+        .await;
+    let id = ds["id"].as_str().expect("id").to_string();
+    let bind = json!({"dataSourceId": id});
+    // Not Completed yet: no binding.
+    let early = t
+        .post(&format!("/api/workspaces/{a}/datasources"), &admin, &bind)
+        .await;
+    assert_eq!(early.status, 409, "{}", early.body);
+    t.post_ok(
+        &format!("/api/datasources/{id}/import"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    until_not(&t, &id, "Importing").await;
+    t.post_ok(
+        &format!("/api/datasources/{id}/review"),
+        &admin,
+        &json!({"decision": "approve", "comment": "ok"}),
+        200,
+    )
+    .await;
+    let bound = t
+        .post_ok(
+            &format!("/api/workspaces/{a}/datasources"),
+            &admin,
+            &bind,
+            201,
+        )
+        .await;
+    assert_eq!(bound["prefix"], format!("datasources/{id}/"));
+    // Binding twice changes nothing.
+    t.post_ok(
+        &format!("/api/workspaces/{a}/datasources"),
+        &admin,
+        &bind,
+        201,
+    )
+    .await;
+
+    let researcher = t.token("researcher");
+    let listed = t
+        .get(&format!("/api/workspaces/{a}/datasources"), &researcher)
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["dataSources"][0]["dataSourceId"], id.as_str());
+    let link = t
+        .get(
+            &format!("/api/workspaces/{a}/datasources/{id}/link?file=admissions.csv"),
+            &researcher,
+        )
+        .await;
+    assert_eq!(link.status, 200, "{}", link.body);
+    let got = t
+        .http
+        .get(link.body["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(got.bytes().await.expect("body").as_ref(), ADMISSIONS);
+    // The link reads only: the same URL refuses a write.
+    let put = t
+        .http
+        .put(link.body["url"].as_str().expect("url"))
+        .body("overwritten")
+        .send()
+        .await
+        .expect("put");
+    assert!(put.status().is_client_error(), "{}", put.status());
+
+    // B is not bound: its member sees no source and gets no link.
+    let owner_b = t.token("owner");
+    let none = t
+        .get(&format!("/api/workspaces/{b}/datasources"), &owner_b)
+        .await;
+    assert_eq!(none.body["dataSources"], json!([]));
+    let refused = t
+        .get(
+            &format!("/api/workspaces/{b}/datasources/{id}/link?file=admissions.csv"),
+            &owner_b,
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+    // Nor does A's researcher reach it through B.
+    let through_b = t
+        .get(
+            &format!("/api/workspaces/{b}/datasources/{id}/link?file=admissions.csv"),
+            &researcher,
+        )
+        .await;
+    assert_eq!(through_b.status, 404);
+
+    // A's bundles learn where the data is on their next action.
+    let ws = t.get(&format!("/api/workspaces/{a}"), &admin).await;
+    let etag = ws.etag.clone().expect("etag");
+    let patched = t
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/workspaces/{a}"),
+            Some(&admin),
+            Some(&json!({"properties": {"display_name": "A, renamed"}})),
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(patched.status, 202, "{}", patched.body);
+    let done = t.settled(&format!("/api/workspaces/{a}"), &admin).await;
+    assert_eq!(done.body["deploymentStatus"], "updated", "{}", done.body);
+    let given: Value = serde_json::from_slice(
+        &std::fs::read(
+            t.stack
+                .data_dir
+                .join("storage/workspaces")
+                .join(&a)
+                .join("datasources.json"),
+        )
+        .expect("the bundle wrote what it was given"),
+    )
+    .expect("json");
+    assert_eq!(given[0]["id"], id.as_str());
+    assert_eq!(given[0]["prefix"], format!("datasources/{id}/"));
+    assert_eq!(given[0]["readOnly"], true);
+
+    // Unbinding takes the access away.
+    let r = t
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/workspaces/{a}/datasources/{id}"),
+            Some(&admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let gone = t
+        .get(
+            &format!("/api/workspaces/{a}/datasources/{id}/link?file=admissions.csv"),
+            &researcher,
+        )
+        .await;
+    assert_eq!(gone.status, 404);
+}

@@ -13,6 +13,8 @@ case "$1" in
   metadata)
     [ -d "$dir" ] || { echo "storage folder $dir is missing" >&2; exit 3; }
     printf 'name=%s\nquota_gb=%s\n' "$TRE_PARAM_DISPLAY_NAME" "$TRE_PARAM_STORAGE_QUOTA_GB" > "$dir/workspace.properties"
+    # The data sources bound to the workspace, read-only (where a real bundle would mount them).
+    printf '%s' "${TRE_PARAM_TRE_DATASOURCES:-[]}" > "$dir/datasources.json"
     printf '{"storage_path": "%s"}' "$dir" > "$TRE_OUTPUTS_FILE"
     ;;
   snapshot)

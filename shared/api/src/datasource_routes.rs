@@ -8,7 +8,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use http::Method;
 use serde_json::json;
-use tre_core::app::{Caller, ReviewDataSource};
+use tre_core::app::{BindDataSource, Caller, ReviewDataSource};
 use tre_core::domain::datasource::DataSourceSpec;
 
 use crate::body::JsonBody;
@@ -23,6 +23,10 @@ pub enum DataSourceAction {
     Get,
     Import,
     Review,
+    Bind,
+    ListBound,
+    Unbind,
+    Link,
 }
 
 pub(crate) fn add(b: &mut Builder) {
@@ -45,7 +49,21 @@ pub(crate) fn add(b: &mut Builder) {
          "Approve (Completed) or reject (Failed; the files are deleted) an imported data source, with a comment (TREAdmin)",
          Some("ReviewDataSource"), 200, one),
     ];
-    for (action, method, path, id, summary, body, status, reply) in rows {
+    let bound = "/api/workspaces/{workspaceId}/datasources";
+    let more = [
+        (D::Bind, Method::POST, bound.to_string(), "bindDataSource",
+         "Bind a Completed data source to a workspace: its people may read it, its bundles are told where it is (TREAdmin)",
+         Some("BindDataSource"), 201, Reply::Schema("BoundDataSource")),
+        (D::ListBound, Method::GET, bound.to_string(), "listWorkspaceDataSources",
+         "The data sources bound to a workspace (its people and TRE admins)", None, 200,
+         Reply::ListOf("dataSources", "BoundDataSource")),
+        (D::Unbind, Method::DELETE, format!("{bound}/{{dataSourceId}}"), "unbindDataSource",
+         "Unbind a data source from a workspace (TREAdmin)", None, 204, Reply::Empty),
+        (D::Link, Method::GET, format!("{bound}/{{dataSourceId}}/link"), "dataSourceLink",
+         "A read-only link to one file (`file`, or ro-crate-metadata.json) of a bound data source (the workspace's people)",
+         None, 200, Reply::Schema("FileLink")),
+    ];
+    for (action, method, path, id, summary, body, status, reply) in rows.into_iter().chain(more) {
         b.add(
             Action::DataSources(action),
             method,
@@ -57,7 +75,12 @@ pub(crate) fn add(b: &mut Builder) {
             body,
             status,
             reply,
-        );
+        )
+        .query = if action == D::Link {
+            vec![("file", true, "the file's name within the data source")]
+        } else {
+            Vec::new()
+        };
     }
 }
 
@@ -74,6 +97,10 @@ pub(crate) fn method_router(
         DataSourceAction::Get => on(filter, get),
         DataSourceAction::Import => on(filter, import),
         DataSourceAction::Review => on(filter, review),
+        DataSourceAction::Bind => on(filter, bind),
+        DataSourceAction::ListBound => on(filter, list_bound),
+        DataSourceAction::Unbind => on(filter, unbind),
+        DataSourceAction::Link => on(filter, link),
     }
 }
 
@@ -121,4 +148,64 @@ async fn review(
         .review_data_source(&c, param(&m, "dataSourceId")?, body)
         .await?;
     Ok(Json(ds).into_response())
+}
+
+async fn bind(
+    State(s): S,
+    Extension(c): C,
+    p: Params,
+    JsonBody(body): JsonBody<BindDataSource>,
+) -> ApiResult {
+    let m = params(p)?;
+    let b = s
+        .app
+        .bind_data_source(&c, param(&m, "workspaceId")?, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(b)).into_response())
+}
+
+async fn list_bound(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+    let m = params(p)?;
+    let items = s
+        .app
+        .workspace_data_sources(&c, param(&m, "workspaceId")?)
+        .await?;
+    Ok(Json(json!({ "dataSources": items })).into_response())
+}
+
+async fn unbind(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+    let m = params(p)?;
+    s.app
+        .unbind_data_source(&c, param(&m, "workspaceId")?, param(&m, "dataSourceId")?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct LinkQuery {
+    file: String,
+}
+
+async fn link(
+    State(s): S,
+    Extension(c): C,
+    p: Params,
+    q: Result<axum::extract::Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let m = params(p)?;
+    let q = q.map_err(|_| {
+        crate::problem::ApiError::from(tre_core::app::AppError::validation(
+            "the `file` query parameter names the file",
+        ))
+    })?;
+    let l = s
+        .app
+        .data_source_link(
+            &c,
+            param(&m, "workspaceId")?,
+            param(&m, "dataSourceId")?,
+            &q.file,
+        )
+        .await?;
+    Ok(Json(l).into_response())
 }

@@ -95,3 +95,11 @@ pub const DATA_SOURCE_PREFIX: &str = "DS#";
 pub fn data_source(id: &str) -> Key {
     Key::new(DATA_SOURCES_PK, format!("{DATA_SOURCE_PREFIX}{id}"))
 }
+/// A data source bound to a workspace (listed with the workspace's other items).
+pub const DATA_SOURCE_BINDING_PREFIX: &str = "DSBIND#";
+pub fn data_source_binding(workspace_id: &str, data_source_id: &str) -> Key {
+    Key::new(
+        roles_pk(workspace_id),
+        format!("{DATA_SOURCE_BINDING_PREFIX}{data_source_id}"),
+    )
+}

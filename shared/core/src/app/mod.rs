@@ -8,6 +8,7 @@ mod airlock_upload;
 mod authz;
 mod cascade;
 mod changes;
+mod datasource_bindings;
 mod datasources;
 mod ended;
 mod error;
@@ -30,6 +31,7 @@ pub use airlock_upload::{
     CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
 };
 pub use authz::{Caller, ResourceScope};
+pub use datasource_bindings::{BindDataSource, BoundDataSource};
 pub use datasources::{
     DataFile, DataReview, DataSource, DataSourceStatus, DataState, ImportOutcome, ReviewDataSource,
     DATASOURCE_STATE_MACHINE,
@@ -39,7 +41,7 @@ pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).
 pub use keys::airlock_request as airlock_request_key;
 pub use keys::data_source as data_source_key;
-pub use resources::{CreateResource, PatchResource};
+pub use resources::{CreateResource, PatchResource, DATA_SOURCES_PARAMETER};
 pub use roles::{AssignRole, Me, WorkspaceRoles};
 pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};
 pub use templates::RegisterTemplate;

@@ -56,6 +56,9 @@ pub(super) fn decode_resource(item: &Item) -> AppResult<Resource> {
     Ok(r)
 }
 
+/// The step parameter that lists a workspace's bound data sources.
+pub const DATA_SOURCES_PARAMETER: &str = "tre_datasources";
+
 impl App {
     /// Load a resource the caller may `intent`, checking it sits where the URL says.
     pub(super) async fn load_resource(
@@ -410,11 +413,19 @@ impl App {
                     .unwrap_or_default(),
                 _ => String::new(),
             };
+            // A workspace's bundles learn where its bound data sources are (read-only).
+            let mut parameters = r.properties.clone();
+            if let Some(ws) = r.governing_workspace() {
+                parameters.insert(
+                    DATA_SOURCES_PARAMETER.into(),
+                    self.data_source_parameter(ws).await?,
+                );
+            }
             steps.push(json!({
                 "stepId": s.id, "resourceId": s.resource_id, "action": s.action,
                 "operationResourceId": resource.id,
                 "bundle": t.bundle, "templateName": t.name, "templateVersion": t.version,
-                "parameters": r.properties, "registryToken": registry_token,
+                "parameters": parameters, "registryToken": registry_token,
             }));
         }
         let input = json!({
