@@ -73,7 +73,11 @@ pub fn build(info: &DatasetInfo, files: &[CrateFile]) -> Value {
             "@id": "./",
             "@type": "Dataset",
             "name": info.name,
-            "description": info.description,
+            "description": if info.description.trim().is_empty() {
+                format!("{}, published by {}", info.name, info.publisher.organisation)
+            } else {
+                info.description.clone()
+            },
             "datePublished": date(&info.published),
             "license": {"@id": licence},
             "publisher": {"@id": org_id},
@@ -246,7 +250,8 @@ pub fn validate(doc: &Value, files: &[(String, u64, String)]) -> Vec<String> {
                 other => id_ref(Some(other)).into_iter().collect(),
             };
             for r in refs {
-                let external = r.starts_with("http://") || r.starts_with("https://");
+                // Absolute URIs (https:, postgresql:, ...) name things outside the crate.
+                let external = url::Url::parse(r).is_ok();
                 if !external && !entities.contains_key(r) {
                     p.push(format!(
                         "`{id}`.{key} refers to `{r}`, which is not in the graph"

@@ -1,0 +1,262 @@
+//! A data source imported from a PostgreSQL table: a server from Debian's `postgresql` package,
+//! started by the test (its own cluster, trust authentication on loopback), a table exported as
+//! CSV through the import job, checked against the table and the RO-Crate 1.1 rules; a server
+//! that is not there ends the import `Failed` with its reason.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tre_e2e::TestStack;
+
+/// Debian's server binaries (the newest installed), or `TRE_PG_BIN`.
+fn pg_bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRE_PG_BIN") {
+        return PathBuf::from(dir).join(name);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .pop()
+        .map(|d| d.join(name))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("PostgreSQL's {name} not found: install Debian's postgresql (.ci/run does) or set TRE_PG_BIN")
+        })
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The server refuses to run as root: as root, run it as Debian's `postgres` user.
+fn command(program: PathBuf) -> Command {
+    if running_as_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+struct Postgres {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Postgres {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if running_as_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(ok.success(), "chown the cluster's folder to postgres");
+        }
+        let data = dir.path().join("data");
+        let out = command(pg_bin("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "--auth=trust",
+                "--username=tre",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .output()
+            .expect("initdb");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = command(pg_bin("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-k",
+            ])
+            .arg(dir.path())
+            .args(["-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres");
+        let pg = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pg.psql("SELECT 1").is_err() {
+            assert!(Instant::now() < deadline, "postgres did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pg
+    }
+
+    fn psql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "tre",
+                "-d",
+                "postgres",
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+fn pg_source(port: u16, table: &str) -> Value {
+    json!({
+        "kind": "Import", "displayName": "Warehouse admissions", "project": "Cohort study",
+        "licence": "OGL-UK-3.0",
+        "publisher": {"organisation": "Example Trust", "contactName": "B. Engineer", "contactRole": "Data engineer"},
+        "connection": {"type": "postgres", "host": "127.0.0.1", "port": port,
+                       "database": "postgres", "user": "tre", "table": table, "format": "csv"}
+    })
+}
+
+async fn imported(t: &TestStack, body: &Value) -> Value {
+    let admin = t.token("admin");
+    let ds = t.post_ok("/api/datasources", &admin, body, 201).await;
+    let id = ds["id"].as_str().expect("id").to_string();
+    t.post_ok(
+        &format!("/api/datasources/{id}/import"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = t.get(&format!("/api/datasources/{id}"), &admin).await;
+        if r.body["dataState"] != "Importing" {
+            return r.body;
+        }
+        assert!(Instant::now() < deadline, "stuck importing: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn read(t: &TestStack, key: &str) -> Vec<u8> {
+    use futures::StreamExt;
+    let store = t
+        .stack
+        .app
+        .airlock
+        .as_ref()
+        .expect("airlock storage")
+        .store(tre_core::domain::airlock::Stage::WorkspaceData)
+        .expect("store");
+    let mut got = store.get(key, None).await.expect(key);
+    let mut out = Vec::new();
+    while let Some(c) = got.body.next().await {
+        out.extend_from_slice(&c.expect("chunk"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
+    use tre_core::domain::datasource::data_key;
+    use tre_core::domain::rocrate;
+    let pg = tokio::task::spawn_blocking(Postgres::start)
+        .await
+        .expect("join");
+    pg.psql(
+        "CREATE TABLE public.admissions (region text, week int, admissions int);
+         INSERT INTO public.admissions VALUES ('north', 1, 12), ('south', 1, 9), ('east, coast', 2, 4);",
+    )
+    .expect("create table");
+    let t = TestStack::start().await.expect("stack");
+    let ds = imported(&t, &pg_source(pg.port, "public.admissions")).await;
+    assert_eq!(ds["dataState"], "InReview", "{ds}");
+    let id = ds["id"].as_str().expect("id");
+    let name = "public.admissions.csv";
+    assert_eq!(ds["files"][0]["name"], name);
+    assert_eq!(ds["files"][0]["encodingFormat"], "text/csv");
+
+    let csv = read(&t, &data_key(id, name)).await;
+    let text = String::from_utf8(csv.clone()).expect("utf-8");
+    assert_eq!(
+        text,
+        "region,week,admissions\nnorth,1,12\nsouth,1,9\n\"east, coast\",2,4\n"
+    );
+    assert_eq!(ds["files"][0]["sha256"], sha(&csv));
+    let metadata: Value =
+        serde_json::from_slice(&read(&t, &data_key(id, rocrate::METADATA_FILE)).await)
+            .expect("json");
+    let on_disk = vec![(name.to_string(), csv.len() as u64, sha(&csv))];
+    assert_eq!(rocrate::validate(&metadata, &on_disk), Vec::<String>::new());
+    let file = metadata["@graph"]
+        .as_array()
+        .and_then(|g| g.iter().find(|e| e["@id"] == name))
+        .cloned()
+        .expect("file entity");
+    let source = file["isBasedOn"]["@id"].as_str().unwrap_or_default();
+    assert!(
+        source.starts_with("postgresql://tre@127.0.0.1:"),
+        "{source}"
+    );
+    assert!(source.ends_with("?table=public.admissions"), "{source}");
+
+    // A table that is not there, and a server that is not there: Failed, saying why.
+    let missing = imported(&t, &pg_source(pg.port, "public.nothing")).await;
+    assert_eq!(missing["dataState"], "Failed");
+    let reason = missing["failureReason"].as_str().unwrap_or_default();
+    assert!(reason.contains("nothing"), "{reason}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let down = imported(&t, &pg_source(closed, "public.admissions")).await;
+    assert_eq!(down["dataState"], "Failed");
+    let reason = down["failureReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("connecting to postgresql://tre@127.0.0.1"),
+        "{reason}"
+    );
+}
