@@ -97,7 +97,9 @@ resource "aws_iam_role" "airlock_runner_task" {
 }
 
 locals {
-  airlock_runner_iam_actions = ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListBucket"]
+  airlock_runner_iam_actions = ["dynamodb:GetItem", "sqs:SendMessage", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListBucket", "secretsmanager:GetSecretValue"]
+  # Data sources name their credentials' secrets; the runner may read only those under this prefix.
+  datasource_secrets_arn = "arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:secret:${var.name_prefix}/datasources/*"
 }
 
 data "aws_iam_policy_document" "airlock_runner_task" {
@@ -115,6 +117,11 @@ data "aws_iam_policy_document" "airlock_runner_task" {
     sid       = "MoveObjects"
     actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "s3:") && a != "s3:ListBucket"]
     resources = [for b in aws_s3_bucket.airlock : "${b.arn}/*"]
+  }
+  statement {
+    sid       = "DataSourceCredentials"
+    actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "secretsmanager:")]
+    resources = [local.datasource_secrets_arn]
   }
   statement {
     # Data source imports list what an earlier run left, to replace it.

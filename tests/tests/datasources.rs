@@ -553,3 +553,70 @@ async fn a_binding_gives_a_workspace_read_access_and_an_unbound_one_none() {
         .await;
     assert_eq!(gone.status, 404);
 }
+
+/// Credentials come from the named secret (here the local stack's secrets file), are sent to
+/// the source, and appear nowhere in the TRE: not in the source, not in a failure's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_from_the_named_secret_and_are_never_shown() {
+    const TOKEN: &str = "Bearer s3cret-export-token";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(TOKEN) {
+            (axum::http::StatusCode::OK, ADMISSIONS.to_vec())
+        } else {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                b"who are you?".to_vec(),
+            )
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    let mut body = source(&base, &["admissions.csv"]);
+    body["credentialsSecret"] = json!("exports-token");
+    let ds = t.post_ok("/api/datasources", &admin, &body, 201).await;
+    let id = ds["id"].as_str().expect("id").to_string();
+
+    // No such secret yet: Failed, naming the secret.
+    t.post_ok(
+        &format!("/api/datasources/{id}/import"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    let failed = until_not(&t, &id, "Importing").await;
+    assert_eq!(failed["dataState"], "Failed");
+    let reason = failed["failureReason"].as_str().unwrap_or_default();
+    assert!(reason.contains("exports-token"), "{reason}");
+
+    let secrets = t.stack.data_dir.join("secrets.json");
+    std::fs::write(&secrets, json!({"exports-token": TOKEN}).to_string()).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    t.post_ok(
+        &format!("/api/datasources/{id}/import"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    let imported = until_not(&t, &id, "Importing").await;
+    assert_eq!(imported["dataState"], "InReview", "{imported}");
+    assert_eq!(imported["files"][0]["sha256"], sha(ADMISSIONS));
+    for seen in [&ds, &failed, &imported] {
+        assert!(
+            !seen.to_string().contains("s3cret"),
+            "the credential leaked: {seen}"
+        );
+    }
+}

@@ -138,15 +138,21 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
         .storage
         .store(Stage::WorkspaceData)
         .map_err(|e| e.to_string())?;
-    if ds.spec.credentials_secret.is_some() {
-        return Err(
-            "the import job does not read credentials from secrets yet: this source needs them"
-                .into(),
-        );
-    }
+    // The secret is read now, used once, and never written anywhere: not in reports, not in
+    // reasons (which name the secret, not its value).
+    let credential = match &ds.spec.credentials_secret {
+        Some(name) => Some(
+            ports
+                .secrets
+                .secret(name)
+                .await
+                .map_err(|e| format!("reading the credentials: {e}"))?,
+        ),
+        None => None,
+    };
     let (files, crate_files) = match &ds.spec.connection {
         Some(Connection::Https { base_url }) => {
-            fetch_https(ds, base_url, store.as_ref(), ports).await?
+            fetch_https(ds, base_url, credential.as_deref(), store.as_ref(), ports).await?
         }
         Some(Connection::Postgres {
             host,
@@ -163,6 +169,7 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
                 user,
                 table,
                 format: *format,
+                password: credential.as_deref(),
             };
             export_postgres(ds, &pg, store.as_ref(), ports).await?
         }
@@ -224,9 +231,11 @@ async fn store_scanned(
     Ok(measured)
 }
 
+/// `credential` is the whole `Authorization` header value (`Bearer ...`, `Basic ...`).
 async fn fetch_https(
     ds: &DataSource,
     base: &str,
+    credential: Option<&str>,
     store: &dyn ObjectStore,
     ports: &Ports,
 ) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
@@ -239,11 +248,11 @@ async fn fetch_https(
     let mut crate_files = Vec::new();
     for object in &ds.spec.objects {
         let url = object_url(base, object)?;
-        let resp = http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let mut req = http.get(&url);
+        if let Some(c) = credential {
+            req = req.header(reqwest::header::AUTHORIZATION, c);
+        }
+        let resp = req.send().await.map_err(|e| format!("GET {url}: {e}"))?;
         if !resp.status().is_success() {
             return Err(format!("GET {url}: {}", resp.status()));
         }
@@ -266,6 +275,8 @@ struct PgSource<'a> {
     user: &'a str,
     table: &'a str,
     format: ExportFormat,
+    /// From the source's secret.
+    password: Option<&'a str>,
 }
 
 /// The whole table as one CSV file with a header line, streamed out by `COPY ... TO STDOUT`.
@@ -297,6 +308,9 @@ async fn export_postgres(
         .user(pg.user)
         .application_name("tre-datasource-import")
         .connect_timeout(std::time::Duration::from_secs(30));
+    if let Some(p) = pg.password {
+        config.password(p);
+    }
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await

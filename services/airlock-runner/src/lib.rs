@@ -103,6 +103,8 @@ pub struct Ports {
     pub status_queue: Arc<dyn Queue>,
     /// The policy scanner, then ClamAV when configured.
     pub scanners: Vec<Arc<dyn Scanner>>,
+    /// Credentials of data sources' systems (read when an import needs them).
+    pub secrets: Arc<dyn tre_core::ports::SecretStore>,
 }
 
 /// What streaming one file told us.

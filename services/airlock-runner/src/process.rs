@@ -32,8 +32,9 @@ pub const SDK_CALLS: &[(&str, &str)] = &[
     ("S3ObjectStore", "upload_part"),
     ("S3ObjectStore", "complete_multipart_upload"),
     ("S3ObjectStore", "abort_multipart_upload"),
-    // Data source imports replace what an earlier run left.
+    // Data source imports replace what an earlier run left, with credentials from secrets.
     ("S3ObjectStore", "list_objects_v2"),
+    ("SecretsManagerSecrets", "get_secret_value"),
 ];
 
 async fn ports_from_env() -> anyhow::Result<Ports> {
@@ -52,6 +53,9 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
             table: Arc::new(embedded.table()),
             status_queue: Arc::new(embedded.queue(&queue, None)?),
             scanners,
+            secrets: Arc::new(tre_embedded::FileSecrets::new(
+                std::path::Path::new(&dir).join(tre_embedded::SECRETS_FILE),
+            )),
         });
     }
     let var = |k: &str| {
@@ -66,6 +70,7 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
         table: Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
         status_queue: Arc::new(tre_aws::SqsQueue::from_conf(&conf, queue)),
         scanners,
+        secrets: Arc::new(tre_aws::SecretsManagerSecrets::from_conf(&conf)),
     })
 }
 

@@ -5,11 +5,13 @@
 mod dynamo;
 mod errors;
 mod s3;
+mod secrets;
 mod sfn;
 mod sqs;
 
 pub use dynamo::{create_table_if_missing, DynamoTable};
 pub use s3::S3ObjectStore;
+pub use secrets::SecretsManagerSecrets;
 pub use sfn::SfnWorkflows;
 pub use sqs::{create_queue_with_dlq, SqsQueue};
 
@@ -64,6 +66,11 @@ pub const IAM_ACTIONS: &[(&str, &str, &str)] = &[
         "S3ObjectStore",
         "abort_multipart_upload",
         "s3:AbortMultipartUpload",
+    ),
+    (
+        "SecretsManagerSecrets",
+        "get_secret_value",
+        "secretsmanager:GetSecretValue",
     ),
     ("SqsQueue", "send_message", "sqs:SendMessage"),
     ("SqsQueue", "receive_message", "sqs:ReceiveMessage"),

@@ -156,3 +156,21 @@ async fn s3_copies_large_objects_in_parts() {
     }
     assert!(back == data, "the copied bytes differ");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_contract() {
+    use tre_testkit::secrets::{KNOWN_NAME, KNOWN_VALUE};
+    let moto = MotoServer::start().await.expect("moto");
+    let conf = sdk(&moto).await;
+    let client = aws_sdk_secretsmanager::Client::new(&conf);
+    client
+        .create_secret()
+        .name(KNOWN_NAME)
+        .secret_string(KNOWN_VALUE)
+        .send()
+        .await
+        .expect("create secret");
+    let store: Arc<dyn tre_core::ports::SecretStore> =
+        Arc::new(tre_aws::SecretsManagerSecrets::new(client));
+    tre_testkit::secrets::run(store).await;
+}

@@ -11,6 +11,7 @@ fn every_sdk_call_has_an_iam_action() {
         ("s3.rs", "S3ObjectStore"),
         ("sqs.rs", "SqsQueue"),
         ("sfn.rs", "SfnWorkflows"),
+        ("secrets.rs", "SecretsManagerSecrets"),
     ];
     let mut missing = Vec::new();
     let mut found = 0;

@@ -4,6 +4,7 @@
 mod db;
 mod objects;
 mod queue;
+mod secrets;
 mod table;
 mod workflows;
 
@@ -14,6 +15,7 @@ use tre_core::PortResult;
 pub use db::{Db, DB_FILE};
 pub use objects::{presigned_router, FsObjectStore};
 pub use queue::{RedrivePolicy, SqliteQueue};
+pub use secrets::{FileSecrets, SECRETS_FILE};
 pub use table::SqliteTable;
 pub use workflows::{RecordedWorkflows, TaskOutcome};
 

@@ -87,3 +87,33 @@ async fn prefixed_object_store_contract() {
     tre_testkit::object_store::run(prefixed, true).await;
     server.abort();
 }
+
+/// The local secrets file: the shared contract, and a file others may read is refused.
+#[tokio::test]
+async fn file_secrets_contract() {
+    use tre_core::ports::SecretStore;
+    use tre_testkit::secrets::{KNOWN_NAME, KNOWN_VALUE};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(tre_embedded::SECRETS_FILE);
+    std::fs::write(
+        &path,
+        serde_json::json!({ KNOWN_NAME: KNOWN_VALUE, "other": "x" }).to_string(),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let store: Arc<dyn SecretStore> = Arc::new(tre_embedded::FileSecrets::new(&path));
+    tre_testkit::secrets::run(store.clone()).await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        match store.secret(KNOWN_NAME).await {
+            Err(tre_core::PortError::Invalid(m)) => assert!(m.contains("chmod 600"), "{m}"),
+            other => panic!("a readable secrets file must be refused: {other:?}"),
+        }
+    }
+}

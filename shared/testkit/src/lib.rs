@@ -4,5 +4,6 @@
 pub mod moto;
 pub mod object_store;
 pub mod queue;
+pub mod secrets;
 pub mod table;
 pub mod workflows;

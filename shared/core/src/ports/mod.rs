@@ -6,6 +6,7 @@ mod clock;
 mod object_store;
 mod prefixed;
 mod queue;
+mod secrets;
 mod table;
 mod workflows;
 
@@ -17,6 +18,7 @@ pub use object_store::{
 };
 pub use prefixed::PrefixedStore;
 pub use queue::{Queue, QueueMessage};
+pub use secrets::SecretStore;
 pub use table::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};
 pub use workflows::{Execution, ExecutionStatus, Workflows};
 
