@@ -118,6 +118,15 @@ data "aws_iam_policy_document" "airlock_runner_task" {
     actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "s3:") && a != "s3:ListBucket"]
     resources = [for b in aws_s3_bucket.airlock : "${b.arn}/*"]
   }
+  # Data sources of type s3 are read with the runner's role: only from the buckets listed.
+  dynamic "statement" {
+    for_each = length(var.datasource_source_buckets) > 0 ? [1] : []
+    content {
+      sid       = "DataSourceBuckets"
+      actions   = ["s3:GetObject"]
+      resources = [for b in var.datasource_source_buckets : "arn:${data.aws_partition.current.partition}:s3:::${b}/*"]
+    }
+  }
   statement {
     sid       = "DataSourceCredentials"
     actions   = [for a in local.airlock_runner_iam_actions : a if startswith(a, "secretsmanager:")]

@@ -195,3 +195,9 @@ variable "api_certificate_arn" {
   type        = string
   default     = ""
 }
+
+variable "datasource_source_buckets" {
+  description = "S3 buckets data sources of type s3 may be imported from (the airlock runner may read their objects, nothing else)."
+  type        = list(string)
+  default     = []
+}

@@ -173,8 +173,8 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
             };
             export_postgres(ds, &pg, store.as_ref(), ports).await?
         }
-        Some(Connection::S3 { .. }) => {
-            return Err("the import job does not fetch from S3 yet: use an https connection".into())
+        Some(Connection::S3 { bucket, prefix }) => {
+            fetch_s3(ds, bucket, prefix, store.as_ref(), ports).await?
         }
         None => return Err("the data source has no connection".into()),
     };
@@ -262,6 +262,44 @@ async fn fetch_https(
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
         let (f, c) = recorded(object, measured, url);
+        files.push(f);
+        crate_files.push(c);
+    }
+    Ok((files, crate_files))
+}
+
+/// Objects read from a bucket with the runner's own AWS identity (its task role in AWS; the
+/// environment's credentials elsewhere). `TRE_DATASOURCE_S3_PATH_STYLE=1` for S3-compatible
+/// stores that want path-style requests.
+async fn fetch_s3(
+    ds: &DataSource,
+    bucket: &str,
+    prefix: &str,
+    store: &dyn ObjectStore,
+    ports: &Ports,
+) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
+    let conf = tre_aws::sdk_config().await;
+    let path_style = std::env::var("TRE_DATASOURCE_S3_PATH_STYLE")
+        .is_ok_and(|v| matches!(v.as_str(), "1" | "true"));
+    let source = tre_aws::S3ObjectStore::new(
+        tre_aws::S3ObjectStore::client(&conf, path_style),
+        bucket,
+        prefix,
+    );
+    let base = format!("s3://{bucket}/{}", prefix.trim_end_matches('/'));
+    let mut files = Vec::new();
+    let mut crate_files = Vec::new();
+    for object in &ds.spec.objects {
+        let uri = format!("{}/{object}", base.trim_end_matches('/'));
+        let got = source
+            .get(object, None)
+            .await
+            .map_err(|e| format!("reading {uri}: {e}"))?;
+        let size = got.meta.size;
+        let measured = store_scanned(ds, object, got.body, Some(size), store, ports)
+            .await
+            .map_err(|e| format!("reading {uri}: {e}"))?;
+        let (f, c) = recorded(object, measured, uri);
         files.push(f);
         crate_files.push(c);
     }

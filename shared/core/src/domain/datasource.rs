@@ -210,6 +210,9 @@ impl DataSourceSpec {
             Connection::Https { base_url } => https_url(base_url)?,
             Connection::S3 { bucket: b, prefix } => {
                 bucket(b)?;
+                if self.credentials_secret.is_some() {
+                    return Err("an S3 source is read with the runner's own role: it takes no credentialsSecret".into());
+                }
                 if prefix.starts_with('/') || prefix.split('/').any(|s| s == "..") {
                     return Err(format!("prefix `{prefix}` must be relative, without `..`"));
                 }

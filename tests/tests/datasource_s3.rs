@@ -1,0 +1,130 @@
+//! A data source imported from an S3 bucket (moto server on loopback standing in for S3; the
+//! runner reads with its own identity, as with its task role in AWS), with a valid RO-Crate; a
+//! key that is not there ends the import `Failed` with its reason. Its own test binary: the
+//! runner processes inherit this process's AWS environment.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tre_e2e::TestStack;
+
+const ROWS: &[u8] = b"region,count\nnorth,3\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_source_is_imported_with_a_valid_ro_crate() {
+    let moto = tre_testkit::moto::MotoServer::start().await.expect("moto");
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "eu-west-2".into()),
+        ("TRE_DATASOURCE_S3_PATH_STYLE", "1".into()),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let conf = tre_aws::sdk_config().await;
+    let s3 = tre_aws::S3ObjectStore::client(&conf, true);
+    s3.create_bucket()
+        .bucket("partner-exports")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket("partner-exports")
+        .key("weekly/2026/counts.csv")
+        .body(ROWS.to_vec().into())
+        .send()
+        .await
+        .expect("object");
+
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    let body = |objects: &[&str]| {
+        json!({
+            "kind": "Import", "displayName": "Partner counts", "project": "Cohort study",
+            "licence": "CC-BY-4.0",
+            "publisher": {"organisation": "Partner", "contactName": "D. Owner", "contactRole": "Data owner"},
+            "connection": {"type": "s3", "bucket": "partner-exports", "prefix": "weekly"},
+            "objects": objects
+        })
+    };
+    let run = |b: Value| {
+        let t = &t;
+        let admin = admin.clone();
+        async move {
+            let ds = t.post_ok("/api/datasources", &admin, &b, 201).await;
+            let id = ds["id"].as_str().expect("id").to_string();
+            t.post_ok(
+                &format!("/api/datasources/{id}/import"),
+                &admin,
+                &json!({}),
+                200,
+            )
+            .await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let r = t.get(&format!("/api/datasources/{id}"), &admin).await;
+                if r.body["dataState"] != "Importing" {
+                    return r.body;
+                }
+                assert!(Instant::now() < deadline, "stuck: {}", r.body);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let ds = run(body(&["2026/counts.csv"])).await;
+    assert_eq!(ds["dataState"], "InReview", "{ds}");
+    let id = ds["id"].as_str().expect("id");
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(ROWS));
+    assert_eq!(ds["files"][0]["sha256"], sha.as_str());
+
+    use futures::StreamExt;
+    let store = t
+        .stack
+        .app
+        .airlock
+        .as_ref()
+        .expect("storage")
+        .store(tre_core::domain::airlock::Stage::WorkspaceData)
+        .expect("store");
+    let mut got = store
+        .get(
+            &tre_core::domain::datasource::data_key(id, tre_core::domain::rocrate::METADATA_FILE),
+            None,
+        )
+        .await
+        .expect("crate");
+    let mut raw = Vec::new();
+    while let Some(c) = got.body.next().await {
+        raw.extend_from_slice(&c.expect("chunk"));
+    }
+    let metadata: Value = serde_json::from_slice(&raw).expect("json");
+    let on_disk = vec![("2026/counts.csv".to_string(), ROWS.len() as u64, sha)];
+    assert_eq!(
+        tre_core::domain::rocrate::validate(&metadata, &on_disk),
+        Vec::<String>::new()
+    );
+    let file = metadata["@graph"]
+        .as_array()
+        .and_then(|g| g.iter().find(|e| e["@id"] == "2026/counts.csv"))
+        .cloned()
+        .expect("file");
+    assert_eq!(
+        file["isBasedOn"]["@id"],
+        "s3://partner-exports/weekly/2026/counts.csv"
+    );
+
+    let missing = run(body(&["2026/absent.csv"])).await;
+    assert_eq!(missing["dataState"], "Failed");
+    let reason = missing["failureReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("s3://partner-exports/weekly/2026/absent.csv"),
+        "{reason}"
+    );
+}
