@@ -246,6 +246,7 @@ fn body_for(route: &RouteSpec, ids: &Ids, who: &str, n: usize) -> Option<serde_j
         }
         Action::DataSources(DataSourceAction::Register) => Some(data_source_body(who, n)),
         Action::DataSources(DataSourceAction::Bind) => Some(json!({"dataSourceId": ids.ds})),
+        Action::DataSources(DataSourceAction::AddFile) => Some(json!({"name": "data.csv"})),
         Action::DataSources(DataSourceAction::Review) => {
             Some(json!({"decision": "approve", "comment": "matrix"}))
         }

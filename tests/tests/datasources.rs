@@ -620,3 +620,102 @@ async fn credentials_come_from_the_named_secret_and_are_never_shown() {
         );
     }
 }
+
+/// An Uploaded source is filled through pre-signed upload links, then goes through the same
+/// import (checksums, scan, RO-Crate) and review; its staging copies are removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_source_is_filled_through_upload_links_and_imported() {
+    use tre_core::domain::datasource::data_key;
+    use tre_core::domain::rocrate;
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    let ds = t
+        .post_ok(
+            "/api/datasources",
+            &admin,
+            &json!({
+                "kind": "Uploaded", "displayName": "Survey returns", "project": "Cohort study",
+                "licence": "OGL-UK-3.0",
+                "publisher": {"organisation": "Example Trust", "contactName": "C. Analyst", "contactRole": "Analyst"}
+            }),
+            201,
+        )
+        .await;
+    let id = ds["id"].as_str().expect("id").to_string();
+    // Nothing to import before a file is uploaded.
+    let early = t
+        .post(&format!("/api/datasources/{id}/import"), &admin, &json!({}))
+        .await;
+    assert_eq!(early.status, 409);
+    for (name, content) in [("survey.csv", ADMISSIONS), ("notes.txt", CODEBOOK)] {
+        let link = t
+            .post_ok(
+                &format!("/api/datasources/{id}/files"),
+                &admin,
+                &json!({"name": name}),
+                200,
+            )
+            .await;
+        assert_eq!(link["method"], "PUT");
+        let put = t
+            .http
+            .put(link["url"].as_str().expect("url"))
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert!(put.status().is_success(), "{}", put.status());
+    }
+    let bad = t
+        .post(
+            &format!("/api/datasources/{id}/files"),
+            &admin,
+            &json!({"name": "../escape"}),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    t.post_ok(
+        &format!("/api/datasources/{id}/import"),
+        &admin,
+        &json!({}),
+        200,
+    )
+    .await;
+    let imported = until_not(&t, &id, "Importing").await;
+    assert_eq!(imported["dataState"], "InReview", "{imported}");
+    assert_eq!(imported["files"][0]["sha256"], sha(ADMISSIONS));
+    assert_eq!(imported["files"][1]["sha256"], sha(CODEBOOK));
+    let on_disk = vec![
+        (
+            "survey.csv".to_string(),
+            ADMISSIONS.len() as u64,
+            sha(ADMISSIONS),
+        ),
+        (
+            "notes.txt".to_string(),
+            CODEBOOK.len() as u64,
+            sha(CODEBOOK),
+        ),
+    ];
+    let metadata: Value = serde_json::from_slice(
+        &read(&t, &data_key(&id, rocrate::METADATA_FILE))
+            .await
+            .expect("crate"),
+    )
+    .expect("json");
+    assert_eq!(rocrate::validate(&metadata, &on_disk), Vec::<String>::new());
+    // The staging copies are gone once the files are in place.
+    let staging = t
+        .stack
+        .app
+        .airlock
+        .as_ref()
+        .expect("storage")
+        .store(tre_core::domain::airlock::Stage::ImportStaging)
+        .expect("store");
+    assert!(staging
+        .head(&data_key(&id, "survey.csv"))
+        .await
+        .expect("head")
+        .is_none());
+}

@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 use tre_core::app::{DataFile, DataSource, DataSourceStatus, ImportOutcome};
 use tre_core::domain::airlock::Stage;
-use tre_core::domain::datasource::{data_key, Connection, ExportFormat};
+use tre_core::domain::datasource::{data_key, Connection, DataSourceKind, ExportFormat};
 use tre_core::domain::rocrate::{self, CrateFile, DatasetInfo, Publisher};
 use tre_core::ports::{ByteStream, ObjectStore, PutOptions};
 
@@ -176,6 +176,9 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
         Some(Connection::S3 { bucket, prefix }) => {
             fetch_s3(ds, bucket, prefix, store.as_ref(), ports).await?
         }
+        None if ds.spec.kind == DataSourceKind::Uploaded => {
+            fetch_uploads(ds, store.as_ref(), ports).await?
+        }
         None => return Err("the data source has no connection".into()),
     };
     write_crate(ds, &files, &crate_files, store.as_ref()).await?;
@@ -264,6 +267,41 @@ async fn fetch_https(
         let (f, c) = recorded(object, measured, url);
         files.push(f);
         crate_files.push(c);
+    }
+    Ok((files, crate_files))
+}
+
+/// The files uploaded for an Uploaded source, taken from the import staging area (and removed
+/// from it once they are in place).
+async fn fetch_uploads(
+    ds: &DataSource,
+    store: &dyn ObjectStore,
+    ports: &Ports,
+) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
+    let staging = ports
+        .storage
+        .store(Stage::ImportStaging)
+        .map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    let mut crate_files = Vec::new();
+    for name in &ds.uploads {
+        let key = data_key(&ds.id, name);
+        let got = staging.get(&key, None).await.map_err(|e| match e {
+            tre_core::PortError::NotFound(_) => format!("`{name}` was named but not uploaded"),
+            other => format!("reading the upload `{name}`: {other}"),
+        })?;
+        let size = got.meta.size;
+        let measured = store_scanned(ds, name, got.body, Some(size), store, ports).await?;
+        let (f, c) = recorded(name, measured, format!("urn:tre:upload:{}/{name}", ds.id));
+        files.push(f);
+        crate_files.push(c);
+    }
+    for name in &ds.uploads {
+        let key = data_key(&ds.id, name);
+        staging
+            .delete(&key)
+            .await
+            .map_err(|e| format!("emptying the staging copy of `{name}`: {e}"))?;
     }
     Ok((files, crate_files))
 }

@@ -8,7 +8,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use http::Method;
 use serde_json::json;
-use tre_core::app::{BindDataSource, Caller, ReviewDataSource};
+use tre_core::app::{AddDataSourceFile, BindDataSource, Caller, ReviewDataSource};
 use tre_core::domain::datasource::DataSourceSpec;
 
 use crate::body::JsonBody;
@@ -23,6 +23,7 @@ pub enum DataSourceAction {
     Get,
     Import,
     Review,
+    AddFile,
     Bind,
     ListBound,
     Unbind,
@@ -48,6 +49,9 @@ pub(crate) fn add(b: &mut Builder) {
         (D::Review, Method::POST, format!("{base}/{{dataSourceId}}/review"), "reviewDataSource",
          "Approve (Completed) or reject (Failed; the files are deleted) an imported data source, with a comment (TREAdmin)",
          Some("ReviewDataSource"), 200, one),
+        (D::AddFile, Method::POST, format!("{base}/{{dataSourceId}}/files"), "addDataSourceFile",
+         "Name a file of an Uploaded data source and get a pre-signed link to upload it; the next import takes it (TREAdmin)",
+         Some("AddDataSourceFile"), 200, Reply::Schema("FileLink")),
     ];
     let bound = "/api/workspaces/{workspaceId}/datasources";
     let more = [
@@ -97,6 +101,7 @@ pub(crate) fn method_router(
         DataSourceAction::Get => on(filter, get),
         DataSourceAction::Import => on(filter, import),
         DataSourceAction::Review => on(filter, review),
+        DataSourceAction::AddFile => on(filter, add_file),
         DataSourceAction::Bind => on(filter, bind),
         DataSourceAction::ListBound => on(filter, list_bound),
         DataSourceAction::Unbind => on(filter, unbind),
@@ -208,4 +213,18 @@ async fn link(
         )
         .await?;
     Ok(Json(l).into_response())
+}
+
+async fn add_file(
+    State(s): S,
+    Extension(c): C,
+    p: Params,
+    JsonBody(body): JsonBody<AddDataSourceFile>,
+) -> ApiResult {
+    let m = params(p)?;
+    let link = s
+        .app
+        .add_data_source_upload(&c, param(&m, "dataSourceId")?, &body.name)
+        .await?;
+    Ok(Json(link).into_response())
 }

@@ -33,6 +33,7 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
         tre_core::app::DataReview,
         tre_core::app::ReviewDataSource,
         tre_core::app::BindDataSource,
+        tre_core::app::AddDataSourceFile,
         tre_core::app::BoundDataSource,
         tre_core::domain::datasource::DataSourceSpec,
         tre_core::domain::datasource::DataSourceKind,

@@ -41,6 +41,9 @@ pub struct DataSource {
     pub run: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<DataReview>,
+    /// For an Uploaded source: the files named for upload (into the import staging area).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -71,6 +74,13 @@ pub struct ReviewDataSource {
     pub decision: crate::domain::airlock::Decision,
     /// Mandatory: why the data is accepted or refused.
     pub comment: String,
+}
+
+/// Body of `POST /api/datasources/{id}/files`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddDataSourceFile {
+    pub name: String,
 }
 
 /// What an import run reports through the status queue.
@@ -115,6 +125,7 @@ impl App {
             files: Vec::new(),
             run: 0,
             review: None,
+            uploads: Vec::new(),
             created_by: caller.id().to_string(),
             created_at: now,
             updated_at: now,
@@ -199,9 +210,10 @@ impl App {
     ) -> AppResult<DataSource> {
         caller.require_admin("import data sources")?;
         let (mut ds, version) = self.load_data_source(id).await?;
-        if ds.spec.kind != DataSourceKind::Import {
+        if ds.spec.kind == DataSourceKind::Uploaded && ds.uploads.is_empty() {
             return Err(AppError::Conflict(
-                "an Uploaded data source is filled through the airlock, not imported".into(),
+                "upload the source's files first (POST .../files names each and answers its upload link)"
+                    .into(),
             ));
         }
         if matches!(ds.data_state, DataState::Importing | DataState::InReview) {
@@ -310,5 +322,53 @@ impl App {
         }
         self.save_data_source(&ds, version).await?;
         Ok(ds)
+    }
+
+    /// Name a file of an Uploaded source and get a pre-signed link to upload it (TREAdmin).
+    /// The next import takes every named file from there, checks, scans and describes it.
+    pub async fn add_data_source_upload(
+        &self,
+        caller: &Caller,
+        id: &str,
+        name: &str,
+    ) -> AppResult<super::FileLink> {
+        caller.require_admin("upload data source files")?;
+        crate::domain::airlock::validate_file_name(name).map_err(AppError::validation)?;
+        let (mut ds, version) = self.load_data_source(id).await?;
+        if ds.spec.kind != DataSourceKind::Uploaded {
+            return Err(AppError::Conflict(
+                "an Import data source is fetched from its connection, not uploaded".into(),
+            ));
+        }
+        if matches!(ds.data_state, DataState::Importing | DataState::InReview) {
+            return Err(AppError::Conflict(format!(
+                "the data source is {:?}: wait for its import and review to end",
+                ds.data_state
+            )));
+        }
+        if !ds.uploads.iter().any(|u| u == name) {
+            if ds.uploads.len() >= 1000 {
+                return Err(AppError::validation("at most 1000 files per data source"));
+            }
+            ds.uploads.push(name.to_string());
+            ds.updated_at = self.clock.now();
+            self.save_data_source(&ds, version).await?;
+        }
+        let link = self
+            .storage()?
+            .store(Stage::ImportStaging)?
+            .presign(
+                crate::ports::PresignMethod::Put,
+                &data_key(&ds.id, name),
+                super::LINK_LIFETIME,
+            )
+            .await?;
+        Ok(super::FileLink {
+            file: name.to_string(),
+            method: "PUT".into(),
+            url: link.url,
+            expires_at: link.expires_at,
+            multipart: None,
+        })
     }
 }

@@ -33,8 +33,8 @@ pub use airlock_upload::{
 pub use authz::{Caller, ResourceScope};
 pub use datasource_bindings::{BindDataSource, BoundDataSource};
 pub use datasources::{
-    DataFile, DataReview, DataSource, DataSourceStatus, DataState, ImportOutcome, ReviewDataSource,
-    DATASOURCE_STATE_MACHINE,
+    AddDataSourceFile, DataFile, DataReview, DataSource, DataSourceStatus, DataState,
+    ImportOutcome, ReviewDataSource, DATASOURCE_STATE_MACHINE,
 };
 pub use ended::{ExecutionEnded, StatusQueueMessage};
 pub use error::{AppError, AppResult};
