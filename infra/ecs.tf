@@ -157,6 +157,18 @@ resource "aws_security_group" "tasks" {
     protocol        = "tcp"
     prefix_list_ids = [for e in aws_vpc_endpoint.gateway : e.prefix_list_id]
   }
+  # Data source imports reach their source systems through the NAT gateway (datasource.tf),
+  # only on the ports and networks the deployer names.
+  dynamic "egress" {
+    for_each = var.enable_nat_gateway && length(var.datasource_egress_cidrs) > 0 ? toset(var.datasource_egress_ports) : toset([])
+    content {
+      description = "Data source systems on port ${egress.value}"
+      from_port   = egress.value
+      to_port     = egress.value
+      protocol    = "tcp"
+      cidr_blocks = var.datasource_egress_cidrs
+    }
+  }
 }
 
 resource "aws_ecs_task_definition" "bundle_runner" {

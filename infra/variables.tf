@@ -201,3 +201,21 @@ variable "datasource_source_buckets" {
   type        = list(string)
   default     = []
 }
+
+variable "enable_nat_gateway" {
+  description = "Give the private subnets a NAT gateway, so data source imports reach systems outside AWS (≈ $33 per month plus data)."
+  type        = bool
+  default     = false
+}
+
+variable "datasource_egress_cidrs" {
+  description = "Networks data source imports may connect to (with enable_nat_gateway)."
+  type        = list(string)
+  default     = []
+}
+
+variable "datasource_egress_ports" {
+  description = "Ports data source imports may connect to (https, PostgreSQL)."
+  type        = list(number)
+  default     = [443, 5432]
+}
