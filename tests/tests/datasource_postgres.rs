@@ -1,7 +1,7 @@
 //! A data source imported from a PostgreSQL table: a server from Debian's `postgresql` package,
 //! started by the test (its own cluster, trust authentication on loopback), a table exported as
-//! CSV through the import job, checked against the table and the RO-Crate 1.1 rules; a server
-//! that is not there ends the import `Failed` with its reason.
+//! CSV and as Parquet through the import job, checked against the table and the RO-Crate 1.1
+//! rules; a missing table or server ends the import `Failed` with its reason.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -149,13 +149,13 @@ fn sha(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-fn pg_source(port: u16, table: &str) -> Value {
+fn pg_source(port: u16, table: &str, format: &str) -> Value {
     json!({
         "kind": "Import", "displayName": "Warehouse admissions", "project": "Cohort study",
         "licence": "OGL-UK-3.0",
         "publisher": {"organisation": "Example Trust", "contactName": "B. Engineer", "contactRole": "Data engineer"},
         "connection": {"type": "postgres", "host": "127.0.0.1", "port": port,
-                       "database": "postgres", "user": "tre", "table": table, "format": "csv"}
+                       "database": "postgres", "user": "tre", "table": table, "format": format}
     })
 }
 
@@ -212,7 +212,7 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
     )
     .expect("create table");
     let t = TestStack::start().await.expect("stack");
-    let ds = imported(&t, &pg_source(pg.port, "public.admissions")).await;
+    let ds = imported(&t, &pg_source(pg.port, "public.admissions", "csv")).await;
     assert_eq!(ds["dataState"], "InReview", "{ds}");
     let id = ds["id"].as_str().expect("id");
     let name = "public.admissions.csv";
@@ -243,8 +243,59 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
     );
     assert!(source.ends_with("?table=public.admissions"), "{source}");
 
+    // The same table as Parquet: typed columns, the same rows, described in its crate.
+    let pq = imported(&t, &pg_source(pg.port, "public.admissions", "parquet")).await;
+    assert_eq!(pq["dataState"], "InReview", "{pq}");
+    let pq_id = pq["id"].as_str().expect("id");
+    let pq_name = "public.admissions.parquet";
+    assert_eq!(
+        pq["files"][0]["encodingFormat"],
+        "application/vnd.apache.parquet"
+    );
+    let bytes = read(&t, &data_key(pq_id, pq_name)).await;
+    assert_eq!(pq["files"][0]["sha256"], sha(&bytes));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes.clone()),
+    )
+    .expect("a Parquet file")
+    .build()
+    .expect("reader");
+    let mut regions = Vec::new();
+    let mut weeks = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let r = batch
+            .column_by_name("region")
+            .and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<arrow_array::StringArray>()
+                    .cloned()
+            })
+            .expect("region is text");
+        let w = batch
+            .column_by_name("week")
+            .and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<arrow_array::Int32Array>()
+                    .cloned()
+            })
+            .expect("week is int32");
+        regions.extend(r.iter().map(|v| v.unwrap_or_default().to_string()));
+        weeks.extend(w.iter().map(|v| v.unwrap_or_default()));
+    }
+    assert_eq!(regions, ["north", "south", "east, coast"]);
+    assert_eq!(weeks, [1, 1, 2]);
+    let pq_metadata: Value =
+        serde_json::from_slice(&read(&t, &data_key(pq_id, rocrate::METADATA_FILE)).await)
+            .expect("json");
+    let pq_disk = vec![(pq_name.to_string(), bytes.len() as u64, sha(&bytes))];
+    assert_eq!(
+        rocrate::validate(&pq_metadata, &pq_disk),
+        Vec::<String>::new()
+    );
+
     // A table that is not there, and a server that is not there: Failed, saying why.
-    let missing = imported(&t, &pg_source(pg.port, "public.nothing")).await;
+    let missing = imported(&t, &pg_source(pg.port, "public.nothing", "csv")).await;
     assert_eq!(missing["dataState"], "Failed");
     let reason = missing["failureReason"].as_str().unwrap_or_default();
     assert!(reason.contains("nothing"), "{reason}");
@@ -252,7 +303,7 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let down = imported(&t, &pg_source(closed, "public.admissions")).await;
+    let down = imported(&t, &pg_source(closed, "public.admissions", "csv")).await;
     assert_eq!(down["dataState"], "Failed");
     let reason = down["failureReason"].as_str().unwrap_or_default();
     assert!(

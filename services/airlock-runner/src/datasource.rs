@@ -362,9 +362,6 @@ async fn export_postgres(
     store: &dyn ObjectStore,
     ports: &Ports,
 ) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
-    if pg.format != ExportFormat::Csv {
-        return Err("the import job exports PostgreSQL tables as CSV only, for now".into());
-    }
     // Without TLS, only to this machine: credentials and data never cross a network in clear.
     if !matches!(pg.host, "127.0.0.1" | "localhost" | "::1") && !pg.host.starts_with('/') {
         return Err(format!(
@@ -399,6 +396,23 @@ async fn export_postgres(
     // The identifiers were validated as plain SQL identifiers when the source was registered;
     // quoting keeps them exactly as named.
     let quoted: Vec<String> = pg.table.split('.').map(|p| format!("\"{p}\"")).collect();
+    if pg.format == ExportFormat::Parquet {
+        let (file, size) = crate::parquet_export::export(&client, &quoted.join("."))
+            .await
+            .map_err(|e| format!("exporting {source}: {e}"))?;
+        drop(client);
+        let _ = driver.await;
+        let body: ByteStream = Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            tokio::fs::File::from_std(file),
+            256 * 1024,
+        ));
+        let name = format!("{}.parquet", pg.table);
+        let measured = store_scanned(ds, &name, body, Some(size), store, ports)
+            .await
+            .map_err(|e| format!("exporting {source}: {e}"))?;
+        let (f, c) = recorded(&name, measured, source);
+        return Ok((vec![f], vec![c]));
+    }
     let copy = format!(
         "COPY (SELECT * FROM {}) TO STDOUT WITH (FORMAT csv, HEADER true)",
         quoted.join(".")
