@@ -62,7 +62,16 @@ impl Drop for Postgres {
 
 impl Postgres {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With `tls`, a CA and a server certificate for `localhost` are made in the cluster's
+    /// folder (`ca.pem`), and the server takes TLS connections only.
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        if tls {
+            make_certificates(dir.path());
+        }
         if running_as_root() {
             let ok = Command::new("chown")
                 .args(["-R", "postgres:"])
@@ -92,7 +101,27 @@ impl Postgres {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = command(pg_bin("postgres"))
+        let mut postgres = command(pg_bin("postgres"));
+        if tls {
+            // TLS or nothing over TCP.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            )
+            .expect("pg_hba.conf");
+            postgres
+                .args(["-c", "ssl=on", "-c"])
+                .arg(format!(
+                    "ssl_cert_file={}",
+                    dir.path().join("server.crt").display()
+                ))
+                .arg("-c")
+                .arg(format!(
+                    "ssl_key_file={}",
+                    dir.path().join("server.key").display()
+                ));
+        }
+        let child = postgres
             .arg("-D")
             .arg(&data)
             .args([
@@ -123,6 +152,7 @@ impl Postgres {
 
     fn psql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
+            .env("PGSSLMODE", "prefer")
             .args([
                 "-h",
                 "127.0.0.1",
@@ -141,6 +171,90 @@ impl Postgres {
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
+    }
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl (Debian's openssl package)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA and a server certificate for `localhost` signed by it.
+fn make_certificates(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=TRE test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod");
     }
 }
 
@@ -308,6 +422,44 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
     let reason = down["failureReason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("connecting to postgresql://tre@127.0.0.1"),
+        "{reason}"
+    );
+}
+
+/// Over TLS: the source names its server's CA; the import connects over TLS, checks the
+/// server's name, and exports the table. Without the CA it would speak in clear, which this
+/// server refuses: the import ends Failed saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_server_over_tls_is_exported_when_its_ca_is_named() {
+    let pg = tokio::task::spawn_blocking(|| Postgres::start_with(true))
+        .await
+        .expect("join");
+    pg.psql(
+        "CREATE TABLE public.visits (site text, n int); INSERT INTO public.visits VALUES ('a', 1);",
+    )
+    .expect("create table");
+    let ca = std::fs::read_to_string(pg._dir.path().join("ca.pem")).expect("ca");
+    let t = TestStack::start().await.expect("stack");
+    let mut body = pg_source(pg.port, "public.visits", "csv");
+    body["connection"]["host"] = json!("localhost");
+    body["connection"]["caCertificate"] = json!(ca);
+    let ds = imported(&t, &body).await;
+    assert_eq!(ds["dataState"], "InReview", "{ds}");
+    let id = ds["id"].as_str().expect("id");
+    let csv = read(
+        &t,
+        &tre_core::domain::datasource::data_key(id, "public.visits.csv"),
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&csv), "site,n\na,1\n");
+
+    let mut plain = pg_source(pg.port, "public.visits", "csv");
+    plain["connection"]["host"] = json!("localhost");
+    let refused = imported(&t, &plain).await;
+    assert_eq!(refused["dataState"], "Failed");
+    let reason = refused["failureReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("connecting to postgresql://tre@localhost"),
         "{reason}"
     );
 }

@@ -161,6 +161,7 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
             user,
             table,
             format,
+            ca_certificate,
         }) => {
             let pg = PgSource {
                 host,
@@ -170,6 +171,7 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
                 table,
                 format: *format,
                 password: credential.as_deref(),
+                ca_certificate: ca_certificate.as_deref(),
             };
             export_postgres(ds, &pg, store.as_ref(), ports).await?
         }
@@ -344,6 +346,33 @@ async fn fetch_s3(
     Ok((files, crate_files))
 }
 
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "PostgreSQL connection ended");
+    }
+}
+
+/// TLS that trusts only the source's CA (and checks the server's name against its certificate).
+fn tls_connector(pem: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("caCertificate: {e}"))?;
+        roots.add(cert).map_err(|e| format!("caCertificate: {e}"))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 struct PgSource<'a> {
     host: &'a str,
     port: u16,
@@ -353,6 +382,8 @@ struct PgSource<'a> {
     format: ExportFormat,
     /// From the source's secret.
     password: Option<&'a str>,
+    /// PEM: connect over TLS, trusting this CA only.
+    ca_certificate: Option<&'a str>,
 }
 
 /// The whole table as one CSV file with a header line, streamed out by `COPY ... TO STDOUT`.
@@ -363,9 +394,10 @@ async fn export_postgres(
     ports: &Ports,
 ) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
     // Without TLS, only to this machine: credentials and data never cross a network in clear.
-    if !matches!(pg.host, "127.0.0.1" | "localhost" | "::1") && !pg.host.starts_with('/') {
+    let local = matches!(pg.host, "127.0.0.1" | "localhost" | "::1") || pg.host.starts_with('/');
+    if pg.ca_certificate.is_none() && !local {
         return Err(format!(
-            "the import job does not connect to PostgreSQL over TLS yet, so it reaches only this machine, not `{}`",
+            "`{}` is not on this machine: name the CA of its certificate (caCertificate) so the import connects over TLS",
             pg.host
         ));
     }
@@ -384,15 +416,24 @@ async fn export_postgres(
     if let Some(p) = pg.password {
         config.password(p);
     }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("connecting to {source}: {e}"))?;
-    let driver = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection ended");
+    let (client, driver) = match pg.ca_certificate {
+        Some(pem) => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let tls = tls_connector(pem).map_err(|e| format!("connecting to {source}: {e}"))?;
+            let (client, connection) = config
+                .connect(tls)
+                .await
+                .map_err(|e| format!("connecting to {source} over TLS: {e}"))?;
+            (client, tokio::spawn(drive(connection)))
         }
-    });
+        None => {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("connecting to {source}: {e}"))?;
+            (client, tokio::spawn(drive(connection)))
+        }
+    };
     // The identifiers were validated as plain SQL identifiers when the source was registered;
     // quoting keeps them exactly as named.
     let quoted: Vec<String> = pg.table.split('.').map(|p| format!("\"{p}\"")).collect();

@@ -41,6 +41,15 @@ pub enum Connection {
         /// `table` or `schema.table`.
         table: String,
         format: ExportFormat,
+        /// PEM of the CA that signed the server's certificate: with it the import connects over
+        /// TLS and verifies the server's name; without it, only a server on the runner's own
+        /// machine is reached (plain connections never cross a network).
+        #[serde(
+            default,
+            rename = "caCertificate",
+            skip_serializing_if = "Option::is_none"
+        )]
+        ca_certificate: Option<String>,
     },
 }
 
@@ -223,9 +232,15 @@ impl DataSourceSpec {
                 database,
                 user,
                 table,
+                ca_certificate,
                 ..
             } => {
                 text("connection.host", host, 253)?;
+                if let Some(pem) = ca_certificate {
+                    if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 65536 {
+                        return Err("connection.caCertificate must be a PEM certificate".into());
+                    }
+                }
                 if *port == 0 {
                     return Err("connection.port must be 1-65535".into());
                 }
@@ -333,6 +348,7 @@ mod tests {
             user: "reader".into(),
             table: "public.admissions".into(),
             format: ExportFormat::Csv,
+            ca_certificate: None,
         });
         // Without a secret (trust or peer authentication) and with one.
         assert_eq!(pg.validate(), Ok(()));
@@ -346,6 +362,7 @@ mod tests {
             user: "reader".into(),
             table: "admissions; drop table x".into(),
             format: ExportFormat::Parquet,
+            ca_certificate: None,
         });
         assert!(bad.validate().unwrap_err().contains("identifier"));
 
