@@ -322,3 +322,64 @@ pub fn bad_tokens(t: &TestStack) -> Vec<(String, String)> {
         ("garbage".into(), "not-a-token".into()),
     ]
 }
+
+/// Lower-case hex sha256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+impl TestStack {
+    /// The whole object `key` of the workspace-data store (where imported data sources live),
+    /// as the runners left it; `None` when there is no such object.
+    pub async fn read_workspace_data(&self, key: &str) -> Option<Vec<u8>> {
+        use futures::StreamExt;
+        let store = self
+            .stack
+            .app
+            .airlock
+            .as_ref()
+            .expect("airlock storage")
+            .store(tre_core::domain::airlock::Stage::WorkspaceData)
+            .expect("store");
+        let mut got = store.get(key, None).await.ok()?;
+        let mut out = Vec::new();
+        while let Some(c) = got.body.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+        }
+        Some(out)
+    }
+
+    /// GET a data source (as the admin) until its `dataState` is no longer `state`.
+    pub async fn data_source_leaving(&self, id: &str, state: &str) -> Value {
+        let admin = self.token("admin");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.get(&format!("/api/datasources/{id}"), &admin).await;
+            if r.body["dataState"] != state {
+                return r.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stuck {state}: {}",
+                r.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Register a data source as the admin, import it, and return it once the import ended.
+    pub async fn register_and_import(&self, body: &Value) -> Value {
+        let admin = self.token("admin");
+        let ds = self.post_ok("/api/datasources", &admin, body, 201).await;
+        let id = ds["id"].as_str().expect("id").to_string();
+        self.post_ok(
+            &format!("/api/datasources/{id}/import"),
+            &admin,
+            &serde_json::json!({}),
+            200,
+        )
+        .await;
+        self.data_source_leaving(&id, "Importing").await
+    }
+}

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tre_e2e::TestStack;
+use tre_e2e::{sha256_hex, TestStack};
 
 /// Debian's server binaries (the newest installed), or `TRE_PG_BIN`.
 fn pg_bin(name: &str) -> PathBuf {
@@ -258,11 +258,6 @@ fn make_certificates(dir: &std::path::Path) {
     }
 }
 
-fn sha(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
-}
-
 fn pg_source(port: u16, table: &str, format: &str) -> Value {
     json!({
         "kind": "Import", "displayName": "Warehouse admissions", "project": "Cohort study",
@@ -271,46 +266,6 @@ fn pg_source(port: u16, table: &str, format: &str) -> Value {
         "connection": {"type": "postgres", "host": "127.0.0.1", "port": port,
                        "database": "postgres", "user": "tre", "table": table, "format": format}
     })
-}
-
-async fn imported(t: &TestStack, body: &Value) -> Value {
-    let admin = t.token("admin");
-    let ds = t.post_ok("/api/datasources", &admin, body, 201).await;
-    let id = ds["id"].as_str().expect("id").to_string();
-    t.post_ok(
-        &format!("/api/datasources/{id}/import"),
-        &admin,
-        &json!({}),
-        200,
-    )
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = t.get(&format!("/api/datasources/{id}"), &admin).await;
-        if r.body["dataState"] != "Importing" {
-            return r.body;
-        }
-        assert!(Instant::now() < deadline, "stuck importing: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn read(t: &TestStack, key: &str) -> Vec<u8> {
-    use futures::StreamExt;
-    let store = t
-        .stack
-        .app
-        .airlock
-        .as_ref()
-        .expect("airlock storage")
-        .store(tre_core::domain::airlock::Stage::WorkspaceData)
-        .expect("store");
-    let mut got = store.get(key, None).await.expect(key);
-    let mut out = Vec::new();
-    while let Some(c) = got.body.next().await {
-        out.extend_from_slice(&c.expect("chunk"));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,24 +281,32 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
     )
     .expect("create table");
     let t = TestStack::start().await.expect("stack");
-    let ds = imported(&t, &pg_source(pg.port, "public.admissions", "csv")).await;
+    let ds = t
+        .register_and_import(&pg_source(pg.port, "public.admissions", "csv"))
+        .await;
     assert_eq!(ds["dataState"], "InReview", "{ds}");
     let id = ds["id"].as_str().expect("id");
     let name = "public.admissions.csv";
     assert_eq!(ds["files"][0]["name"], name);
     assert_eq!(ds["files"][0]["encodingFormat"], "text/csv");
 
-    let csv = read(&t, &data_key(id, name)).await;
+    let csv = t
+        .read_workspace_data(&data_key(id, name))
+        .await
+        .expect("imported file");
     let text = String::from_utf8(csv.clone()).expect("utf-8");
     assert_eq!(
         text,
         "region,week,admissions\nnorth,1,12\nsouth,1,9\n\"east, coast\",2,4\n"
     );
-    assert_eq!(ds["files"][0]["sha256"], sha(&csv));
-    let metadata: Value =
-        serde_json::from_slice(&read(&t, &data_key(id, rocrate::METADATA_FILE)).await)
-            .expect("json");
-    let on_disk = vec![(name.to_string(), csv.len() as u64, sha(&csv))];
+    assert_eq!(ds["files"][0]["sha256"], sha256_hex(&csv));
+    let metadata: Value = serde_json::from_slice(
+        &t.read_workspace_data(&data_key(id, rocrate::METADATA_FILE))
+            .await
+            .expect("imported file"),
+    )
+    .expect("json");
+    let on_disk = vec![(name.to_string(), csv.len() as u64, sha256_hex(&csv))];
     assert_eq!(rocrate::validate(&metadata, &on_disk), Vec::<String>::new());
     let file = metadata["@graph"]
         .as_array()
@@ -358,7 +321,9 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
     assert!(source.ends_with("?table=public.admissions"), "{source}");
 
     // The same table as Parquet: typed columns, the same rows, described in its crate.
-    let pq = imported(&t, &pg_source(pg.port, "public.admissions", "parquet")).await;
+    let pq = t
+        .register_and_import(&pg_source(pg.port, "public.admissions", "parquet"))
+        .await;
     assert_eq!(pq["dataState"], "InReview", "{pq}");
     let pq_id = pq["id"].as_str().expect("id");
     let pq_name = "public.admissions.parquet";
@@ -366,8 +331,11 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
         pq["files"][0]["encodingFormat"],
         "application/vnd.apache.parquet"
     );
-    let bytes = read(&t, &data_key(pq_id, pq_name)).await;
-    assert_eq!(pq["files"][0]["sha256"], sha(&bytes));
+    let bytes = t
+        .read_workspace_data(&data_key(pq_id, pq_name))
+        .await
+        .expect("imported file");
+    assert_eq!(pq["files"][0]["sha256"], sha256_hex(&bytes));
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         bytes::Bytes::from(bytes.clone()),
     )
@@ -399,17 +367,22 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
     }
     assert_eq!(regions, ["north", "south", "east, coast"]);
     assert_eq!(weeks, [1, 1, 2]);
-    let pq_metadata: Value =
-        serde_json::from_slice(&read(&t, &data_key(pq_id, rocrate::METADATA_FILE)).await)
-            .expect("json");
-    let pq_disk = vec![(pq_name.to_string(), bytes.len() as u64, sha(&bytes))];
+    let pq_metadata: Value = serde_json::from_slice(
+        &t.read_workspace_data(&data_key(pq_id, rocrate::METADATA_FILE))
+            .await
+            .expect("imported file"),
+    )
+    .expect("json");
+    let pq_disk = vec![(pq_name.to_string(), bytes.len() as u64, sha256_hex(&bytes))];
     assert_eq!(
         rocrate::validate(&pq_metadata, &pq_disk),
         Vec::<String>::new()
     );
 
     // A table that is not there, and a server that is not there: Failed, saying why.
-    let missing = imported(&t, &pg_source(pg.port, "public.nothing", "csv")).await;
+    let missing = t
+        .register_and_import(&pg_source(pg.port, "public.nothing", "csv"))
+        .await;
     assert_eq!(missing["dataState"], "Failed");
     let reason = missing["failureReason"].as_str().unwrap_or_default();
     assert!(reason.contains("nothing"), "{reason}");
@@ -417,7 +390,9 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let down = imported(&t, &pg_source(closed, "public.admissions", "csv")).await;
+    let down = t
+        .register_and_import(&pg_source(closed, "public.admissions", "csv"))
+        .await;
     assert_eq!(down["dataState"], "Failed");
     let reason = down["failureReason"].as_str().unwrap_or_default();
     assert!(
@@ -443,19 +418,21 @@ async fn a_postgres_server_over_tls_is_exported_when_its_ca_is_named() {
     let mut body = pg_source(pg.port, "public.visits", "csv");
     body["connection"]["host"] = json!("localhost");
     body["connection"]["caCertificate"] = json!(ca);
-    let ds = imported(&t, &body).await;
+    let ds = t.register_and_import(&body).await;
     assert_eq!(ds["dataState"], "InReview", "{ds}");
     let id = ds["id"].as_str().expect("id");
-    let csv = read(
-        &t,
-        &tre_core::domain::datasource::data_key(id, "public.visits.csv"),
-    )
-    .await;
+    let csv = t
+        .read_workspace_data(&tre_core::domain::datasource::data_key(
+            id,
+            "public.visits.csv",
+        ))
+        .await
+        .expect("imported file");
     assert_eq!(String::from_utf8_lossy(&csv), "site,n\na,1\n");
 
     let mut plain = pg_source(pg.port, "public.visits", "csv");
     plain["connection"]["host"] = json!("localhost");
-    let refused = imported(&t, &plain).await;
+    let refused = t.register_and_import(&plain).await;
     assert_eq!(refused["dataState"], "Failed");
     let reason = refused["failureReason"].as_str().unwrap_or_default();
     assert!(

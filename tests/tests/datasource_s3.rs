@@ -3,10 +3,8 @@
 //! key that is not there ends the import `Failed` with its reason. Its own test binary: the
 //! runner processes inherit this process's AWS environment.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
-use tre_e2e::TestStack;
+use tre_e2e::{sha256_hex, TestStack};
 
 const ROWS: &[u8] = b"region,count\nnorth,3\n";
 
@@ -43,7 +41,6 @@ async fn an_s3_source_is_imported_with_a_valid_ro_crate() {
         .expect("object");
 
     let t = TestStack::start().await.expect("stack");
-    let admin = t.token("admin");
     let body = |objects: &[&str]| {
         json!({
             "kind": "Import", "displayName": "Partner counts", "project": "Cohort study",
@@ -53,57 +50,19 @@ async fn an_s3_source_is_imported_with_a_valid_ro_crate() {
             "objects": objects
         })
     };
-    let run = |b: Value| {
-        let t = &t;
-        let admin = admin.clone();
-        async move {
-            let ds = t.post_ok("/api/datasources", &admin, &b, 201).await;
-            let id = ds["id"].as_str().expect("id").to_string();
-            t.post_ok(
-                &format!("/api/datasources/{id}/import"),
-                &admin,
-                &json!({}),
-                200,
-            )
-            .await;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let r = t.get(&format!("/api/datasources/{id}"), &admin).await;
-                if r.body["dataState"] != "Importing" {
-                    return r.body;
-                }
-                assert!(Instant::now() < deadline, "stuck: {}", r.body);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    let ds = run(body(&["2026/counts.csv"])).await;
+    let ds = t.register_and_import(&body(&["2026/counts.csv"])).await;
     assert_eq!(ds["dataState"], "InReview", "{ds}");
     let id = ds["id"].as_str().expect("id");
-    use sha2::Digest;
-    let sha = hex::encode(sha2::Sha256::digest(ROWS));
+    let sha = sha256_hex(ROWS);
     assert_eq!(ds["files"][0]["sha256"], sha.as_str());
 
-    use futures::StreamExt;
-    let store = t
-        .stack
-        .app
-        .airlock
-        .as_ref()
-        .expect("storage")
-        .store(tre_core::domain::airlock::Stage::WorkspaceData)
-        .expect("store");
-    let mut got = store
-        .get(
-            &tre_core::domain::datasource::data_key(id, tre_core::domain::rocrate::METADATA_FILE),
-            None,
-        )
+    let raw = t
+        .read_workspace_data(&tre_core::domain::datasource::data_key(
+            id,
+            tre_core::domain::rocrate::METADATA_FILE,
+        ))
         .await
         .expect("crate");
-    let mut raw = Vec::new();
-    while let Some(c) = got.body.next().await {
-        raw.extend_from_slice(&c.expect("chunk"));
-    }
     let metadata: Value = serde_json::from_slice(&raw).expect("json");
     let on_disk = vec![("2026/counts.csv".to_string(), ROWS.len() as u64, sha)];
     assert_eq!(
@@ -120,7 +79,7 @@ async fn an_s3_source_is_imported_with_a_valid_ro_crate() {
         "s3://partner-exports/weekly/2026/counts.csv"
     );
 
-    let missing = run(body(&["2026/absent.csv"])).await;
+    let missing = t.register_and_import(&body(&["2026/absent.csv"])).await;
     assert_eq!(missing["dataState"], "Failed");
     let reason = missing["failureReason"].as_str().unwrap_or_default();
     assert!(

@@ -3,7 +3,7 @@
 //! no one else may. A refused registration stores nothing.
 
 use serde_json::{json, Value};
-use tre_e2e::TestStack;
+use tre_e2e::{sha256_hex, TestStack};
 
 fn https_source(name: &str) -> Value {
     json!({
@@ -185,46 +185,6 @@ static EXPORTS: &[(&str, &[u8])] = &[
     ("2026/codebook.txt", CODEBOOK),
 ];
 
-fn sha(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
-}
-
-async fn until_not(t: &TestStack, id: &str, state: &str) -> Value {
-    let admin = t.token("admin");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let r = t.get(&format!("/api/datasources/{id}"), &admin).await;
-        if r.body["dataState"] != state {
-            return r.body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stuck {state}: {}",
-            r.body
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-async fn read(t: &TestStack, key: &str) -> Option<Vec<u8>> {
-    use futures::StreamExt;
-    let store = t
-        .stack
-        .app
-        .airlock
-        .as_ref()
-        .expect("airlock storage")
-        .store(tre_core::domain::airlock::Stage::WorkspaceData)
-        .expect("store");
-    let mut got = store.get(key, None).await.ok()?;
-    let mut out = Vec::new();
-    while let Some(c) = got.body.next().await {
-        out.extend_from_slice(&c.expect("chunk"));
-    }
-    Some(out)
-}
-
 fn source(base: &str, objects: &[&str]) -> Value {
     let mut b = https_source("Regional admissions");
     b["connection"]["baseUrl"] = json!(format!("{base}/exports"));
@@ -259,9 +219,9 @@ async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_complete
         .await;
     assert_eq!(started["dataState"], "Importing");
     assert_eq!(started["run"], 1);
-    let imported = until_not(&t, &id, "Importing").await;
+    let imported = t.data_source_leaving(&id, "Importing").await;
     assert_eq!(imported["dataState"], "InReview", "{imported}");
-    assert_eq!(imported["files"][0]["sha256"], sha(ADMISSIONS));
+    assert_eq!(imported["files"][0]["sha256"], sha256_hex(ADMISSIONS));
     assert_eq!(imported["files"][0]["encodingFormat"], "text/csv");
     assert_eq!(imported["files"][1]["name"], "2026/codebook.txt");
 
@@ -269,12 +229,15 @@ async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_complete
     // exactly them by the RO-Crate 1.1 rules.
     let mut on_disk = Vec::new();
     for (name, content) in EXPORTS {
-        let got = read(&t, &data_key(&id, name)).await.expect("imported file");
+        let got = t
+            .read_workspace_data(&data_key(&id, name))
+            .await
+            .expect("imported file");
         assert_eq!(got, content.to_vec(), "{name}");
-        on_disk.push((name.to_string(), got.len() as u64, sha(&got)));
+        on_disk.push((name.to_string(), got.len() as u64, sha256_hex(&got)));
     }
     let metadata: Value = serde_json::from_slice(
-        &read(&t, &data_key(&id, rocrate::METADATA_FILE))
+        &t.read_workspace_data(&data_key(&id, rocrate::METADATA_FILE))
             .await
             .expect("ro-crate"),
     )
@@ -328,7 +291,7 @@ async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_complete
         200,
     )
     .await;
-    let rerun = until_not(&t, &id, "Importing").await;
+    let rerun = t.data_source_leaving(&id, "Importing").await;
     assert_eq!(rerun["dataState"], "InReview");
     assert_eq!(rerun["run"], 2);
     assert_eq!(rerun["files"], imported["files"]);
@@ -346,8 +309,12 @@ async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_complete
         .as_str()
         .unwrap_or_default()
         .contains("wrong week"));
-    assert!(read(&t, &data_key(&id, "admissions.csv")).await.is_none());
-    assert!(read(&t, &data_key(&id, rocrate::METADATA_FILE))
+    assert!(t
+        .read_workspace_data(&data_key(&id, "admissions.csv"))
+        .await
+        .is_none());
+    assert!(t
+        .read_workspace_data(&data_key(&id, rocrate::METADATA_FILE))
         .await
         .is_none());
 }
@@ -355,7 +322,6 @@ async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_complete
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_connection_ends_failed_with_its_reason() {
     let t = TestStack::start().await.expect("stack");
-    let admin = t.token("admin");
     // Nothing listens there.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -366,16 +332,7 @@ async fn a_failing_connection_ends_failed_with_its_reason() {
         (source(&closed, &["admissions.csv"]), "GET http://127.0.0.1"),
         (source(&base, &["admissions.csv", "missing.csv"]), "404"),
     ] {
-        let ds = t.post_ok("/api/datasources", &admin, &body, 201).await;
-        let id = ds["id"].as_str().expect("id").to_string();
-        t.post_ok(
-            &format!("/api/datasources/{id}/import"),
-            &admin,
-            &json!({}),
-            200,
-        )
-        .await;
-        let failed = until_not(&t, &id, "Importing").await;
+        let failed = t.register_and_import(&body).await;
         assert_eq!(failed["dataState"], "Failed", "{failed}");
         let reason = failed["failureReason"].as_str().unwrap_or_default();
         assert!(reason.contains(needle), "`{needle}` not in `{reason}`");
@@ -426,7 +383,7 @@ async fn a_binding_gives_a_workspace_read_access_and_an_unbound_one_none() {
         200,
     )
     .await;
-    until_not(&t, &id, "Importing").await;
+    t.data_source_leaving(&id, "Importing").await;
     t.post_ok(
         &format!("/api/datasources/{id}/review"),
         &admin,
@@ -591,7 +548,7 @@ async fn credentials_come_from_the_named_secret_and_are_never_shown() {
         200,
     )
     .await;
-    let failed = until_not(&t, &id, "Importing").await;
+    let failed = t.data_source_leaving(&id, "Importing").await;
     assert_eq!(failed["dataState"], "Failed");
     let reason = failed["failureReason"].as_str().unwrap_or_default();
     assert!(reason.contains("exports-token"), "{reason}");
@@ -610,9 +567,9 @@ async fn credentials_come_from_the_named_secret_and_are_never_shown() {
         200,
     )
     .await;
-    let imported = until_not(&t, &id, "Importing").await;
+    let imported = t.data_source_leaving(&id, "Importing").await;
     assert_eq!(imported["dataState"], "InReview", "{imported}");
-    assert_eq!(imported["files"][0]["sha256"], sha(ADMISSIONS));
+    assert_eq!(imported["files"][0]["sha256"], sha256_hex(ADMISSIONS));
     for seen in [&ds, &failed, &imported] {
         assert!(
             !seen.to_string().contains("s3cret"),
@@ -681,24 +638,24 @@ async fn an_uploaded_source_is_filled_through_upload_links_and_imported() {
         200,
     )
     .await;
-    let imported = until_not(&t, &id, "Importing").await;
+    let imported = t.data_source_leaving(&id, "Importing").await;
     assert_eq!(imported["dataState"], "InReview", "{imported}");
-    assert_eq!(imported["files"][0]["sha256"], sha(ADMISSIONS));
-    assert_eq!(imported["files"][1]["sha256"], sha(CODEBOOK));
+    assert_eq!(imported["files"][0]["sha256"], sha256_hex(ADMISSIONS));
+    assert_eq!(imported["files"][1]["sha256"], sha256_hex(CODEBOOK));
     let on_disk = vec![
         (
             "survey.csv".to_string(),
             ADMISSIONS.len() as u64,
-            sha(ADMISSIONS),
+            sha256_hex(ADMISSIONS),
         ),
         (
             "notes.txt".to_string(),
             CODEBOOK.len() as u64,
-            sha(CODEBOOK),
+            sha256_hex(CODEBOOK),
         ),
     ];
     let metadata: Value = serde_json::from_slice(
-        &read(&t, &data_key(&id, rocrate::METADATA_FILE))
+        &t.read_workspace_data(&data_key(&id, rocrate::METADATA_FILE))
             .await
             .expect("crate"),
     )
