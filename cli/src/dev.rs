@@ -43,11 +43,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     opts.runner = Some(RunnerCommand {
         program: me.clone(),
         args: vec!["run-bundle-action".into()],
+        env: Vec::new(),
     });
     // And each airlock step (`tre run-airlock-action`).
     opts.airlock_runner = Some(RunnerCommand {
         program: me,
         args: vec!["run-airlock-action".into()],
+        env: Vec::new(),
     });
     let stack = DevStack::start(opts)
         .await

@@ -59,10 +59,12 @@ async fn an_export_through_the_cli() {
     o.runner = Some(RunnerCommand {
         program: tre_bin.into(),
         args: vec!["run-bundle-action".into()],
+        env: Vec::new(),
     });
     o.airlock_runner = Some(RunnerCommand {
         program: tre_bin.into(),
         args: vec!["run-airlock-action".into()],
+        env: Vec::new(),
     });
     let stack = DevStack::start(o).await.expect("start");
     let admin = stack.token_for("admin").expect("token");

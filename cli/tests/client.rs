@@ -156,6 +156,7 @@ fn options(dir: &std::path::Path) -> DevOptions {
     o.runner = Some(tre_local::RunnerCommand {
         program: env!("CARGO_BIN_EXE_tre").into(),
         args: vec!["run-bundle-action".into()],
+        env: Vec::new(),
     });
     o
 }

@@ -151,10 +151,12 @@ pub fn test_options(dir: &std::path::Path) -> DevOptions {
     o.runner = Some(tre_local::RunnerCommand {
         program: runner_program(),
         args: Vec::new(),
+        env: Vec::new(),
     });
     o.airlock_runner = Some(tre_local::RunnerCommand {
         program: runner_program(),
         args: vec!["airlock".into()],
+        env: Vec::new(),
     });
     o
 }

@@ -4,6 +4,7 @@
 
 mod process;
 mod steps;
+mod terraform;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +17,7 @@ use tre_core::ports::{Key, Queue, Table};
 
 pub use process::{run_from_env, EXIT_BAD_ENVIRONMENT, EXIT_FAILED, EXIT_OK};
 pub use steps::StepFailure;
+pub use terraform::{hcl_value, state_key, TerraformSettings, ACTION_VARS_PROPERTY};
 
 /// What the runner is asked to do (from the task's environment).
 #[derive(Clone, Debug)]
@@ -94,6 +96,20 @@ pub struct Ports {
     pub status_queue: Arc<dyn Queue>,
 }
 
+/// How the runner runs steps (from its environment, read once).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub terraform: TerraformSettings,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        Self {
+            terraform: TerraformSettings::from_env(),
+        }
+    }
+}
+
 /// Strictly increasing sequence numbers across attempts: microseconds since the epoch, bumped
 /// so two messages of one run never share a number.
 struct Sequence(u64);
@@ -146,7 +162,11 @@ impl Reporter<'_> {
 }
 
 /// Run the job; returns Err with the failure message after reporting it.
-pub async fn run(job: &Job, ports: &Ports) -> Result<Map<String, Value>, String> {
+pub async fn run(
+    job: &Job,
+    ports: &Ports,
+    settings: &Settings,
+) -> Result<Map<String, Value>, String> {
     let mut reporter = Reporter {
         job,
         queue: ports.status_queue.as_ref(),
@@ -159,7 +179,7 @@ pub async fn run(job: &Job, ports: &Ports) -> Result<Map<String, Value>, String>
             Map::new(),
         )
         .await;
-    match run_inner(job, ports, &mut reporter).await {
+    match run_inner(job, ports, settings, &mut reporter).await {
         Ok(outputs) => {
             reporter
                 .send(
@@ -180,9 +200,19 @@ pub async fn run(job: &Job, ports: &Ports) -> Result<Map<String, Value>, String>
     }
 }
 
+/// A resource's stored properties (`None` when there is no such resource).
+async fn properties_of(table: &dyn Table, id: &str) -> Result<Option<Map<String, Value>>, String> {
+    Ok(table
+        .get(&Key::new(format!("RES#{id}"), "META"))
+        .await
+        .map_err(|e| format!("reading resource {id}: {e}"))?
+        .and_then(|i| i.body.get("properties").and_then(Value::as_object).cloned()))
+}
+
 async fn run_inner(
     job: &Job,
     ports: &Ports,
+    settings: &Settings,
     reporter: &mut Reporter<'_>,
 ) -> Result<Map<String, Value>, String> {
     let bundle_ref = BundleRef::parse(&job.bundle).map_err(|e| e.to_string())?;
@@ -237,6 +267,7 @@ async fn run_inner(
         .map(|i| i.body)
         .unwrap_or(Value::Null);
     let mut parameters = job.parameters.clone();
+    let mut secret_values = Vec::new();
     if let Some(secrets) = ports
         .table
         .get(&Key::new(format!("RES#{}", job.resource_id), "SECRETS"))
@@ -244,8 +275,34 @@ async fn run_inner(
         .map_err(|e| format!("reading the resource's secrets: {e}"))?
         .and_then(|i| i.body.as_object().cloned())
     {
+        // Short values would redact innocent text; they are no secret worth the name anyway.
+        secret_values.extend(
+            secrets
+                .values()
+                .filter_map(Value::as_str)
+                .filter(|s| s.len() >= 4)
+                .map(str::to_string),
+        );
         parameters.extend(secrets);
     }
+    let resource_properties = resource["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    // A workspace is its own workspace; what lives in one gets its workspace's properties.
+    let workspace_id = match resource["kind"].as_str() {
+        Some("workspace") => Some(job.resource_id.as_str()),
+        _ => resource["workspaceId"].as_str(),
+    };
+    let parent_service_id = resource["parentServiceId"].as_str();
+    let workspace_properties = match workspace_id {
+        Some(id) if id != job.resource_id => properties_of(ports.table.as_ref(), id).await?,
+        _ => None,
+    };
+    let service_properties = match parent_service_id {
+        Some(id) => properties_of(ports.table.as_ref(), id).await?,
+        None => None,
+    };
 
     let work = tempfile::tempdir().map_err(|e| format!("creating a work folder: {e}"))?;
     let bundle_dir = work.path().join("bundle");
@@ -256,8 +313,14 @@ async fn run_inner(
         bundle_dir: &bundle_dir,
         work_dir: work.path(),
         parameters: &parameters,
-        workspace_id: resource["workspaceId"].as_str(),
-        parent_service_id: resource["parentServiceId"].as_str(),
+        workspace_id,
+        parent_service_id,
+        template_name: &artifact.manifest.name,
+        resource_properties: &resource_properties,
+        workspace_properties: workspace_properties.as_ref(),
+        service_properties: service_properties.as_ref(),
+        secret_values,
+        terraform: &settings.terraform,
     };
     let total = action.steps.len();
     let mut outputs = Map::new();
@@ -269,9 +332,25 @@ async fn run_inner(
                 Map::new(),
             )
             .await;
-        let produced = steps::run_step(&context, step, i)
-            .await
-            .map_err(|f| f.to_string())?;
+        // Long steps (Terraform) report their progress while they run.
+        let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
+        let running = steps::run_step(&context, step, i, &progress);
+        tokio::pin!(running);
+        let produced = loop {
+            tokio::select! {
+                done = &mut running => break done,
+                Some(update) = updates.recv() => {
+                    reporter
+                        .send(
+                            StepOutcome::Running,
+                            format!("{}: step {}/{total}: {update}", job.action, i + 1),
+                            Map::new(),
+                        )
+                        .await;
+                }
+            }
+        }
+        .map_err(|f| f.to_string())?;
         outputs.extend(produced);
     }
     let declared: Vec<&str> = artifact
@@ -282,7 +361,7 @@ async fn run_inner(
         .collect();
     if !declared.is_empty() {
         outputs.retain(|k, _| {
-            let keep = declared.contains(&k.as_str());
+            let keep = declared.contains(&k.as_str()) || k == ACTION_VARS_PROPERTY;
             if !keep {
                 tracing::warn!(output = %k, "dropping an output the bundle does not declare");
             }

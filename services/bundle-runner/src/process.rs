@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tracing::Instrument;
 
-use crate::{run, Job, Ports};
+use crate::{run, Job, Ports, Settings};
 
 /// Exit codes: the action succeeded / failed (and said why) / could not start.
 pub const EXIT_OK: i32 = 0;
@@ -47,7 +47,8 @@ pub async fn run_from_env() -> i32 {
         }
     };
     let span = tracing::info_span!("operation", operation_id = %job.operation_id, step_id = %job.step_id, action = %job.action);
-    match run(&job, &ports).instrument(span).await {
+    let settings = Settings::from_env();
+    match run(&job, &ports, &settings).instrument(span).await {
         Ok(_) => EXIT_OK,
         Err(message) => {
             eprintln!("bundle-runner: {message}");

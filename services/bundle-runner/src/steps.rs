@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tre_bundle::StepSpec;
 
+use crate::terraform::{redact, TerraformSettings};
 use crate::Job;
 
 /// Lines of a failing step's output quoted in its failure message.
@@ -22,8 +23,19 @@ pub(crate) struct Context<'a> {
     pub bundle_dir: &'a Path,
     pub work_dir: &'a Path,
     pub parameters: &'a Map<String, Value>,
+    /// The workspace the resource belongs to (the resource itself for a workspace).
     pub workspace_id: Option<&'a str>,
     pub parent_service_id: Option<&'a str>,
+    pub template_name: &'a str,
+    /// The resource's stored properties (parameters and earlier outputs).
+    pub resource_properties: &'a Map<String, Value>,
+    /// The properties of the resource's workspace and parent service (their outputs reach
+    /// what is deployed inside them).
+    pub workspace_properties: Option<&'a Map<String, Value>>,
+    pub service_properties: Option<&'a Map<String, Value>>,
+    /// Values of sensitive parameters: never in a message or a log.
+    pub secret_values: Vec<String>,
+    pub terraform: &'a TerraformSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +52,14 @@ pub enum StepFailure {
     Timeout { step: String, secs: u64 },
     #[error("step `{step}` wrote outputs that are not a JSON object: {reason}")]
     Outputs { step: String, reason: String },
+    #[error("step `{step}`: terraform {phase} failed: {message}")]
+    Terraform {
+        step: String,
+        phase: String,
+        /// The resource whose change failed, when Terraform names one.
+        at: Option<String>,
+        message: String,
+    },
 }
 
 /// `display_name` → `TRE_PARAM_DISPLAY_NAME`.
@@ -66,7 +86,12 @@ pub(crate) async fn run_step(
     ctx: &Context<'_>,
     step: &StepSpec,
     index: usize,
+    progress: &tokio::sync::mpsc::UnboundedSender<String>,
 ) -> Result<Map<String, Value>, StepFailure> {
+    if let Some(tf) = &step.terraform {
+        return crate::terraform::run_terraform_step(ctx, ctx.terraform, &step.name, tf, progress)
+            .await;
+    }
     let fail_start = |reason: String| StepFailure::Start {
         step: step.name.clone(),
         reason,
@@ -119,6 +144,7 @@ pub(crate) async fn run_step(
             BufReader::new(out),
             tail.clone(),
             step.name.clone(),
+            ctx.secret_values.clone(),
         )));
     }
     if let Some(err) = child.stderr.take() {
@@ -126,6 +152,7 @@ pub(crate) async fn run_step(
             BufReader::new(err),
             tail.clone(),
             step.name.clone(),
+            ctx.secret_values.clone(),
         )));
     }
     let limit = step
@@ -182,9 +209,11 @@ async fn collect<R: tokio::io::AsyncRead + Unpin>(
     reader: BufReader<R>,
     tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
     step: String,
+    secrets: Vec<String>,
 ) {
     let mut lines = reader.lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        let line = redact(&line, &secrets);
         tracing::info!(step = %step, "{line}");
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {

@@ -140,6 +140,25 @@ pub fn build(dir: &Path) -> Result<BundleArtifact, BundleError> {
     let yaml_path = dir.join("bundle.yaml");
     let text = std::fs::read_to_string(&yaml_path).map_err(|e| BundleError::io(&yaml_path, e))?;
     let manifest = BundleManifest::from_yaml(&text)?;
+    for (action, spec) in &manifest.actions {
+        for step in &spec.steps {
+            let Some(tf) = &step.terraform else { continue };
+            let module = dir.join(&tf.dir);
+            let has_tf = std::fs::read_dir(&module)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .any(|e| e.file_name().to_string_lossy().ends_with(".tf"))
+                })
+                .unwrap_or(false);
+            if !has_tf {
+                return Err(BundleError::Manifest(format!(
+                    "step `{}` of `{action}`: `{}` holds no Terraform (*.tf) files",
+                    step.name, tf.dir
+                )));
+            }
+        }
+    }
     let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
     append_dir(&mut tar, dir, Path::new(""))?;
     let gz = tar.into_inner().map_err(|e| BundleError::io(dir, e))?;
@@ -159,6 +178,9 @@ fn append_dir(
         .map_err(|e| BundleError::io(&dir, e))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
+        if is_local_terraform_file(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
         let path = entry.path();
         let rel_path = rel.join(entry.file_name());
         let meta = std::fs::symlink_metadata(&path).map_err(|e| BundleError::io(&path, e))?;
@@ -185,6 +207,17 @@ fn append_dir(
         }
     }
     Ok(())
+}
+
+/// What a local `terraform init`/`apply` in a bundle's folder leaves behind, and override files
+/// (a deployment's own settings, given to the runner, never part of a bundle): not packaged.
+fn is_local_terraform_file(name: &str) -> bool {
+    name == ".terraform"
+        || name.starts_with("terraform.tfstate")
+        || name == "override.tf"
+        || name.ends_with("_override.tf")
+        || name == "override.tf.json"
+        || name.ends_with("_override.tf.json")
 }
 
 #[cfg(unix)]

@@ -12,7 +12,10 @@ mod registry;
 
 pub use artifact::{build, extract, sha256_digest, Blob, BundleArtifact};
 pub use layout::{read_layout, write_layout};
-pub use manifest::{ActionSpec, BundleManifest, OutputSpec, StepSpec, STANDARD_ACTIONS};
+pub use manifest::{
+    ActionSpec, BundleManifest, OutputSpec, StepSpec, TerraformCommand, TerraformStep,
+    STANDARD_ACTIONS,
+};
 pub use pull_tokens::{RegistryPullTokens, RUNNER_PULL_TOKEN_TTL};
 pub use reference::{BundleRef, Reference};
 pub use registry::RegistryClient;

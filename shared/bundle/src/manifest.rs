@@ -56,9 +56,78 @@ pub struct StepSpec {
     /// Command and arguments, run in the bundle directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<Vec<String>>,
+    /// A Terraform module of the bundle, applied (install, upgrade, custom actions) or
+    /// destroyed (uninstall) with its state in the bundle state bucket under
+    /// `<resource id>/<step name>.tfstate`: give a module's steps the same name in every action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform: Option<TerraformStep>,
     /// Seconds before the step is killed and fails (default one hour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TerraformStep {
+    /// The module's folder, relative to the bundle's root.
+    pub dir: String,
+    /// Variables this action sets (e.g. `instance_state: stopped` for a `stop` action). They
+    /// are remembered: later applies of the resource keep them until another action sets them.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub vars: serde_json::Map<String, Value>,
+}
+
+/// What a Terraform step does in an action: uninstall destroys, everything else applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TerraformCommand {
+    Apply,
+    Destroy,
+}
+
+impl TerraformCommand {
+    pub fn for_action(action: &str) -> Self {
+        if action == "uninstall" {
+            Self::Destroy
+        } else {
+            Self::Apply
+        }
+    }
+}
+
+/// A Terraform identifier: a letter or `_`, then letters, digits, `_` and `-`.
+fn is_terraform_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl TerraformStep {
+    fn validate(&self, step: &str, action: &str) -> Result<(), String> {
+        let dir = std::path::Path::new(&self.dir);
+        let safe = !self.dir.is_empty()
+            && dir.is_relative()
+            && dir
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !safe {
+            return Err(format!(
+                "step `{step}` of `{action}`: `terraform.dir` must be a folder inside the bundle \
+                 (relative, no `..`), not `{}`",
+                self.dir
+            ));
+        }
+        if action == "uninstall" && !self.vars.is_empty() {
+            return Err(format!(
+                "step `{step}` of `uninstall`: a destroy takes no `vars`"
+            ));
+        }
+        if let Some(bad) = self.vars.keys().find(|k| !is_terraform_identifier(k)) {
+            return Err(format!(
+                "step `{step}` of `{action}`: `{bad}` is not a Terraform variable name"
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl BundleManifest {
@@ -103,11 +172,18 @@ impl BundleManifest {
                         step.name
                     ));
                 }
-                match &step.exec {
-                    Some(cmd) if !cmd.is_empty() && !cmd[0].is_empty() => {}
+                match (&step.exec, &step.terraform) {
+                    (Some(cmd), None) if !cmd.is_empty() && !cmd[0].is_empty() => {}
+                    (None, Some(tf)) => tf.validate(&step.name, name).map_err(BundleError::Manifest)?,
+                    (Some(_), Some(_)) => {
+                        return bad(format!(
+                            "step `{}` of `{name}` has both `exec` and `terraform`: give it one",
+                            step.name
+                        ))
+                    }
                     _ => {
                         return bad(format!(
-                            "step `{}` of `{name}` needs a non-empty `exec` command",
+                            "step `{}` of `{name}` needs a non-empty `exec` command or a `terraform` module",
                             step.name
                         ))
                     }
@@ -174,6 +250,29 @@ actions:
     }
 
     #[test]
+    fn terraform_steps_apply_except_on_uninstall() {
+        let m = BundleManifest::from_yaml(&GOOD.replace(
+            "exec: [sh, restart.sh]",
+            "terraform: {dir: terraform, vars: {instance_state: stopped}}",
+        ))
+        .expect("valid");
+        let tf = m.actions["restart"].steps[0]
+            .terraform
+            .as_ref()
+            .expect("a terraform step");
+        assert_eq!(tf.dir, "terraform");
+        assert_eq!(tf.vars["instance_state"], "stopped");
+        assert_eq!(
+            TerraformCommand::for_action("restart"),
+            TerraformCommand::Apply
+        );
+        assert_eq!(
+            TerraformCommand::for_action("uninstall"),
+            TerraformCommand::Destroy
+        );
+    }
+
+    #[test]
     fn rejects_broken_manifests() {
         for (broken, why) in [
             (
@@ -184,6 +283,42 @@ actions:
                 "uninstall",
             ),
             (GOOD.replace("exec: [sh, install.sh]", "exec: []"), "exec"),
+            (
+                GOOD.replace("exec: [sh, install.sh]", "terraform: {dir: ../elsewhere}"),
+                "inside the bundle",
+            ),
+            (
+                GOOD.replace("exec: [sh, install.sh]", "terraform: {dir: /abs}"),
+                "inside the bundle",
+            ),
+            (
+                GOOD.replace(
+                    "exec: [sh, install.sh]",
+                    "exec: [sh, install.sh], terraform: {dir: tf}",
+                ),
+                "both",
+            ),
+            (
+                GOOD.replace(
+                    "exec: [sh, uninstall.sh]",
+                    "terraform: {dir: tf, vars: {a: 1}}",
+                ),
+                "takes no `vars`",
+            ),
+            (
+                GOOD.replace(
+                    "exec: [sh, restart.sh]",
+                    "terraform: {dir: tf, vars: {a b: 1}}",
+                ),
+                "not a Terraform variable name",
+            ),
+            (
+                GOOD.replace(
+                    "exec: [sh, restart.sh]",
+                    "terraform: {dir: tf, surprise: 1}",
+                ),
+                "surprise",
+            ),
             (GOOD.replace("version: 1.0.0", "version: one"), "semantic"),
             (GOOD.replace("type: object", "type: string"), "object"),
             (

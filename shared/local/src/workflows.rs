@@ -42,10 +42,13 @@ pub const STATE_MACHINES: &[(&str, &str)] = &[
 const STEP_FAILED: &str = "TRE.StepFailed";
 
 /// How the local stack starts a bundle runner (a Fargate task in AWS).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunnerCommand {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Environment of this runner on top of the stack's (e.g. the AWS account, or an emulator,
+    /// that a bundle's Terraform steps deploy into).
+    pub env: Vec<(String, String)>,
 }
 
 /// A runner process the engine started (like one entry of ECS ListTasks).
@@ -167,6 +170,7 @@ impl Integration for EcsRunTask {
         let mut cmd = tokio::process::Command::new(&runner.program);
         cmd.args(&runner.args)
             .envs(self.base_env.iter().cloned())
+            .envs(runner.env.iter().cloned())
             .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

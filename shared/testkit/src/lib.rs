@@ -6,4 +6,5 @@ pub mod object_store;
 pub mod queue;
 pub mod secrets;
 pub mod table;
+pub mod terraform;
 pub mod workflows;

@@ -20,10 +20,16 @@ impl MotoServer {
     /// Start moto and wait until it answers. Fails (it does not skip) when moto is missing:
     /// a contract suite that silently did not run would prove nothing.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Start moto with extra settings of its own (e.g. `MOTO_IAM_LOAD_MANAGED_POLICIES`).
+    pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<Self> {
         let bin = find_moto()?;
         let port = free_port()?;
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(settings.iter().copied())
             // moto's own URL generation (pre-signed URLs, queue URLs) must use the same port.
             .env("MOTO_PORT", port.to_string())
             .env("AWS_ACCESS_KEY_ID", "testing")
