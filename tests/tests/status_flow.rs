@@ -16,17 +16,23 @@ fn messages(ws: &str, op: &str) -> Vec<StatusMessage> {
         status,
         message: message.into(),
         outputs: outputs.as_object().cloned().unwrap_or_default(),
+        sensitive_outputs: Default::default(),
         sequence: seq,
     };
+    let mut done = msg(
+        StepOutcome::Succeeded,
+        30,
+        "done",
+        json!({"storage_path": "/data/ws", "size_gb": 5}),
+    );
+    done.sensitive_outputs = json!({"admin_password": "pw-s3cret-out"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     vec![
         msg(StepOutcome::Running, 10, "starting", json!({})),
         msg(StepOutcome::Running, 20, "creating storage", json!({})),
-        msg(
-            StepOutcome::Succeeded,
-            30,
-            "done",
-            json!({"storage_path": "/data/ws", "size_gb": 5}),
-        ),
+        done,
     ]
 }
 
@@ -70,6 +76,18 @@ async fn duplicates_and_reordering_change_nothing() {
     assert_eq!(reference.0["status"], "deployed");
     assert_eq!(reference.0["props"]["storage_path"], "/data/ws");
     assert_eq!(reference.1["status"], "deployed");
+    // A sensitive output is kept with the resource's secrets, never in what the API returns.
+    let secrets = t
+        .stack
+        .app
+        .table
+        .get(&tre_core::ports::Key::new(format!("RES#{ws}"), "SECRETS"))
+        .await
+        .expect("get")
+        .expect("the resource's secrets");
+    assert_eq!(secrets.body["admin_password"], "pw-s3cret-out");
+    let shown = t.get(&format!("/api/workspaces/{ws}"), &admin).await.body;
+    assert!(!shown.to_string().contains("pw-s3cret-out"), "{shown}");
 
     // Every order of the three messages, each delivered twice.
     let orders = [
@@ -130,6 +148,7 @@ async fn a_failed_step_fails_the_operation_and_the_resource() {
         status: StepOutcome::Failed,
         message: "terraform apply failed: quota exceeded".into(),
         outputs: Default::default(),
+        sensitive_outputs: Default::default(),
         sequence: 5,
     };
     t.stack.app.apply_status(&fail).await.expect("apply");

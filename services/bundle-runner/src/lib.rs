@@ -16,7 +16,7 @@ use tre_core::domain::StepOutcome;
 use tre_core::ports::{Key, Queue, Table};
 
 pub use process::{run_from_env, EXIT_BAD_ENVIRONMENT, EXIT_FAILED, EXIT_OK};
-pub use steps::StepFailure;
+pub use steps::{StepFailure, StepOutputs};
 pub use terraform::{hcl_value, state_key, TerraformSettings, ACTION_VARS_PROPERTY};
 
 /// What the runner is asked to do (from the task's environment).
@@ -135,7 +135,7 @@ struct Reporter<'a> {
 }
 
 impl Reporter<'_> {
-    async fn send(&mut self, status: StepOutcome, message: String, outputs: Map<String, Value>) {
+    async fn send(&mut self, status: StepOutcome, message: String, outputs: StepOutputs) {
         let msg = StatusMessage {
             operation_id: self.job.operation_id.clone(),
             step_id: self.job.step_id.clone(),
@@ -143,7 +143,8 @@ impl Reporter<'_> {
             operation_resource_id: self.job.operation_resource_id.clone(),
             status,
             message,
-            outputs,
+            outputs: outputs.public,
+            sensitive_outputs: outputs.sensitive,
             sequence: self.seq.next(),
         };
         let body = serde_json::to_string(&msg).unwrap_or_default();
@@ -162,11 +163,7 @@ impl Reporter<'_> {
 }
 
 /// Run the job; returns Err with the failure message after reporting it.
-pub async fn run(
-    job: &Job,
-    ports: &Ports,
-    settings: &Settings,
-) -> Result<Map<String, Value>, String> {
+pub async fn run(job: &Job, ports: &Ports, settings: &Settings) -> Result<StepOutputs, String> {
     let mut reporter = Reporter {
         job,
         queue: ports.status_queue.as_ref(),
@@ -176,7 +173,7 @@ pub async fn run(
         .send(
             StepOutcome::Running,
             format!("{}: fetching the bundle", job.action),
-            Map::new(),
+            StepOutputs::default(),
         )
         .await;
     match run_inner(job, ports, settings, &mut reporter).await {
@@ -193,7 +190,7 @@ pub async fn run(
         Err(message) => {
             tracing::error!(%message, "the action failed");
             reporter
-                .send(StepOutcome::Failed, message.clone(), Map::new())
+                .send(StepOutcome::Failed, message.clone(), StepOutputs::default())
                 .await;
             Err(message)
         }
@@ -214,7 +211,7 @@ async fn run_inner(
     ports: &Ports,
     settings: &Settings,
     reporter: &mut Reporter<'_>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<StepOutputs, String> {
     let bundle_ref = BundleRef::parse(&job.bundle).map_err(|e| e.to_string())?;
     let reference = match &bundle_ref {
         BundleRef::Layout { reference, .. } | BundleRef::Registry { reference, .. } => reference,
@@ -323,13 +320,13 @@ async fn run_inner(
         terraform: &settings.terraform,
     };
     let total = action.steps.len();
-    let mut outputs = Map::new();
+    let mut outputs = StepOutputs::default();
     for (i, step) in action.steps.iter().enumerate() {
         reporter
             .send(
                 StepOutcome::Running,
                 format!("{}: step {}/{total}: {}", job.action, i + 1, step.name),
-                Map::new(),
+                StepOutputs::default(),
             )
             .await;
         // Long steps (Terraform) report their progress while they run.
@@ -344,7 +341,7 @@ async fn run_inner(
                         .send(
                             StepOutcome::Running,
                             format!("{}: step {}/{total}: {update}", job.action, i + 1),
-                            Map::new(),
+                            StepOutputs::default(),
                         )
                         .await;
                 }
@@ -359,15 +356,7 @@ async fn run_inner(
         .iter()
         .map(|o| o.name.as_str())
         .collect();
-    if !declared.is_empty() {
-        outputs.retain(|k, _| {
-            let keep = declared.contains(&k.as_str()) || k == ACTION_VARS_PROPERTY;
-            if !keep {
-                tracing::warn!(output = %k, "dropping an output the bundle does not declare");
-            }
-            keep
-        });
-    }
+    outputs.retain_declared(&declared, ACTION_VARS_PROPERTY);
     Ok(outputs)
 }
 

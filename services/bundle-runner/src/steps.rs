@@ -62,6 +62,37 @@ pub enum StepFailure {
     },
 }
 
+/// What a step produced: outputs for the resource's properties, and sensitive ones kept apart.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepOutputs {
+    pub public: Map<String, Value>,
+    pub sensitive: Map<String, Value>,
+}
+
+impl StepOutputs {
+    pub(crate) fn extend(&mut self, other: StepOutputs) {
+        self.public.extend(other.public);
+        self.sensitive.extend(other.sensitive);
+    }
+
+    /// Keep only the outputs the bundle declares (all of them when it declares none); the
+    /// variables custom actions set stay, for the resource to remember.
+    pub(crate) fn retain_declared(&mut self, declared: &[&str], keep_always: &str) {
+        if declared.is_empty() {
+            return;
+        }
+        let keep = |k: &String| {
+            let keep = declared.contains(&k.as_str()) || k == keep_always;
+            if !keep {
+                tracing::warn!(output = %k, "dropping an output the bundle does not declare");
+            }
+            keep
+        };
+        self.public.retain(|k, _| keep(k));
+        self.sensitive.retain(|k, _| keep(k));
+    }
+}
+
 /// `display_name` → `TRE_PARAM_DISPLAY_NAME`.
 pub(crate) fn env_name(param: &str) -> String {
     let mut s = String::from("TRE_PARAM_");
@@ -87,7 +118,7 @@ pub(crate) async fn run_step(
     step: &StepSpec,
     index: usize,
     progress: &tokio::sync::mpsc::UnboundedSender<String>,
-) -> Result<Map<String, Value>, StepFailure> {
+) -> Result<StepOutputs, StepFailure> {
     if let Some(tf) = &step.terraform {
         return crate::terraform::run_terraform_step(ctx, ctx.terraform, &step.name, tf, progress)
             .await;
@@ -193,16 +224,20 @@ pub(crate) async fn run_step(
             tail,
         });
     }
-    match std::fs::read(&outputs_file) {
-        Err(_) => Ok(Map::new()),
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Map::new()),
-        Ok(bytes) => {
-            serde_json::from_slice::<Map<String, Value>>(&bytes).map_err(|e| StepFailure::Outputs {
+    let public = match std::fs::read(&outputs_file) {
+        Err(_) => Map::new(),
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
+        Ok(bytes) => serde_json::from_slice::<Map<String, Value>>(&bytes).map_err(|e| {
+            StepFailure::Outputs {
                 step: step.name.clone(),
                 reason: e.to_string(),
-            })
-        }
-    }
+            }
+        })?,
+    };
+    Ok(StepOutputs {
+        public,
+        sensitive: Map::new(),
+    })
 }
 
 async fn collect<R: tokio::io::AsyncRead + Unpin>(

@@ -14,7 +14,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc::UnboundedSender;
 use tre_bundle::{TerraformCommand, TerraformStep};
 
-use crate::steps::{Context, StepFailure};
+use crate::steps::{Context, StepFailure, StepOutputs};
 
 /// The property where a resource keeps the variables its custom actions set, per step.
 pub const ACTION_VARS_PROPERTY: &str = "tre_action_vars";
@@ -219,7 +219,7 @@ pub(crate) async fn run_terraform_step(
     step_name: &str,
     tf: &TerraformStep,
     progress: &UnboundedSender<String>,
-) -> Result<Map<String, Value>, StepFailure> {
+) -> Result<StepOutputs, StepFailure> {
     let fail = |reason: String| StepFailure::Start {
         step: step_name.to_string(),
         reason,
@@ -318,7 +318,7 @@ pub(crate) async fn run_terraform_step(
         return Err(run.failure(verb, &outcome));
     }
 
-    let mut outputs = Map::new();
+    let mut outputs = StepOutputs::default();
     if command == TerraformCommand::Apply {
         outputs = run.outputs().await?;
         if !tf.vars.is_empty() {
@@ -336,7 +336,9 @@ pub(crate) async fn run_terraform_step(
                     tf,
                 )),
             );
-            outputs.insert(ACTION_VARS_PROPERTY.into(), Value::Object(remembered));
+            outputs
+                .public
+                .insert(ACTION_VARS_PROPERTY.into(), Value::Object(remembered));
         }
     }
     Ok(outputs)
@@ -538,9 +540,8 @@ impl Run<'_> {
         Ok(outcome)
     }
 
-    /// `terraform output -json`: declared outputs become the resource's outputs; sensitive
-    /// ones are kept out of its properties.
-    async fn outputs(&self) -> Result<Map<String, Value>, StepFailure> {
+    /// `terraform output -json`: the resource's outputs, sensitive ones apart.
+    async fn outputs(&self) -> Result<StepOutputs, StepFailure> {
         let out = self
             .command(&["output".into(), "-json".into(), "-no-color".into()])
             .output()
@@ -561,13 +562,14 @@ impl Run<'_> {
                 step: self.step.to_string(),
                 reason: e.to_string(),
             })?;
-        let mut outputs = Map::new();
+        let mut outputs = StepOutputs::default();
         for (name, o) in all {
+            let value = o["value"].clone();
             if o["sensitive"] == Value::Bool(true) {
-                tracing::warn!(output = %name, "a sensitive output is not stored in the resource's properties");
-                continue;
+                outputs.sensitive.insert(name, value);
+            } else {
+                outputs.public.insert(name, value);
             }
-            outputs.insert(name, o["value"].clone());
         }
         Ok(outputs)
     }

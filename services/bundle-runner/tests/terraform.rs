@@ -161,7 +161,9 @@ async fn terraform_steps_apply_remember_fail_clearly_and_destroy() {
     assert_eq!(last["status"], "succeeded", "{last}");
     assert_eq!(last["outputs"]["bucket"], bucket.as_str());
     assert_eq!(last["outputs"]["state_text"], "cohort:running");
+    // A sensitive output travels apart, for the status consumer to keep with the secrets.
     assert!(last["outputs"].get("token_echo").is_none(), "{last}");
+    assert_eq!(last["sensitiveOutputs"]["token_echo"], "tok-SENSITIVE-42");
     let texts: Vec<&str> = msgs.iter().filter_map(|m| m["message"].as_str()).collect();
     assert!(
         texts
@@ -196,7 +198,10 @@ async fn terraform_steps_apply_remember_fail_clearly_and_destroy() {
         s.object(&bucket, "token.txt").await.as_deref(),
         Some("tok-SENSITIVE-42")
     );
-    assert!(!msgs.iter().any(|m| m.to_string().contains("SENSITIVE")));
+    assert!(!msgs
+        .iter()
+        .any(|m| m["message"].to_string().contains("SENSITIVE")
+            || m["outputs"].to_string().contains("SENSITIVE")));
     assert!(!stderr.contains("SENSITIVE"), "{stderr}");
     // The state lives in the bundle state bucket under <resource>/<step>.tfstate.
     assert!(s

@@ -221,7 +221,8 @@ fn tail(bytes: &[u8]) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-fn copy_module(from: &Path, to: &Path) -> anyhow::Result<()> {
+/// Copy a module's files and subfolders, not what an init or apply left (`.terraform`, state).
+pub fn copy_module(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;

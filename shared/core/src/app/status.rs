@@ -30,6 +30,11 @@ pub struct StatusMessage {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub outputs: Map<String, Value>,
+    /// Sensitive outputs of the step: kept with the resource's sensitive parameters, never in
+    /// its properties (so never returned by the API).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub sensitive_outputs: Map<String, Value>,
     /// Strictly increasing per step across all attempts (runners use a timestamp-based counter).
     pub sequence: u64,
 }
@@ -97,9 +102,34 @@ impl App {
             status: StepOutcome::Failed,
             message: message.to_string(),
             outputs: Map::new(),
+            sensitive_outputs: Map::new(),
             sequence: FINAL_SEQUENCE,
         })
         .await
+    }
+
+    /// The write that adds `values` to the resource's sensitive values (conditional on what
+    /// was read, like every write of the transaction).
+    async fn merge_secrets(
+        &self,
+        resource_id: &str,
+        values: &Map<String, Value>,
+    ) -> AppResult<WriteOp> {
+        let key = keys::resource_secrets(resource_id);
+        let (mut body, condition) = match self.table.get(&key).await? {
+            Some(item) => (
+                item.body.as_object().cloned().unwrap_or_default(),
+                Condition::Version(item.version),
+            ),
+            None => (Map::new(), Condition::Absent),
+        };
+        body.extend(values.clone());
+        Ok(WriteOp::Put {
+            key,
+            index: None,
+            body: Value::Object(body),
+            condition,
+        })
     }
 
     async fn try_apply_status(&self, msg: &StatusMessage) -> AppResult<Applied> {
@@ -197,6 +227,12 @@ impl App {
             if is_step_resource && msg.status == StepOutcome::Succeeded {
                 for (k, v) in &msg.outputs {
                     resource.properties.insert(k.clone(), v.clone());
+                }
+                if !msg.sensitive_outputs.is_empty() {
+                    ops.push(
+                        self.merge_secrets(&resource_id, &msg.sensitive_outputs)
+                            .await?,
+                    );
                 }
             }
             if resource.deployment_status == DeploymentStatus::Deleted {
