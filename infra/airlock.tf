@@ -13,9 +13,10 @@ resource "aws_s3_bucket" "airlock" {
   # checkov:skip=CKV_AWS_144:Cross-region replication copies research data to a second region; a TRE's data governance usually forbids that by default. Enable it per deployment if required.
   # checkov:skip=CKV_AWS_18:Access to airlock objects is recorded by the API (who asked for which link) and by CloudTrail data events, which the deployer enables account-wide.
   # checkov:skip=CKV2_AWS_62:No event notifications: the airlock workflow, not S3 events, moves objects.
-  for_each      = toset(local.airlock_stages)
-  bucket        = "${local.airlock_bucket_prefix}-${each.key}"
-  force_destroy = false
+  for_each = toset(local.airlock_stages)
+  bucket   = "${local.airlock_bucket_prefix}-${each.key}"
+  # Objects (and their old versions) go with the bucket only once deletion_protection is off.
+  force_destroy = !var.deletion_protection
 }
 
 resource "aws_s3_bucket_versioning" "airlock" {

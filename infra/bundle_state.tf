@@ -6,8 +6,9 @@ resource "aws_s3_bucket" "bundle_state" {
   # checkov:skip=CKV_AWS_144:State is versioned in place; cross-region replication is a per-deployment choice.
   # checkov:skip=CKV_AWS_18:Only bundle-runner tasks reach it; enable CloudTrail data events account-wide to record object access.
   # checkov:skip=CKV2_AWS_62:No event notifications: nothing reacts to state changes.
-  bucket        = "${var.name_prefix}-${data.aws_caller_identity.current.account_id}-bundle-state"
-  force_destroy = false
+  bucket = "${var.name_prefix}-${data.aws_caller_identity.current.account_id}-bundle-state"
+  # Objects (and their old versions) go with the bucket only once deletion_protection is off.
+  force_destroy = !var.deletion_protection
 }
 
 resource "aws_s3_bucket_versioning" "bundle_state" {

@@ -13,6 +13,8 @@ resource "aws_ecr_repository" "runner" {
   for_each             = toset(["bundle-runner", "airlock-runner"])
   name                 = "${var.name_prefix}/${each.key}"
   image_tag_mutability = "IMMUTABLE"
+  # Pushed images go with the repository only once deletion_protection is off.
+  force_delete = !var.deletion_protection
   image_scanning_configuration {
     scan_on_push = true
   }

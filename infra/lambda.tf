@@ -49,9 +49,9 @@ locals {
     TRE_OIDC_GROUPS_CLAIM     = var.oidc_groups_claim
     TRE_STATUS_QUEUE_URL      = aws_sqs_queue.status.url
     TRE_AIRLOCK_BUCKET_PREFIX = local.airlock_bucket_prefix
-    # The registry token realm's signing key (also in Secrets Manager for the registry tasks);
-    # the environment is encrypted with the deployment's KMS key.
-    TRE_REGISTRY_TOKEN_KEY = random_bytes.registry_token_key.base64
+    # The registry token realm's signing key, as stored in Secrets Manager for the registry
+    # tasks (registry.tf); the environment is encrypted with the deployment's KMS key.
+    TRE_REGISTRY_TOKEN_KEY = data.aws_secretsmanager_secret_version.registry_token_key.secret_string
     TRE_REGISTRY_SERVICE   = var.registry_service_name
   }
 }

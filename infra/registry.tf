@@ -49,8 +49,9 @@ resource "aws_s3_bucket" "registry" {
   # checkov:skip=CKV_AWS_144:Images and bundles are rebuilt from their sources; a second region adds cost, not safety, by default. Enable replication per deployment if required.
   # checkov:skip=CKV_AWS_18:Every pull and push goes through the registry, whose requests the load balancer and the service log; S3 server access logs would repeat them.
   # checkov:skip=CKV2_AWS_62:No event notifications: nothing reacts to the registry's objects but the registry.
-  bucket        = local.registry_bucket
-  force_destroy = false
+  bucket = local.registry_bucket
+  # Objects (and their old versions) go with the bucket only once deletion_protection is off.
+  force_destroy = !var.deletion_protection
 }
 
 resource "aws_s3_bucket_versioning" "registry" {
@@ -118,20 +119,39 @@ resource "aws_s3_bucket_policy" "registry" {
   policy = data.aws_iam_policy_document.registry_bucket.json
 }
 
-# The key that signs registry tokens: the API issues them, the registry verifies them.
-resource "random_bytes" "registry_token_key" {
-  length = 32
+# The key that signs registry tokens: the API issues them, the registry verifies them. Secrets
+# Manager draws it (44 letters and digits, which are valid base64 of 33 random bytes, ~262 bits);
+# the draw is ephemeral and written to the secret write-only, so no plan ever carries a new one.
+# The API reads the stored version back (the data source below), so every plan sees the same key;
+# through it and the Lambdas' environment the key is in the state, which must stay encrypted.
+# Rotation: raise var.registry_token_key_version and apply. That replaces the secret's version
+# (a new draw), which changes the Lambdas' environment and the registry's task definition (it
+# names the version) together; the registry service rolls onto the new key, and tokens signed
+# with the old one expire within 5 minutes.
+ephemeral "aws_secretsmanager_random_password" "registry_token_key" {
+  password_length     = 44
+  exclude_punctuation = true
+  include_space       = false
 }
 
 resource "aws_secretsmanager_secret" "registry_token_key" {
-  # checkov:skip=CKV2_AWS_57:Rotating means replacing random_bytes.registry_token_key and applying: the API and the registry pick the new key up together, and tokens live 5 minutes.
+  # checkov:skip=CKV2_AWS_57:Rotation is a deliberate apply (var.registry_token_key_version, see above): the API and the registry must change keys together, which a rotation Lambda could not do.
   name       = "${var.name_prefix}/registry-token-key"
   kms_key_id = aws_kms_key.tre.arn
+  # The key is drawn afresh by any new deployment: once deletion_protection is off, a destroyed
+  # deployment's secret goes at once, so the same name_prefix can be deployed again.
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
 }
 
 resource "aws_secretsmanager_secret_version" "registry_token_key" {
-  secret_id     = aws_secretsmanager_secret.registry_token_key.id
-  secret_string = random_bytes.registry_token_key.base64
+  secret_id                = aws_secretsmanager_secret.registry_token_key.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.registry_token_key.random_password
+  secret_string_wo_version = var.registry_token_key_version
+}
+
+data "aws_secretsmanager_secret_version" "registry_token_key" {
+  secret_id  = aws_secretsmanager_secret.registry_token_key.id
+  version_id = aws_secretsmanager_secret_version.registry_token_key.version_id
 }
 
 # ---------- the load balancer ----------
@@ -193,7 +213,7 @@ resource "aws_lb" "registry" {
   subnets                    = aws_subnet.public[*].id
   security_groups            = [aws_security_group.registry_lb.id]
   drop_invalid_header_fields = true
-  enable_deletion_protection = true
+  enable_deletion_protection = var.deletion_protection
   # Large layers upload in one request: give them time.
   idle_timeout = 600
 }
@@ -229,6 +249,8 @@ resource "aws_lb_listener" "registry" {
 resource "aws_ecr_repository" "registry" {
   name                 = "${var.name_prefix}/registry"
   image_tag_mutability = "IMMUTABLE"
+  # Pushed images go with the repository only once deletion_protection is off.
+  force_delete = !var.deletion_protection
   image_scanning_configuration {
     scan_on_push = true
   }
@@ -340,7 +362,9 @@ resource "aws_ecs_task_definition" "registry" {
       { name = "RUST_LOG", value = "info" },
     ]
     secrets = [
-      { name = "TRE_REGISTRY_TOKEN_KEY", valueFrom = aws_secretsmanager_secret.registry_token_key.arn },
+      # Pinned to the version (secret-arn:json-key:version-stage:version-id), so a rotation
+      # changes this task definition and redeploys the service.
+      { name = "TRE_REGISTRY_TOKEN_KEY", valueFrom = "${aws_secretsmanager_secret.registry_token_key.arn}:::${aws_secretsmanager_secret_version.registry_token_key.version_id}" },
     ]
     logConfiguration = {
       logDriver = "awslogs"

@@ -66,6 +66,12 @@ variable "alarm_email" {
   default     = ""
 }
 
+variable "deletion_protection" {
+  description = "Guard the deployment's data against terraform destroy: the table and the registry's load balancer have deletion protection, and the buckets and image repositories refuse to go while they hold objects or images. To tear a deployment down, apply with false first, then destroy (with false)."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)
@@ -164,6 +170,12 @@ variable "registry_redirect_seconds" {
   description = "When above 0, blob pulls are redirected to pre-signed S3 links of this lifetime (clients then need a route to S3); 0 streams them through the registry."
   type        = number
   default     = 0
+}
+
+variable "registry_token_key_version" {
+  description = "Generation of the registry token key: raise it (and apply) to rotate the key the API and the registry share."
+  type        = number
+  default     = 1
 }
 
 variable "registry_cpu" {

@@ -1,13 +1,10 @@
 terraform {
-  required_version = ">= 1.6.0"
+  # Ephemeral resources and write-only arguments (the registry token key, registry.tf).
+  required_version = ">= 1.11.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.80"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
+      version = "~> 5.90"
     }
   }
 }
