@@ -203,6 +203,8 @@ resource "aws_ecs_task_definition" "bundle_runner" {
       { name = "TRE_REGISTRY_MIRRORS", value = "${var.registry_domain}=${local.registry_internal_url}" },
       # Bundles keep state here (their steps inherit the runner's environment).
       { name = "TRE_BUNDLE_STATE_BUCKET", value = aws_s3_bucket.bundle_state.bucket },
+      # The airlock's buckets (<prefix>-<stage>), passed to workspace bundles as tre_airlock.
+      { name = "TRE_AIRLOCK_BUCKET_PREFIX", value = local.airlock_bucket_prefix },
       { name = "RUST_LOG", value = "info" },
     ]
     logConfiguration = {

@@ -114,7 +114,13 @@ impl TestStack {
     /// GET a resource until its operation has ended (deployed, failed, deleted...): the local
     /// stack really runs every operation now. Gives up after a minute.
     pub async fn settled(&self, path: &str, token: &str) -> Reply {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        self.settled_within(path, token, Duration::from_secs(60))
+            .await
+    }
+
+    /// `settled`, for operations that take longer (Terraform against an emulator).
+    pub async fn settled_within(&self, path: &str, token: &str, limit: Duration) -> Reply {
+        let deadline = std::time::Instant::now() + limit;
         loop {
             let r = self.get(path, token).await;
             let status = r.body["deploymentStatus"].as_str().unwrap_or_default();
@@ -129,7 +135,7 @@ impl TestStack {
             if std::time::Instant::now() > deadline {
                 let ops = self.get(&format!("{path}/operations"), token).await;
                 panic!(
-                    "{path} stayed {status} for a minute; operations: {}",
+                    "{path} stayed {status} for {limit:?}; operations: {}",
                     ops.body
                 );
             }

@@ -524,3 +524,469 @@ fn the_registry_service_gets_what_its_code_needs() {
         .iter()
         .any(|r| r.path == "/api/registry/token"));
 }
+
+// ---------- the AWS bundles' permissions (infra/bundle_permissions.tf) ----------
+
+/// What each AWS resource and data source type of the AWS bundles (bundles/aws-*/terraform) needs
+/// from the bundle-runner task role: the IAM actions of its create, read (the provider's refresh),
+/// update and destroy calls, enough to cover each step (the policy may grant them by wildcard).
+/// Empty: the provider makes no call that needs a permission. A bundle using a type missing here
+/// fails `the_bundle_runner_task_may_do_what_the_aws_bundles_need`: add it after reviewing what
+/// the type calls, and grant that in infra/bundle_permissions.tf.
+#[rustfmt::skip]
+const BUNDLE_TYPE_NEEDS: &[(&str, &[&str])] = &[
+    // aws-workspace: the network.
+    ("data.aws_availability_zones", &["ec2:DescribeAvailabilityZones"]),
+    ("resource.aws_vpc", &["ec2:CreateVpc", "ec2:CreateTags", "ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:ModifyVpcAttribute", "ec2:DeleteVpc"]),
+    ("resource.aws_default_security_group", &["ec2:DescribeSecurityGroups", "ec2:CreateTags", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"]),
+    ("resource.aws_subnet", &["ec2:CreateSubnet", "ec2:DescribeSubnets", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet"]),
+    ("resource.aws_route_table", &["ec2:CreateRouteTable", "ec2:DescribeRouteTables", "ec2:DeleteRouteTable"]),
+    ("resource.aws_route_table_association", &["ec2:AssociateRouteTable", "ec2:DescribeRouteTables", "ec2:DisassociateRouteTable"]),
+    ("resource.aws_security_group", &["ec2:CreateSecurityGroup", "ec2:RevokeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:DescribeSecurityGroups", "ec2:DeleteSecurityGroup"]),
+    // Private DNS associates the VPC with the service's hosted zone.
+    ("resource.aws_vpc_endpoint", &["ec2:CreateVpcEndpoint", "route53:AssociateVPCWithHostedZone", "ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists", "ec2:ModifyVpcEndpoint", "ec2:DeleteVpcEndpoints"]),
+    ("resource.aws_ec2_tag", &["ec2:CreateTags", "ec2:DescribeTags", "ec2:DeleteTags"]),
+    // The flow log publishes as a role of its own, which it is handed.
+    ("resource.aws_flow_log", &["ec2:CreateFlowLogs", "iam:PassRole", "ec2:DescribeFlowLogs", "ec2:DeleteFlowLogs"]),
+    ("resource.aws_cloudwatch_log_group", &["logs:CreateLogGroup", "logs:TagResource", "logs:PutRetentionPolicy", "logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:DeleteLogGroup"]),
+    // aws-workspace: keys, storage, roles.
+    ("resource.aws_kms_key", &["kms:CreateKey", "kms:TagResource", "kms:EnableKeyRotation", "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]),
+    ("resource.aws_kms_alias", &["kms:CreateAlias", "kms:ListAliases", "kms:UpdateAlias", "kms:DeleteAlias"]),
+    ("resource.aws_s3_bucket", &[
+        "s3:CreateBucket", "s3:PutBucketTagging", "s3:ListBucket", "s3:GetBucketPolicy", "s3:GetBucketAcl", "s3:GetBucketCORS", "s3:GetBucketWebsite",
+        "s3:GetBucketVersioning", "s3:GetAccelerateConfiguration", "s3:GetBucketRequestPayment", "s3:GetBucketLogging", "s3:GetLifecycleConfiguration",
+        "s3:GetReplicationConfiguration", "s3:GetEncryptionConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketTagging",
+        // force_destroy empties the bucket first.
+        "s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket",
+    ]),
+    ("resource.aws_s3_bucket_ownership_controls", &["s3:PutBucketOwnershipControls", "s3:GetBucketOwnershipControls"]),
+    ("resource.aws_s3_bucket_public_access_block", &["s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"]),
+    ("resource.aws_s3_bucket_versioning", &["s3:PutBucketVersioning", "s3:GetBucketVersioning"]),
+    ("resource.aws_s3_bucket_server_side_encryption_configuration", &["s3:PutEncryptionConfiguration", "s3:GetEncryptionConfiguration"]),
+    ("resource.aws_s3_bucket_lifecycle_configuration", &["s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration"]),
+    ("resource.aws_s3_bucket_policy", &["s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"]),
+    ("resource.aws_iam_role", &["iam:CreateRole", "iam:TagRole", "iam:GetRole", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:UpdateAssumeRolePolicy", "iam:ListInstanceProfilesForRole", "iam:DeleteRole"]),
+    ("resource.aws_iam_role_policy", &["iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"]),
+    ("resource.aws_iam_policy", &["iam:CreatePolicy", "iam:TagPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:DeletePolicy"]),
+    // Adding a role to a profile passes it.
+    ("resource.aws_iam_instance_profile", &["iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:PassRole", "iam:GetInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"]),
+    // Looks up the role behind the caller's session.
+    ("data.aws_iam_session_context", &["iam:GetRole"]),
+    // sts:GetCallerIdentity needs no permission; the others make no call.
+    ("data.aws_caller_identity", &[]),
+    ("data.aws_partition", &[]),
+    ("data.aws_region", &[]),
+    ("data.aws_iam_policy_document", &[]),
+    // aws-notebooks, aws-notebook: SageMaker uses the workspace key and makes the notebook's
+    // network interface in the workspace subnet as the caller.
+    ("resource.aws_sagemaker_notebook_instance_lifecycle_configuration", &["sagemaker:CreateNotebookInstanceLifecycleConfig", "sagemaker:DescribeNotebookInstanceLifecycleConfig", "sagemaker:UpdateNotebookInstanceLifecycleConfig", "sagemaker:DeleteNotebookInstanceLifecycleConfig"]),
+    ("resource.aws_sagemaker_notebook_instance", &[
+        "sagemaker:CreateNotebookInstance", "sagemaker:AddTags", "iam:PassRole", "kms:CreateGrant", "ec2:CreateNetworkInterface", "sagemaker:DescribeNotebookInstance",
+        "sagemaker:ListTags", "sagemaker:StopNotebookInstance", "sagemaker:UpdateNotebookInstance", "sagemaker:StartNotebookInstance", "sagemaker:DeleteNotebookInstance",
+    ]),
+    // aws-vms, aws-linux-vm: the VM's root volume is encrypted with the workspace key (EC2 makes
+    // a grant as the caller at launch and at each start).
+    ("resource.aws_ssm_document", &["ssm:CreateDocument", "ssm:AddTagsToResource", "ssm:DescribeDocument", "ssm:GetDocument", "ssm:DescribeDocumentPermission", "ssm:ListTagsForResource", "ssm:UpdateDocument", "ssm:UpdateDocumentDefaultVersion", "ssm:DeleteDocument"]),
+    ("data.aws_ssm_parameter", &["ssm:GetParameter"]),
+    ("resource.aws_instance", &[
+        "ec2:RunInstances", "ec2:CreateTags", "iam:PassRole", "kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext", "ec2:DescribeInstances", "ec2:DescribeInstanceAttribute",
+        "ec2:DescribeVolumes", "ec2:DescribeInstanceCreditSpecifications", "ec2:StopInstances", "ec2:ModifyInstanceAttribute", "ec2:ModifyVolume", "ec2:StartInstances", "ec2:TerminateInstances",
+    ]),
+    ("resource.aws_ec2_instance_state", &["ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances", "kms:CreateGrant"]),
+    // aws-package-mirror: CodeArtifact encrypts the domain with the mirror's key through a grant.
+    ("resource.aws_codeartifact_domain", &["codeartifact:CreateDomain", "codeartifact:TagResource", "kms:CreateGrant", "kms:DescribeKey", "codeartifact:DescribeDomain", "codeartifact:ListTagsForResource", "codeartifact:DeleteDomain"]),
+    ("resource.aws_codeartifact_repository", &["codeartifact:CreateRepository", "codeartifact:DescribeRepository", "codeartifact:AssociateExternalConnection", "codeartifact:UpdateRepository", "codeartifact:DeleteRepository"]),
+    ("resource.aws_codeartifact_domain_permissions_policy", &["codeartifact:PutDomainPermissionsPolicy", "codeartifact:GetDomainPermissionsPolicy", "codeartifact:DeleteDomainPermissionsPolicy"]),
+    ("resource.aws_codeartifact_repository_permissions_policy", &["codeartifact:PutRepositoryPermissionsPolicy", "codeartifact:GetRepositoryPermissionsPolicy", "codeartifact:DeleteRepositoryPermissionsPolicy"]),
+    ("data.aws_codeartifact_repository_endpoint", &["codeartifact:GetRepositoryEndpoint"]),
+];
+
+/// Services whose writes must name their resources (no bare "*").
+const NAMED_RESOURCE_SERVICES: &[&str] = &[
+    "iam",
+    "s3",
+    "kms",
+    "logs",
+    "sagemaker",
+    "ssm",
+    "codeartifact",
+];
+/// Writes that take no resource: CreateKey, and TagResource with CreateKey's tags ("on no
+/// particular key", AWS KMS says); allowed on "*" only with a condition on the request's tags.
+const RESOURCELESS_WRITES: &[&str] = &["kms:CreateKey", "kms:TagResource"];
+/// Services whose writes must be held by a tag (their resources' names are AWS's ids).
+const TAGGED_SERVICES: &[&str] = &["ec2", "kms"];
+/// Resources a bundle never owns or cannot tag, which EC2 and KMS requests name beside a
+/// resource that is tag-checked: a statement naming only these may go without a tag condition
+/// when each of its writes is also granted under one (or only AWS services acting for the runner
+/// may make them, aws:ViaAWSService).
+const UNTAGGED_PARTS: &[&str] = &[
+    ":network-interface/",    // made at launch, or by SageMaker, in a tagged subnet
+    ":security-group-rule/",  // rules of a tagged group
+    "::image/",               // the AMI (AWS's)
+    "::snapshot/",            // the AMI's snapshot
+    ":vpc-endpoint-service/", // the AWS service an endpoint reaches
+    ":prefix-list/",          // the S3 prefix list (AWS's)
+    ":alias/",                // KMS aliases carry no tags; CreateAlias also names the key
+];
+
+/// `*`/`?` wildcard match, case-insensitive (IAM action names).
+fn wildcard(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+fn is_write(action: &str) -> bool {
+    let name = action.split_once(':').map(|(_, n)| n).unwrap_or(action);
+    !["Describe", "List", "Get"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+struct PolicyStatement {
+    document: String,
+    sid: String,
+    allow: bool,
+    actions: Vec<String>,
+    /// Each resource as written: a plain string or a template (`${...}`).
+    resources: Vec<hcl::Expression>,
+    /// (test, variable, values as written)
+    conditions: Vec<(String, String, String)>,
+}
+
+impl PolicyStatement {
+    fn label(&self) -> String {
+        format!(
+            "data.aws_iam_policy_document.{} statement {}",
+            self.document, self.sid
+        )
+    }
+    fn bare_star(&self) -> bool {
+        self.resources
+            .iter()
+            .any(|r| matches!(r, hcl::Expression::String(s) if s == "*"))
+    }
+    fn has_condition(&self, variable_prefix: &str) -> bool {
+        self.conditions
+            .iter()
+            .any(|(_, v, _)| v.starts_with(variable_prefix))
+    }
+    fn has_tag_condition(&self) -> bool {
+        ["aws:RequestTag/tre:", "aws:ResourceTag/tre:", "aws:TagKeys"]
+            .iter()
+            .any(|p| self.has_condition(p))
+    }
+}
+
+fn string_attr(body: &hcl::Body, key: &str) -> Option<String> {
+    body.attributes()
+        .find(|a| a.key() == key)
+        .map(|a| match a.expr() {
+            hcl::Expression::String(s) => s.clone(),
+            other => format!("{other}"),
+        })
+}
+
+/// Every statement of every `data "aws_iam_policy_document"` in an infra file.
+fn policy_statements(body: &hcl::Body) -> Vec<PolicyStatement> {
+    let mut out = Vec::new();
+    for doc in body.blocks().filter(|b| {
+        b.identifier() == "data"
+            && b.labels().first().map(|l| l.as_str()) == Some("aws_iam_policy_document")
+    }) {
+        let document = doc.labels()[1].as_str().to_string();
+        for (i, st) in doc
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "statement")
+            .enumerate()
+        {
+            let b = st.body();
+            let sid = string_attr(b, "sid").unwrap_or_else(|| format!("#{i}"));
+            let actions = b
+                .attributes()
+                .find(|a| a.key() == "actions")
+                .map(|a| strings(a.expr()).into_iter().collect())
+                .unwrap_or_else(|| panic!("{document} {sid}: no literal `actions` list"));
+            let resources = match b
+                .attributes()
+                .find(|a| a.key() == "resources")
+                .map(|a| a.expr())
+            {
+                Some(hcl::Expression::Array(items)) => items.clone(),
+                other => {
+                    panic!("{document} {sid}: `resources` must be a literal list, got {other:?}")
+                }
+            };
+            let conditions = b
+                .blocks()
+                .filter(|c| c.identifier() == "condition")
+                .map(|c| {
+                    let body = c.body();
+                    (
+                        string_attr(body, "test").expect("condition test"),
+                        string_attr(body, "variable").expect("condition variable"),
+                        string_attr(body, "values").expect("condition values"),
+                    )
+                })
+                .collect();
+            out.push(PolicyStatement {
+                document: document.clone(),
+                sid,
+                allow: string_attr(b, "effect").is_none_or(|e| e == "Allow"),
+                actions,
+                resources,
+                conditions,
+            });
+        }
+    }
+    out
+}
+
+/// Every `resource "aws_*"` and `data "aws_*"` type of bundles/aws-*/terraform/*.tf, as
+/// `resource.<type>` / `data.<type>`, with the bundles using it.
+fn aws_bundle_types() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let mut out = std::collections::BTreeMap::<String, BTreeSet<String>>::new();
+    let bundles = root().join("bundles");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&bundles).expect("bundles/") {
+        let bundle = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        let dir = bundles.join(&bundle).join("terraform");
+        if !bundle.starts_with("aws-") || !dir.is_dir() {
+            continue;
+        }
+        found += 1;
+        for file in std::fs::read_dir(&dir).expect("terraform/") {
+            let path = file.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "tf") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            let body: hcl::Body =
+                hcl::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for b in body.blocks() {
+                let kind = b.identifier();
+                if (kind == "resource" || kind == "data") && !b.labels().is_empty() {
+                    let t = b.labels()[0].as_str();
+                    if t.starts_with("aws_") {
+                        out.entry(format!("{kind}.{t}"))
+                            .or_default()
+                            .insert(bundle.clone());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found >= 6,
+        "expected the AWS bundles under bundles/aws-*/terraform, found {found}"
+    );
+    out
+}
+
+/// The bundle-runner task role may do what the AWS bundles' modules need and no more: every
+/// resource and data source type they use is in `BUNDLE_TYPE_NEEDS` (reviewed), every action
+/// listed there is granted by infra/bundle_permissions.tf, which grants no other service; writes
+/// name their resources (IAM, S3, KMS, Logs, SageMaker, SSM, CodeArtifact) and are held by a tag
+/// where they cannot (EC2, KMS keys); roles are passed only by name to named services; and those
+/// policies are the bundle-runner task role's.
+#[test]
+fn the_bundle_runner_task_may_do_what_the_aws_bundles_need() {
+    let used = aws_bundle_types();
+    let table: std::collections::BTreeMap<&str, &[&str]> =
+        BUNDLE_TYPE_NEEDS.iter().copied().collect();
+    let unreviewed: Vec<String> = used
+        .iter()
+        .filter(|(t, _)| !table.contains_key(t.as_str()))
+        .map(|(t, b)| {
+            format!(
+                "{t} (in {})",
+                b.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    assert!(
+        unreviewed.is_empty(),
+        "AWS bundles use types no one reviewed for the bundle runner's permissions: {unreviewed:?}. \
+         Add each to BUNDLE_TYPE_NEEDS in tests/tests/infra_consistency.rs with the IAM actions its \
+         create/read/update/delete need, and grant them in infra/bundle_permissions.tf."
+    );
+    let stale: Vec<&&str> = table.keys().filter(|t| !used.contains_key(**t)).collect();
+    assert!(
+        stale.is_empty(),
+        "BUNDLE_TYPE_NEEDS lists types no AWS bundle uses: {stale:?}"
+    );
+
+    let body = parse("bundle_permissions.tf");
+    let statements = policy_statements(&body);
+    assert!(
+        !statements.is_empty(),
+        "infra/bundle_permissions.tf has no policy statements"
+    );
+    let allowed: Vec<&PolicyStatement> = statements.iter().filter(|s| s.allow).collect();
+    let granted = |action: &str| {
+        allowed
+            .iter()
+            .any(|s| s.actions.iter().any(|a| wildcard(a, action)))
+    };
+
+    // (b) Every need of every used type is granted; every service granted is needed.
+    let mut needed_services = BTreeSet::new();
+    let mut missing = Vec::new();
+    for t in used.keys() {
+        for action in table[t.as_str()] {
+            needed_services.insert(action.split(':').next().expect("service").to_string());
+            if !granted(action) {
+                missing.push(format!("{t}: {action}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "infra/bundle_permissions.tf does not allow what the AWS bundles need: {missing:?}"
+    );
+    let granted_services: BTreeSet<String> = allowed
+        .iter()
+        .flat_map(|s| s.actions.iter())
+        .map(|a| a.split(':').next().expect("service").to_string())
+        .collect();
+    let extra: Vec<_> = granted_services.difference(&needed_services).collect();
+    assert!(
+        extra.is_empty(),
+        "infra/bundle_permissions.tf allows services no AWS bundle type needs: {extra:?}"
+    );
+
+    // (c) How the writes are scoped.
+    for s in &allowed {
+        let writes: Vec<&String> = s.actions.iter().filter(|a| is_write(a)).collect();
+        let service_writes = |services: &[&str]| {
+            writes
+                .iter()
+                .filter(|a| services.iter().any(|p| a.starts_with(&format!("{p}:"))))
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+        };
+        let named = service_writes(NAMED_RESOURCE_SERVICES);
+        if !named.is_empty() && s.bare_star() {
+            assert!(
+                named.iter().all(|a| RESOURCELESS_WRITES.contains(a))
+                    && s.has_condition("aws:RequestTag/tre:"),
+                "{}: {named:?} on \"*\": name the resources (only {RESOURCELESS_WRITES:?} may go on \"*\", \
+                 with a condition on the request's tre: tags)",
+                s.label()
+            );
+        }
+        let tagged = service_writes(TAGGED_SERVICES);
+        if !tagged.is_empty() && !s.has_tag_condition() {
+            let parts_only = s.resources.iter().all(|r| {
+                let text = format!("{r}");
+                UNTAGGED_PARTS.iter().any(|p| text.contains(p))
+            });
+            let through_services = s.conditions.iter().any(|(t, v, vals)| {
+                t == "Bool" && v == "aws:ViaAWSService" && vals.contains("true")
+            });
+            let checked_elsewhere = tagged.iter().all(|a| {
+                allowed
+                    .iter()
+                    .any(|o| o.has_tag_condition() && o.actions.iter().any(|x| wildcard(x, a)))
+            });
+            assert!(
+                parts_only && (through_services || checked_elsewhere),
+                "{}: {tagged:?} without a condition on the tre: tags (aws:RequestTag/tre:..., \
+                 aws:ResourceTag/tre:..., aws:TagKeys); only parts a bundle cannot tag ({UNTAGGED_PARTS:?}) \
+                 may go without one, for writes also granted under one or made only through AWS services",
+                s.label()
+            );
+        }
+        if s.actions.iter().any(|a| wildcard(a, "iam:PassRole")) {
+            assert!(
+                !s.bare_star()
+                    && s.resources
+                        .iter()
+                        .all(|r| format!("{r}").contains(":role/")),
+                "{}: iam:PassRole only for named roles",
+                s.label()
+            );
+            assert!(
+                s.has_condition("iam:PassedToService"),
+                "{}: iam:PassRole only to named services (iam:PassedToService)",
+                s.label()
+            );
+        }
+    }
+
+    // Every document is one of the policies attached to the bundle-runner task role.
+    let documents: BTreeSet<String> = statements.iter().map(|s| s.document.clone()).collect();
+    let attached: BTreeSet<String> = object(local(&body, "bundle_policies"))
+        .values()
+        .map(|v| {
+            let text = format!("{v}");
+            text.strip_prefix("data.aws_iam_policy_document.")
+                .and_then(|t| t.strip_suffix(".json"))
+                .unwrap_or_else(|| {
+                    panic!("local.bundle_policies: {text} is not a policy document's json")
+                })
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        documents, attached,
+        "infra/bundle_permissions.tf: local.bundle_policies must hold every policy document of the file"
+    );
+    let resource = |t: &str, n: &str| {
+        body.blocks()
+            .find(|b| {
+                b.identifier() == "resource"
+                    && b.labels().iter().map(|l| l.as_str()).collect::<Vec<_>>() == [t, n]
+            })
+            .unwrap_or_else(|| panic!("infra/bundle_permissions.tf has no {t}.{n}"))
+            .body()
+            .clone()
+    };
+    let policy = resource("aws_iam_policy", "bundle_permissions");
+    assert_eq!(
+        string_attr(&policy, "for_each").as_deref(),
+        Some("local.bundle_policies")
+    );
+    assert_eq!(
+        string_attr(&policy, "policy").as_deref(),
+        Some("each.value")
+    );
+    let attachment = resource("aws_iam_role_policy_attachment", "bundle_permissions");
+    assert_eq!(
+        string_attr(&attachment, "for_each").as_deref(),
+        Some("aws_iam_policy.bundle_permissions")
+    );
+    assert_eq!(
+        string_attr(&attachment, "role").as_deref(),
+        Some("aws_iam_role.bundle_runner_task.name"),
+        "the bundle permissions belong to the bundle-runner task role"
+    );
+    assert_eq!(
+        string_attr(&attachment, "policy_arn").as_deref(),
+        Some("each.value.arn")
+    );
+
+    // The runner hands workspace bundles the airlock's buckets (tre_airlock).
+    let ecs = std::fs::read_to_string(root().join("infra/ecs.tf")).expect("ecs.tf");
+    assert!(
+        ecs.contains(&format!(
+            "{{ name = \"{}\", value = local.airlock_bucket_prefix }}",
+            tre_aws::ENV_AIRLOCK_BUCKET_PREFIX
+        )),
+        "the bundle-runner task definition sets TRE_AIRLOCK_BUCKET_PREFIX to the airlock's bucket prefix"
+    );
+    assert!(bundle_runner::AWS_ENV_VARS.contains(&tre_aws::ENV_AIRLOCK_BUCKET_PREFIX));
+}

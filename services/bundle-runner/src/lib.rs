@@ -60,8 +60,15 @@ pub const JOB_ENV_VARS: &[&str] = &[
 /// The infrastructure test checks the task role allows exactly these.
 pub const SDK_CALLS: &[(&str, &str)] = &[("DynamoTable", "get_item"), ("SqsQueue", "send_message")];
 
-/// Environment of the runner's AWS backend (set in the task definition).
-pub const AWS_ENV_VARS: &[&str] = &[tre_aws::ENV_TABLE, tre_aws::ENV_STATUS_QUEUE_URL];
+/// Environment of the runner's AWS backend (set in the task definition): its store and queue,
+/// where Terraform steps keep their state, and where the airlock's stores are (passed to
+/// bundles as `tre_airlock`).
+pub const AWS_ENV_VARS: &[&str] = &[
+    tre_aws::ENV_TABLE,
+    tre_aws::ENV_STATUS_QUEUE_URL,
+    "TRE_BUNDLE_STATE_BUCKET",
+    tre_aws::ENV_AIRLOCK_BUCKET_PREFIX,
+];
 
 impl Job {
     pub fn from_env() -> Result<Self, JobError> {

@@ -52,7 +52,7 @@ pub enum StepFailure {
     Timeout { step: String, secs: u64 },
     #[error("step `{step}` wrote outputs that are not a JSON object: {reason}")]
     Outputs { step: String, reason: String },
-    #[error("step `{step}`: terraform {phase} failed: {message}")]
+    #[error("step `{step}`: terraform {phase} failed{}: {message}", at.as_deref().map(|a| format!(" at {a}")).unwrap_or_default())]
     Terraform {
         step: String,
         phase: String,

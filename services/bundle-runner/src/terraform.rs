@@ -391,21 +391,10 @@ fn cli_config(settings: &TerraformSettings) -> String {
 
 impl Run<'_> {
     fn failure(&self, phase: &str, outcome: &Outcome) -> StepFailure {
-        let at = outcome
-            .failed_resource
-            .as_deref()
-            .map(|r| format!(" at {r}"))
-            .unwrap_or_default();
         StepFailure::Terraform {
             step: self.step.to_string(),
             phase: phase.to_string(),
-            message: redact(
-                &format!("{at}: {}", outcome.reason()),
-                &self.ctx.secret_values,
-            )
-            .trim_start_matches(':')
-            .trim()
-            .to_string(),
+            message: redact(&outcome.reason(), &self.ctx.secret_values),
             at: outcome.failed_resource.clone(),
         }
     }

@@ -237,8 +237,7 @@ async fn terraform_steps_apply_remember_fail_clearly_and_destroy() {
     assert_eq!(last["status"], "failed");
     let why = last["message"].as_str().unwrap_or_default();
     assert!(
-        why.contains("terraform apply failed")
-            && why.contains("aws_iam_role_policy_attachment.broken")
+        why.contains("terraform apply failed at aws_iam_role_policy_attachment.broken[0]: ")
             && why.contains("TreProbeDoesNotExist"),
         "{why}"
     );

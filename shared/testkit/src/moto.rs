@@ -25,9 +25,28 @@ impl MotoServer {
 
     /// Start moto with extra settings of its own (e.g. `MOTO_IAM_LOAD_MANAGED_POLICIES`).
     pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let bin = find_moto()?;
+        Self::spawn(Command::new(find_moto()?), settings).await
+    }
+
+    /// Start moto with the calls the AWS bundles use that moto 5.2.5 lacks or answers wrongly
+    /// filled in (`python/moto_gaps.py`, which lists each), run by the Python beside moto.
+    pub async fn start_with_gaps_filled() -> anyhow::Result<Self> {
+        let moto = find_moto()?;
+        let python = moto
+            .parent()
+            .map(|d| d.join("python3"))
+            .filter(|p| p.exists())
+            .with_context(|| format!("no python3 beside {}", moto.display()))?;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/moto_gaps.py");
+        let mut command = Command::new(python);
+        command.arg(script);
+        Self::spawn(command, &[]).await
+    }
+
+    async fn spawn(mut command: Command, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let bin = command.get_program().to_owned();
         let port = free_port()?;
-        let child = Command::new(&bin)
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .envs(settings.iter().copied())
             // moto's own URL generation (pre-signed URLs, queue URLs) must use the same port.
@@ -38,7 +57,7 @@ impl MotoServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .with_context(|| format!("starting {}", bin.to_string_lossy()))?;
         let server = Self { child, port };
         server.wait_ready(Duration::from_secs(60)).await?;
         Ok(server)
@@ -62,6 +81,30 @@ impl MotoServer {
             .await?;
         if !resp.status().is_success() {
             bail!("moto config returned {}", resp.status());
+        }
+        Ok(())
+    }
+
+    /// Set how one of moto's models moves through its states (moto's state manager), e.g.
+    /// `("cloudfront::distribution", json!({"progression": "immediate"}))`.
+    pub async fn set_transition(
+        &self,
+        model_name: &str,
+        transition: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let resp = reqwest::Client::new()
+            .post(format!(
+                "{}/moto-api/state-manager/set-transition",
+                self.endpoint()
+            ))
+            .json(&serde_json::json!({"model_name": model_name, "transition": transition}))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!(
+                "moto set-transition for {model_name} returned {}",
+                resp.status()
+            );
         }
         Ok(())
     }

@@ -150,6 +150,42 @@ impl Workdir {
         })
     }
 
+    /// A working directory laid out as `layout` says, for a configuration that brings its own
+    /// emulator settings (no harness override is added): the module's files chosen by
+    /// `layout.include` at `<tmp>/<layout.subdir>`, symlinks beside it (so `../x` references
+    /// resolve), and `layout.files` written into it.
+    pub fn with_layout(module: &Path, moto: &MotoServer, layout: &Layout) -> anyhow::Result<Self> {
+        let tmp = tempfile::Builder::new().prefix("tre-tf-").tempdir()?;
+        let root = tmp.path().to_path_buf();
+        let dir = root.join(layout.subdir);
+        std::fs::create_dir_all(&dir)?;
+        for entry in
+            std::fs::read_dir(module).with_context(|| format!("reading {}", module.display()))?
+        {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if let Some(name) = name.filter(|n| path.is_file() && (layout.include)(n)) {
+                std::fs::copy(&path, dir.join(&name))
+                    .with_context(|| format!("copying {}", path.display()))?;
+            }
+        }
+        for (name, target) in layout.links {
+            symlink(target, &root.join(name))?;
+        }
+        for (name, text) in layout.files {
+            std::fs::write(dir.join(name), text)?;
+        }
+        let rc = root.join("terraformrc");
+        write_cli_config(&rc)?;
+        let mut env = moto_env(moto);
+        env.push(("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()));
+        Ok(Self {
+            dir,
+            env,
+            _tmp: tmp,
+        })
+    }
+
     /// Add an environment variable (a `TF_VAR_`, say) to every command.
     pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -213,6 +249,48 @@ impl Workdir {
             .map(|(k, v)| (k, v["value"].clone()))
             .collect())
     }
+}
+
+/// How [`Workdir::with_layout`] lays out a working directory.
+pub struct Layout<'a> {
+    /// The module's folder inside the temporary tree (e.g. `infra`).
+    pub subdir: &'a str,
+    /// Which of the module's files (by name) are copied; subfolders never are.
+    pub include: fn(&str) -> bool,
+    /// Symlinks beside the module folder: (name, target).
+    pub links: &'a [(&'a str, &'a Path)],
+    /// Files written into the module folder: (name, text), e.g. an emulator override.
+    pub files: &'a [(&'a str, String)],
+}
+
+/// `terraform version`'s first line; fails, saying so, when Terraform is not on PATH.
+pub fn terraform_version() -> anyhow::Result<String> {
+    let out = Command::new("terraform")
+        .args(["version", "-json"])
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .context(
+            "terraform is not on PATH: install Terraform >= 1.11 (the tests run it against moto)",
+        )?;
+    if !out.status.success() {
+        bail!("terraform version failed: {}", tail(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["terraform_version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> anyhow::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("linking {} to {}", link.display(), target.display()))
+}
+
+#[cfg(not(unix))]
+fn symlink(target: &Path, link: &Path) -> anyhow::Result<()> {
+    copy_module(target, link)
 }
 
 fn tail(bytes: &[u8]) -> String {
