@@ -2,12 +2,12 @@
 //! OCI layout: progress and outputs reach the status queue; failures say why; an unpinned
 //! bundle is refused; sensitive parameters reach the step but no message.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{json, Value};
-use tre_core::ports::{Condition, Key, Queue, Table};
+use tre_core::ports::{Condition, Key, Table};
 
 fn bundles() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bundles")
@@ -33,39 +33,25 @@ impl Setup {
     }
 
     fn run(&self, bundle: &str, action: &str, resource: &str, params: Value) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_bundle-runner"))
-            .env("TRE_DATA_DIR", self.dir.path().join("data"))
-            .env("TRE_STORAGE_ROOT", self.dir.path().join("storage"))
-            .env("TRE_OPERATION_ID", "op-1")
-            .env("TRE_STEP_ID", "main")
-            .env("TRE_RESOURCE_ID", resource)
-            .env("TRE_ACTION", action)
-            .env("TRE_BUNDLE", bundle)
-            .env("TRE_PARAMETERS", params.to_string())
-            .output()
-            .expect("run");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        let data = self.dir.path().join("data").display().to_string();
+        let storage = self.dir.path().join("storage").display().to_string();
+        let job = common::Job {
+            bundle,
+            action,
+            resource,
+            params: &params,
+        };
+        common::run(
+            job,
+            [
+                ("TRE_DATA_DIR", data.as_str()),
+                ("TRE_STORAGE_ROOT", storage.as_str()),
+            ],
         )
     }
 
     async fn messages(&self) -> Vec<Value> {
-        let q = self.embedded.queue("status", None).expect("queue");
-        let mut all = Vec::new();
-        loop {
-            let batch = q
-                .receive(10, Duration::from_secs(30), Duration::ZERO)
-                .await
-                .expect("receive");
-            if batch.is_empty() {
-                return all;
-            }
-            for m in batch {
-                all.push(serde_json::from_str(&m.body).expect("json"));
-                q.delete(&m.receipt).await.expect("delete");
-            }
-        }
+        common::drain_status(&self.embedded).await
     }
 }
 

@@ -4,12 +4,12 @@
 //! failing apply names its resource and reason, a lock left by a killed attempt is lifted, and
 //! destroy converges when run again. What was deployed is read back through the S3 API.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{json, Value};
-use tre_core::ports::{Condition, Key, Queue, Table};
+use tre_core::ports::{Condition, Key, Table};
 use tre_testkit::moto::MotoServer;
 
 const STATE_BUCKET: &str = "tre-bundle-state";
@@ -93,39 +93,23 @@ impl Setup {
     }
 
     fn run(&self, action: &str, resource: &str, params: Value) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_bundle-runner"))
-            .envs(self.env.iter().cloned())
-            .env("TRE_DATA_DIR", self.dir.path().join("data"))
-            .env("TRE_OPERATION_ID", "op-1")
-            .env("TRE_STEP_ID", "main")
-            .env("TRE_RESOURCE_ID", resource)
-            .env("TRE_ACTION", action)
-            .env("TRE_BUNDLE", &self.bundle)
-            .env("TRE_PARAMETERS", params.to_string())
-            .output()
-            .expect("run");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let data = self.dir.path().join("data").display().to_string();
+        let job = common::Job {
+            bundle: &self.bundle,
+            action,
+            resource,
+            params: &params,
+        };
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([("TRE_DATA_DIR", data.as_str())]);
+        common::run(job, env)
     }
 
     async fn messages(&self) -> Vec<Value> {
-        let q = self.embedded.queue("status", None).expect("queue");
-        let mut all = Vec::new();
-        loop {
-            let batch = q
-                .receive(10, Duration::from_secs(30), Duration::ZERO)
-                .await
-                .expect("receive");
-            if batch.is_empty() {
-                return all;
-            }
-            for m in batch {
-                all.push(serde_json::from_str(&m.body).expect("json"));
-                q.delete(&m.receipt).await.expect("delete");
-            }
-        }
+        common::drain_status(&self.embedded).await
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Option<String> {
