@@ -133,37 +133,11 @@ phase plan plan_no_changes
 
 # ---------- 4. read-back of what was applied ----------
 readback() {
+  # tests/infra/rehearsal.py: shared with the Rust test (tests/tests/infra_rehearsal.rs).
+  "$VENV/bin/python" "$ROOT/tests/infra/rehearsal.py" deployed --redact >"$READBACK_JSON"
   "$VENV/bin/python" - "$READBACK_JSON" <<'EOF'
-import base64, json, sys, boto3
-lam, iam, sm, ecs = (boto3.client(s) for s in ("lambda", "iam", "secretsmanager", "ecs"))
-out = {"functions": {}}
-secret = sm.get_secret_value(SecretId="tre/registry-token-key")
-for f in sorted(lam.list_functions()["Functions"], key=lambda f: f["FunctionName"]):
-    c = lam.get_function_configuration(FunctionName=f["FunctionName"])
-    env = c.get("Environment", {}).get("Variables", {})
-    key = env.get("TRE_REGISTRY_TOKEN_KEY")
-    # The API's key is the one in Secrets Manager (the registry's), valid base64 of 32+ bytes.
-    assert key == secret["SecretString"], f"{f['FunctionName']}: key differs from the secret"
-    assert len(base64.b64decode(key, validate=True)) >= 32
-    env["TRE_REGISTRY_TOKEN_KEY"] = f"<redacted: the secret's value, {len(key)} characters>"
-    role = c["Role"].rsplit("/", 1)[1]
-    inline = {
-        n: iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
-        for n in iam.list_role_policies(RoleName=role)["PolicyNames"]
-    }
-    attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
-    for k in ("ResponseMetadata", "LastModified", "CodeSha256", "RevisionId"):
-        c.pop(k, None)
-    out["functions"][f["FunctionName"]] = {
-        "configuration": c,
-        "role": {"name": role, "inline_policies": inline, "attached_policies": attached},
-    }
-# The registry's task definition reads the same secret version.
-td = ecs.describe_task_definition(taskDefinition="tre-registry")["taskDefinition"]
-value_from = td["containerDefinitions"][0]["secrets"][0]["valueFrom"]
-assert value_from == f"{secret['ARN']}:::{secret['VersionId']}", value_from
-out["registry_token_key_value_from"] = value_from
-json.dump(out, open(sys.argv[1], "w"), indent=2, sort_keys=True, default=str)
+import json, sys
+out = json.load(open(sys.argv[1]))
 for name, f in out["functions"].items():
     c = f["configuration"]
     print(f"{name}: handler={c['Handler']} runtime={c['Runtime']} role={c['Role']}")
@@ -205,65 +179,12 @@ grep -E '^Destroy complete' "$WORK/destroy.log"
 [ -z "$(terraform state list)" ]
 
 leftovers() {
-  "$VENV/bin/python" - <<'EOF'
-import boto3
-c = boto3.client
-left = {}
-def check(what, items):
-    items = list(items)
-    if items:
-        left[what] = items
-ec2 = c("ec2")
-check("vpcs", [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]])
-default_vpcs = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]}
-check("subnets", [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s["VpcId"] not in default_vpcs])
-check("security groups", [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["VpcId"] not in default_vpcs])
-check("route tables", [r["RouteTableId"] for r in ec2.describe_route_tables()["RouteTables"] if r["VpcId"] not in default_vpcs])
-check("internet gateways", [g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"] if not {a["VpcId"] for a in g.get("Attachments", [])} <= default_vpcs])
-check("vpc endpoints", [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e["State"] != "deleted"])
-check("elastic ips", [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]])
-check("nat gateways", [n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] not in ("deleted", "deleting")])
-check("flow logs", [f["FlowLogId"] for f in ec2.describe_flow_logs()["FlowLogs"]])
-check("buckets", [b["Name"] for b in c("s3").list_buckets()["Buckets"]])
-check("tables", c("dynamodb").list_tables()["TableNames"])
-check("queues", c("sqs").list_queues().get("QueueUrls", []))
-check("topics", [t["TopicArn"] for t in c("sns").list_topics()["Topics"]])
-check("state machines", [m["stateMachineArn"] for m in c("stepfunctions").list_state_machines()["stateMachines"]])
-lam = c("lambda")
-check("functions", [f["FunctionName"] for f in lam.list_functions()["Functions"]])
-check("event source mappings", [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]])
-iam = c("iam")
-check("roles", [r["RoleName"] for r in iam.list_roles()["Roles"]])
-check("customer managed policies", [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]])
-kms = c("kms")
-# moto stands in for AWS managed keys (alias/aws/...) with keys of its own ("Default key").
-aws_managed = {a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/") and "TargetKeyId" in a}
-keys = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"] if k["KeyId"] not in aws_managed]
-check("kms keys not pending deletion", [f"{k['KeyId']} ({k.get('Description')})" for k in keys if k["KeyState"] != "PendingDeletion"])
-check("kms aliases", [a["AliasName"] for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")])
-check("secrets", [s["Name"] for s in c("secretsmanager").list_secrets(IncludePlannedDeletion=True)["SecretList"] if "DeletedDate" not in s])
-ecs = c("ecs")
-check("ecs clusters", [a for a in ecs.list_clusters()["clusterArns"] if ecs.describe_clusters(clusters=[a])["clusters"][0]["status"] == "ACTIVE"])
-check("active task definitions", ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"])
-check("ecr repositories", [r["repositoryName"] for r in c("ecr").describe_repositories()["repositories"]])
-elb = c("elbv2")
-check("load balancers", [l["LoadBalancerArn"] for l in elb.describe_load_balancers()["LoadBalancers"]])
-check("target groups", [t["TargetGroupArn"] for t in elb.describe_target_groups()["TargetGroups"]])
-check("log groups", [g["logGroupName"] for g in c("logs").describe_log_groups()["logGroups"]])
-check("alarms", [a["AlarmName"] for a in c("cloudwatch").describe_alarms()["MetricAlarms"]])
-check("event rules", [r["Name"] for r in c("events").list_rules()["Rules"]])
-apigw = c("apigatewayv2")
-check("http apis", [a["ApiId"] for a in apigw.get_apis()["Items"]])
-check("api domains", [d["DomainName"] for d in apigw.get_domain_names()["Items"]])
-cf = c("cloudfront")
-check("distributions", [d["Id"] for d in cf.list_distributions()["DistributionList"].get("Items", [])])
-check("origin access controls", [o["Id"] for o in cf.list_origin_access_controls()["OriginAccessControlList"].get("Items", [])])
-sd = c("servicediscovery")
-check("namespaces", [n["Id"] for n in sd.list_namespaces()["Namespaces"]])
-check("discovery services", [s["Id"] for s in sd.list_services()["Services"]])
-if left:
-    raise SystemExit(f"left behind after destroy: {left}")
-print("nothing left behind")
-EOF
+  local left
+  left=$("$VENV/bin/python" "$ROOT/tests/infra/rehearsal.py" leftovers)
+  if [ "$left" != "{}" ]; then
+    echo "left behind after destroy: $left" >&2
+    return 1
+  fi
+  echo "nothing left behind"
 }
 phase leftovers leftovers

@@ -1,11 +1,15 @@
 //! What every Lambda shares, so that each `functions/*/src/main.rs` is one call.
 //!
-//! The backend comes from the environment: with `TRE_DATA_DIR`, the embedded adapters; otherwise
-//! the DynamoDB/Step Functions adapters (`TRE_TABLE`, `TRE_STATE_MACHINE_PREFIX`), the embedded ones
-//! so `cargo lambda watch` / `cargo lambda invoke` work on a laptop with no AWS at all.
+//! The configuration is read once, into [`Settings`], from the environment ([`Settings::from_env`])
+//! or any lookup ([`Settings::from_lookup`]: a test gives a deployed function's environment as
+//! read back, without touching its own process environment). The backend it names: with
+//! `TRE_DATA_DIR`, the embedded adapters (so `cargo lambda watch` / `cargo lambda invoke` work on
+//! a laptop with no AWS at all); otherwise the DynamoDB/Step Functions adapters (`TRE_TABLE`,
+//! `TRE_STATE_MACHINE_PREFIX`) on the SDK configuration the caller gives.
 
 pub mod status;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tre_api::RouteGroup;
@@ -14,6 +18,9 @@ use tre_core::app::App;
 /// Environment variables this crate reads (the infrastructure test checks Terraform sets the
 /// AWS ones).
 pub const ENV_DATA_DIR: &str = "TRE_DATA_DIR";
+pub const ENV_OBJECTS_URL: &str = "TRE_OBJECTS_URL";
+pub const ENV_REGISTRY_TOKEN_KEY: &str = "TRE_REGISTRY_TOKEN_KEY";
+pub const ENV_REGISTRY_SERVICE: &str = "TRE_REGISTRY_SERVICE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
@@ -23,84 +30,192 @@ pub enum WiringError {
     Backend(String),
 }
 
-/// Build the application services on the backend the environment names.
-pub async fn app_from_env() -> Result<App, WiringError> {
-    if let Ok(dir) = std::env::var(ENV_DATA_DIR) {
-        let db = tre_embedded::Db::open(std::path::Path::new(&dir))
-            .map_err(|e| WiringError::Backend(e.to_string()))?;
-        let embedded = tre_embedded::Embedded::open(std::path::Path::new(&dir))
-            .map_err(|e| WiringError::Backend(e.to_string()))?;
-        // Links point at the local stack serving this directory (`tre dev`), by default.
-        let base =
-            std::env::var("TRE_OBJECTS_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-        let airlock = embedded
-            .airlock_storage(&base)
-            .map_err(|e| WiringError::Backend(e.to_string()))?;
-        return Ok(App::new(
-            Arc::new(tre_embedded::SqliteTable::new(db.clone())),
-            Arc::new(tre_embedded::RecordedWorkflows::new(db)),
-        )
-        .with_airlock(airlock));
-    }
-    aws_app_from_env().await
+/// A function's configuration, read once. Values are kept as given (trimmed, empty = unset) and
+/// interpreted where they are used, so a variable one function does not use cannot stop it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `TRE_DATA_DIR`: the embedded backend's data directory.
+    pub data_dir: Option<PathBuf>,
+    /// `TRE_OBJECTS_URL`: where the embedded backend's airlock links point.
+    pub objects_url: Option<String>,
+    /// `TRE_TABLE`.
+    pub table: Option<String>,
+    /// `TRE_STATE_MACHINE_PREFIX`.
+    pub state_machine_prefix: Option<String>,
+    /// `TRE_AIRLOCK_BUCKET_PREFIX`.
+    pub airlock_bucket_prefix: Option<String>,
+    /// `TRE_REGISTRY_TOKEN_KEY` (base64), where a registry is deployed.
+    pub registry_token_key: Option<String>,
+    /// `TRE_REGISTRY_SERVICE`.
+    pub registry_service: Option<String>,
+    /// `TRE_OIDC_ROLES_CLAIM`, `TRE_OIDC_GROUPS_CLAIM`, `TRE_OIDC_GROUP_ROLES`: how verified
+    /// claims map to a principal (see [`Settings::claim_mapping`]).
+    pub roles_claim: Option<String>,
+    pub groups_claim: Option<String>,
+    pub group_roles: Option<String>,
 }
 
-async fn aws_app_from_env() -> Result<App, WiringError> {
-    let var = |k: &str| {
-        std::env::var(k).map_err(|_| {
+impl Settings {
+    /// The process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Any lookup of variable names (e.g. `|k| map.get(k).cloned()`).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            data_dir: get(ENV_DATA_DIR).map(PathBuf::from),
+            objects_url: get(ENV_OBJECTS_URL),
+            table: get(tre_aws::ENV_TABLE),
+            state_machine_prefix: get(tre_aws::ENV_STATE_MACHINE_PREFIX),
+            airlock_bucket_prefix: get(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX),
+            registry_token_key: get(ENV_REGISTRY_TOKEN_KEY),
+            registry_service: get(ENV_REGISTRY_SERVICE),
+            roles_claim: get(tre_auth::ENV_ROLES_CLAIM),
+            groups_claim: get(tre_auth::ENV_GROUPS_CLAIM),
+            group_roles: get(tre_auth::ENV_GROUP_ROLES),
+        }
+    }
+
+    /// How verified token claims map to a principal.
+    pub fn claim_mapping(&self) -> Result<tre_auth::ClaimMapping, WiringError> {
+        tre_auth::ClaimMapping::from_lookup(|k| match k {
+            tre_auth::ENV_ROLES_CLAIM => self.roles_claim.clone(),
+            tre_auth::ENV_GROUPS_CLAIM => self.groups_claim.clone(),
+            tre_auth::ENV_GROUP_ROLES => self.group_roles.clone(),
+            _ => None,
+        })
+        .map_err(|e| WiringError::Config(e.to_string()))
+    }
+
+    /// The registry's token key, where a registry is deployed.
+    pub fn registry_token_key(
+        &self,
+    ) -> Result<Option<tre_auth::registry_token::RegistryTokenKey>, WiringError> {
+        use base64::Engine;
+        let Some(raw) = &self.registry_token_key else {
+            return Ok(None);
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| {
+                WiringError::Config(format!("{ENV_REGISTRY_TOKEN_KEY} is not base64: {e}"))
+            })?;
+        let service = self
+            .registry_service
+            .clone()
+            .unwrap_or_else(|| "tre-registry".into());
+        tre_auth::registry_token::RegistryTokenKey::new(key, service)
+            .map(Some)
+            .map_err(WiringError::Config)
+    }
+}
+
+/// Build the application services on the backend the process environment names.
+pub async fn app_from_env() -> Result<App, WiringError> {
+    app_for(&Settings::from_env()).await
+}
+
+/// The App for settings, on the SDK configuration of the process environment (region,
+/// credentials: what the Lambda runtime provides).
+async fn app_for(settings: &Settings) -> Result<App, WiringError> {
+    if settings.data_dir.is_some() {
+        return embedded_app(settings);
+    }
+    // Only the AWS backend needs (and waits for) the SDK's configuration.
+    app_from_settings(settings, &tre_aws::sdk_config().await)
+}
+
+/// Build the application services from settings; the AWS adapters use `conf` (region,
+/// credentials, endpoint).
+pub fn app_from_settings(
+    settings: &Settings,
+    conf: &aws_config::SdkConfig,
+) -> Result<App, WiringError> {
+    if settings.data_dir.is_some() {
+        return embedded_app(settings);
+    }
+    let required = |v: &Option<String>, k: &str| {
+        v.clone().ok_or_else(|| {
             WiringError::Config(format!(
                 "set {k} (AWS backend) or {ENV_DATA_DIR} (embedded backend)"
             ))
         })
     };
-    let table = var(tre_aws::ENV_TABLE)?;
-    let prefix = var(tre_aws::ENV_STATE_MACHINE_PREFIX)?;
-    let conf = tre_aws::sdk_config().await;
+    let table = required(&settings.table, tre_aws::ENV_TABLE)?;
+    let prefix = required(
+        &settings.state_machine_prefix,
+        tre_aws::ENV_STATE_MACHINE_PREFIX,
+    )?;
     let mut app = App::new(
-        Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
-        Arc::new(tre_aws::SfnWorkflows::from_conf(&conf, prefix)),
+        Arc::new(tre_aws::DynamoTable::from_conf(conf, table)),
+        Arc::new(tre_aws::SfnWorkflows::from_conf(conf, prefix)),
     );
-    if let Ok(buckets) = std::env::var(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX) {
-        app = app.with_airlock(tre_aws::airlock_storage(&conf, &buckets));
+    if let Some(buckets) = &settings.airlock_bucket_prefix {
+        app = app.with_airlock(tre_aws::airlock_storage(conf, buckets));
     }
     // Steps whose bundle lives in the registry get a pull token for it.
-    if let Some(key) = registry_token_key_from_env()? {
+    if let Some(key) = settings.registry_token_key()? {
         app = app.with_bundle_tokens(Arc::new(tre_bundle::RegistryPullTokens::new(key)));
     }
     Ok(app)
 }
 
-/// The registry's token key (`TRE_REGISTRY_TOKEN_KEY`, base64), where a registry is deployed.
-fn registry_token_key_from_env(
-) -> Result<Option<tre_auth::registry_token::RegistryTokenKey>, WiringError> {
-    use base64::Engine;
-    let Some(raw) = std::env::var("TRE_REGISTRY_TOKEN_KEY")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    else {
-        return Ok(None);
-    };
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .map_err(|e| WiringError::Config(format!("TRE_REGISTRY_TOKEN_KEY is not base64: {e}")))?;
-    let service = std::env::var("TRE_REGISTRY_SERVICE").unwrap_or_else(|_| "tre-registry".into());
-    tre_auth::registry_token::RegistryTokenKey::new(key, service)
-        .map(Some)
-        .map_err(WiringError::Config)
+fn embedded_app(settings: &Settings) -> Result<App, WiringError> {
+    let dir = settings
+        .data_dir
+        .as_deref()
+        .ok_or_else(|| WiringError::Config(format!("{ENV_DATA_DIR} is not set")))?;
+    let db = tre_embedded::Db::open(dir).map_err(|e| WiringError::Backend(e.to_string()))?;
+    let embedded =
+        tre_embedded::Embedded::open(dir).map_err(|e| WiringError::Backend(e.to_string()))?;
+    // Links point at the local stack serving this directory (`tre dev`), by default.
+    let base = settings
+        .objects_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let airlock = embedded
+        .airlock_storage(&base)
+        .map_err(|e| WiringError::Backend(e.to_string()))?;
+    Ok(App::new(
+        Arc::new(tre_embedded::SqliteTable::new(db.clone())),
+        Arc::new(tre_embedded::RecordedWorkflows::new(db)),
+    )
+    .with_airlock(airlock))
+}
+
+/// The router one API Lambda serves: API Gateway's verified claims mapped as the settings say,
+/// and the registry's token realm where the settings name a key.
+pub fn api_router(
+    group: RouteGroup,
+    app: App,
+    settings: &Settings,
+) -> Result<axum::Router, WiringError> {
+    let authenticator = tre_api::lambda::ApiGatewayAuthenticator::new(settings.claim_mapping()?);
+    let mut state = tre_api::ApiState::new(app, Arc::new(authenticator));
+    if let Some(key) = settings.registry_token_key()? {
+        state = state.with_registry_tokens(key);
+    }
+    Ok(tre_api::router_for(group, state))
 }
 
 /// Serve one API route group until the Lambda runtime stops the process.
 pub async fn run_api(group: RouteGroup) -> Result<(), lambda_http::Error> {
     tre_api::lambda::init_tracing();
-    let app = app_from_env().await?;
-    let mapping = tre_auth::ClaimMapping::from_env()?;
-    tre_api::lambda::serve(group, app, mapping).await
+    let settings = Settings::from_env();
+    let app = app_for(&settings).await?;
+    lambda_http::run(api_router(group, app, &settings)?).await
 }
 
 /// Serve the status consumer (SQS event source with partial batch responses).
 pub async fn run_status_consumer() -> Result<(), lambda_runtime::Error> {
     tre_api::lambda::init_tracing();
-    let app = app_from_env().await?;
+    let app = app_for(&Settings::from_env()).await?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
@@ -186,3 +301,62 @@ pub const AWS_ENV_VARS: &[&str] = &[
     "TRE_REGISTRY_TOKEN_KEY",
     "TRE_REGISTRY_SERVICE",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_come_from_any_lookup_blank_is_unset() {
+        let s = settings(&[
+            ("TRE_TABLE", " tre-tre "),
+            (
+                "TRE_STATE_MACHINE_PREFIX",
+                "arn:aws:states:eu-west-2:1:stateMachine:tre-",
+            ),
+            ("TRE_AIRLOCK_BUCKET_PREFIX", ""),
+            ("TRE_OIDC_ROLES_CLAIM", "realm_access.roles"),
+            ("TRE_OIDC_GROUP_ROLES", "tre-admins=TREAdmin"),
+            // 32 bytes of 7, base64.
+            (
+                "TRE_REGISTRY_TOKEN_KEY",
+                "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+            ),
+        ]);
+        assert_eq!(s.table.as_deref(), Some("tre-tre"));
+        assert_eq!(s.airlock_bucket_prefix, None);
+        assert_eq!(s.data_dir, None);
+        let mapping = s.claim_mapping().unwrap();
+        assert_eq!(mapping.roles_claim, "realm_access.roles");
+        assert_eq!(mapping.group_roles.len(), 1);
+        let key = s.registry_token_key().unwrap().expect("a key");
+        assert_eq!(key.service(), "tre-registry");
+    }
+
+    #[test]
+    fn what_is_wrong_is_a_configuration_error_where_it_is_used() {
+        let s = settings(&[
+            ("TRE_REGISTRY_TOKEN_KEY", "not base64!"),
+            ("TRE_OIDC_GROUP_ROLES", "x"),
+        ]);
+        assert!(matches!(
+            s.registry_token_key(),
+            Err(WiringError::Config(_))
+        ));
+        assert!(matches!(s.claim_mapping(), Err(WiringError::Config(_))));
+        let conf = aws_config::SdkConfig::builder().build();
+        let err = app_from_settings(&settings(&[]), &conf)
+            .err()
+            .expect("no table");
+        assert!(err.to_string().contains("TRE_TABLE"), "{err}");
+    }
+}

@@ -263,7 +263,7 @@ pub struct Layout<'a> {
     pub files: &'a [(&'a str, String)],
 }
 
-/// `terraform version`'s first line; fails, saying so, when Terraform is not on PATH.
+/// Terraform's version (`terraform version -json`); fails, saying so, when it is not on PATH.
 pub fn terraform_version() -> anyhow::Result<String> {
     let out = Command::new("terraform")
         .args(["version", "-json"])
