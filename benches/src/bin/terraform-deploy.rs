@@ -189,8 +189,21 @@ async fn main() -> anyhow::Result<()> {
         let mut work = Workdir::new(&bundle_dir().join("terraform"), &moto, &[])?;
         let plain_id = uuid_like(round);
         plain_vars(&mut work, &plain_id);
+        // The same S3 backend in moto as the runner's steps use.
+        let backend = data.path().join("plain-backend.hcl");
+        std::fs::write(&backend, tre_testkit::terraform::MOTO_BACKEND_CONFIG)?;
         let t0 = Instant::now();
-        work.run(&["init", "-input=false", "-no-color"])?;
+        work.run(&[
+            "init",
+            "-input=false",
+            "-no-color",
+            &format!("-backend-config=bucket={STATE_BUCKET}"),
+            &format!("-backend-config=key=plain/{plain_id}.tfstate"),
+            "-backend-config=region=eu-west-2",
+            "-backend-config=use_lockfile=true",
+            "-backend-config=encrypt=true",
+            &format!("-backend-config={}", backend.display()),
+        ])?;
         work.run(&["apply", "-input=false", "-auto-approve", "-no-color"])?;
         plain.push(t0.elapsed());
         work.run(&["destroy", "-input=false", "-auto-approve", "-no-color"])?;
