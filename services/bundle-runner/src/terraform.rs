@@ -245,12 +245,10 @@ pub(crate) async fn run_terraform_step(
             .map_err(|e| fail(format!("writing the Terraform CLI configuration: {e}")))?;
         env.push(("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()));
     }
+    let remembered = ctx.resource_properties.get(ACTION_VARS_PROPERTY);
+    let step_vars = action_vars(remembered, step_name, tf);
     let mut vars = ctx.parameters.clone();
-    vars.extend(action_vars(
-        ctx.resource_properties.get(ACTION_VARS_PROPERTY),
-        step_name,
-        tf,
-    ));
+    vars.extend(step_vars.clone());
     vars.extend(tre_variables(ctx, settings));
     for (name, value) in &vars {
         env.push((format!("TF_VAR_{name}"), env_value(value)));
@@ -322,23 +320,14 @@ pub(crate) async fn run_terraform_step(
     if command == TerraformCommand::Apply {
         outputs = run.outputs().await?;
         if !tf.vars.is_empty() {
-            let mut remembered = ctx
-                .resource_properties
-                .get(ACTION_VARS_PROPERTY)
+            let mut all_steps = remembered
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            remembered.insert(
-                step_name.to_string(),
-                Value::Object(action_vars(
-                    ctx.resource_properties.get(ACTION_VARS_PROPERTY),
-                    step_name,
-                    tf,
-                )),
-            );
+            all_steps.insert(step_name.to_string(), Value::Object(step_vars));
             outputs
                 .public
-                .insert(ACTION_VARS_PROPERTY.into(), Value::Object(remembered));
+                .insert(ACTION_VARS_PROPERTY.into(), Value::Object(all_steps));
         }
     }
     Ok(outputs)
