@@ -51,23 +51,7 @@ impl AwsStack {
     async fn start() -> Self {
         // moto 5.2.5 lacks a few SageMaker and EC2 calls the bundles make (see moto_gaps.py).
         let moto = MotoServer::start_with_gaps_filled().await.expect("moto");
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(aws_config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        tre_aws::S3ObjectStore::client(&conf, true)
-            .create_bucket()
-            .bucket(STATE_BUCKET)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                    .build(),
-            )
-            .send()
+        moto.create_bucket(STATE_BUCKET)
             .await
             .expect("the bundle state bucket");
         let dir = tempfile::tempdir().expect("tmp");

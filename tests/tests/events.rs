@@ -24,14 +24,7 @@ async fn every_sample_event_gets_its_recorded_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_event_gets_its_recorded_status_on_the_aws_backend() {
     let moto = tre_testkit::moto::MotoServer::start().await.expect("moto");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
+    let conf = moto.sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&conf);
     tre_aws::create_table_if_missing(&ddb, "tre")
         .await

@@ -936,14 +936,7 @@ async fn infra_applies_serves_and_tears_down_on_moto() -> anyhow::Result<()> {
     let t = Instant::now();
     // Only what an emulator needs: its endpoint and test credentials; the region the
     // functions run in.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new(region.clone()))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let sdk = moto.sdk_config_in(&region).await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);

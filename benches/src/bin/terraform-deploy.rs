@@ -68,19 +68,6 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-async fn create_bucket(moto: &MotoServer, bucket: &str) -> anyhow::Result<()> {
-    let body = "<CreateBucketConfiguration><LocationConstraint>eu-west-2</LocationConstraint></CreateBucketConfiguration>";
-    let r = reqwest::Client::new()
-        .put(format!("{}/{bucket}", moto.endpoint()))
-        .body(body)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("creating {bucket} in moto: {}", r.status());
-    }
-    Ok(())
-}
-
 /// The variables the runner gives the module, for the plain apply.
 fn plain_vars(work: &mut Workdir, id: &str) {
     let tags =
@@ -114,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         .context("usage: terraform-deploy <tre> [rounds]")?;
     let rounds: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(3);
     let moto = MotoServer::start().await?;
-    create_bucket(&moto, STATE_BUCKET).await?;
+    moto.create_bucket(STATE_BUCKET).await?;
     let data = tempfile::tempdir()?;
     let mut dev = Command::new(tre);
     dev.args([

@@ -32,23 +32,9 @@ impl Setup {
         let dir = tempfile::tempdir().expect("tmp");
         let embedded = tre_embedded::Embedded::open(dir.path().join("data")).expect("open");
         let moto = MotoServer::start().await.expect("moto");
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(aws_config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
+        let conf = moto.sdk_config().await;
         let s3 = tre_aws::S3ObjectStore::client(&conf, true);
-        s3.create_bucket()
-            .bucket(STATE_BUCKET)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                    .build(),
-            )
-            .send()
+        moto.create_bucket(STATE_BUCKET)
             .await
             .expect("state bucket");
         let env = tre_testkit::terraform::runner_env(&moto, dir.path(), STATE_BUCKET)

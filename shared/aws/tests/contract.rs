@@ -11,21 +11,10 @@ use tre_aws::{
 use tre_core::ports::{ObjectStore, Queue, Table, Workflows};
 use tre_testkit::moto::MotoServer;
 
-async fn sdk(moto: &MotoServer) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_table_contract() {
     let moto = MotoServer::start().await.expect("moto");
-    let conf = sdk(&moto).await;
+    let conf = moto.sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&conf);
     create_table_if_missing(&client, "tre-contract")
         .await
@@ -40,19 +29,9 @@ async fn dynamodb_table_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_object_store_contract() {
     let moto = MotoServer::start().await.expect("moto");
-    let conf = sdk(&moto).await;
+    let conf = moto.sdk_config().await;
     let client = S3ObjectStore::client(&conf, true);
-    client
-        .create_bucket()
-        .bucket("tre-contract")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
+    moto.create_bucket("tre-contract").await.expect("bucket");
     let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(client, "tre-contract", "stage"));
     tre_testkit::object_store::run(store, true).await;
 }
@@ -60,7 +39,7 @@ async fn s3_object_store_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_queue_contract() {
     let moto = MotoServer::start().await.expect("moto");
-    let conf = sdk(&moto).await;
+    let conf = moto.sdk_config().await;
     let client = aws_sdk_sqs::Client::new(&conf);
     let n = AtomicUsize::new(0);
     tre_testkit::queue::run(|| {
@@ -85,7 +64,7 @@ async fn step_functions_workflows_contract() {
     moto.enable_state_machine_execution()
         .await
         .expect("moto config");
-    let conf = sdk(&moto).await;
+    let conf = moto.sdk_config().await;
     let client = aws_sdk_sfn::Client::new(&conf);
     let definition =
         serde_json::json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
@@ -111,19 +90,9 @@ async fn step_functions_workflows_contract() {
 async fn s3_copies_large_objects_in_parts() {
     use futures::StreamExt;
     let moto = MotoServer::start().await.expect("moto");
-    let conf = sdk(&moto).await;
+    let conf = moto.sdk_config().await;
     let client = S3ObjectStore::client(&conf, true);
-    client
-        .create_bucket()
-        .bucket("tre-copy")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
+    moto.create_bucket("tre-copy").await.expect("bucket");
     let mib = 1024 * 1024;
     let store = S3ObjectStore::new(client, "tre-copy", "").with_copy_limits(8 * mib, 5 * mib);
     let data: Vec<u8> = (0..12 * mib).map(|i| (i % 253) as u8).collect();
@@ -161,7 +130,7 @@ async fn s3_copies_large_objects_in_parts() {
 async fn secrets_manager_contract() {
     use tre_testkit::secrets::{KNOWN_NAME, KNOWN_VALUE};
     let moto = MotoServer::start().await.expect("moto");
-    let conf = sdk(&moto).await;
+    let conf = moto.sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&conf);
     client
         .create_secret()

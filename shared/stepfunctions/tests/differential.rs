@@ -333,14 +333,7 @@ async fn corpus_gives_the_same_outcomes_on_our_engine_and_on_moto() {
     moto.enable_state_machine_execution()
         .await
         .expect("moto executes state machines");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
+    let conf = moto.sdk_config().await;
     let sfn = aws_sdk_sfn::Client::new(&conf);
     let sqs_client = aws_sdk_sqs::Client::new(&conf);
     let queue_url = sqs_client

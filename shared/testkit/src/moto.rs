@@ -138,6 +138,42 @@ impl MotoServer {
         )
     }
 
+    /// An AWS SDK configuration for this server: its endpoint, test credentials, eu-west-2.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_in("eu-west-2").await
+    }
+
+    /// The same, in another region.
+    pub async fn sdk_config_in(&self, region: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
+    /// Create an S3 bucket in eu-west-2 (path-style, as moto needs).
+    pub async fn create_bucket(&self, bucket: &str) -> anyhow::Result<()> {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("creating bucket {bucket} in moto"))?;
+        Ok(())
+    }
+
     /// Environment an AWS SDK client needs to talk to this server.
     pub fn sdk_env(&self) -> Vec<(&'static str, String)> {
         vec![

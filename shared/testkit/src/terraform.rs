@@ -139,15 +139,7 @@ impl Workdir {
         for (name, text) in extra_overrides {
             std::fs::write(dir.join(name), text)?;
         }
-        let rc = root.join("terraformrc");
-        write_cli_config(&rc)?;
-        let mut env = moto_env(moto);
-        env.push(("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()));
-        Ok(Self {
-            dir,
-            env,
-            _tmp: tmp,
-        })
+        Self::finish(tmp, dir, moto)
     }
 
     /// A working directory laid out as `layout` says, for a configuration that brings its own
@@ -175,7 +167,12 @@ impl Workdir {
         for (name, text) in layout.files {
             std::fs::write(dir.join(name), text)?;
         }
-        let rc = root.join("terraformrc");
+        Self::finish(tmp, dir, moto)
+    }
+
+    /// The CLI configuration beside the module folder, and moto's environment.
+    fn finish(tmp: tempfile::TempDir, dir: PathBuf, moto: &MotoServer) -> anyhow::Result<Self> {
+        let rc = tmp.path().join("terraformrc");
         write_cli_config(&rc)?;
         let mut env = moto_env(moto);
         env.push(("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()));

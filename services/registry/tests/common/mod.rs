@@ -74,26 +74,9 @@ pub async fn s3() -> Server {
 /// A bucket on a fresh moto server, as an object store.
 pub async fn s3_store() -> (Arc<dyn ObjectStore>, tre_testkit::moto::MotoServer) {
     let moto = tre_testkit::moto::MotoServer::start().await.expect("moto");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new("eu-west-2"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
+    let conf = moto.sdk_config().await;
     let client = tre_aws::S3ObjectStore::client(&conf, true);
-    client
-        .create_bucket()
-        .bucket("registry")
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
+    moto.create_bucket("registry").await.expect("bucket");
     let store: Arc<dyn ObjectStore> = Arc::new(tre_aws::S3ObjectStore::new(client, "registry", ""));
     (store, moto)
 }
