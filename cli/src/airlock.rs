@@ -36,9 +36,11 @@ pub enum AirlockAction {
     Create {
         #[arg(long = "type", value_enum)]
         kind: RequestType,
+        /// A short title (`Airlock Request` when left out).
         #[arg(long)]
-        title: String,
-        #[arg(long)]
+        title: Option<String>,
+        /// Why the data must move: what the reviewers decide on.
+        #[arg(long, alias = "business-justification")]
         justification: String,
     },
     /// Upload files to a draft (each streamed from disk to its pre-signed link).
@@ -51,16 +53,25 @@ pub enum AirlockAction {
     Submit { request: String },
     /// Cancel a draft or a request in review.
     Cancel { request: String },
-    /// Approve or reject a request in review (airlock managers; a comment is mandatory).
+    /// Approve or reject a request in review (airlock managers; an explanation is mandatory).
     Review {
         request: String,
         #[arg(long, value_enum)]
         decision: Decision,
-        #[arg(long)]
+        /// Why: the requester and the audit history see it.
+        #[arg(long, alias = "explanation")]
         comment: String,
     },
     /// Revoke an approved request.
-    Revoke { request: String },
+    Revoke {
+        request: String,
+        /// Why the approval is withdrawn.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The request's link: in draft a form upload for its files, afterwards a read link per
+    /// file (for whoever may read them).
+    Link { request: String },
     /// Download a file (reviewers while in review; requesters once an export is approved).
     Download {
         request: String,
@@ -190,7 +201,7 @@ async fn download(
     output: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let request = client.get(base).await?;
-    let expected = request["files"]
+    let expected = request["airlockRequest"]["files"]
         .as_array()
         .and_then(|fs| fs.iter().find(|f| f["name"] == file))
         .and_then(|f| f["sha256"].as_str())
@@ -255,11 +266,11 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
                 RequestType::Import => "import",
                 RequestType::Export => "export",
             };
-            post(
-                requests.clone(),
-                json!({"type": kind, "title": title, "justification": justification}),
-            )
-            .await?
+            let mut body = json!({"type": kind, "businessJustification": justification});
+            if let Some(t) = title {
+                body["title"] = json!(t);
+            }
+            post(requests.clone(), body).await?
         }
         AirlockAction::Upload { request, files } => {
             for f in &files {
@@ -273,21 +284,23 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
         AirlockAction::Cancel { request } => {
             post(format!("{}/cancel", one(&request)), json!({})).await?
         }
-        AirlockAction::Revoke { request } => {
-            post(format!("{}/revoke", one(&request)), json!({})).await?
+        AirlockAction::Revoke { request, reason } => {
+            let body = match reason {
+                Some(r) => json!({"reason": r}),
+                None => json!({}),
+            };
+            post(format!("{}/revoke", one(&request)), body).await?
         }
+        AirlockAction::Link { request } => client.get(&format!("{}/link", one(&request))).await?,
         AirlockAction::Review {
             request,
             decision,
             comment,
         } => {
-            let decision = match decision {
-                Decision::Approve => "approve",
-                Decision::Reject => "reject",
-            };
+            let approval = matches!(decision, Decision::Approve);
             post(
                 format!("{}/review", one(&request)),
-                json!({"decision": decision, "comment": comment}),
+                json!({"approval": approval, "decisionExplanation": comment}),
             )
             .await?
         }
@@ -304,6 +317,16 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
 /// `tre airlock queue`: what waits for the caller's review.
 pub async fn queue(client: &ApiClient) -> anyhow::Result<()> {
     let v = client.get("/api/airlock/review-queue").await?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// `tre airlock mine`: the caller's requests in every workspace, or with `airlock_manager`
+/// every request of the workspaces where the caller is an airlock manager.
+pub async fn mine(client: &ApiClient, airlock_manager: bool) -> anyhow::Result<()> {
+    let v = client
+        .get(&format!("/api/requests?airlock_manager={airlock_manager}"))
+        .await?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }

@@ -41,16 +41,6 @@ pub enum BundleAction {
     },
 }
 
-fn template_base(kind: tre_core::domain::ResourceKind) -> &'static str {
-    use tre_core::domain::ResourceKind as K;
-    match kind {
-        K::Workspace => "/api/workspace-templates",
-        K::WorkspaceService => "/api/workspace-service-templates",
-        K::UserResource => "/api/user-resource-templates",
-        K::SharedService => "/api/shared-service-templates",
-    }
-}
-
 /// Build, then store; returns the artifact and its digest-pinned reference.
 async fn package(
     dir: &Path,
@@ -127,7 +117,7 @@ pub async fn run(
             let reply = api
                 .call(
                     Method::POST,
-                    template_base(artifact.manifest.kind),
+                    &artifact.manifest.registration_path(),
                     Some(&body),
                     None,
                 )

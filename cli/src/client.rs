@@ -14,6 +14,8 @@ pub struct ApiClient {
 pub struct Reply {
     pub etag: Option<String>,
     pub body: Value,
+    /// False for a 404 asked to be taken as an answer ([`ApiClient::get_if_found`]).
+    pub found: bool,
 }
 
 impl ApiClient {
@@ -35,6 +37,23 @@ impl ApiClient {
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> anyhow::Result<Reply> {
+        self.send(method, path, body, if_match, false).await
+    }
+
+    /// GET, with a 404 as `None` rather than an error (an operation whose resource was deleted).
+    pub async fn get_if_found(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let r = self.send(Method::GET, path, None, None, true).await?;
+        Ok(r.found.then_some(r.body))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        missing_ok: bool,
+    ) -> anyhow::Result<Reply> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(t) = &self.token {
@@ -51,6 +70,13 @@ impl ApiClient {
             .await
             .with_context(|| format!("could not reach the TRE API at {}", self.base))?;
         let status = resp.status();
+        if status == StatusCode::NOT_FOUND && missing_ok {
+            return Ok(Reply {
+                etag: None,
+                body: Value::Null,
+                found: false,
+            });
+        }
         let etag = resp
             .headers()
             .get("etag")
@@ -79,7 +105,11 @@ impl ApiClient {
             }
             return Err(anyhow!(msg));
         }
-        Ok(Reply { etag, body })
+        Ok(Reply {
+            etag,
+            body,
+            found: true,
+        })
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -20,13 +20,17 @@ pub enum TemplateKind {
 }
 
 impl TemplateKind {
-    fn base(self) -> &'static str {
-        match self {
-            Self::Workspace => "/api/workspace-templates",
-            Self::WorkspaceService => "/api/workspace-service-templates",
-            Self::UserResource => "/api/user-resource-templates",
-            Self::SharedService => "/api/shared-service-templates",
-        }
+    fn base(self, service: Option<&str>) -> anyhow::Result<String> {
+        Ok(match (self, service) {
+            (Self::UserResource, Some(svc)) => {
+                format!("/api/workspace-service-templates/{svc}/user-resource-templates")
+            }
+            (_, Some(_)) => anyhow::bail!("--service applies to user-resource templates only"),
+            (Self::Workspace, None) => "/api/workspace-templates".into(),
+            (Self::WorkspaceService, None) => "/api/workspace-service-templates".into(),
+            (Self::UserResource, None) => "/api/user-resource-templates".into(),
+            (Self::SharedService, None) => "/api/shared-service-templates".into(),
+        })
     }
 }
 
@@ -37,11 +41,15 @@ pub enum TemplateAction {
         name: String,
         #[arg(long)]
         version: Option<String>,
+        /// Mark the properties an update cannot change (`readOnly`).
+        #[arg(long)]
+        is_update: bool,
     },
     Versions {
         name: String,
     },
-    /// Register a template from a JSON file (name, version, parameters, ...).
+    /// Register a template from a JSON file: Azure TRE's shape (`name`, `version`, `current`,
+    /// `json_schema`) or ours (`name`, `version`, `parameters`, ...).
     Register {
         file: PathBuf,
     },
@@ -128,13 +136,29 @@ fn print(v: &Value) -> anyhow::Result<()> {
 pub async fn templates(
     c: &ApiClient,
     kind: TemplateKind,
+    service: Option<&str>,
     action: TemplateAction,
 ) -> anyhow::Result<()> {
-    let base = kind.base();
+    let base = kind.base(service)?;
     let v = match action {
-        TemplateAction::List => c.get(base).await?,
-        TemplateAction::Get { name, version } => {
-            let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
+        TemplateAction::List => c.get(&base).await?,
+        TemplateAction::Get {
+            name,
+            version,
+            is_update,
+        } => {
+            let mut q = Vec::new();
+            if let Some(v) = version {
+                q.push(format!("version={v}"));
+            }
+            if is_update {
+                q.push("is_update=true".to_string());
+            }
+            let q = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
             c.get(&format!("{base}/{name}{q}")).await?
         }
         TemplateAction::Versions { name } => c.get(&format!("{base}/{name}/versions")).await?,
@@ -143,7 +167,7 @@ pub async fn templates(
                 .with_context(|| format!("reading {}", file.display()))?;
             let body: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
-            c.call(Method::POST, base, Some(&body), None).await?.body
+            c.call(Method::POST, &base, Some(&body), None).await?.body
         }
     };
     print(&v)
@@ -154,8 +178,9 @@ async fn accepted(c: &ApiClient, body: Value, wait: bool) -> anyhow::Result<()> 
     print(&body)?;
     if wait {
         let op = &body["operation"];
+        // `resourcePath` is below `/api`, as in Azure TRE.
         let path = format!(
-            "{}/operations/{}",
+            "/api{}/operations/{}",
             op["resourcePath"].as_str().unwrap_or_default(),
             op["id"].as_str().unwrap_or_default()
         );

@@ -21,6 +21,15 @@ pub struct DevArgs {
     /// Print only the API URL (for scripts), not the banner with tokens.
     #[arg(long)]
     pub quiet: bool,
+    /// Networks beyond globally routable addresses that data sources may reach (registration
+    /// and imports), comma-separated CIDR; `none` for none. A laptop's own servers are the
+    /// usual sources here, so loopback is allowed by default; in AWS nothing is.
+    #[arg(
+        long,
+        env = "TRE_DATASOURCE_ALLOWED_NETWORKS",
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub datasource_allowed_networks: String,
 }
 
 #[derive(clap::Args)]
@@ -38,6 +47,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let mut opts = DevOptions::new(&args.data_dir, args.addr);
     opts.registry_addr = args.registry_addr;
+    opts.datasource_allowed_networks = match args.datasource_allowed_networks.trim() {
+        "none" => Default::default(),
+        list => list
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("--datasource-allowed-networks")?,
+    };
     // Each bundle step runs as a process of this same program (`tre run-bundle-action`).
     let me = std::env::current_exe().context("locating the tre program")?;
     opts.runner = Some(RunnerCommand {

@@ -50,7 +50,7 @@ enum Command {
     RunAirlockAction,
     /// The airlock: requests that bring data into a workspace or take it out.
     Airlock {
-        /// The workspace (every action but `queue`).
+        /// The workspace (every action but `queue` and `mine`).
         #[arg(long, global = true)]
         workspace: Option<String>,
         #[command(subcommand)]
@@ -70,6 +70,10 @@ enum Command {
     /// Templates of one kind: workspace, workspace-service, user-resource, shared-service.
     Templates {
         kind: commands::TemplateKind,
+        /// User-resource templates: those of this workspace-service template (the nested
+        /// routes; without it, the flat `/api/user-resource-templates`).
+        #[arg(long)]
+        service: Option<String>,
         #[command(subcommand)]
         action: commands::TemplateAction,
     },
@@ -117,6 +121,12 @@ enum Command {
 enum AirlockCommand {
     /// Requests waiting for your review (airlock managers).
     Queue,
+    /// Your requests in every workspace (`--airlock-manager`: every request of the workspaces
+    /// where you are an airlock manager).
+    Mine {
+        #[arg(long)]
+        airlock_manager: bool,
+    },
     #[command(flatten)]
     Request(airlock::AirlockAction),
 }
@@ -135,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Airlock { workspace, action } => match action {
             AirlockCommand::Queue => airlock::queue(&client()?).await,
+            AirlockCommand::Mine { airlock_manager } => {
+                airlock::mine(&client()?, airlock_manager).await
+            }
             AirlockCommand::Request(action) => {
                 let Some(ws) = workspace else {
                     anyhow::bail!("--workspace is required (the workspace the request belongs to)");
@@ -148,7 +161,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Registry { action } => registry::run(action).await,
         Command::Openapi => print_json(&tre_api::openapi::document()),
         Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),
-        Command::Templates { kind, action } => commands::templates(&client()?, kind, action).await,
+        Command::Templates {
+            kind,
+            service,
+            action,
+        } => commands::templates(&client()?, kind, service.as_deref(), action).await,
         Command::Workspaces { action } => {
             commands::resources(&client()?, "/api/workspaces".into(), action).await
         }

@@ -27,7 +27,12 @@ pub async fn watch(
     bar.enable_steady_tick(Duration::from_millis(120));
     let started = std::time::Instant::now();
     loop {
-        let op = client.get(operation_path).await?;
+        // Once an uninstall has finished, its resource is gone and so is the operation.
+        let Some(reply) = client.get_if_found(operation_path).await? else {
+            bar.finish_with_message("deleted");
+            return Ok(serde_json::json!({"status": "deleted", "path": operation_path}));
+        };
+        let op = reply.get("operation").cloned().unwrap_or(reply);
         let status = op
             .get("status")
             .and_then(Value::as_str)

@@ -88,7 +88,10 @@ async fn an_export_through_the_cli() {
         json!({"templateName": "plain"}),
     )
     .await;
-    let ws = created["resource"]["id"].as_str().expect("id").to_string();
+    let ws = created["operation"]["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     for (who, role) in [
         ("dev-researcher", "WorkspaceResearcher"),
         ("dev-airlock-manager", "AirlockManager"),
@@ -130,7 +133,15 @@ async fn an_export_through_the_cli() {
         ],
     )
     .await;
-    let rid = req["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        req["allowedUserActions"],
+        json!(["cancel", "submit"]),
+        "{req}"
+    );
+    let rid = req["airlockRequest"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let uploaded = run(
         &url,
         &researcher,
@@ -145,8 +156,11 @@ async fn an_export_through_the_cli() {
         ],
     )
     .await;
-    assert_eq!(uploaded["files"][0]["name"], "results.csv");
-    assert_eq!(uploaded["files"][1]["name"], "large.bin");
+    assert_eq!(
+        uploaded["airlockRequest"]["files"][0]["name"],
+        "results.csv"
+    );
+    assert_eq!(uploaded["airlockRequest"]["files"][1]["name"], "large.bin");
     run(
         &url,
         &researcher,
@@ -164,7 +178,7 @@ async fn an_export_through_the_cli() {
                     &["airlock", "--workspace", &ws, "show", &rid],
                 )
                 .await;
-                if r["status"] == status {
+                if r["airlockRequest"]["status"] == status {
                     return r;
                 }
                 assert!(Instant::now() < deadline, "never {status}: {r}");
@@ -174,7 +188,15 @@ async fn an_export_through_the_cli() {
     };
     until("in_review").await;
     let queue = run(&url, &manager, &["airlock", "queue"]).await;
-    assert_eq!(queue["airlockRequests"][0]["id"], rid.as_str());
+    assert_eq!(
+        queue["airlockRequests"][0]["airlockRequest"]["id"],
+        rid.as_str()
+    );
+    // The researcher's own requests, across workspaces (a bare array, as Azure TRE answers).
+    let mine = run(&url, &researcher, &["airlock", "mine"]).await;
+    assert_eq!(mine[0]["id"], rid.as_str(), "{mine}");
+    let managed = run(&url, &manager, &["airlock", "mine", "--airlock-manager"]).await;
+    assert_eq!(managed[0]["id"], rid.as_str(), "{managed}");
     // A review without a comment is refused with the API's explanation.
     let (ok, _, err) = tokio::task::spawn_blocking({
         let (url, manager, ws, rid) = (url.clone(), manager.clone(), ws.clone(), rid.clone());
@@ -198,7 +220,7 @@ async fn an_export_through_the_cli() {
     })
     .await
     .expect("join");
-    assert!(!ok && err.contains("comment"), "{err}");
+    assert!(!ok && err.contains("decisionExplanation"), "{err}");
     run(
         &url,
         &manager,
@@ -215,7 +237,20 @@ async fn an_export_through_the_cli() {
         ],
     )
     .await;
-    until("approved").await;
+    let approved = until("approved").await;
+    assert_eq!(
+        approved["airlockRequest"]["reviews"][0]["decisionExplanation"],
+        "aggregates only"
+    );
+    // The link of an approved export: one read link per file, for its requester.
+    let link = run(
+        &url,
+        &researcher,
+        &["airlock", "--workspace", &ws, "link", &rid],
+    )
+    .await;
+    assert_eq!(link["files"].as_array().map(Vec::len), Some(2), "{link}");
+    assert_eq!(link["containerUrl"], link["files"][0]["url"]);
     let out = dir.path().join("downloaded.csv");
     run(
         &url,

@@ -65,7 +65,10 @@ async fn client_commands_round_trip() {
     .expect("join");
     assert!(ok, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json output");
-    let id = v["resource"]["id"].as_str().expect("id").to_string();
+    let id = v["operation"]["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     assert_eq!(v["operation"]["status"], "awaiting_deployment");
 
     let (ok, out, _) = run(s(&["workspaces", "list"])).await.expect("join");
@@ -139,7 +142,8 @@ async fn bundle_build_and_register() {
     assert!(registered.0, "{}", registered.2);
     let t: serde_json::Value = serde_json::from_str(&registered.1).expect("template json");
     assert_eq!(t["name"], "tre-workspace-base");
-    assert_eq!(t["type"], "workspace");
+    assert_eq!(t["resourceType"], "workspace");
+    assert_eq!(t["type"], "object");
     assert_eq!(t["bundle"].as_str().map(str::trim), Some(built.1.trim()));
     assert_eq!(t["customActions"][0]["name"], "snapshot");
     assert!(

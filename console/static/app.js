@@ -56,10 +56,11 @@ function badge(status) {
   return h('span', { class: `status ${kind}` }, String(status).replaceAll('_', ' '));
 }
 
-function when(iso) {
-  if (!iso) return '';
-  const d = new Date(iso);
-  return h('time', { datetime: iso }, d.toLocaleString());
+// Times come as POSIX seconds (Azure TRE's `updatedWhen`) or as RFC 3339 text.
+function when(t) {
+  if (t === undefined || t === null || t === '') return '';
+  const d = typeof t === 'number' ? new Date(t * 1000) : new Date(t);
+  return h('time', { datetime: d.toISOString() }, d.toLocaleString());
 }
 
 function bytes(n) {
@@ -309,7 +310,7 @@ async function workspacesPage() {
         `${w.templateName} ${w.templateVersion}`,
         badge(w.deploymentStatus),
         rolesIn(w.id).join(', ') || (isAdmin() ? 'TRE admin' : ''),
-        when(w.updatedAt),
+        when(w.updatedWhen),
       ]),
       'You have no workspaces yet. A TRE admin creates workspaces and assigns roles in them.'),
   );
@@ -317,26 +318,28 @@ async function workspacesPage() {
 
 function operationsTable(ws, ops) {
   return table('Operations, newest first', ['Action', 'Status', 'Steps', 'Started', 'By'],
-    [...ops].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).map((o) => [
+    [...ops].sort((a, b) => b.createdWhen - a.createdWhen).map((o) => [
       h('a', { href: `#/workspaces/${enc(ws)}/operations/${enc(o.id)}` }, o.action),
       badge(o.status),
       `${o.steps.filter((s) => !IN_PROGRESS.has(s.status)).length} of ${o.steps.length} done`,
-      when(o.createdAt),
-      o.createdBy,
+      when(o.createdWhen),
+      o.user.name,
     ]),
     'No operations yet.');
 }
 
 async function workspacePage(ws) {
   const load = async () => {
-    const [workspace, { workspaceServices }, { operations }] = await Promise.all([
+    const [{ workspace }, { workspaceServices }, { operations }] = await Promise.all([
       api('GET', wsPath(ws)),
       api('GET', `${wsPath(ws)}/workspace-services`),
       api('GET', `${wsPath(ws)}/operations`),
     ]);
     let requests = null;
     const roles = rolesIn(ws);
-    if (roles.length > 0) requests = (await api('GET', `${wsPath(ws)}/requests`)).airlockRequests;
+    if (roles.length > 0) {
+      requests = (await api('GET', `${wsPath(ws)}/requests`)).airlockRequests.map((i) => i.airlockRequest);
+    }
     return { workspace, workspaceServices, operations, requests };
   };
   const draw = ({ workspace, workspaceServices, operations, requests }) => {
@@ -353,7 +356,7 @@ async function workspacePage(ws) {
           h('a', { href: `#/workspaces/${enc(ws)}/services/${enc(s.id)}` }, displayName(s)),
           `${s.templateName} ${s.templateVersion}`,
           badge(s.deploymentStatus),
-          when(s.updatedAt),
+          when(s.updatedWhen),
         ]), 'No workspace services.'),
       h('h2', {}, 'Operations'),
       operationsTable(ws, operations),
@@ -361,7 +364,7 @@ async function workspacePage(ws) {
       requests === null ? '' : table('Airlock requests of this workspace', ['Title', 'Type', 'Status', 'Files', 'Updated'],
         requests.map((r) => [
           h('a', { href: `#/workspaces/${enc(ws)}/requests/${enc(r.id)}` }, r.title),
-          r.type, badge(r.status), String(r.files.length), when(r.updatedAt),
+          r.type, badge(r.status), String(r.files.length), when(r.updatedWhen),
         ]), 'No airlock requests.'),
     );
   };
@@ -375,7 +378,7 @@ async function workspacePage(ws) {
 }
 
 async function servicePage(ws, svc) {
-  const [service, { userResources }, { operations }] = await Promise.all([
+  const [{ workspaceService: service }, { userResources }, { operations }] = await Promise.all([
     api('GET', svcPath(ws, svc)),
     api('GET', `${svcPath(ws, svc)}/user-resources`),
     api('GET', `${svcPath(ws, svc)}/operations`),
@@ -390,11 +393,11 @@ async function servicePage(ws, svc) {
     h('h2', {}, 'User resources'),
     table('User resources of this service', ['Name', 'Template', 'Owner', 'Status', 'Updated'],
       userResources.map((u) => [displayName(u), `${u.templateName} ${u.templateVersion}`, u.ownerId,
-        badge(u.deploymentStatus), when(u.updatedAt)]),
+        badge(u.deploymentStatus), when(u.updatedWhen)]),
       'No user resources you can see.'),
     h('h2', {}, 'Operations on this service'),
     table('Operations, newest first', ['Action', 'Status', 'Message', 'Started'],
-      operations.map((o) => [o.action, badge(o.status), o.message, when(o.createdAt)]),
+      operations.map((o) => [o.action, badge(o.status), o.message, when(o.createdWhen)]),
       'No operations yet.'),
   );
 }
@@ -408,15 +411,15 @@ async function operationPage(ws, opId) {
         h('dt', {}, 'Status'), h('dd', { 'aria-live': 'polite' }, badge(op.status)),
         h('dt', {}, 'Resource'), h('dd', { class: 'mono' }, op.resourcePath),
         h('dt', {}, 'Message'), h('dd', {}, op.message || '—'),
-        h('dt', {}, 'Started'), h('dd', {}, when(op.createdAt), ` by ${op.createdBy}`),
-        h('dt', {}, 'Updated'), h('dd', {}, when(op.updatedAt))),
+        h('dt', {}, 'Started'), h('dd', {}, when(op.createdWhen), ` by ${op.user.name}`),
+        h('dt', {}, 'Updated'), h('dd', {}, when(op.updatedWhen))),
       h('h2', {}, 'Steps'),
       h('ol', { class: 'steps' }, op.steps.map((s) => h('li', {},
-        `${s.action} of ${s.templateName} `, badge(s.status), s.message ? ` — ${s.message}` : ''))),
+        `${s.resourceAction} of ${s.resourceTemplateName} `, badge(s.status), s.message ? ` — ${s.message}` : ''))),
     );
   };
   const load = async () => {
-    return api('GET', `${wsPath(ws)}/operations/${enc(opId)}`);
+    return (await api('GET', `${wsPath(ws)}/operations/${enc(opId)}`)).operation;
   };
   const op = await load();
   draw(op);
@@ -440,20 +443,18 @@ async function reviewQueuePage() {
     h('h1', {}, 'Review queue'),
     h('p', { class: 'hint' }, 'Requests in review in the workspaces where you are an airlock manager, that you did not create and have not reviewed yet.'),
     table('Requests waiting for your review', ['Title', 'Workspace', 'Type', 'Files', 'Requested by', 'Submitted'],
-      airlockRequests.map((r) => [
+      airlockRequests.map(({ airlockRequest: r }) => [
         h('a', { href: `#/workspaces/${enc(r.workspaceId)}/requests/${enc(r.id)}` }, r.title),
-        mono(r.workspaceId), r.type, String(r.files.length), r.createdBy, when(r.updatedAt),
+        mono(r.workspaceId), r.type, String(r.files.length), r.createdBy.name, when(r.updatedWhen),
       ]),
       'Nothing is waiting for your review.'),
   );
 }
 
 async function requestPage(ws, id) {
-  const req = await api('GET', reqPath(ws, id));
-  const canReview = req.status === 'in_review'
-    && rolesIn(ws).includes('AirlockManager')
-    && req.createdBy !== state.me.id
-    && !req.reviews.some((r) => r.reviewer === state.me.id);
+  const { airlockRequest: req, allowedUserActions } = await api('GET', reqPath(ws, id));
+  // The API says what the caller may do with the request now.
+  const canReview = allowedUserActions.includes('review');
 
   const fileRows = req.files.map((f) => [
     mono(f.name), bytes(f.size), mono(f.sha256 || 'not measured yet'),
@@ -472,26 +473,26 @@ async function requestPage(ws, id) {
     h('dl', { class: 'facts' },
       h('dt', {}, 'Status'), h('dd', { id: 'request-status' }, badge(req.status)),
       h('dt', {}, 'Workspace'), h('dd', {}, h('a', { href: `#/workspaces/${enc(ws)}` }, ws)),
-      h('dt', {}, 'Requested by'), h('dd', {}, req.createdBy),
-      h('dt', {}, 'Justification'), h('dd', {}, req.justification),
-      h('dt', {}, 'Approvals'), h('dd', {}, `${req.reviews.filter((r) => r.decision === 'approve').length} of ${req.requiredApprovals} needed`)),
+      h('dt', {}, 'Requested by'), h('dd', {}, req.createdBy.name),
+      h('dt', {}, 'Justification'), h('dd', {}, req.businessJustification),
+      h('dt', {}, 'Approvals'), h('dd', {}, `${req.reviews.filter((r) => r.reviewDecision === 'approved').length} of ${req.requiredApprovals} needed`)),
     h('h2', {}, 'Files'),
     table('Files of this request', ['Name', 'Size', 'SHA-256', ''], fileRows, 'No files.'),
     h('h2', {}, 'Scan result'),
     scan,
     h('h2', {}, 'Reviews'),
     table('Reviews so far', ['Reviewer', 'Decision', 'Comment', 'When'],
-      req.reviews.map((r) => [r.reviewer, badge(r.decision === 'approve' ? 'approved' : 'rejected'), r.comment, when(r.at)]),
+      req.reviews.map((r) => [r.reviewer.name, badge(r.reviewDecision), r.decisionExplanation, when(r.dateCreated)]),
       'No reviews yet.'),
     h('h2', {}, 'History'),
     table('Every status change', ['When', 'From', 'To', 'By', 'Message'],
-      req.history.map((t) => [when(t.at), t.from ? badge(t.from) : '—', badge(t.to), t.by, t.message || '']),
-      'No history.'),
+      req.history.map((t) => [when(t.updatedWhen), badge(t.properties.previousStatus), badge(t.properties.status), t.updatedBy.name, t.properties.message || '']),
+      'No status changes since it was opened.'),
     canReview ? reviewForm(ws, id) : '',
   );
   if (['submitted', 'approval_in_progress', 'rejection_in_progress', 'blocking_in_progress'].includes(req.status)) {
     poll(async () => {
-      const next = await api('GET', reqPath(ws, id));
+      const { airlockRequest: next } = await api('GET', reqPath(ws, id));
       if (next.status !== req.status) { await requestPage(ws, id); return false; }
       return true;
     });
@@ -534,8 +535,9 @@ function reviewForm(ws, id) {
     }
     for (const b of form.querySelectorAll('button')) b.disabled = true;
     try {
-      const updated = await api('POST', `${reqPath(ws, id)}/review`, { decision, comment: text });
-      notify(`${decision === 'approve' ? 'Approved' : 'Rejected'}: the request is now ${updated.status.replaceAll('_', ' ')}.`);
+      const approval = decision === 'approve';
+      const { airlockRequest: updated } = await api('POST', `${reqPath(ws, id)}/review`, { approval, decisionExplanation: text });
+      notify(`${approval ? 'Approved' : 'Rejected'}: the request is now ${updated.status.replaceAll('_', ' ')}.`);
       await requestPage(ws, id);
       window.scrollTo(0, 0);
     } catch (e) {
@@ -554,13 +556,15 @@ async function templatesPage() {
     ['Shared service templates', '/api/shared-service-templates'],
   ];
   const lists = await Promise.all(kinds.map(([, path]) => api('GET', path)));
+  // List entries carry the current version; user-resource ones name their service template.
   show(
     h('h1', {}, 'Templates'),
     kinds.map(([title], i) => [
       h('h2', {}, title),
-      table(title, ['Name', 'Version', 'Title', 'Description', 'Custom actions'],
+      table(title, ['Name', 'Version', 'Title', 'Description', 'Custom actions', 'Service template'],
         lists[i].templates.map((t) => [mono(t.name), t.version, t.title, t.description,
-          (t.customActions || []).map((a) => a.name).join(', ')]),
+          (t.customActions || []).map((a) => a.name).join(', '),
+          t.parentWorkspaceService ? mono(t.parentWorkspaceService) : '']),
         'None registered.'),
     ]),
   );
@@ -572,7 +576,7 @@ async function sharedServicesPage() {
     h('h1', {}, 'Shared services'),
     table('Shared services', ['Name', 'Template', 'Status', 'Updated'],
       sharedServices.map((s) => [displayName(s), `${s.templateName} ${s.templateVersion}`,
-        badge(s.deploymentStatus), when(s.updatedAt)]),
+        badge(s.deploymentStatus), when(s.updatedWhen)]),
       'No shared services.'),
   );
 }

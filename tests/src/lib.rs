@@ -22,10 +22,52 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// The keys single items are wrapped in (as Azure TRE wraps them).
+pub const ITEM_KEYS: [&str; 6] = [
+    "workspace",
+    "workspaceService",
+    "userResource",
+    "sharedService",
+    "operation",
+    "airlockRequest",
+];
+
+/// The item inside a wrapped single-item body (`{"workspace": {...}}` gives the workspace);
+/// any other body as it is.
+pub fn item(body: &Value) -> &Value {
+    match body.as_object() {
+        Some(o) if o.len() == 1 => ITEM_KEYS.iter().find_map(|k| o.get(*k)).unwrap_or(body),
+        _ => body,
+    }
+}
+
+impl Reply {
+    /// The resource, operation or request a single-item response wraps.
+    pub fn item(&self) -> &Value {
+        item(&self.body)
+    }
+}
+
 impl TestStack {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A stack whose data sources may be the tests' own servers on loopback: allowed through
+    /// the setting a deployment would use, not a path of their own.
+    pub async fn start_allowing_loopback() -> anyhow::Result<Self> {
+        Self::start_with(|o| {
+            o.datasource_allowed_networks = LOOPBACK.parse().unwrap_or_default();
+        })
+        .await
+    }
+
+    /// A stack on [`test_options`] adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut DevOptions)) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let stack = DevStack::start(test_options(dir.path())).await?;
+        let mut options = test_options(dir.path());
+        adjust(&mut options);
+        let stack = DevStack::start(options).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -123,7 +165,7 @@ impl TestStack {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let r = self.get(path, token).await;
-            let status = r.body["deploymentStatus"].as_str().unwrap_or_default();
+            let status = r.item()["deploymentStatus"].as_str().unwrap_or_default();
             let busy = status.starts_with("awaiting_")
                 || matches!(
                     status,
@@ -150,6 +192,9 @@ impl TestStack {
         r.body
     }
 }
+
+/// The loopback networks, as `TRE_DATASOURCE_ALLOWED_NETWORKS` names them.
+pub const LOOPBACK: &str = "127.0.0.0/8,::1/128";
 
 /// Options of a test stack: private port, fast retries, and the task runners of this package.
 pub fn test_options(dir: &std::path::Path) -> DevOptions {
@@ -196,44 +241,36 @@ pub fn sample_schema() -> Value {
     })
 }
 
-/// Register one template of each kind (each with a `restart` custom action).
+/// Register one template of each kind (each with a `restart` custom action); the user-resource
+/// one under its workspace-service template, at Azure TRE's nested route.
 pub async fn register_sample_templates(t: &TestStack, admin: &str) {
-    let reg = |name: &str, parent: Option<&str>| {
-        let mut body = serde_json::json!({
+    let reg = |name: &str| {
+        serde_json::json!({
             "name": name, "version": "1.0.0", "description": format!("{name} for tests"),
             "parameters": sample_schema(),
             "customActions": [{"name": "restart", "description": "Restart it"}]
-        });
-        if let Some(p) = parent {
-            body["parentServiceTemplate"] = Value::String(p.into());
-        }
-        body
+        })
     };
-    t.post_ok(
-        "/api/workspace-templates",
-        admin,
-        &reg("ws-base", None),
-        201,
-    )
-    .await;
+    t.post_ok("/api/workspace-templates", admin, &reg("ws-base"), 201)
+        .await;
     t.post_ok(
         "/api/workspace-service-templates",
         admin,
-        &reg("svc-notebook", None),
+        &reg("svc-notebook"),
         201,
     )
     .await;
     t.post_ok(
-        "/api/user-resource-templates",
+        "/api/workspace-service-templates/svc-notebook/user-resource-templates",
         admin,
-        &reg("ur-vm", Some("svc-notebook")),
+        &reg("ur-vm"),
         201,
     )
     .await;
     t.post_ok(
         "/api/shared-service-templates",
         admin,
-        &reg("shared-mirror", None),
+        &reg("shared-mirror"),
         201,
     )
     .await;
@@ -261,13 +298,8 @@ pub async fn register_bundle(t: &TestStack, admin: &str, dir: &std::path::Path) 
     }
     .to_string();
     let body = artifact.manifest.template_registration(&reference);
-    let base = match artifact.manifest.kind {
-        tre_core::domain::ResourceKind::Workspace => "/api/workspace-templates",
-        tre_core::domain::ResourceKind::WorkspaceService => "/api/workspace-service-templates",
-        tre_core::domain::ResourceKind::UserResource => "/api/user-resource-templates",
-        tre_core::domain::ResourceKind::SharedService => "/api/shared-service-templates",
-    };
-    t.post_ok(base, admin, &body, 201).await;
+    t.post_ok(&artifact.manifest.registration_path(), admin, &body, 201)
+        .await;
     artifact.manifest.name.clone()
 }
 
@@ -275,7 +307,10 @@ pub async fn register_bundle(t: &TestStack, admin: &str, dir: &std::path::Path) 
 pub async fn create(t: &TestStack, path: &str, token: &str, template: &str, name: &str) -> String {
     let body = serde_json::json!({"templateName": template, "properties": {"display_name": name}});
     let v = t.post_ok(path, token, &body, 202).await;
-    let id = v["resource"]["id"].as_str().unwrap_or_default().to_string();
+    let id = v["operation"]["resourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     t.settled(&format!("{path}/{id}"), token).await;
     id
 }

@@ -60,7 +60,7 @@ impl Airlock {
     }
 
     async fn open(&self, kind: &str) -> String {
-        let body = json!({"type": kind, "title": format!("{kind} of cohort data"), "justification": "needed for the study"});
+        let body = json!({"type": kind, "title": format!("{kind} of cohort data"), "businessJustification": "needed for the study"});
         let r = self
             .t
             .post_ok(
@@ -70,8 +70,8 @@ impl Airlock {
                 201,
             )
             .await;
-        assert_eq!(r["status"], "draft");
-        r["id"].as_str().expect("id").to_string()
+        assert_eq!(r["airlockRequest"]["status"], "draft");
+        r["airlockRequest"]["id"].as_str().expect("id").to_string()
     }
 
     async fn upload(&self, rid: &str, name: &str, content: &[u8]) {
@@ -105,7 +105,8 @@ impl Airlock {
                 &json!({}),
                 200,
             )
-            .await
+            .await["airlockRequest"]
+            .clone()
     }
 
     /// POST a transition, whatever its answer.
@@ -126,9 +127,10 @@ impl Airlock {
         loop {
             let r = self.t.get(&self.path(rid), &self.researcher).await;
             assert_eq!(r.status, 200, "{}", r.body);
-            let status = r.body["status"].as_str().unwrap_or_default().to_string();
+            let request = &r.body["airlockRequest"];
+            let status = request["status"].as_str().unwrap_or_default().to_string();
             if !passing.contains(&status.as_str()) {
-                return r.body;
+                return request.clone();
             }
             assert!(
                 Instant::now() < deadline,
@@ -139,32 +141,34 @@ impl Airlock {
         }
     }
 
-    /// A review by `token`, whatever its answer.
+    /// A review by `token` (`approval` true approves), whatever its answer.
     async fn try_review(
         &self,
         rid: &str,
         token: &str,
-        decision: &str,
-        comment: &str,
+        approval: bool,
+        explanation: &str,
     ) -> tre_e2e::Reply {
         self.t
             .post(
                 &format!("{}/review", self.path(rid)),
                 token,
-                &json!({"decision": decision, "comment": comment}),
+                &json!({"approval": approval, "decisionExplanation": explanation}),
             )
             .await
     }
 
-    async fn review(&self, rid: &str, decision: &str, comment: &str) -> Value {
+    /// A review by the airlock manager that must succeed; returns the request.
+    async fn review(&self, rid: &str, approval: bool, explanation: &str) -> Value {
         self.t
             .post_ok(
                 &format!("{}/review", self.path(rid)),
                 &self.manager,
-                &json!({"decision": decision, "comment": comment}),
+                &json!({"approval": approval, "decisionExplanation": explanation}),
                 200,
             )
-            .await
+            .await["airlockRequest"]
+            .clone()
     }
 
     async fn link(&self, rid: &str, file: &str, token: &str) -> (u16, Value) {
@@ -245,7 +249,8 @@ async fn an_approved_import_arrives_in_the_workspace_with_its_checksum() {
         .as_array()
         .expect("queue")
         .iter()
-        .any(|q| q["id"] == rid.as_str()));
+        .any(|q| q["airlockRequest"]["id"] == rid.as_str()
+            && q["allowedUserActions"] == json!(["review"])));
     let researcher_queue = a.t.get("/api/airlock/review-queue", &a.researcher).await;
     assert_eq!(researcher_queue.body["airlockRequests"], json!([]));
     let (status, link) = a.link(&rid, "cohort.csv", &a.manager).await;
@@ -257,14 +262,16 @@ async fn an_approved_import_arrives_in_the_workspace_with_its_checksum() {
     let tampered = link["url"].as_str().expect("url").replace("sig=", "sig=00");
     assert_eq!(a.fetch(&tampered).await.0, 403);
 
-    let reviewed = a
-        .review(&rid, "approve", "anonymised, fine to import")
-        .await;
+    let reviewed = a.review(&rid, true, "anonymised, fine to import").await;
     assert_eq!(reviewed["status"], "approval_in_progress");
     let r = a.until_not(&rid, &["approval_in_progress"]).await;
     assert_eq!(r["status"], "approved", "{r}");
-    assert_eq!(r["reviews"][0]["comment"], "anonymised, fine to import");
-    assert_eq!(r["reviews"][0]["reviewer"], "dev-airlock-manager");
+    assert_eq!(
+        r["reviews"][0]["decisionExplanation"],
+        "anonymised, fine to import"
+    );
+    assert_eq!(r["reviews"][0]["reviewDecision"], "approved");
+    assert_eq!(r["reviews"][0]["reviewer"]["id"], "dev-airlock-manager");
     let arrived = a.read(Stage::WorkspaceData, &rid, "cohort.csv").await;
     assert_eq!(sha256(&arrived), sha256(&data));
     assert!(
@@ -275,17 +282,11 @@ async fn an_approved_import_arrives_in_the_workspace_with_its_checksum() {
         .as_array()
         .expect("history")
         .iter()
-        .map(|h| h["to"].as_str().unwrap_or(""))
+        .map(|h| h["properties"]["status"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(
         statuses,
-        [
-            "draft",
-            "submitted",
-            "in_review",
-            "approval_in_progress",
-            "approved"
-        ]
+        ["submitted", "in_review", "approval_in_progress", "approved"]
     );
     // Nothing moves an approved import back, and an approved import gives no download link.
     assert_eq!(a.try_act(&rid, "submit", &a.researcher).await.status, 409);
@@ -303,11 +304,11 @@ async fn a_rejected_import_leaves_nothing_behind() {
         "in_review"
     );
     // Reviewing needs a comment, and the requester may never review their own request.
-    let no_comment = a.try_review(&rid, &a.manager, "reject", " ").await;
+    let no_comment = a.try_review(&rid, &a.manager, false, " ").await;
     assert_eq!(no_comment.status, 400);
-    let own = a.try_review(&rid, &a.researcher, "approve", "mine").await;
+    let own = a.try_review(&rid, &a.researcher, true, "mine").await;
     assert_eq!(own.status, 403, "{}", own.body);
-    let reviewed = a.review(&rid, "reject", "contains names").await;
+    let reviewed = a.review(&rid, false, "contains names").await;
     assert_eq!(reviewed["status"], "rejection_in_progress");
     let r = a.until_not(&rid, &["rejection_in_progress"]).await;
     assert_eq!(r["status"], "rejected", "{r}");
@@ -352,7 +353,7 @@ async fn an_import_with_a_threat_is_blocked_by_the_scan() {
         }
     }
     // It never reaches review.
-    let review = a.try_review(&rid, &a.manager, "approve", "ok").await;
+    let review = a.try_review(&rid, &a.manager, true, "ok").await;
     assert_eq!(review.status, 409);
 }
 
@@ -369,7 +370,7 @@ async fn an_approved_export_is_downloadable_by_its_requester_only() {
         a.until_not(&rid, &["submitted"]).await["status"],
         "in_review"
     );
-    a.review(&rid, "approve", "aggregate only").await;
+    a.review(&rid, true, "aggregate only").await;
     let r = a.until_not(&rid, &["approval_in_progress"]).await;
     assert_eq!(r["status"], "approved", "{r}");
     let (status, link) = a.link(&rid, "results.txt", &a.researcher).await;
@@ -434,7 +435,10 @@ async fn a_workspace_may_require_two_distinct_approvals() {
     let body = json!({"templateName": "tre-workspace-base",
         "properties": {"display_name": "Two keys", "airlock_required_approvals": 2}});
     let created = t.post_ok("/api/workspaces", &admin, &body, 202).await;
-    let ws = created["resource"]["id"].as_str().expect("id").to_string();
+    let ws = created["operation"]["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     t.settled(&format!("/api/workspaces/{ws}"), &admin).await;
     for (user, role) in [
         ("dev-researcher", "WorkspaceResearcher"),
@@ -464,21 +468,21 @@ async fn a_workspace_may_require_two_distinct_approvals() {
         (r["status"].as_str(), r["requiredApprovals"].as_u64()),
         (Some("in_review"), Some(2))
     );
-    let first = a.review(&rid, "approve", "first key").await;
+    let first = a.review(&rid, true, "first key").await;
     assert_eq!(first["status"], "in_review", "one approval is not enough");
     // The same manager cannot approve twice.
-    let again = a.try_review(&rid, &a.manager, "approve", "again").await;
+    let again = a.try_review(&rid, &a.manager, true, "again").await;
     assert_eq!(again.status, 409, "{}", again.body);
     // The second, distinct manager completes it.
     let second =
         a.t.post_ok(
             &format!("{}/review", a.path(&rid)),
             &a.owner,
-            &json!({"decision": "approve", "comment": "second key"}),
+            &json!({"approval": true, "decisionExplanation": "second key"}),
             200,
         )
         .await;
-    assert_eq!(second["status"], "approval_in_progress");
+    assert_eq!(second["airlockRequest"]["status"], "approval_in_progress");
     let r = a.until_not(&rid, &["approval_in_progress"]).await;
     assert_eq!(r["status"], "approved", "{r}");
     assert_eq!(r["reviews"].as_array().map(Vec::len), Some(2));

@@ -89,10 +89,10 @@ impl AwsStack {
     /// POST a create and wait for its end; (path, settled resource).
     async fn create(&self, base: &str, body: Value) -> (String, Value) {
         let created = self.t.post_ok(base, &self.admin, &body, 202).await;
-        let id = created["resource"]["id"].as_str().expect("id");
+        let id = created["operation"]["resourceId"].as_str().expect("id");
         let path = format!("{base}/{id}");
         let r = self.t.settled_within(&path, &self.admin, LIMIT).await;
-        (path, r.body)
+        (path, r.item().clone())
     }
 
     /// `create` that must end `deployed`; says the operation's message when not.
@@ -118,7 +118,11 @@ impl AwsStack {
             )
             .await;
         assert_eq!(r.status, 202, "PATCH {path}: {}", r.body);
-        self.t.settled_within(path, &self.admin, LIMIT).await.body
+        self.t
+            .settled_within(path, &self.admin, LIMIT)
+            .await
+            .item()
+            .clone()
     }
 
     async fn action(&self, path: &str, action: &str) -> Value {
@@ -133,7 +137,11 @@ impl AwsStack {
             )
             .await;
         assert_eq!(r.status, 202, "{action} {path}: {}", r.body);
-        self.t.settled_within(path, &self.admin, LIMIT).await.body
+        self.t
+            .settled_within(path, &self.admin, LIMIT)
+            .await
+            .item()
+            .clone()
     }
 
     /// Disable, delete, and wait until the API no longer has it.
@@ -144,7 +152,7 @@ impl AwsStack {
             .t
             .call(Method::DELETE, path, Some(&self.admin), None, None)
             .await;
-        assert_eq!(d.status, 202, "DELETE {path}: {}", d.body);
+        assert_eq!(d.status, 200, "DELETE {path}: {}", d.body);
         let gone = self.t.settled_within(path, &self.admin, LIMIT).await;
         assert_eq!(gone.status, 404, "{path} after delete: {}", gone.body);
     }
@@ -595,7 +603,11 @@ async fn aws_bundles_deploy_isolated_environments_and_leave_nothing_behind() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(killed, "never caught the runner applying");
-    let after = s.t.settled_within(&vm, &s.admin, LIMIT).await.body;
+    let after =
+        s.t.settled_within(&vm, &s.admin, LIMIT)
+            .await
+            .item()
+            .clone();
     assert_eq!(status(&after), "updating_failed", "{after}");
     let op = s.last_operation(&vm).await;
     assert!(

@@ -130,7 +130,7 @@ async fn bad_input_is_rejected_and_changes_nothing() {
         &admin,
         Some(json!({"properties": {"display_name": "x"}})),
         None,
-        400,
+        422,
         "templateName",
     )
     .await;
@@ -141,7 +141,7 @@ async fn bad_input_is_rejected_and_changes_nothing() {
         &admin,
         Some(json!({"templateName": 5})),
         None,
-        400,
+        422,
         "expected",
     )
     .await;
@@ -152,12 +152,13 @@ async fn bad_input_is_rejected_and_changes_nothing() {
         &admin,
         Some(json!({"templateName": "ws-base", "surprise": true})),
         None,
-        400,
+        422,
         "surprise",
     )
     .await;
 
-    // Oversize, not JSON, malformed JSON.
+    // JSON without the expected fields and types is 422 above; oversize, not JSON and
+    // malformed JSON below.
     let before = t.stack.store_snapshot().await.expect("snapshot");
     let big = format!(
         "{{\"templateName\":\"ws-base\",\"properties\":{{\"display_name\":\"{}\"}}}}",
@@ -387,7 +388,7 @@ async fn bad_input_is_rejected_and_changes_nothing() {
         &admin,
         Some(json!({"principalId": "someone", "role": "Emperor"})),
         None,
-        400,
+        422,
         "unknown variant",
     )
     .await;
@@ -422,7 +423,10 @@ async fn sensitive_parameters_are_never_returned() {
     register_sample_templates(&t, &admin).await;
     let body = json!({"templateName": "ws-base", "properties": {"display_name": "s", "secret_key": "hunter2-very-secret"}});
     let created = t.post_ok("/api/workspaces", &admin, &body, 202).await;
-    let id = created["resource"]["id"].as_str().expect("id").to_string();
+    let id = created["operation"]["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let path = format!("/api/workspaces/{id}");
     let etag = t.settled(&path, &admin).await.etag.expect("etag");
     let r = t

@@ -37,12 +37,12 @@ async fn twenty_parallel_patches_one_winner() {
     // and one upgrade operation besides the install.
     let now = t.settled(&path, &admin).await;
     assert_eq!(
-        now.body["properties"]["display_name"],
-        won[0].body["resource"]["properties"]["display_name"]
+        now.item()["properties"]["display_name"],
+        won[0].body["workspace"]["properties"]["display_name"]
     );
     assert_ne!(now.etag, Some(etag));
     let history = t.get(&format!("{path}/history"), &admin).await;
-    let names: std::collections::BTreeSet<String> = history.body["history"]
+    let names: std::collections::BTreeSet<String> = history.body["resource_history"]
         .as_array()
         .expect("history")
         .iter()
@@ -53,7 +53,7 @@ async fn twenty_parallel_patches_one_winner() {
                 .to_string()
         })
         .collect();
-    let winner = won[0].body["resource"]["properties"]["display_name"]
+    let winner = won[0].body["workspace"]["properties"]["display_name"]
         .as_str()
         .unwrap_or("")
         .to_string();

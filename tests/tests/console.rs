@@ -237,9 +237,10 @@ impl Fixture {
     /// A request with one file, submitted and waiting in review.
     async fn in_review(&self, title: &str, file: &str, content: &[u8]) -> String {
         let base = format!("/api/workspaces/{}/requests", self.ws);
-        let body = json!({"type": "import", "title": title, "justification": "for the study"});
+        let body =
+            json!({"type": "import", "title": title, "businessJustification": "for the study"});
         let r = self.t.post_ok(&base, &self.researcher, &body, 201).await;
-        let rid = r["id"].as_str().expect("id").to_string();
+        let rid = r["airlockRequest"]["id"].as_str().expect("id").to_string();
         let link = self
             .t
             .post_ok(
@@ -276,8 +277,9 @@ impl Fixture {
         loop {
             let r = self.t.get(&path, &self.researcher).await;
             assert_eq!(r.status, 200, "{}", r.body);
-            if done(r.body["status"].as_str().unwrap_or_default()) {
-                return r.body;
+            let request = &r.body["airlockRequest"];
+            if done(request["status"].as_str().unwrap_or_default()) {
+                return request.clone();
             }
             assert!(Instant::now() < deadline, "request stuck: {}", r.body);
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -375,11 +377,20 @@ async fn an_airlock_manager_reviews_in_the_browser_and_a_researcher_has_no_queue
 
     // The API shows the decisions with their comments, and the workflow finished them.
     let approved = f.until(&approve_id, |s| s == "approved").await;
-    assert_eq!(approved["reviews"][0]["comment"], approve_comment);
-    assert_eq!(approved["reviews"][0]["reviewer"], "dev-airlock-manager");
+    assert_eq!(
+        approved["reviews"][0]["decisionExplanation"],
+        approve_comment
+    );
+    assert_eq!(
+        approved["reviews"][0]["reviewer"]["id"],
+        "dev-airlock-manager"
+    );
     let rejected = f.until(&reject_id, |s| s == "rejected").await;
-    assert_eq!(rejected["reviews"][0]["comment"], reject_comment);
-    assert_eq!(rejected["reviews"][0]["decision"], "reject");
+    assert_eq!(
+        rejected["reviews"][0]["decisionExplanation"],
+        reject_comment
+    );
+    assert_eq!(rejected["reviews"][0]["reviewDecision"], "rejected");
 
     let reviewer_calls = api_calls(&c, &f.t.stack.api_url).await;
     assert!(

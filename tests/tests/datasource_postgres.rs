@@ -280,7 +280,7 @@ async fn a_postgres_table_is_exported_as_csv_with_a_valid_ro_crate() {
          INSERT INTO public.admissions VALUES ('north', 1, 12), ('south', 1, 9), ('east, coast', 2, 4);",
     )
     .expect("create table");
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     let ds = t
         .register_and_import(&pg_source(pg.port, "public.admissions", "csv"))
         .await;
@@ -414,7 +414,7 @@ async fn a_postgres_server_over_tls_is_exported_when_its_ca_is_named() {
     )
     .expect("create table");
     let ca = std::fs::read_to_string(pg._dir.path().join("ca.pem")).expect("ca");
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     let mut body = pg_source(pg.port, "public.visits", "csv");
     body["connection"]["host"] = json!("localhost");
     body["connection"]["caCertificate"] = json!(ca);
@@ -439,4 +439,33 @@ async fn a_postgres_server_over_tls_is_exported_when_its_ca_is_named() {
         reason.contains("connecting to postgresql://tre@localhost"),
         "{reason}"
     );
+}
+
+/// The guard before any connection: with the runner's allowed networks empty, a server on
+/// loopback is refused (its reason in the source's status), before a connection is tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_host_outside_the_allowed_networks_is_refused_before_connecting() {
+    let t = TestStack::start_with(|o| {
+        o.datasource_allowed_networks = tre_e2e::LOOPBACK.parse().unwrap_or_default();
+        if let Some(r) = o.airlock_runner.as_mut() {
+            r.env
+                .push(("TRE_DATASOURCE_ALLOWED_NETWORKS".into(), String::new()));
+        }
+    })
+    .await
+    .expect("stack");
+    for (host, reason) in [
+        ("127.0.0.1", "refused: 127.0.0.1 is loopback (127.0.0.0/8)"),
+        (
+            "localhost",
+            "refused: `localhost` resolves only to refused addresses",
+        ),
+    ] {
+        let mut body = pg_source(5432, "public.admissions", "csv");
+        body["connection"]["host"] = json!(host);
+        let failed = t.register_and_import(&body).await;
+        assert_eq!(failed["dataState"], "Failed", "{failed}");
+        let got = failed["failureReason"].as_str().unwrap_or_default();
+        assert!(got.contains(reason), "`{reason}` not in `{got}`");
+    }
 }

@@ -1,7 +1,8 @@
 //! A data source imported from an S3 bucket (moto server on loopback standing in for S3; the
 //! runner reads with its own identity, as with its task role in AWS), with a valid RO-Crate; a
-//! key that is not there ends the import `Failed` with its reason. Its own test binary: the
-//! runner processes inherit this process's AWS environment.
+//! key that is not there ends the import `Failed` with its reason, and so does an endpoint
+//! outside the allowed networks. Its own test binary: the runner processes inherit this
+//! process's AWS environment.
 
 use serde_json::{json, Value};
 use tre_e2e::{sha256_hex, TestStack};
@@ -40,7 +41,7 @@ async fn an_s3_source_is_imported_with_a_valid_ro_crate() {
         .await
         .expect("object");
 
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     let body = |objects: &[&str]| {
         json!({
             "kind": "Import", "displayName": "Partner counts", "project": "Cohort study",
@@ -84,6 +85,19 @@ async fn an_s3_source_is_imported_with_a_valid_ro_crate() {
     let reason = missing["failureReason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("s3://partner-exports/weekly/2026/absent.csv"),
+        "{reason}"
+    );
+
+    // The endpoint is checked like any destination: without loopback among the allowed
+    // networks, the same bucket on its loopback endpoint is refused before any request.
+    let closed = TestStack::start().await.expect("stack");
+    let refused = closed
+        .register_and_import(&body(&["2026/counts.csv"]))
+        .await;
+    assert_eq!(refused["dataState"], "Failed", "{refused}");
+    let reason = refused["failureReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("reading s3://partner-exports/weekly/2026/counts.csv: refused: 127.0.0.1 is loopback (127.0.0.0/8)"),
         "{reason}"
     );
 }

@@ -197,7 +197,7 @@ fn source(base: &str, objects: &[&str]) -> Value {
 async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_completed() {
     use tre_core::domain::datasource::data_key;
     use tre_core::domain::rocrate;
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     let admin = t.token("admin");
     let base = serve_exports(EXPORTS).await;
     let ds = t
@@ -321,7 +321,7 @@ async fn an_https_source_is_imported_with_a_valid_ro_crate_reviewed_and_complete
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_connection_ends_failed_with_its_reason() {
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     // Nothing listens there.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -346,7 +346,7 @@ async fn a_failing_connection_ends_failed_with_its_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binding_gives_a_workspace_read_access_and_an_unbound_one_none() {
     use tre_e2e::{create, register_bundle, sample_bundle};
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     let admin = t.token("admin");
     register_bundle(&t, &admin, &sample_bundle("tre-workspace-base")).await;
     let a = create(&t, "/api/workspaces", &admin, "tre-workspace-base", "A").await;
@@ -475,7 +475,7 @@ async fn a_binding_gives_a_workspace_read_access_and_an_unbound_one_none() {
         .await;
     assert_eq!(patched.status, 202, "{}", patched.body);
     let done = t.settled(&format!("/api/workspaces/{a}"), &admin).await;
-    assert_eq!(done.body["deploymentStatus"], "updated", "{}", done.body);
+    assert_eq!(done.item()["deploymentStatus"], "updated", "{}", done.body);
     let given: Value = serde_json::from_slice(
         &std::fs::read(
             t.stack
@@ -533,7 +533,7 @@ async fn credentials_come_from_the_named_secret_and_are_never_shown() {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let t = TestStack::start().await.expect("stack");
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
     let admin = t.token("admin");
     let mut body = source(&base, &["admissions.csv"]);
     body["credentialsSecret"] = json!("exports-token");
@@ -675,4 +675,183 @@ async fn an_uploaded_source_is_filled_through_upload_links_and_imported() {
         .await
         .expect("head")
         .is_none());
+}
+
+/// Registration refuses what it can tell is forbidden without resolving anything: literal
+/// addresses that are not globally routable (in any spelling, IPv4-mapped ones included),
+/// `localhost`, and plain http, each naming its reason; the deployment's allowed networks
+/// open them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_refuses_forbidden_destinations_unless_the_networks_are_allowed() {
+    let with_base = |url: &str| {
+        let mut b = https_source("x");
+        b["connection"]["baseUrl"] = json!(url);
+        b
+    };
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    for (url, reason) in [
+        (
+            "https://169.254.170.2/",
+            "169.254.170.2 is link-local (169.254.0.0/16)",
+        ),
+        ("https://10.0.0.5/", "10.0.0.5 is private (10.0.0.0/8)"),
+        (
+            "https://[::ffff:127.0.0.1]/",
+            "::ffff:127.0.0.1 is IPv4-mapped 127.0.0.1, which is loopback (127.0.0.0/8)",
+        ),
+        ("https://[fe80::1]/", "fe80::1 is link-local (fe80::/10)"),
+        (
+            "http://localhost:8080/",
+            "`localhost` is this machine (loopback)",
+        ),
+        ("http://data.example.org/", "use https"),
+    ] {
+        let r = t.post("/api/datasources", &admin, &with_base(url)).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(reason),
+            "{url}: `{reason}` not in `{detail}`"
+        );
+    }
+    let mut pg = https_source("x");
+    pg["objects"] = json!([]);
+    pg["connection"] = json!({"type": "postgres", "host": "::ffff:169.254.170.2", "port": 5432,
+        "database": "d", "user": "u", "table": "t", "format": "csv",
+        "caCertificate": "-----BEGIN CERTIFICATE-----\n"});
+    let r = t.post("/api/datasources", &admin, &pg).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("IPv4-mapped 169.254.170.2, which is link-local"));
+    assert_eq!(
+        t.get("/api/datasources", &admin).await.body["dataSources"],
+        json!([])
+    );
+
+    // Allowing loopback opens loopback, and only that.
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
+    let admin = t.token("admin");
+    for url in [
+        "http://localhost:8080/",
+        "https://[::ffff:127.0.0.1]/",
+        "http://[::1]:8080/",
+    ] {
+        t.post_ok("/api/datasources", &admin, &with_base(url), 201)
+            .await;
+    }
+    let r = t
+        .post(
+            "/api/datasources",
+            &admin,
+            &with_base("https://169.254.170.2/"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// A file server that counts its requests: refusals must happen before anything is sent.
+async fn counting_server(hits: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = axum::Router::new().fallback(move || {
+        hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { ADMISSIONS.to_vec() }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// The import enforces the runner's own setting, whatever registration accepted: here the API
+/// allows loopback but the runner's `TRE_DATASOURCE_ALLOWED_NETWORKS` is empty (as after a
+/// deployment narrowed it), so a literal loopback address and `localhost` (resolved to its
+/// loopback addresses) are refused before any request, each with its reason in the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_refuses_destinations_its_own_setting_forbids() {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let port = counting_server(hits.clone()).await;
+    let t = TestStack::start_with(|o| {
+        o.datasource_allowed_networks = tre_e2e::LOOPBACK.parse().unwrap_or_default();
+        if let Some(r) = o.airlock_runner.as_mut() {
+            r.env
+                .push(("TRE_DATASOURCE_ALLOWED_NETWORKS".into(), String::new()));
+        }
+    })
+    .await
+    .expect("stack");
+    for (base, reason) in [
+        (
+            format!("http://127.0.0.1:{port}"),
+            "refused: 127.0.0.1 is loopback (127.0.0.0/8)",
+        ),
+        (
+            format!("http://localhost:{port}"),
+            "refused: `localhost` resolves only to refused addresses:",
+        ),
+    ] {
+        let failed = t
+            .register_and_import(&source(&base, &["admissions.csv"]))
+            .await;
+        assert_eq!(failed["dataState"], "Failed", "{failed}");
+        let got = failed["failureReason"].as_str().unwrap_or_default();
+        assert!(got.contains(reason), "`{reason}` not in `{got}`");
+        assert!(
+            got.contains("TRE_DATASOURCE_ALLOWED_NETWORKS is empty"),
+            "{got}"
+        );
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// A source's server redirects: to the task's credentials endpoint, to a private address, to
+/// an IPv4-mapped one, and down to plain http; the import follows none and ends Failed with the
+/// reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_a_forbidden_destination_ends_the_import_failed_with_its_reason() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let plain = format!("{base}/exports/admissions.csv");
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let plain = plain.clone();
+        async move {
+            let to = match uri.path() {
+                "/exports/credentials.csv" => "https://169.254.170.2/v2/credentials".to_string(),
+                "/exports/private.csv" => "https://10.0.0.5/admissions.csv".to_string(),
+                "/exports/mapped.csv" => "https://[::ffff:169.254.169.254]/latest".to_string(),
+                "/exports/downgrade.csv" => plain,
+                _ => return (axum::http::StatusCode::OK, [("x-none", String::new())]),
+            };
+            (axum::http::StatusCode::FOUND, [("location", to)])
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let t = TestStack::start_allowing_loopback().await.expect("stack");
+    for (object, reason) in [
+        (
+            "credentials.csv",
+            "the redirect to `https://169.254.170.2/v2/credentials` is not followed: 169.254.170.2 is link-local (169.254.0.0/16)",
+        ),
+        ("private.csv", "10.0.0.5 is private (10.0.0.0/8)"),
+        (
+            "mapped.csv",
+            "::ffff:169.254.169.254 is IPv4-mapped 169.254.169.254, which is link-local",
+        ),
+        ("downgrade.csv", "redirects are followed only to https"),
+    ] {
+        let failed = t.register_and_import(&source(&base, &[object])).await;
+        assert_eq!(failed["dataState"], "Failed", "{failed}");
+        let got = failed["failureReason"].as_str().unwrap_or_default();
+        assert!(got.contains(reason), "{object}: `{reason}` not in `{got}`");
+        assert!(got.contains(&format!("GET {base}/exports/{object}")), "{got}");
+    }
 }

@@ -1024,7 +1024,7 @@ async fn infra_applies_serves_and_tears_down_on_moto() -> anyhow::Result<()> {
     )
     .await?;
     ensure!(status == 202, "POST /api/workspaces: {status} {body}");
-    let ws_id = body["resource"]["id"]
+    let ws_id = body["operation"]["resourceId"]
         .as_str()
         .context("workspace id")?
         .to_string();

@@ -24,10 +24,10 @@ async fn admin_stack() -> (TestStack, String) {
 /// POST a create and wait for its end; returns (path, settled resource).
 async fn create(t: &TestStack, admin: &str, base: &str, body: Value) -> (String, Value) {
     let created = t.post_ok(base, admin, &body, 202).await;
-    let id = created["resource"]["id"].as_str().expect("id");
+    let id = created["operation"]["resourceId"].as_str().expect("id");
     let path = format!("{base}/{id}");
     let r = t.settled(&path, admin).await;
-    (path, r.body)
+    (path, r.item().clone())
 }
 
 async fn patch(t: &TestStack, admin: &str, path: &str, body: Value) -> Value {
@@ -36,7 +36,7 @@ async fn patch(t: &TestStack, admin: &str, path: &str, body: Value) -> Value {
         .call(Method::PATCH, path, Some(admin), Some(&body), Some(&etag))
         .await;
     assert_eq!(r.status, 202, "PATCH {path}: {}", r.body);
-    t.settled(path, admin).await.body
+    t.settled(path, admin).await.item().clone()
 }
 
 async fn delete(t: &TestStack, admin: &str, path: &str) -> u16 {
@@ -145,12 +145,12 @@ async fn sample_bundles_provision_upgrade_act_disable_and_delete() {
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let w = t.settled(&ws, &admin).await.body;
+    let w = t.settled(&ws, &admin).await.item().clone();
     assert_eq!(status(&w), "action_succeeded", "{w}");
     assert!(w["properties"]["last_snapshot"].is_string(), "{w}");
     assert!(storage.join("snapshots").is_dir());
 
-    // Deleting a parent that still has children is refused, and so is deleting while enabled.
+    // Deleting while enabled is refused.
     assert_eq!(delete(&t, &admin, &ws).await, 409);
 
     // Disabling the workspace disables everything under it, in one pipeline operation.
@@ -160,7 +160,7 @@ async fn sample_bundles_provision_upgrade_act_disable_and_delete() {
     assert_eq!(op["steps"].as_array().map(Vec::len), Some(3), "{op}");
     assert_eq!(op["status"], "updated", "{op}");
     for p in [&svc, &ur] {
-        let r = t.get(p, &admin).await.body;
+        let r = t.get(p, &admin).await.item().clone();
         assert_eq!(r["isEnabled"], false, "{r}");
         assert_eq!(status(&r), "updated", "{r}");
     }
@@ -174,19 +174,18 @@ async fn sample_bundles_provision_upgrade_act_disable_and_delete() {
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
 
-    // Delete bottom-up: each uninstall really removes what the install made.
-    assert_eq!(delete(&t, &admin, &ws).await, 409, "children still exist");
-    assert_eq!(delete(&t, &admin, &ur).await, 202);
+    // Delete: a user resource alone, then the workspace with what is left under it, in one
+    // operation; each uninstall really removes what the install made.
+    assert_eq!(delete(&t, &admin, &ur).await, 200);
     let history_of_ur = t.settled(&ur, &admin).await;
     assert_eq!(
         history_of_ur.status, 404,
         "a deleted resource is gone from the API"
     );
     assert!(!vm.exists(), "the VM's folder was removed");
-    assert_eq!(delete(&t, &admin, &svc).await, 202);
-    assert_eq!(t.settled(&svc, &admin).await.status, 404);
-    assert_eq!(delete(&t, &admin, &ws).await, 202);
+    assert_eq!(delete(&t, &admin, &ws).await, 200);
     assert_eq!(t.settled(&ws, &admin).await.status, 404);
+    assert_eq!(t.get(&svc, &admin).await.status, 404, "deleted with it");
     assert!(!storage.exists(), "the workspace's storage was removed");
 
     // A shared service.
@@ -315,7 +314,7 @@ async fn a_killed_runner_fails_its_step_with_a_message_and_a_retry_succeeds() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    let u = t.settled(&ur, &admin).await.body;
+    let u = t.settled(&ur, &admin).await.item().clone();
     assert_eq!(status(&u), "action_failed", "{u}");
     let op = last_operation(&t, &admin, &ur).await;
     let message = op["message"].as_str().unwrap_or_default();
@@ -340,7 +339,7 @@ async fn a_killed_runner_fails_its_step_with_a_message_and_a_retry_succeeds() {
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let u = t.settled(&ur, &admin).await.body;
+    let u = t.settled(&ur, &admin).await.item().clone();
     assert_eq!(status(&u), "action_succeeded", "{u}");
     assert!(u["properties"]["restarted_at"].is_string(), "{u}");
 }
@@ -377,7 +376,7 @@ async fn restarting_the_stack_mid_operation_leaves_nothing_running() {
         .expect("restart");
     let t = TestStack::wrap(second);
     let admin = t.token("admin");
-    let u = t.settled(&ur, &admin).await.body;
+    let u = t.settled(&ur, &admin).await.item().clone();
     assert_eq!(status(&u), "action_failed", "{u}");
     let op = last_operation(&t, &admin, &ur).await;
     assert!(
@@ -414,7 +413,7 @@ async fn restarting_the_stack_mid_operation_leaves_nothing_running() {
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(
-        status(&t.settled(&ur, &admin).await.body),
+        status(&t.settled(&ur, &admin).await.item().clone()),
         "action_succeeded"
     );
     drop(dir);

@@ -65,7 +65,7 @@ async fn a_bundle_in_the_registry_is_pulled_by_the_bundle_runner() {
     )
     .await;
     let done = t.settled(&format!("/api/workspaces/{ws}"), &admin).await;
-    assert_eq!(done.body["deploymentStatus"], "deployed", "{}", done.body);
+    assert_eq!(done.item()["deploymentStatus"], "deployed", "{}", done.body);
     // Nothing was written to the OCI layout: the runner could only have pulled from the registry.
     assert!(!t.stack.data_dir.join("bundles").exists());
 }

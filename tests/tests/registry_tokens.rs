@@ -96,3 +96,72 @@ async fn each_caller_gets_what_the_rules_allow() {
         .expect("get");
     assert_eq!(other.status().as_u16(), 400);
 }
+
+/// The token spec's several scopes: space-separated in one `scope` parameter (as a challenge
+/// naming several hands them to clients) and in several parameters, each granted or dropped by
+/// the rules on its own; a refused one stays in the token with no actions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_scopes_in_one_parameter_or_several_are_each_granted_or_dropped() {
+    let t = TestStack::start().await.expect("stack");
+    let admin = t.token("admin");
+    register_sample_templates(&t, &admin).await;
+    let ws = create(&t, "/api/workspaces", &admin, "ws-base", "ws").await;
+    t.post_ok(
+        &format!("/api/workspaces/{ws}/role-assignments"),
+        &admin,
+        &json!({"principalId": "dev-researcher", "role": "WorkspaceResearcher"}),
+        201,
+    )
+    .await;
+    let researcher = t.token("researcher");
+    let tools = format!("workspaces/{ws}/tools");
+    let by_name = |v: serde_json::Value| {
+        let (_, access) = t
+            .stack
+            .registry_tokens
+            .verify(v["token"].as_str().expect("token"))
+            .expect("a valid registry token");
+        access
+            .into_iter()
+            .map(|a| (a.name, a.actions))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let ask = |query: String| {
+        let req = t
+            .http
+            .get(format!(
+                "{}/api/registry/token?service=tre-registry&{query}",
+                t.stack.api_url
+            ))
+            .basic_auth("anyone", Some(&researcher));
+        async move {
+            let resp = req.send().await.expect("token");
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    // One parameter, space-separated (`+` or `%20`), as clients send a challenge's scope.
+    for sep in ["+", "%20"] {
+        let got = by_name(
+            ask(format!(
+                "scope=repository:{tools}:pull,push{sep}repository:tre/bundles/base:pull{sep}repository:elsewhere/x:pull"
+            ))
+            .await,
+        );
+        assert_eq!(got[&tools], ["pull"], "{sep}");
+        assert_eq!(got["tre/bundles/base"], ["pull"], "{sep}");
+        assert!(got["elsewhere/x"].is_empty(), "{sep}: refused, kept empty");
+        assert_eq!(got.len(), 3, "{sep}");
+    }
+    // Several parameters, one of them with two scopes; the same repository twice is merged.
+    let got = by_name(
+        ask(format!(
+            "scope=repository:tre/bundles/a:pull,push&scope=repository:{tools}:pull+repository:tre/bundles/b:pull&scope=repository:tre/bundles/a:delete"
+        ))
+        .await,
+    );
+    assert_eq!(got["tre/bundles/a"], ["pull"]);
+    assert_eq!(got[&tools], ["pull"]);
+    assert_eq!(got["tre/bundles/b"], ["pull"]);
+    assert_eq!(got.len(), 3);
+}

@@ -30,7 +30,10 @@ async fn data_and_tokens_survive_a_restart() {
         .expect("post");
     assert_eq!(r.status().as_u16(), 202);
     let created: serde_json::Value = r.json().await.expect("json");
-    let id = created["resource"]["id"].as_str().expect("id").to_string();
+    let id = created["operation"]["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let kid = first.issuer.kid();
     first.shutdown().await;
 
@@ -52,6 +55,6 @@ async fn data_and_tokens_survive_a_restart() {
         .expect("get");
     assert_eq!(r.status().as_u16(), 200);
     let ws: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(ws["templateName"], "ws");
+    assert_eq!(ws["workspace"]["templateName"], "ws");
     second.shutdown().await;
 }

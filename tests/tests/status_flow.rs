@@ -38,7 +38,11 @@ fn messages(ws: &str, op: &str) -> Vec<StatusMessage> {
 
 /// The parts of the final state that must not depend on delivery order.
 async fn final_state(t: &TestStack, admin: &str, ws: &str) -> (Value, Value) {
-    let r = t.get(&format!("/api/workspaces/{ws}"), admin).await.body;
+    let r = t
+        .get(&format!("/api/workspaces/{ws}"), admin)
+        .await
+        .item()
+        .clone();
     let ops = t
         .get(&format!("/api/workspaces/{ws}/operations"), admin)
         .await
@@ -186,8 +190,8 @@ async fn the_local_consumer_applies_queued_messages_and_dead_letters_poison() {
 
     let mut deployed = false;
     for _ in 0..100 {
-        let r = t.get(&format!("/api/workspaces/{ws}"), &admin).await.body;
-        if r["deploymentStatus"] == "deployed" {
+        let r = t.get(&format!("/api/workspaces/{ws}"), &admin).await;
+        if r.item()["deploymentStatus"] == "deployed" {
             deployed = true;
             break;
         }

@@ -132,13 +132,14 @@ impl Api {
         &self,
         path: &str,
         token: &str,
+        // A JSON pointer into the answer, e.g. `/airlockRequest/status`.
         field: &str,
         leave: &[&str],
     ) -> anyhow::Result<Value> {
         let deadline = Instant::now() + Duration::from_secs(1800);
         loop {
             let v = self.call(reqwest::Method::GET, path, token, None).await?;
-            let s = v[field].as_str().unwrap_or_default();
+            let s = v.pointer(field).and_then(Value::as_str).unwrap_or_default();
             if !leave.contains(&s) {
                 return Ok(v);
             }
@@ -219,14 +220,14 @@ async fn main() -> anyhow::Result<()> {
             Some(json!({"templateName": "plain"})),
         )
         .await?;
-    let ws = ws["resource"]["id"]
+    let ws = ws["operation"]["resourceId"]
         .as_str()
         .context("workspace id")?
         .to_string();
     api.until(
         &format!("/api/workspaces/{ws}"),
         &admin,
-        "deploymentStatus",
+        "/workspace/deploymentStatus",
         &["awaiting_deployment", "deploying"],
     )
     .await?;
@@ -249,10 +250,13 @@ async fn main() -> anyhow::Result<()> {
             &requests,
             &researcher,
             Some(json!({
-        "type": "import", "title": "large", "justification": "benchmark"})),
+        "type": "import", "title": "large", "businessJustification": "benchmark"})),
         )
         .await?;
-    let rid = req["id"].as_str().context("request id")?.to_string();
+    let rid = req["airlockRequest"]["id"]
+        .as_str()
+        .context("request id")?
+        .to_string();
     let path = format!("{requests}/{rid}");
     let link = api
         .call(
@@ -290,9 +294,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let r = api
-        .until(&path, &researcher, "status", &["submitted"])
+        .until(&path, &researcher, "/airlockRequest/status", &["submitted"])
         .await?;
     let intake = t0.elapsed();
+    let r = &r["airlockRequest"];
     if r["status"] != "in_review" {
         bail!("the request ended {}: {r}", r["status"]);
     }
@@ -301,12 +306,18 @@ async fn main() -> anyhow::Result<()> {
         post.clone(),
         &format!("{path}/review"),
         &manager,
-        Some(json!({"decision": "approve", "comment": "benchmark"})),
+        Some(json!({"approval": true, "decisionExplanation": "benchmark"})),
     )
     .await?;
     let r = api
-        .until(&path, &researcher, "status", &["approval_in_progress"])
+        .until(
+            &path,
+            &researcher,
+            "/airlockRequest/status",
+            &["approval_in_progress"],
+        )
         .await?;
+    let r = &r["airlockRequest"];
     let publish = t0.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = watcher.join();

@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let id = r["resource"]["id"]
+    let id = r["operation"]["resourceId"]
         .as_str()
         .context("workspace id")?
         .to_string();

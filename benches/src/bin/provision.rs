@@ -48,7 +48,7 @@ impl Api {
     async fn create(&self) -> anyhow::Result<String> {
         let body = json!({"templateName": "tre-noop", "properties": {}});
         let r = self.post("/api/workspaces", &body).await?;
-        Ok(r["resource"]["id"]
+        Ok(r["operation"]["resourceId"]
             .as_str()
             .context("workspace id")?
             .to_string())

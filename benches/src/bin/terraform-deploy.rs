@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         if code != 202 {
             bail!("POST /api/workspaces: {code} {created}");
         }
-        let id = created["resource"]["id"]
+        let id = created["operation"]["resourceId"]
             .as_str()
             .context("workspace id")?
             .to_string();

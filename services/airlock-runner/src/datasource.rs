@@ -8,10 +8,13 @@ use futures::TryStreamExt;
 use serde_json::json;
 use tre_core::app::{DataFile, DataSource, DataSourceStatus, ImportOutcome};
 use tre_core::domain::airlock::Stage;
-use tre_core::domain::datasource::{data_key, Connection, DataSourceKind, ExportFormat};
+use tre_core::domain::datasource::{
+    data_key, AllowedNetworks, Connection, DataSourceKind, ExportFormat,
+};
 use tre_core::domain::rocrate::{self, CrateFile, DatasetInfo, Publisher};
 use tre_core::ports::{ByteStream, ObjectStore, PutOptions};
 
+use crate::egress::{self, Egress};
 use crate::scan::ContentScan;
 use crate::{put_inspected, JobError, Ports};
 
@@ -24,6 +27,37 @@ pub const JOB_ENV_VARS: &[&str] = &[
     "TRE_DATASOURCE_ID",
     "TRE_DATASOURCE_RUN",
 ];
+
+/// `1` or `true`: S3-compatible stores that want path-style requests.
+pub const ENV_S3_PATH_STYLE: &str = "TRE_DATASOURCE_S3_PATH_STYLE";
+
+/// The import's configuration (the deployment's, not the job's), read once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSettings {
+    /// [`egress::ENV_ALLOWED_NETWORKS`]: what data sources may reach beyond global addresses.
+    pub allowed_networks: AllowedNetworks,
+    /// [`ENV_S3_PATH_STYLE`].
+    pub s3_path_style: bool,
+}
+
+impl ImportSettings {
+    pub fn from_env() -> Result<Self, JobError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, JobError> {
+        let allowed_networks = lookup(egress::ENV_ALLOWED_NETWORKS)
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| JobError::Invalid(format!("{}: {e}", egress::ENV_ALLOWED_NETWORKS)))?;
+        let s3_path_style =
+            lookup(ENV_S3_PATH_STYLE).is_some_and(|v| matches!(v.trim(), "1" | "true"));
+        Ok(Self {
+            allowed_networks,
+            s3_path_style,
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct ImportJob {
@@ -70,7 +104,7 @@ pub fn encoding_format(name: &str) -> &'static str {
 }
 
 /// `base` and a relative object path, each segment percent-encoded.
-fn object_url(base: &str, object: &str) -> Result<String, String> {
+fn object_url(base: &str, object: &str) -> Result<url::Url, String> {
     let mut url = url::Url::parse(base).map_err(|e| format!("baseUrl `{base}`: {e}"))?;
     {
         let mut segments = url
@@ -81,7 +115,7 @@ fn object_url(base: &str, object: &str) -> Result<String, String> {
             segments.push(s);
         }
     }
-    Ok(url.to_string())
+    Ok(url)
 }
 
 async fn report(ports: &Ports, status: DataSourceStatus) -> Result<(), String> {
@@ -95,7 +129,7 @@ async fn report(ports: &Ports, status: DataSourceStatus) -> Result<(), String> {
 }
 
 /// Run one import; `Err` only when the outcome could not be reported.
-pub async fn run(job: &ImportJob, ports: &Ports) -> Result<(), String> {
+pub async fn run(job: &ImportJob, ports: &Ports, settings: &ImportSettings) -> Result<(), String> {
     let item = ports
         .table
         .get(&tre_core::app::data_source_key(&job.data_source_id))
@@ -113,7 +147,8 @@ pub async fn run(job: &ImportJob, ports: &Ports) -> Result<(), String> {
         );
         return Ok(());
     }
-    let (outcome, files, reason) = match import(&ds, ports).await {
+    let egress = Egress::new(settings.allowed_networks.clone());
+    let (outcome, files, reason) = match import(&ds, ports, &egress, settings).await {
         Ok(files) => (ImportOutcome::Imported, files, String::new()),
         Err(reason) => {
             tracing::warn!(data_source_id = %ds.id, %reason, "import failed");
@@ -133,7 +168,12 @@ pub async fn run(job: &ImportJob, ports: &Ports) -> Result<(), String> {
     .await
 }
 
-async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String> {
+async fn import(
+    ds: &DataSource,
+    ports: &Ports,
+    egress: &Egress,
+    settings: &ImportSettings,
+) -> Result<Vec<DataFile>, String> {
     let store = ports
         .storage
         .store(Stage::WorkspaceData)
@@ -152,7 +192,12 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
     };
     let (files, crate_files) = match &ds.spec.connection {
         Some(Connection::Https { base_url }) => {
-            fetch_https(ds, base_url, credential.as_deref(), store.as_ref(), ports).await?
+            let source = HttpsSource {
+                base: base_url,
+                credential: credential.as_deref(),
+                egress,
+            };
+            fetch_https(ds, &source, store.as_ref(), ports).await?
         }
         Some(Connection::Postgres {
             host,
@@ -173,10 +218,16 @@ async fn import(ds: &DataSource, ports: &Ports) -> Result<Vec<DataFile>, String>
                 password: credential.as_deref(),
                 ca_certificate: ca_certificate.as_deref(),
             };
-            export_postgres(ds, &pg, store.as_ref(), ports).await?
+            export_postgres(ds, &pg, egress, store.as_ref(), ports).await?
         }
         Some(Connection::S3 { bucket, prefix }) => {
-            fetch_s3(ds, bucket, prefix, store.as_ref(), ports).await?
+            let source = S3Source {
+                bucket,
+                prefix,
+                path_style: settings.s3_path_style,
+                egress,
+            };
+            fetch_s3(ds, &source, store.as_ref(), ports).await?
         }
         None if ds.spec.kind == DataSourceKind::Uploaded => {
             fetch_uploads(ds, store.as_ref(), ports).await?
@@ -236,15 +287,22 @@ async fn store_scanned(
     Ok(measured)
 }
 
-/// `credential` is the whole `Authorization` header value (`Bearer ...`, `Basic ...`).
+struct HttpsSource<'a> {
+    base: &'a str,
+    /// The whole `Authorization` header value (`Bearer ...`, `Basic ...`).
+    credential: Option<&'a str>,
+    egress: &'a Egress,
+}
+
 async fn fetch_https(
     ds: &DataSource,
-    base: &str,
-    credential: Option<&str>,
+    source: &HttpsSource<'_>,
     store: &dyn ObjectStore,
     ports: &Ports,
 ) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
-    let http = reqwest::Client::builder()
+    let egress = source.egress;
+    let http = egress
+        .http_client()
         .connect_timeout(std::time::Duration::from_secs(30))
         .user_agent(concat!("tre-airlock-runner/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -252,21 +310,28 @@ async fn fetch_https(
     let mut files = Vec::new();
     let mut crate_files = Vec::new();
     for object in &ds.spec.objects {
-        let url = object_url(base, object)?;
-        let mut req = http.get(&url);
-        if let Some(c) = credential {
+        let url = object_url(source.base, object)?;
+        let what = format!("GET {url}");
+        egress
+            .check_url(&url)
+            .map_err(|r| egress.describe(&what, &r))?;
+        let mut req = http.get(url.clone());
+        if let Some(c) = source.credential {
             req = req.header(reqwest::header::AUTHORIZATION, c);
         }
-        let resp = req.send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let resp = req.send().await.map_err(|e| match egress.take_refusal() {
+            Some(r) => egress.describe(&what, &r),
+            None => format!("{what}: {e}"),
+        })?;
         if !resp.status().is_success() {
-            return Err(format!("GET {url}: {}", resp.status()));
+            return Err(format!("{what}: {}", resp.status()));
         }
         let size = resp.content_length();
         let body: ByteStream = Box::pin(resp.bytes_stream().map_err(std::io::Error::other));
         let measured = store_scanned(ds, object, body, size, store, ports)
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let (f, c) = recorded(object, measured, url);
+            .map_err(|e| format!("{what}: {e}"))?;
+        let (f, c) = recorded(object, measured, url.to_string());
         files.push(f);
         crate_files.push(c);
     }
@@ -308,37 +373,50 @@ async fn fetch_uploads(
     Ok((files, crate_files))
 }
 
+struct S3Source<'a> {
+    bucket: &'a str,
+    prefix: &'a str,
+    path_style: bool,
+    egress: &'a Egress,
+}
+
 /// Objects read from a bucket with the runner's own AWS identity (its task role in AWS; the
-/// environment's credentials elsewhere). `TRE_DATASOURCE_S3_PATH_STYLE=1` for S3-compatible
-/// stores that want path-style requests.
+/// environment's credentials elsewhere). Its requests go through the guard like any other
+/// source's: an endpoint set in the environment (an S3-compatible store) is checked too.
 async fn fetch_s3(
     ds: &DataSource,
-    bucket: &str,
-    prefix: &str,
+    source: &S3Source<'_>,
     store: &dyn ObjectStore,
     ports: &Ports,
 ) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
+    let (bucket, prefix, egress) = (source.bucket, source.prefix, source.egress);
     let conf = tre_aws::sdk_config().await;
-    let path_style = std::env::var("TRE_DATASOURCE_S3_PATH_STYLE")
-        .is_ok_and(|v| matches!(v.as_str(), "1" | "true"));
-    let source = tre_aws::S3ObjectStore::new(
-        tre_aws::S3ObjectStore::client(&conf, path_style),
-        bucket,
-        prefix,
-    );
+    // The credentials provider was built with the SDK's own client when the configuration
+    // loaded (in Fargate it calls the task's credentials endpoint): only the bucket's requests
+    // get the guarded one.
+    let s3 = aws_sdk_s3::config::Builder::from(&conf)
+        .force_path_style(source.path_style)
+        .http_client(egress.s3_http_client())
+        .interceptor(egress.s3_interceptor())
+        .build();
+    let source = tre_aws::S3ObjectStore::new(aws_sdk_s3::Client::from_conf(s3), bucket, prefix);
     let base = format!("s3://{bucket}/{}", prefix.trim_end_matches('/'));
     let mut files = Vec::new();
     let mut crate_files = Vec::new();
     for object in &ds.spec.objects {
         let uri = format!("{}/{object}", base.trim_end_matches('/'));
+        let what = format!("reading {uri}");
         let got = source
             .get(object, None)
             .await
-            .map_err(|e| format!("reading {uri}: {e}"))?;
+            .map_err(|e| match egress.take_refusal() {
+                Some(r) => egress.describe(&what, &r),
+                None => format!("{what}: {e}"),
+            })?;
         let size = got.meta.size;
         let measured = store_scanned(ds, object, got.body, Some(size), store, ports)
             .await
-            .map_err(|e| format!("reading {uri}: {e}"))?;
+            .map_err(|e| format!("{what}: {e}"))?;
         let (f, c) = recorded(object, measured, uri);
         files.push(f);
         crate_files.push(c);
@@ -390,6 +468,7 @@ struct PgSource<'a> {
 async fn export_postgres(
     ds: &DataSource,
     pg: &PgSource<'_>,
+    egress: &Egress,
     store: &dyn ObjectStore,
     ports: &Ports,
 ) -> Result<(Vec<DataFile>, Vec<CrateFile>), String> {
@@ -405,9 +484,35 @@ async fn export_postgres(
         "postgresql://{}@{}:{}/{}?table={}",
         pg.user, pg.host, pg.port, pg.database, pg.table
     );
+    let encrypted = pg.ca_certificate.is_some();
     let mut config = tokio_postgres::Config::new();
+    if pg.host.starts_with('/') {
+        egress
+            .check_this_machine(pg.host)
+            .map_err(|r| egress.describe(&format!("connecting to {source}"), &r))?;
+        config.host(pg.host);
+    } else {
+        // Connect to the addresses checked (`hostaddr`), keeping the name for TLS.
+        let addrs = egress
+            .resolve(pg.host, encrypted)
+            .await
+            .map_err(|e| match e {
+                egress::EgressError::Refused(r) => {
+                    egress.describe(&format!("connecting to {source}"), &r)
+                }
+                other => format!("connecting to {source}: {other}"),
+            })?;
+        if !encrypted && !egress::all_loopback(&addrs) {
+            return Err(format!(
+                "`{}` is not on this machine: name the CA of its certificate (caCertificate) so the import connects over TLS",
+                pg.host
+            ));
+        }
+        for ip in addrs {
+            config.host(pg.host).hostaddr(ip);
+        }
+    }
     config
-        .host(pg.host)
         .port(pg.port)
         .dbname(pg.database)
         .user(pg.user)
@@ -542,15 +647,40 @@ mod tests {
 
     #[test]
     fn object_urls_keep_the_base_and_encode_segments() {
+        let url = |base: &str, object: &str| object_url(base, object).map(String::from);
         assert_eq!(
-            object_url("https://data.example.org/exports/", "2026/a b.csv").as_deref(),
+            url("https://data.example.org/exports/", "2026/a b.csv").as_deref(),
             Ok("https://data.example.org/exports/2026/a%20b.csv")
         );
         assert_eq!(
-            object_url("http://127.0.0.1:8000", "x.csv").as_deref(),
+            url("http://127.0.0.1:8000", "x.csv").as_deref(),
             Ok("http://127.0.0.1:8000/x.csv")
         );
         assert_eq!(encoding_format("A.CSV"), "text/csv");
         assert_eq!(encoding_format("blob"), "application/octet-stream");
+    }
+
+    #[test]
+    fn settings_are_read_once_from_the_environment_and_bad_networks_refused() {
+        let settings = |vars: &[(&str, &str)]| {
+            ImportSettings::from_lookup(|k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let none = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(none.allowed_networks.is_empty() && !none.s3_path_style);
+        let some = settings(&[
+            (egress::ENV_ALLOWED_NETWORKS, "127.0.0.0/8, ::1/128"),
+            (ENV_S3_PATH_STYLE, "1"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(some.allowed_networks.to_string(), "127.0.0.0/8,::1/128");
+        assert!(some.s3_path_style);
+        let bad = settings(&[(egress::ENV_ALLOWED_NETWORKS, "10.0.0.1/8")]);
+        assert!(bad
+            .err()
+            .is_some_and(|e| e.to_string().contains(egress::ENV_ALLOWED_NETWORKS)));
     }
 }

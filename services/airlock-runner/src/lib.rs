@@ -6,6 +6,7 @@
 
 pub mod clamd;
 pub mod datasource;
+pub mod egress;
 mod parquet_export;
 pub mod process;
 pub mod scan;

@@ -107,6 +107,13 @@ pub async fn run_from_env() -> i32 {
 }
 
 async fn run_import(job: crate::datasource::ImportJob) -> i32 {
+    let settings = match crate::datasource::ImportSettings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("airlock-runner: {e}");
+            return EXIT_BAD_ENVIRONMENT;
+        }
+    };
     let ports = match ports_from_env().await {
         Ok(p) => p,
         Err(e) => {
@@ -115,7 +122,10 @@ async fn run_import(job: crate::datasource::ImportJob) -> i32 {
         }
     };
     let span = tracing::info_span!("datasource-import", data_source_id = %job.data_source_id, run = job.run);
-    match crate::datasource::run(&job, &ports).instrument(span).await {
+    match crate::datasource::run(&job, &ports, &settings)
+        .instrument(span)
+        .await
+    {
         Ok(()) => EXIT_OK,
         Err(message) => {
             eprintln!("airlock-runner: {message}");

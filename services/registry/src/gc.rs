@@ -16,6 +16,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::errors::RegistryResult;
+use crate::names::{parse_digest, Digest};
 use crate::storage::{read_all, Storage};
 
 /// Blobs and uploads younger than this are kept whatever the marks say.
@@ -26,7 +27,7 @@ pub struct GcReport {
     pub repositories: usize,
     pub manifests: usize,
     pub blobs_kept: usize,
-    /// `sha256:<hex>` of each blob deleted (or that a dry run would delete), with its size.
+    /// `<algorithm>:<hex>` of each blob deleted (or that a dry run would delete), with its size.
     pub blobs_swept: Vec<(String, u64)>,
     /// Blobs unreferenced but younger than the grace period.
     pub blobs_too_young: usize,
@@ -53,22 +54,16 @@ async fn list_all(s: &Storage, prefix: &str) -> RegistryResult<Vec<tre_core::por
     }
 }
 
-fn hex_of(digest: &str) -> Option<String> {
-    crate::names::parse_digest(digest).map(str::to_string)
-}
-
 /// Did a manifest push refer to the blob within the grace period? Checked right before the
 /// blob would be deleted.
-async fn touched_recently(s: &Storage, hex: &str, grace: Duration) -> RegistryResult<bool> {
-    Ok(
-        match s.store.head(&crate::storage::blob_touch(hex)).await? {
-            Some(m) => (Utc::now() - m.last_modified)
-                .to_std()
-                .map(|age| age < grace)
-                .unwrap_or(true),
-            None => false,
-        },
-    )
+async fn touched_recently(s: &Storage, d: &Digest, grace: Duration) -> RegistryResult<bool> {
+    Ok(match s.store.head(&crate::storage::blob_touch(d)).await? {
+        Some(m) => (Utc::now() - m.last_modified)
+            .to_std()
+            .map(|age| age < grace)
+            .unwrap_or(true),
+        None => false,
+    })
 }
 
 /// Run a collection. With `delete` false nothing changes.
@@ -77,16 +72,24 @@ pub async fn collect(s: &Storage, grace: Duration, delete: bool) -> RegistryResu
         deleted: delete,
         ..Default::default()
     };
-    let mut marked: HashSet<String> = HashSet::new();
+    let mut marked: HashSet<Digest> = HashSet::new();
     for repo_key in list_all(s, "_catalog/").await? {
         let repo = repo_key.key.trim_start_matches("_catalog/").to_string();
         report.repositories += 1;
-        let prefix = format!("repositories/{repo}/_manifests/revisions/sha256/");
+        let prefix = format!("repositories/{repo}/_manifests/revisions/");
         for m in list_all(s, &prefix).await? {
-            let hex = m.key.trim_start_matches(&prefix).to_string();
+            // `<algorithm>/<hex>`
+            let Some(d) = m
+                .key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.split_once('/'))
+                .and_then(|(a, h)| parse_digest(&format!("{a}:{h}")))
+            else {
+                continue;
+            };
             report.manifests += 1;
-            marked.insert(hex.clone());
-            let Ok(raw) = read_all(s.store.as_ref(), &crate::storage::blob_key(&hex)).await else {
+            marked.insert(d.clone());
+            let Ok(raw) = read_all(s.store.as_ref(), &crate::storage::blob_key(&d)).await else {
                 continue;
             };
             let Ok(v) = serde_json::from_slice::<Value>(&raw) else {
@@ -99,7 +102,7 @@ pub async fn collect(s: &Storage, grace: Duration, delete: bool) -> RegistryResu
                 .chain(v["layers"].as_array().cloned().unwrap_or_default())
                 .chain(v["manifests"].as_array().cloned().unwrap_or_default());
             for d in descriptors {
-                if let Some(h) = d["digest"].as_str().and_then(hex_of) {
+                if let Some(h) = d["digest"].as_str().and_then(parse_digest) {
                     marked.insert(h);
                 }
             }
@@ -112,22 +115,25 @@ pub async fn collect(s: &Storage, grace: Duration, delete: bool) -> RegistryResu
             .map(|age| age < grace)
             .unwrap_or(true)
     };
-    for blob in list_all(s, "blobs/sha256/").await? {
-        let Some(hex) = blob.key.rsplit('/').next().map(str::to_string) else {
+    for blob in list_all(s, "blobs/").await? {
+        // `blobs/<algorithm>/<xx>/<hex>`
+        let mut parts = blob.key.split('/').skip(1);
+        let (Some(algo), Some(hex)) = (parts.next(), parts.nth(1)) else {
             continue;
         };
-        if marked.contains(&hex) {
+        let Some(d) = parse_digest(&format!("{algo}:{hex}")) else {
+            continue;
+        };
+        if marked.contains(&d) {
             report.blobs_kept += 1;
-        } else if young(&blob) || touched_recently(s, &hex, grace).await? {
+        } else if young(&blob) || touched_recently(s, &d, grace).await? {
             report.blobs_too_young += 1;
         } else {
             if delete {
                 s.store.delete(&blob.key).await?;
-                s.store.delete(&crate::storage::blob_touch(&hex)).await?;
+                s.store.delete(&crate::storage::blob_touch(&d)).await?;
             }
-            report
-                .blobs_swept
-                .push((format!("sha256:{hex}"), blob.size));
+            report.blobs_swept.push((d.to_string(), blob.size));
         }
     }
     // Uploads: a state untouched for longer than the grace period is abandoned.

@@ -2,7 +2,8 @@
 //! environment:
 //!   TRE_REGISTRY_ADDR            listen address (default 0.0.0.0:5000)
 //!   TRE_REGISTRY_BUCKET          S3 bucket of its storage (AWS), or
-//!   TRE_REGISTRY_DIR             a directory (anywhere else)
+//!   TRE_REGISTRY_DIR             a directory (anywhere else; the embedded store's format, so
+//!                                `tre registry gc --dir` collects it)
 //!   TRE_REGISTRY_TOKEN_KEY       base64 key (32+ bytes) shared with the API's token realm
 //!   TRE_REGISTRY_REALM           the realm URL (`https://<api>/api/registry/token`)
 //!   TRE_REGISTRY_SERVICE         its name in tokens (default tre-registry)
@@ -34,11 +35,7 @@ async fn main() -> anyhow::Result<()> {
                 "",
             ))
         }
-        (None, Some(dir)) => Arc::new(tre_embedded::FsObjectStore::open(
-            dir,
-            "http://127.0.0.1",
-            vec![0u8; 32],
-        )?),
+        (None, Some(dir)) => Arc::new(tre_registry::RegistryFs::open(dir)?),
         (None, None) => anyhow::bail!("set TRE_REGISTRY_BUCKET (S3) or TRE_REGISTRY_DIR"),
     };
     let key = base64::engine::general_purpose::STANDARD

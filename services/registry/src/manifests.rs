@@ -1,18 +1,18 @@
 //! Manifests: validated before anything moves (media type, schema, every referenced blob and
-//! sub-manifest present in the repository), stored as blobs, tagged with history, and indexed
-//! by subject for the referrers API.
+//! sub-manifest present in the repository, except non-distributable layers, which live at their
+//! `urls`), stored as blobs, tagged with history, and indexed by subject for the referrers API.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2_resumable::{Digest, Sha256};
 use tre_core::ports::{bytes_stream, PutOptions};
 use tre_core::PortError;
 
 use crate::errors::{RegistryError, RegistryResult};
-use crate::names::{parse_digest, Reference};
+use crate::names::{parse_digest, Algorithm, Digest, Reference};
 use crate::storage::{
-    blob_key, read_all, referrers_prefix, repo_manifest, tag_history, tag_key, tags_prefix, Storage,
+    blob_key, from_key_part, key_part, read_all, referrers_prefix, repo_manifest, tag_history,
+    tag_key, tags_prefix, Hasher, Storage,
 };
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -40,27 +40,71 @@ pub struct TagRecord {
 
 /// The digests a manifest refers to: (blobs, sub-manifests), and its subject and artifact type.
 struct Parsed {
-    blobs: Vec<String>,
-    manifests: Vec<String>,
-    subject: Option<String>,
+    blobs: Vec<Digest>,
+    manifests: Vec<Digest>,
+    subject: Option<Digest>,
     artifact_type: Option<String>,
     annotations: Value,
 }
 
-fn descriptor_digest(d: &Value, what: &str) -> RegistryResult<String> {
+fn descriptor_digest(d: &Value, what: &str) -> RegistryResult<Digest> {
     let digest = d
         .get("digest")
         .and_then(Value::as_str)
         .ok_or_else(|| RegistryError::manifest_invalid(format!("{what} has no digest")))?;
-    parse_digest(digest).ok_or_else(|| {
-        RegistryError::manifest_invalid(format!("{what} digest `{digest}` is not sha256"))
+    let parsed = parse_digest(digest).ok_or_else(|| {
+        RegistryError::manifest_invalid(format!(
+            "{what} digest `{digest}` is not a sha256 or sha512 digest"
+        ))
     })?;
     if d.get("size").and_then(Value::as_u64).is_none() {
         return Err(RegistryError::manifest_invalid(format!(
             "{what} has no size"
         )));
     }
-    Ok(digest.to_string())
+    Ok(parsed)
+}
+
+/// Layer media types that are not distributed by registries (image-spec's non-distributable
+/// layers, Docker's foreign layers): their bytes live at the descriptor's `urls`.
+fn non_distributable_type(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.nondistributable.")
+        || media_type == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+}
+
+/// A layer the registry need not hold: a non-distributable media type with at least one URL.
+/// Its URLs must be http(s), as Distribution requires, so a manifest cannot point pullers at
+/// anything else.
+fn non_distributable(layer: &Value, what: &str) -> RegistryResult<bool> {
+    let media_type = layer
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let urls = match layer.get("urls") {
+        None | Some(Value::Null) => return Ok(false),
+        Some(Value::Array(u)) => u,
+        Some(_) => {
+            return Err(RegistryError::manifest_invalid(format!(
+                "{what}: urls is not a list"
+            )))
+        }
+    };
+    for u in urls {
+        let ok = u.as_str().is_some_and(|u| {
+            (u.starts_with("https://") || u.starts_with("http://")) && !u.contains('#')
+        });
+        if !ok {
+            return Err(RegistryError::manifest_invalid(format!(
+                "{what}: {u} is not an http(s) URL"
+            )));
+        }
+    }
+    Ok(non_distributable_type(media_type) && !urls.is_empty())
+}
+
+/// Whether a pushed manifest parses (the fuzz targets' entry point).
+pub(crate) fn check(media_type: &str, body: &[u8]) -> RegistryResult<()> {
+    parse(media_type, body).map(|_| ())
 }
 
 fn parse(media_type: &str, body: &[u8]) -> RegistryResult<Parsed> {
@@ -100,7 +144,11 @@ fn parse(media_type: &str, body: &[u8]) -> RegistryResult<Parsed> {
                 .and_then(Value::as_array)
                 .ok_or_else(|| RegistryError::manifest_invalid("an image manifest needs layers (may be empty)"))?;
             for (i, l) in layers.iter().enumerate() {
-                p.blobs.push(descriptor_digest(l, &format!("layer {i}"))?);
+                let what = format!("layer {i}");
+                let d = descriptor_digest(l, &what)?;
+                if !non_distributable(l, &what)? {
+                    p.blobs.push(d);
+                }
             }
         }
         OCI_INDEX | DOCKER_LIST => {
@@ -126,7 +174,7 @@ fn parse(media_type: &str, body: &[u8]) -> RegistryResult<Parsed> {
 
 impl Storage {
     /// Resolve a reference to a digest known to the repository.
-    pub async fn resolve(&self, repo: &str, reference: &Reference) -> RegistryResult<String> {
+    pub async fn resolve(&self, repo: &str, reference: &Reference) -> RegistryResult<Digest> {
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => self
@@ -135,32 +183,31 @@ impl Storage {
                 .map(|r| r.digest)
                 .ok_or_else(|| RegistryError::manifest_unknown(t))?,
         };
-        let hex = parse_digest(&digest).ok_or_else(|| RegistryError::manifest_unknown(&digest))?;
-        if !self.exists(&repo_manifest(repo, hex)).await? {
+        let d = parse_digest(&digest).ok_or_else(|| RegistryError::manifest_unknown(&digest))?;
+        if !self.exists(&repo_manifest(repo, &d)).await? {
             return Err(RegistryError::manifest_unknown(&digest));
         }
-        Ok(digest)
+        Ok(d)
     }
 
-    pub async fn manifest_info(&self, repo: &str, digest: &str) -> RegistryResult<StoredManifest> {
-        let hex = parse_digest(digest).ok_or_else(|| RegistryError::manifest_unknown(digest))?;
-        self.get_json(&repo_manifest(repo, hex))
+    pub async fn manifest_info(&self, repo: &str, d: &Digest) -> RegistryResult<StoredManifest> {
+        self.get_json(&repo_manifest(repo, d))
             .await?
-            .ok_or_else(|| RegistryError::manifest_unknown(digest))
+            .ok_or_else(|| RegistryError::manifest_unknown(&d.to_string()))
     }
 
-    pub async fn manifest_bytes(&self, digest: &str) -> RegistryResult<Vec<u8>> {
-        let hex = parse_digest(digest).ok_or_else(|| RegistryError::manifest_unknown(digest))?;
-        read_all(self.store.as_ref(), &blob_key(hex))
+    pub async fn manifest_bytes(&self, d: &Digest) -> RegistryResult<Vec<u8>> {
+        read_all(self.store.as_ref(), &blob_key(d))
             .await
             .map_err(|e| match e {
-                PortError::NotFound(_) => RegistryError::manifest_unknown(digest),
+                PortError::NotFound(_) => RegistryError::manifest_unknown(&d.to_string()),
                 other => other.into(),
             })
     }
 
-    /// Store a manifest under `reference` (a tag moves only after validation). Returns its
-    /// digest and its subject, if any.
+    /// Store a manifest under `reference` (a tag moves only after validation). Pushed by digest
+    /// it is hashed with that digest's algorithm; by tag, with sha256 (the canonical one).
+    /// Returns its digest and its subject, if any.
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -168,7 +215,7 @@ impl Storage {
         media_type: &str,
         body: &[u8],
         who: &str,
-    ) -> RegistryResult<(String, Option<String>)> {
+    ) -> RegistryResult<(Digest, Option<Digest>)> {
         if body.len() > MAX_MANIFEST_BYTES {
             return Err(RegistryError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -176,10 +223,13 @@ impl Storage {
                 format!("manifests are limited to {MAX_MANIFEST_BYTES} bytes"),
             ));
         }
-        let hex = hex::encode(Sha256::digest(body));
-        let digest = format!("sha256:{hex}");
+        let algorithm = match reference {
+            Reference::Digest(d) => parse_digest(d).map_or(Algorithm::Sha256, |d| d.algorithm),
+            Reference::Tag(_) => Algorithm::Sha256,
+        };
+        let digest = Hasher::digest(algorithm, body);
         if let Reference::Digest(d) = reference {
-            if *d != digest {
+            if *d != digest.to_string() {
                 return Err(RegistryError::digest_invalid(format!(
                     "the manifest hashes to {digest}, not {d}"
                 )));
@@ -189,10 +239,9 @@ impl Storage {
         // Mark what this manifest refers to as in use *before* checking it exists, so a garbage
         // collection running now either keeps it or has deleted it already (and the check fails).
         for d in parsed.blobs.iter().chain(&parsed.manifests) {
-            let h = parse_digest(d).unwrap_or_default();
             self.store
                 .put(
-                    &crate::storage::blob_touch(h),
+                    &crate::storage::blob_touch(d),
                     bytes_stream(Vec::new()),
                     PutOptions::default(),
                 )
@@ -200,15 +249,13 @@ impl Storage {
         }
         let mut missing = Vec::new();
         for b in &parsed.blobs {
-            let h = parse_digest(b).unwrap_or_default();
-            if !self.has_blob(repo, h).await? {
-                missing.push(b.clone());
+            if !self.has_blob(repo, b).await? {
+                missing.push(b.to_string());
             }
         }
         for m in &parsed.manifests {
-            let h = parse_digest(m).unwrap_or_default();
-            if !self.exists(&repo_manifest(repo, h)).await? {
-                missing.push(m.clone());
+            if !self.exists(&repo_manifest(repo, m)).await? {
+                missing.push(m.to_string());
             }
         }
         if !missing.is_empty() {
@@ -228,7 +275,7 @@ impl Storage {
         match self
             .store
             .put(
-                &blob_key(&hex),
+                &blob_key(&digest),
                 bytes_stream(body.to_vec()),
                 PutOptions {
                     if_none_match: true,
@@ -241,19 +288,18 @@ impl Storage {
             Err(e) => return Err(e.into()),
         }
         self.put_json(
-            &repo_manifest(repo, &hex),
+            &repo_manifest(repo, &digest),
             &StoredManifest {
                 media_type: media_type.to_string(),
                 size: body.len() as u64,
             },
         )
         .await?;
-        self.link_blob(repo, &hex).await?;
+        self.link_blob(repo, &digest).await?;
         // Checked again now the manifest is stored: nothing it refers to may have gone since.
         for b in &parsed.blobs {
-            let h = parse_digest(b).unwrap_or_default();
-            if !self.exists(&blob_key(h)).await? {
-                self.store.delete(&repo_manifest(repo, &hex)).await?;
+            if !self.exists(&blob_key(b)).await? {
+                self.store.delete(&repo_manifest(repo, &digest)).await?;
                 return Err(RegistryError::new(
                     axum::http::StatusCode::BAD_REQUEST,
                     "MANIFEST_BLOB_UNKNOWN",
@@ -262,22 +308,24 @@ impl Storage {
             }
         }
         if let Some(subject) = &parsed.subject {
-            let s = parse_digest(subject).unwrap_or_default();
             let mut descriptor =
-                json!({"mediaType": media_type, "digest": digest, "size": body.len()});
+                json!({"mediaType": media_type, "digest": digest.to_string(), "size": body.len()});
             if let Some(t) = &parsed.artifact_type {
                 descriptor["artifactType"] = json!(t);
             }
             if !parsed.annotations.is_null() {
                 descriptor["annotations"] = parsed.annotations.clone();
             }
-            self.put_json(&format!("{}{hex}", referrers_prefix(repo, s)), &descriptor)
-                .await?;
+            self.put_json(
+                &format!("{}{}", referrers_prefix(repo, subject), key_part(&digest)),
+                &descriptor,
+            )
+            .await?;
         }
         if let Reference::Tag(tag) = reference {
             let at = Utc::now();
             let record = TagRecord {
-                digest: digest.clone(),
+                digest: digest.to_string(),
                 media_type: media_type.to_string(),
                 at: at.to_rfc3339(),
                 by: who.to_string(),
@@ -287,7 +335,7 @@ impl Storage {
                     repo,
                     tag,
                     &at.format("%Y%m%dT%H%M%S%.6fZ").to_string(),
-                    &hex,
+                    &digest,
                 ),
                 &record,
             )
@@ -339,7 +387,6 @@ impl Storage {
             }
             Reference::Digest(d) => {
                 let digest = self.resolve(repo, reference).await?;
-                let hex = parse_digest(&digest).unwrap_or_default().to_string();
                 let (tags, _) = self.tags(repo, usize::MAX, None).await?;
                 for t in tags {
                     if let Some(r) = self.get_json::<TagRecord>(&tag_key(repo, &t)).await? {
@@ -348,7 +395,7 @@ impl Storage {
                         }
                     }
                 }
-                self.store.delete(&repo_manifest(repo, &hex)).await?;
+                self.store.delete(&repo_manifest(repo, &digest)).await?;
             }
         }
         Ok(())
@@ -358,18 +405,20 @@ impl Storage {
     pub async fn referrers(
         &self,
         repo: &str,
-        subject_hex: &str,
+        subject: &Digest,
         artifact_type: Option<&str>,
     ) -> RegistryResult<Value> {
-        let prefix = referrers_prefix(repo, subject_hex);
+        let prefix = referrers_prefix(repo, subject);
         let mut manifests = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let page = self.store.list(&prefix, after.as_deref(), 1000).await?;
             for o in &page.objects {
-                let hex = o.key.strip_prefix(&prefix).unwrap_or_default();
+                let Some(referrer) = o.key.strip_prefix(&prefix).and_then(from_key_part) else {
+                    continue;
+                };
                 // A deleted manifest is no longer a referrer.
-                if !self.exists(&repo_manifest(repo, hex)).await? {
+                if !self.exists(&repo_manifest(repo, &referrer)).await? {
                     continue;
                 }
                 if let Some(d) = self.get_json::<Value>(&o.key).await? {

@@ -58,14 +58,65 @@ pub fn valid_tag(tag: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-/// A digest this registry stores: `sha256:<64 lowercase hex>` (the only algorithm it accepts).
-pub fn parse_digest(d: &str) -> Option<&str> {
-    let hex = d.strip_prefix("sha256:")?;
-    (hex.len() == 64
+/// The digest algorithms this registry verifies and stores (OCI image-spec's registered ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sha256" => Some(Self::Sha256),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Sha512 => "sha512",
+        }
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            Self::Sha256 => 64,
+            Self::Sha512 => 128,
+        }
+    }
+}
+
+/// A parsed digest: `<algorithm>:<lowercase hex of the algorithm's length>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Digest {
+    pub algorithm: Algorithm,
+    pub hex: String,
+}
+
+impl Digest {
+    pub fn new(algorithm: Algorithm, hex: String) -> Self {
+        Self { algorithm, hex }
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.algorithm.name(), self.hex)
+    }
+}
+
+/// A digest this registry stores: `sha256:<64 hex>` or `sha512:<128 hex>`, lowercase.
+pub fn parse_digest(d: &str) -> Option<Digest> {
+    let (algo, hex) = d.split_once(':')?;
+    let algorithm = Algorithm::parse(algo)?;
+    (hex.len() == algorithm.hex_len()
         && hex
             .bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
-    .then_some(hex)
+    .then(|| Digest::new(algorithm, hex.to_string()))
 }
 
 /// A manifest reference: a digest or a tag.
@@ -118,7 +169,10 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         assert!(parse_digest(&d).is_some());
         assert!(parse_digest("sha256:ABC").is_none());
-        assert!(parse_digest(&format!("sha512:{}", "a".repeat(128))).is_none());
+        let long = format!("sha512:{}", "a".repeat(128));
+        assert_eq!(parse_digest(&long).map(|d| d.to_string()), Some(long));
+        assert!(parse_digest(&format!("sha512:{}", "a".repeat(64))).is_none());
+        assert!(parse_digest(&format!("md5:{}", "a".repeat(32))).is_none());
         assert_eq!(
             parse_reference("latest"),
             Some(Reference::Tag("latest".into()))

@@ -1,22 +1,33 @@
-//! Airlock route handlers: parse, call the use case, shape the response.
+//! Airlock route handlers: parse, call the use case, shape the response in Azure TRE's wire
+//! shapes (`crate::wire::airlock`).
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use serde_json::json;
 use tre_core::app::{
-    AddAirlockFile, Caller, CompleteAirlockFile, CreateAirlockRequest, ReviewAirlockRequest,
+    AddAirlockFile, AirlockRequestView, Caller, CompleteAirlockFile, CreateAirlockRequest,
+    RequestFilter, RequestOrder, ReviewAirlockRequest, RevokeAirlockRequest,
 };
+use tre_core::domain::airlock::{RequestStatus, RequestType};
 
 use crate::airlock_routes::AirlockAction;
 use crate::body::JsonBody;
 use crate::handlers::{param, params, ApiResult, Params};
+use crate::problem::{ApiError, Problem};
 use crate::router::ApiState;
+use crate::wire::airlock::{AirlockLink, AirlockRequest, AirlockRequestWithAllowedUserActions};
+use crate::MAX_BODY_BYTES;
 
 type S = State<ApiState>;
 type C = Extension<Caller>;
+type Q = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> MethodRouter<ApiState> {
     use AirlockAction as A;
@@ -27,27 +38,101 @@ pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> Meth
         A::AddFile => on(filter, add_file),
         A::CompleteFile => on(filter, complete_file),
         A::DownloadLink => on(filter, download_link),
+        A::Link => on(filter, link),
         A::Submit => on(filter, |s: S, c: C, p: Params| {
-            transition(s, c, p, "submit")
+            transition(s, c, p, Verb::Submit)
         }),
         A::Cancel => on(filter, |s: S, c: C, p: Params| {
-            transition(s, c, p, "cancel")
+            transition(s, c, p, Verb::Cancel)
         }),
-        A::Revoke => on(filter, |s: S, c: C, p: Params| {
-            transition(s, c, p, "revoke")
-        }),
+        A::Revoke => on(filter, revoke),
         A::Review => on(filter, review),
+        A::ReviewUserResource => on(filter, review_user_resource),
         A::ReviewQueue => on(filter, review_queue),
+        A::MyRequests => on(filter, my_requests),
     }
 }
 
-async fn list(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+fn item(view: &AirlockRequestView) -> Json<AirlockRequestWithAllowedUserActions> {
+    Json(view.into())
+}
+
+fn items(views: &[AirlockRequestView]) -> Json<serde_json::Value> {
+    let wrapped: Vec<AirlockRequestWithAllowedUserActions> = views.iter().map(Into::into).collect();
+    Json(json!({ "airlockRequests": wrapped }))
+}
+
+/// A query parameter that does not fit its type is unprocessable (422), as a body is.
+fn unfit(detail: String) -> ApiError {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).into()
+}
+
+fn query(q: Q) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|Query(m)| m)
+        .map_err(|e| unfit(format!("bad query: {e}")))
+}
+
+fn flag(m: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ApiError> {
+    match m.get(name).map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(unfit(format!("`{name}` is true or false, not `{v}`"))),
+    }
+}
+
+/// The filter of a request list from Azure TRE's query parameters.
+fn filter(m: &HashMap<String, String>) -> Result<RequestFilter, ApiError> {
+    let value = |name: &str| m.get(name).filter(|v| !v.is_empty());
+    let kind = match value("type") {
+        None => None,
+        Some(t) => Some(
+            serde_json::from_value::<RequestType>(json!(t))
+                .map_err(|_| unfit(format!("`type` is import or export, not `{t}`")))?,
+        ),
+    };
+    let status = match value("status") {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<RequestStatus>(json!(s))
+                .map_err(|_| unfit(format!("`{s}` is not a request status")))?,
+        ),
+    };
+    let order_by = match value("order_by") {
+        None => RequestOrder::default(),
+        Some(o) => RequestOrder::parse(o).ok_or_else(|| {
+            unfit(format!(
+                "`order_by` is one of {}, not `{o}`",
+                RequestOrder::NAMES.join(", ")
+            ))
+        })?,
+    };
+    Ok(RequestFilter {
+        creator: value("creator_user_id").cloned(),
+        kind,
+        status,
+        order_by,
+        ascending: flag(m, "order_ascending", true)?,
+    })
+}
+
+async fn list(State(s): S, Extension(c): C, p: Params, q: Q) -> ApiResult {
     let m = params(p)?;
-    let items = s
+    let f = filter(&query(q)?)?;
+    let views = s
         .app
-        .list_airlock_requests(&c, param(&m, "workspaceId")?)
+        .list_airlock_requests(&c, param(&m, "workspaceId")?, &f)
         .await?;
-    Ok(Json(json!({ "airlockRequests": items })).into_response())
+    Ok(items(&views).into_response())
+}
+
+async fn my_requests(State(s): S, Extension(c): C, q: Q) -> ApiResult {
+    let q = query(q)?;
+    let f = filter(&q)?;
+    let manager = flag(&q, "airlock_manager", false)?;
+    let found = s.app.my_airlock_requests(&c, manager, &f).await?;
+    let wire: Vec<AirlockRequest> = found.iter().map(AirlockRequest::from).collect();
+    Ok(Json(wire).into_response())
 }
 
 async fn create(
@@ -57,20 +142,20 @@ async fn create(
     JsonBody(body): JsonBody<CreateAirlockRequest>,
 ) -> ApiResult {
     let m = params(p)?;
-    let req = s
+    let view = s
         .app
         .create_airlock_request(&c, param(&m, "workspaceId")?, body)
         .await?;
-    Ok((StatusCode::CREATED, Json(req)).into_response())
+    Ok((StatusCode::CREATED, item(&view)).into_response())
 }
 
 async fn get(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     let m = params(p)?;
-    let req = s
+    let view = s
         .app
         .get_airlock_request(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
         .await?;
-    Ok(Json(req).into_response())
+    Ok(item(&view).into_response())
 }
 
 async fn add_file(
@@ -94,7 +179,7 @@ async fn complete_file(
     JsonBody(body): JsonBody<CompleteAirlockFile>,
 ) -> ApiResult {
     let m = params(p)?;
-    let req = s
+    let view = s
         .app
         .complete_airlock_file(
             &c,
@@ -104,7 +189,7 @@ async fn complete_file(
             body,
         )
         .await?;
-    Ok(Json(req).into_response())
+    Ok(item(&view).into_response())
 }
 
 async fn download_link(State(s): S, Extension(c): C, p: Params) -> ApiResult {
@@ -121,15 +206,29 @@ async fn download_link(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     Ok(Json(link).into_response())
 }
 
-async fn transition(State(s): S, Extension(c): C, p: Params, what: &'static str) -> ApiResult {
+async fn link(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+    let m = params(p)?;
+    let link = s
+        .app
+        .airlock_link(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .await?;
+    Ok(Json(AirlockLink::from(link)).into_response())
+}
+
+#[derive(Clone, Copy)]
+enum Verb {
+    Submit,
+    Cancel,
+}
+
+async fn transition(State(s): S, Extension(c): C, p: Params, verb: Verb) -> ApiResult {
     let m = params(p)?;
     let (ws, rid) = (param(&m, "workspaceId")?, param(&m, "requestId")?);
-    let req = match what {
-        "submit" => s.app.submit_airlock_request(&c, ws, rid).await?,
-        "cancel" => s.app.cancel_airlock_request(&c, ws, rid).await?,
-        _ => s.app.revoke_airlock_request(&c, ws, rid).await?,
+    let view = match verb {
+        Verb::Submit => s.app.submit_airlock_request(&c, ws, rid).await?,
+        Verb::Cancel => s.app.cancel_airlock_request(&c, ws, rid).await?,
     };
-    Ok(Json(req).into_response())
+    Ok(item(&view).into_response())
 }
 
 async fn review(
@@ -139,14 +238,56 @@ async fn review(
     JsonBody(body): JsonBody<ReviewAirlockRequest>,
 ) -> ApiResult {
     let m = params(p)?;
-    let req = s
+    let view = s
         .app
         .review_airlock_request(&c, param(&m, "workspaceId")?, param(&m, "requestId")?, body)
         .await?;
-    Ok(Json(req).into_response())
+    Ok(item(&view).into_response())
+}
+
+/// The revoke body is optional: an empty one revokes without a reason; anything else must be
+/// the JSON body, under the same rules as every other body.
+async fn revoke(State(s): S, Extension(c): C, p: Params, req: Request) -> ApiResult {
+    let m = params(p)?;
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than the {MAX_BODY_BYTES} bytes accepted"),
+            )
+        })?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RevokeAirlockRequest::default()
+    } else {
+        let again = Request::from_parts(parts, Body::from(bytes));
+        JsonBody::<RevokeAirlockRequest>::from_request(again, &())
+            .await?
+            .0
+    };
+    let view = s
+        .app
+        .revoke_airlock_request(&c, param(&m, "workspaceId")?, param(&m, "requestId")?, body)
+        .await?;
+    Ok(item(&view).into_response())
+}
+
+/// Review environments (a VM per reviewer, Azure TRE's `review-user-resource`) do not exist
+/// yet: once the caller is known to be allowed to ask, a clear 501 says so.
+async fn review_user_resource(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+    let m = params(p)?;
+    s.app
+        .check_review_environment(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .await?;
+    Err(Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "review environments are not available in this TRE yet: read the request's files through their links (GET .../requests/{id}/link)",
+    )
+    .into())
 }
 
 async fn review_queue(State(s): S, Extension(c): C) -> ApiResult {
-    let items = s.app.airlock_review_queue(&c).await?;
-    Ok(Json(json!({ "airlockRequests": items })).into_response())
+    let views = s.app.airlock_review_queue(&c).await?;
+    Ok(items(&views).into_response())
 }

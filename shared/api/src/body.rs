@@ -45,13 +45,20 @@ where
                 )
             }
         })?;
+        // Not JSON at all is a malformed request (400); JSON without the expected fields and
+        // types is well-formed but unprocessable (422, as RFC 9110 and Azure TRE answer).
         let value = serde_json::from_slice::<T>(&bytes).map_err(|e| {
-            let what = if e.is_syntax() || e.is_eof() {
-                "the body is not valid JSON"
+            if e.is_syntax() || e.is_eof() {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not valid JSON: {e}"),
+                )
             } else {
-                "the body does not have the expected fields and types"
-            };
-            Problem::new(StatusCode::BAD_REQUEST, format!("{what}: {e}"))
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the body does not have the expected fields and types: {e}"),
+                )
+            }
         })?;
         Ok(Self(value))
     }

@@ -9,13 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tre_core::app::{
-    AssignRole, Caller, CreateResource, PatchResource, RegisterTemplate, ResourceScope,
-};
-use tre_core::domain::{Operation, Resource, ResourceKind, WorkspaceRole};
+use tre_core::app::{Caller, CreateResource, PatchResource, Precondition, ResourceScope};
+use tre_core::domain::version::AvailableUpgrade;
+use tre_core::domain::{Operation, Resource, ResourceKind};
 use utoipa::ToSchema;
 
-use crate::body::JsonBody;
+use crate::wire;
+use crate::wire::operation::Operation as WireOperation;
+use crate::wire::resource::{HistoryItem, Resource as WireResource};
+
 use crate::problem::{ApiError, Problem};
 use crate::router::ApiState;
 use crate::routes::COLLECTIONS;
@@ -77,27 +79,59 @@ fn with_etag(mut resp: Response, etag: &str) -> Response {
     resp
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ResourceAndOperation {
-    pub resource: Resource,
-    pub operation: Operation,
-}
-
-fn accepted(resource: Resource, operation: Operation) -> Response {
-    let location = format!("{}/operations/{}", operation.resource_path, operation.id);
-    let etag = resource.etag.clone();
-    let mut resp = (
-        StatusCode::ACCEPTED,
-        Json(ResourceAndOperation {
-            resource,
-            operation,
-        }),
-    )
-        .into_response();
+/// `Location` of an operation, as Azure TRE's clients fetch it (a path starting `/api`).
+fn with_location(mut resp: Response, op: &WireOperation) -> Response {
+    let location = format!("/api{}/operations/{}", op.resource_path, op.id);
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    with_etag(resp, &etag)
+    resp
+}
+
+/// The wire form of resources, each with its available upgrades (looked up once per template
+/// version, however many resources share it).
+async fn wire_resources(s: &ApiState, items: Vec<Resource>) -> Result<Vec<WireResource>, ApiError> {
+    let mut upgrades: HashMap<(ResourceKind, String, String), Vec<AvailableUpgrade>> =
+        HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for r in items {
+        let key = (r.kind, r.template_name.clone(), r.template_version.clone());
+        let ups = match upgrades.get(&key) {
+            Some(u) => u.clone(),
+            None => {
+                let u = s.app.available_upgrades(&r).await?;
+                upgrades.insert(key, u.clone());
+                u
+            }
+        };
+        out.push(WireResource::new(r, ups, &s.sign_in.scope_id));
+    }
+    Ok(out)
+}
+
+async fn wire_resource(s: &ApiState, r: Resource) -> Result<WireResource, ApiError> {
+    let ups = s.app.available_upgrades(&r).await?;
+    Ok(WireResource::new(r, ups, &s.sign_in.scope_id))
+}
+
+/// What a change answers: the operation (what Azure TRE's clients read) and, under its kind's
+/// key, the resource as it now is; `Location` names the operation, `ETag` the resource's version.
+async fn changed(
+    s: &ApiState,
+    status: StatusCode,
+    resource: Resource,
+    operation: Operation,
+) -> ApiResult {
+    let etag = resource.etag.clone();
+    let key = wire::resource::item_key(resource.kind);
+    let resource = wire_resource(s, resource).await?;
+    let operation = WireOperation::from(operation);
+    let resp = (
+        status,
+        Json(json!({ "operation": &operation, key: resource })),
+    )
+        .into_response();
+    Ok(with_etag(with_location(resp, &operation), &etag))
 }
 
 pub(crate) async fn list_resources(
@@ -108,6 +142,7 @@ pub(crate) async fn list_resources(
 ) -> ApiResult {
     let (scope, _) = scope_and_id(kind, &params(p)?)?;
     let items = s.app.list_resources(&caller, &scope).await?;
+    let items = wire_resources(&s, items).await?;
     Ok(Json(json!({ list_key(kind): items })).into_response())
 }
 
@@ -120,7 +155,7 @@ pub(crate) async fn create_resource(
 ) -> ApiResult {
     let (scope, _) = scope_and_id(kind, &params(p)?)?;
     let (resource, operation) = s.app.create_resource(&caller, &scope, body).await?;
-    Ok(accepted(resource, operation))
+    changed(&s, StatusCode::ACCEPTED, resource, operation).await
 }
 
 pub(crate) async fn get_resource(
@@ -132,7 +167,29 @@ pub(crate) async fn get_resource(
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let r = s.app.get_resource(&caller, &scope, &id).await?;
     let etag = r.etag.clone();
-    Ok(with_etag(Json(r).into_response(), &etag))
+    let key = wire::resource::item_key(r.kind);
+    let r = wire_resource(&s, r).await?;
+    Ok(with_etag(Json(json!({ key: r })).into_response(), &etag))
+}
+
+/// The precondition the client sent: `If-Match` (HTTP's) wins over `etag` (Azure TRE's).
+fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
+    let text = |name: header::HeaderName| -> Result<Option<String>, ApiError> {
+        match headers.get(&name) {
+            None => Ok(None),
+            Some(v) => v.to_str().map(|t| Some(t.to_string())).map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the `{name}` header is not visible ASCII"),
+                )
+                .into()
+            }),
+        }
+    };
+    if let Some(v) = text(header::IF_MATCH)? {
+        return Ok(Some(Precondition::IfMatch(v)));
+    }
+    Ok(text(header::ETAG)?.map(Precondition::Etag))
 }
 
 pub(crate) async fn patch_resource(
@@ -144,14 +201,15 @@ pub(crate) async fn patch_resource(
     body: PatchResource,
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    let pre = precondition(&headers)?;
     let (resource, operation) = s
         .app
-        .patch_resource(&caller, &scope, &id, if_match, body)
+        .patch_resource(&caller, &scope, &id, pre.as_ref(), body)
         .await?;
-    Ok(accepted(resource, operation))
+    changed(&s, StatusCode::ACCEPTED, resource, operation).await
 }
 
+/// DELETE answers 200 with the operation, as Azure TRE does (its clients check for 200).
 pub(crate) async fn delete_resource(
     kind: ResourceKind,
     s: ApiState,
@@ -159,12 +217,9 @@ pub(crate) async fn delete_resource(
     p: Params,
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
-    let operation = s.app.delete_resource(&caller, &scope, &id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "operation": operation })),
-    )
-        .into_response())
+    let operation = WireOperation::from(s.app.delete_resource(&caller, &scope, &id).await?);
+    let resp = (StatusCode::OK, Json(json!({ "operation": &operation }))).into_response();
+    Ok(with_location(resp, &operation))
 }
 
 #[derive(Deserialize)]
@@ -182,7 +237,7 @@ pub(crate) async fn invoke_action(
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let Query(q) = q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("query: {e}")))?;
     let (resource, operation) = s.app.invoke_action(&caller, &scope, &id, &q.action).await?;
-    Ok(accepted(resource, operation))
+    changed(&s, StatusCode::ACCEPTED, resource, operation).await
 }
 
 pub(crate) async fn list_operations(
@@ -192,7 +247,13 @@ pub(crate) async fn list_operations(
     p: Params,
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
-    let ops = s.app.list_operations(&caller, &scope, &id).await?;
+    let ops: Vec<WireOperation> = s
+        .app
+        .list_operations(&caller, &scope, &id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(json!({ "operations": ops })).into_response())
 }
 
@@ -208,7 +269,23 @@ pub(crate) async fn get_operation(
         .app
         .get_operation(&caller, &scope, &id, param(&m, "operationId")?)
         .await?;
-    Ok(Json(op).into_response())
+    Ok(Json(json!({ "operation": WireOperation::from(op) })).into_response())
+}
+
+/// The caller's operations that have not ended, on every resource (Azure TRE's
+/// `GET /api/operations`).
+pub(crate) async fn my_operations(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult {
+    let ops: Vec<WireOperation> = s
+        .app
+        .my_operations(&caller)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(json!({ "operations": ops })).into_response())
 }
 
 pub(crate) async fn history(
@@ -218,114 +295,55 @@ pub(crate) async fn history(
     p: Params,
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
-    let items = s.app.resource_history(&caller, &scope, &id).await?;
-    Ok(Json(json!({ "history": items })).into_response())
+    let items: Vec<HistoryItem> = s
+        .app
+        .resource_history(&caller, &scope, &id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(json!({ "resource_history": items })).into_response())
 }
 
-pub(crate) async fn list_templates(kind: ResourceKind, s: ApiState, caller: Caller) -> ApiResult {
-    let items = s.app.list_templates(&caller, kind).await?;
-    Ok(Json(json!({ "templates": items })).into_response())
+/// The scope to ask tokens for in a workspace.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceAuth {
+    pub scope_id: String,
 }
 
-pub(crate) async fn register_template(
-    kind: ResourceKind,
-    s: ApiState,
-    caller: Caller,
-    body: RegisterTemplate,
-) -> ApiResult {
-    let t = s.app.register_template(&caller, kind, body).await?;
-    Ok((StatusCode::CREATED, Json(t)).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct VersionQuery {
-    version: Option<String>,
-}
-
-pub(crate) async fn get_template(
-    kind: ResourceKind,
-    s: ApiState,
-    caller: Caller,
+/// The scope clients ask tokens for to act in a workspace (Azure TRE's `scopeid` route).
+pub(crate) async fn workspace_scope_id(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     p: Params,
-    q: Result<Query<VersionQuery>, QueryRejection>,
 ) -> ApiResult {
     let m = params(p)?;
-    let Query(q) = q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("query: {e}")))?;
-    let t = s
+    let ws = s
         .app
-        .get_template(
+        .get_resource(
             &caller,
-            kind,
-            param(&m, "templateName")?,
-            q.version.as_deref(),
-        )
-        .await?;
-    Ok(Json(t).into_response())
-}
-
-pub(crate) async fn template_versions(
-    kind: ResourceKind,
-    s: ApiState,
-    caller: Caller,
-    p: Params,
-) -> ApiResult {
-    let m = params(p)?;
-    let items = s
-        .app
-        .template_versions(&caller, kind, param(&m, "templateName")?)
-        .await?;
-    Ok(Json(json!({ "templates": items })).into_response())
-}
-
-pub(crate) async fn list_roles(
-    State(s): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    p: Params,
-) -> ApiResult {
-    let m = params(p)?;
-    let items = s
-        .app
-        .list_role_assignments(&caller, param(&m, "workspaceId")?)
-        .await?;
-    Ok(Json(json!({ "roleAssignments": items })).into_response())
-}
-
-pub(crate) async fn assign_role(
-    State(s): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    p: Params,
-    JsonBody(body): JsonBody<AssignRole>,
-) -> ApiResult {
-    let m = params(p)?;
-    let a = s
-        .app
-        .assign_role(&caller, param(&m, "workspaceId")?, body)
-        .await?;
-    Ok((StatusCode::CREATED, Json(a)).into_response())
-}
-
-pub(crate) async fn remove_role(
-    State(s): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    p: Params,
-) -> ApiResult {
-    let m = params(p)?;
-    let role_name = param(&m, "role")?;
-    let role: WorkspaceRole = serde_json::from_value(json!(role_name)).map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("`{role_name}` is not a role: use WorkspaceOwner, WorkspaceResearcher or AirlockManager"),
-        )
-    })?;
-    s.app
-        .remove_role(
-            &caller,
+            &ResourceScope::Workspaces,
             param(&m, "workspaceId")?,
-            param(&m, "principalId")?,
-            role,
         )
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let scope = ws
+        .properties
+        .get("scope_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| s.sign_in.scope_id.clone());
+    Ok(Json(json!({ "workspaceAuth": WorkspaceAuth { scope_id: scope } })).into_response())
+}
+
+/// One backing service as health reports it (Azure TRE's `services[]` entries).
+#[derive(Serialize, ToSchema)]
+pub struct ServiceHealth {
+    pub service: String,
+    /// `OK` or `Not OK`.
+    pub status: String,
+    /// Why it is not OK (empty when it is).
+    pub message: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -333,22 +351,60 @@ pub struct Health {
     /// `ok` when the store answers.
     pub status: String,
     pub version: String,
+    /// Each backing service the API itself depends on.
+    pub services: Vec<ServiceHealth>,
 }
 
+/// Health answers 200 when everything is OK, 503 when a backing service is not (load balancers
+/// and probes read the status; Azure TRE's clients read `services`).
 pub(crate) async fn health(State(s): State<ApiState>) -> Response {
     let probe = tre_core::ports::Key::new("HEALTH", "PROBE");
-    let (code, status) = match s.app.table.get(&probe).await {
-        Ok(_) => (StatusCode::OK, "ok"),
+    let store = match s.app.table.get(&probe).await {
+        Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, "health check: store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            Some("State store is not responding".to_string())
         }
+    };
+    let (code, status) = match store {
+        None => (StatusCode::OK, "ok"),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
     };
     let body = Health {
         status: status.into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        services: vec![ServiceHealth {
+            service: "State store".into(),
+            status: if store.is_none() { "OK" } else { "Not OK" }.into(),
+            message: store.unwrap_or_default(),
+        }],
     };
     (code, Json(body)).into_response()
+}
+
+/// What a client needs to sign in (Azure TRE's `/.metadata`, which its CLI's login reads).
+#[derive(Serialize, ToSchema)]
+pub struct Metadata {
+    pub api_version: String,
+    /// The client id (audience) tokens for this API are issued to.
+    pub api_client_id: String,
+    /// The scope to ask for.
+    pub api_root_scope: String,
+    /// Azure TRE's tenant; here the OIDC issuer that signs the tokens.
+    pub aad_tenant_id: String,
+    /// The OIDC issuer URL (its discovery document is below it).
+    pub issuer: String,
+}
+
+pub(crate) async fn metadata(State(s): State<ApiState>) -> Response {
+    Json(Metadata {
+        api_version: env!("CARGO_PKG_VERSION").into(),
+        api_client_id: s.sign_in.client_id.clone(),
+        api_root_scope: s.sign_in.scope_id.clone(),
+        aad_tenant_id: s.sign_in.issuer.clone(),
+        issuer: s.sign_in.issuer.clone(),
+    })
+    .into_response()
 }
 
 pub(crate) async fn openapi(State(s): State<ApiState>) -> Response {
@@ -377,7 +433,7 @@ pub(crate) async fn registry_token(
     let Some(key) = &s.registry_tokens else {
         return Err(Problem::new(StatusCode::NOT_FOUND, "this TRE runs no registry").into());
     };
-    let mut access = Vec::new();
+    let mut access: Vec<tre_auth::registry_token::Access> = Vec::new();
     for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
         if k == "service" && v.as_ref() != key.service() {
             return Err(Problem::new(
@@ -392,18 +448,36 @@ pub(crate) async fn registry_token(
         if k != "scope" {
             continue;
         }
-        let Some(mut a) = tre_auth::registry_token::Access::parse_scope(&v) else {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{v}` is not a scope (type:name:actions)"),
-            )
-            .into());
-        };
-        a.actions = s
-            .app
-            .registry_actions(&caller, &a.kind, &a.name, &a.actions)
-            .await?;
-        access.push(a);
+        // Clients send several `scope` parameters, or several scopes in one, space-separated
+        // (the token spec's form, and what a challenge naming several scopes hands them).
+        for one in v.split_whitespace() {
+            let Some(mut a) = tre_auth::registry_token::Access::parse_scope(one) else {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("`{one}` is not a scope (type:name:actions)"),
+                )
+                .into());
+            };
+            a.actions = s
+                .app
+                .registry_actions(&caller, &a.kind, &a.name, &a.actions)
+                .await?;
+            // A refused scope stays, with no actions: the registry tells "refused" from "not
+            // asked" by it (it opens an ordinary upload instead of asking again for a mount).
+            match access
+                .iter_mut()
+                .find(|b| b.kind == a.kind && b.name == a.name)
+            {
+                Some(b) => {
+                    for action in a.actions {
+                        if !b.actions.contains(&action) {
+                            b.actions.push(action);
+                        }
+                    }
+                }
+                None => access.push(a),
+            }
+        }
     }
     let ttl = std::time::Duration::from_secs(300);
     let token = key

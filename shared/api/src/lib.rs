@@ -12,12 +12,15 @@ pub mod openapi;
 pub mod problem;
 mod router;
 pub mod routes;
+pub mod template_routes;
+pub mod user_routes;
+pub mod wire;
 
 #[cfg(feature = "lambda")]
 pub mod lambda;
 
 pub use auth::{AuthFailure, Authenticator, JwtAuthenticator};
-pub use router::{router, router_for, ApiState};
+pub use router::{router, router_for, ApiState, SignIn};
 pub use routes::{route_table, RouteGroup, RouteSpec};
 
 /// Largest JSON body accepted (templates carry schemas; nothing legitimate comes near this).

@@ -13,19 +13,31 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
         description = "Trusted Research Environment control plane: templates, workspaces, workspace services, user resources, shared services, operations, role assignments and the airlock."
     ),
     components(schemas(
-        tre_core::domain::Resource,
+        crate::wire::User,
+        crate::wire::resource::Resource,
+        crate::wire::resource::ResourceType,
+        crate::wire::resource::HistoryItem,
+        crate::wire::operation::Operation,
+        crate::wire::operation::Step,
+        tre_core::domain::version::AvailableUpgrade,
         tre_core::domain::ResourceKind,
         tre_core::domain::DeploymentStatus,
-        tre_core::domain::Operation,
-        tre_core::domain::OperationStep,
-        tre_core::domain::Template,
+        crate::wire::template::Template,
+        crate::wire::template::TemplateInfo,
         tre_core::domain::CustomAction,
         tre_core::domain::RoleAssignment,
         tre_core::domain::WorkspaceRole,
         tre_core::app::CreateResource,
         tre_core::app::PatchResource,
         tre_core::app::RegisterTemplate,
+        tre_core::app::RegisterAzureTemplate,
+        tre_core::app::RegisterOwnTemplate,
+        tre_core::app::TemplateJsonSchema,
         tre_core::app::AssignRole,
+        crate::wire::users::WorkspaceUser,
+        crate::wire::users::Role,
+        crate::wire::users::AssignableUser,
+        crate::wire::users::UsersAssignment,
         tre_core::app::Me,
         tre_core::app::DataSource,
         tre_core::app::DataState,
@@ -42,17 +54,24 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
         tre_core::domain::datasource::PublisherInfo,
         tre_core::app::WorkspaceRoles,
         tre_core::domain::TreRole,
-        tre_core::domain::airlock::AirlockRequest,
-        tre_core::domain::airlock::AirlockFile,
+        crate::wire::airlock::AirlockRequest,
+        crate::wire::airlock::AirlockRequestWithAllowedUserActions,
+        crate::wire::airlock::AirlockRequestList,
+        crate::wire::airlock::HistoryItem,
+        crate::wire::airlock::HistoryProperties,
+        crate::wire::airlock::File,
+        crate::wire::airlock::Review,
+        crate::wire::airlock::ReviewDecision,
+        crate::wire::airlock::AirlockLink,
+        crate::wire::airlock::UploadForm,
+        tre_core::domain::airlock::UserAction,
         tre_core::domain::airlock::RequestType,
         tre_core::domain::airlock::RequestStatus,
-        tre_core::domain::airlock::Decision,
-        tre_core::domain::airlock::Review,
         tre_core::domain::airlock::ScanResult,
-        tre_core::domain::airlock::Transition,
         tre_core::app::CreateAirlockRequest,
         tre_core::app::AddAirlockFile,
         tre_core::app::ReviewAirlockRequest,
+        tre_core::app::RevokeAirlockRequest,
         tre_core::app::FileLink,
         tre_core::app::MultipartLinks,
         tre_core::app::PartLink,
@@ -60,22 +79,31 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec};
         tre_core::app::CompletedPart,
         crate::problem::Problem,
         crate::handlers::Health,
-        crate::handlers::ResourceAndOperation,
+        crate::handlers::ServiceHealth,
+        crate::handlers::Metadata,
+        crate::handlers::WorkspaceAuth,
     ))
 )]
 struct Components;
 
 /// Error statuses every authenticated route may answer with.
-const ERROR_STATUSES: [(u16, &str); 10] = [
+const ERROR_STATUSES: [(u16, &str); 11] = [
     (400, "The request is malformed or breaks a rule"),
     (401, "No valid bearer token"),
     (403, "The caller may not do this"),
     (404, "Not found, or not visible to the caller"),
-    (409, "Conflicts with the current state"),
+    (
+        409,
+        "Conflicts with the current state (or the `etag` header is stale)",
+    ),
     (412, "`If-Match` does not match the current etag"),
     (413, "The body is too large"),
     (415, "The body is not JSON"),
-    (428, "`If-Match` is required"),
+    (
+        422,
+        "The body is JSON without the expected fields and types",
+    ),
+    (428, "`If-Match` (or `etag`) is required"),
     (503, "A backing service is unavailable; nothing was changed"),
 ];
 
@@ -92,7 +120,17 @@ fn reply_schema(reply: &Reply) -> Option<Value> {
             "required": [key],
             "properties": { *key: { "type": "array", "items": schema_ref(name) } }
         })),
-        Reply::ResourceAndOperation => Some(schema_ref("ResourceAndOperation")),
+        Reply::Wrapped(key, name) => Some(json!({
+            "type": "object",
+            "required": [key],
+            "properties": { *key: schema_ref(name) }
+        })),
+        Reply::OperationAndResource(key) => Some(json!({
+            "type": "object",
+            "required": ["operation", key],
+            "properties": { "operation": schema_ref("Operation"), *key: schema_ref("Resource") }
+        })),
+        Reply::ArrayOf(name) => Some(json!({ "type": "array", "items": schema_ref(name) })),
         Reply::OperationOnly => Some(json!({
             "type": "object",
             "required": ["operation"],
@@ -116,15 +154,26 @@ fn operation(spec: &RouteSpec) -> Value {
     if spec.if_match {
         parameters.push(json!({
             "name": "If-Match", "in": "header", "required": false,
-            "description": "The etag from the last GET (required; 428 without it)",
+            "description": "The `ETag` of the last GET, or `*` (this or `etag` is required: 428 without either; 412 when stale)",
+            "schema": { "type": "string" }
+        }));
+        parameters.push(json!({
+            "name": "etag", "in": "header", "required": false,
+            "description": "Azure TRE's form: the `_etag` of the last GET, or `*` (409 when stale)",
             "schema": { "type": "string" }
         }));
     }
 
     let mut responses = Map::new();
-    let mut ok = json!({ "description": "Success" });
+    // A route whose only answer is an error (one not built yet) answers it as a problem.
+    let (description, media) = if spec.success >= 400 {
+        ("Not available yet", "application/problem+json")
+    } else {
+        ("Success", "application/json")
+    };
+    let mut ok = json!({ "description": description });
     if let Some(schema) = reply_schema(&spec.reply) {
-        ok["content"] = json!({ "application/json": { "schema": schema } });
+        ok["content"] = json!({ media: { "schema": schema } });
     }
     responses.insert(spec.success.to_string(), ok);
     let problem = json!({ "application/problem+json": { "schema": schema_ref("Problem") } });
@@ -161,7 +210,7 @@ fn operation(spec: &RouteSpec) -> Value {
     });
     if let Some(req) = spec.request {
         op["requestBody"] = json!({
-            "required": true,
+            "required": !spec.request_optional,
             "content": { "application/json": { "schema": schema_ref(req) } }
         });
     }

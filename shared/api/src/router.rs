@@ -26,6 +26,36 @@ pub struct ApiState {
     pub openapi: Arc<String>,
     /// Signs registry tokens (absent where this TRE runs no registry).
     pub registry_tokens: Option<tre_auth::registry_token::RegistryTokenKey>,
+    /// How clients sign in (served by `/api/.metadata`).
+    pub sign_in: SignIn,
+}
+
+/// How clients get tokens for this API: the OIDC issuer, the audience (client id) tokens are
+/// issued to, and the scope to ask for. Empty where the deployment does not say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignIn {
+    pub issuer: String,
+    pub client_id: String,
+    /// What a client asks for; one scope serves every workspace here (Azure TRE has one per
+    /// workspace: its clients read it from `properties.scope_id` or `/scopeid`).
+    pub scope_id: String,
+}
+
+impl SignIn {
+    /// The scope is `api://<client id>` unless given.
+    pub fn new(issuer: &str, client_id: &str) -> Self {
+        Self {
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            scope_id: if client_id.is_empty() {
+                String::new()
+            } else if client_id.contains("://") {
+                client_id.to_string()
+            } else {
+                format!("api://{client_id}")
+            },
+        }
+    }
 }
 
 impl ApiState {
@@ -40,7 +70,13 @@ impl ApiState {
             authenticator,
             openapi: Arc::new(openapi),
             registry_tokens: None,
+            sign_in: SignIn::default(),
         }
+    }
+
+    pub fn with_sign_in(mut self, sign_in: SignIn) -> Self {
+        self.sign_in = sign_in;
+        self
     }
 
     pub fn with_registry_tokens(mut self, key: tre_auth::registry_token::RegistryTokenKey) -> Self {
@@ -127,23 +163,11 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
     };
     match spec.action {
         Action::Health => on(filter, h::health),
+        Action::Metadata => on(filter, h::metadata),
         Action::OpenApi => on(filter, h::openapi),
-        Action::ListTemplates(k) => on(filter, move |State(s): S, Extension(c): C| {
-            h::list_templates(k, s, c)
-        }),
-        Action::RegisterTemplate(k) => {
-            on(filter, move |State(s): S, Extension(c): C, JsonBody(b)| {
-                h::register_template(k, s, c, b)
-            })
-        }
-        Action::GetTemplate(k) => on(filter, move |State(s): S, Extension(c): C, p: Params, q| {
-            h::get_template(k, s, c, p, q)
-        }),
-        Action::TemplateVersions(k) => {
-            on(filter, move |State(s): S, Extension(c): C, p: Params| {
-                h::template_versions(k, s, c, p)
-            })
-        }
+        Action::MyOperations => on(filter, h::my_operations),
+        Action::WorkspaceScopeId => on(filter, h::workspace_scope_id),
+        Action::Templates(a) => crate::template_routes::method_router(a, filter),
         Action::List(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
             h::list_resources(k, s, c, p)
         }),
@@ -177,9 +201,7 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::History(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
             h::history(k, s, c, p)
         }),
-        Action::ListRoles => on(filter, h::list_roles),
-        Action::AssignRole => on(filter, h::assign_role),
-        Action::RemoveRole => on(filter, h::remove_role),
+        Action::Users(a) => crate::user_routes::method_router(a, filter),
         Action::Airlock(a) => crate::airlock_handlers::method_router(a, filter),
         Action::RegistryToken => on(filter, h::registry_token),
         Action::Me => on(filter, h::me),

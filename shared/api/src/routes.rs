@@ -47,10 +47,14 @@ pub enum Reply {
     Schema(&'static str),
     /// `{ "<key>": [ <schema> ... ] }`
     ListOf(&'static str, &'static str),
-    /// `{ "resource": Resource, "operation": Operation }`
-    ResourceAndOperation,
+    /// `{ "<key>": <schema> }` (Azure TRE wraps single items so)
+    Wrapped(&'static str, &'static str),
+    /// `{ "operation": Operation, "<key>": Resource }`
+    OperationAndResource(&'static str),
     /// `{ "operation": Operation }`
     OperationOnly,
+    /// `[ <schema> ... ]`
+    ArrayOf(&'static str),
     /// Any JSON object (the OpenAPI document itself).
     AnyObject,
 }
@@ -68,6 +72,8 @@ pub struct RouteSpec {
     pub authenticated: bool,
     /// Component schema of the JSON request body.
     pub request: Option<&'static str>,
+    /// The body may be left out (an empty body means its defaults).
+    pub request_optional: bool,
     pub success: u16,
     pub reply: Reply,
     /// Query parameters: (name, required, description).
@@ -81,6 +87,8 @@ pub(crate) struct Collection {
     pub base: &'static str,
     pub item_param: &'static str,
     pub list_key: &'static str,
+    /// The key a single item is wrapped in.
+    pub item_key: &'static str,
     pub noun: &'static str,
     pub group: RouteGroup,
 }
@@ -91,6 +99,7 @@ pub(crate) const COLLECTIONS: [Collection; 4] = [
         base: "/api/workspaces",
         item_param: "workspaceId",
         list_key: "workspaces",
+        item_key: "workspace",
         noun: "workspace",
         group: RouteGroup::Workspaces,
     },
@@ -99,6 +108,7 @@ pub(crate) const COLLECTIONS: [Collection; 4] = [
         base: "/api/workspaces/{workspaceId}/workspace-services",
         item_param: "serviceId",
         list_key: "workspaceServices",
+        item_key: "workspaceService",
         noun: "workspace service",
         group: RouteGroup::Workspaces,
     },
@@ -107,6 +117,7 @@ pub(crate) const COLLECTIONS: [Collection; 4] = [
         base: "/api/workspaces/{workspaceId}/workspace-services/{serviceId}/user-resources",
         item_param: "userResourceId",
         list_key: "userResources",
+        item_key: "userResource",
         noun: "user resource",
         group: RouteGroup::Workspaces,
     },
@@ -115,19 +126,11 @@ pub(crate) const COLLECTIONS: [Collection; 4] = [
         base: "/api/shared-services",
         item_param: "sharedServiceId",
         list_key: "sharedServices",
+        item_key: "sharedService",
         noun: "shared service",
         group: RouteGroup::SharedServices,
     },
 ];
-
-pub(crate) fn template_base(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::Workspace => "/api/workspace-templates",
-        ResourceKind::WorkspaceService => "/api/workspace-service-templates",
-        ResourceKind::UserResource => "/api/user-resource-templates",
-        ResourceKind::SharedService => "/api/shared-service-templates",
-    }
-}
 
 fn camel(noun: &str) -> String {
     noun.split([' ', '-'])
@@ -144,11 +147,11 @@ fn camel(noun: &str) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Health,
+    Metadata,
     OpenApi,
-    ListTemplates(ResourceKind),
-    RegisterTemplate(ResourceKind),
-    GetTemplate(ResourceKind),
-    TemplateVersions(ResourceKind),
+    MyOperations,
+    WorkspaceScopeId,
+    Templates(crate::template_routes::TemplateAction),
     List(ResourceKind),
     Create(ResourceKind),
     Get(ResourceKind),
@@ -158,9 +161,7 @@ pub enum Action {
     ListOperations(ResourceKind),
     GetOperation(ResourceKind),
     History(ResourceKind),
-    ListRoles,
-    AssignRole,
-    RemoveRole,
+    Users(crate::user_routes::UserAction),
     Airlock(crate::airlock_routes::AirlockAction),
     RegistryToken,
     Me,
@@ -196,6 +197,7 @@ impl Builder {
             tag,
             authenticated: true,
             request,
+            request_optional: false,
             success,
             reply,
             query: Vec::new(),
@@ -225,6 +227,19 @@ pub fn route_table() -> Vec<RouteSpec> {
     )
     .authenticated = false;
     b.add(
+        A::Metadata,
+        Method::GET,
+        "/api/.metadata",
+        meta,
+        "getMetadata".into(),
+        "How clients sign in: the issuer, the client id (audience) and the scope to ask for",
+        "meta",
+        None,
+        200,
+        Reply::Schema("Metadata"),
+    )
+    .authenticated = false;
+    b.add(
         A::OpenApi,
         Method::GET,
         "/api/openapi.json",
@@ -238,66 +253,7 @@ pub fn route_table() -> Vec<RouteSpec> {
     )
     .authenticated = false;
 
-    for kind in ResourceKind::ALL {
-        let base = template_base(kind);
-        let n = camel(&kind.as_str().replace('_', " "));
-        let k = kind.as_str();
-        let t = RouteGroup::Templates;
-        b.add(
-            A::ListTemplates(kind),
-            Method::GET,
-            base,
-            t,
-            format!("list{n}Templates"),
-            format!("List the current version of every {k} template"),
-            "templates",
-            None,
-            200,
-            Reply::ListOf("templates", "Template"),
-        );
-        b.add(
-            A::RegisterTemplate(kind),
-            Method::POST,
-            base,
-            t,
-            format!("register{n}Template"),
-            format!("Register a {k} template version (TREAdmin)"),
-            "templates",
-            Some("RegisterTemplate"),
-            201,
-            Reply::Schema("Template"),
-        );
-        b.add(
-            A::GetTemplate(kind),
-            Method::GET,
-            format!("{base}/{{templateName}}"),
-            t,
-            format!("get{n}Template"),
-            "Get a template (current version, or `version`)",
-            "templates",
-            None,
-            200,
-            Reply::Schema("Template"),
-        )
-        .query
-        .push((
-            "version",
-            false,
-            "A specific version instead of the current one",
-        ));
-        b.add(
-            A::TemplateVersions(kind),
-            Method::GET,
-            format!("{base}/{{templateName}}/versions"),
-            t,
-            format!("list{n}TemplateVersions"),
-            "Every registered version of a template",
-            "templates",
-            None,
-            200,
-            Reply::ListOf("templates", "Template"),
-        );
-    }
+    crate::template_routes::add(&mut b);
 
     for c in &COLLECTIONS {
         let (kind, g, tag) = (c.kind, c.group, c.list_key);
@@ -325,7 +281,7 @@ pub fn route_table() -> Vec<RouteSpec> {
             tag,
             Some("CreateResource"),
             202,
-            Reply::ResourceAndOperation,
+            Reply::OperationAndResource(c.item_key),
         );
         b.add(
             A::Get(kind),
@@ -337,7 +293,7 @@ pub fn route_table() -> Vec<RouteSpec> {
             tag,
             None,
             200,
-            Reply::Schema("Resource"),
+            Reply::Wrapped(c.item_key, "Resource"),
         );
         b.add(
             A::Patch(kind),
@@ -345,11 +301,14 @@ pub fn route_table() -> Vec<RouteSpec> {
             item.clone(),
             g,
             format!("update{n}"),
-            format!("Update a {} (needs `If-Match`; starts an upgrade)", c.noun),
+            format!(
+                "Update a {} (needs `If-Match` or `etag`; starts an upgrade)",
+                c.noun
+            ),
             tag,
             Some("PatchResource"),
             202,
-            Reply::ResourceAndOperation,
+            Reply::OperationAndResource(c.item_key),
         )
         .if_match = true;
         b.add(
@@ -358,10 +317,13 @@ pub fn route_table() -> Vec<RouteSpec> {
             item.clone(),
             g,
             format!("delete{n}"),
-            format!("Delete a disabled {} (starts an uninstall)", c.noun),
+            format!(
+                "Delete a disabled {} and everything under it (starts an uninstall)",
+                c.noun
+            ),
             tag,
             None,
-            202,
+            200,
             Reply::OperationOnly,
         );
         b.add(
@@ -374,7 +336,7 @@ pub fn route_table() -> Vec<RouteSpec> {
             tag,
             None,
             202,
-            Reply::ResourceAndOperation,
+            Reply::OperationAndResource(c.item_key),
         )
         .query
         .push(("action", true, "Name of the custom action"));
@@ -400,7 +362,7 @@ pub fn route_table() -> Vec<RouteSpec> {
             tag,
             None,
             200,
-            Reply::Schema("Operation"),
+            Reply::Wrapped("operation", "Operation"),
         );
         b.add(
             A::History(kind),
@@ -412,48 +374,35 @@ pub fn route_table() -> Vec<RouteSpec> {
             tag,
             None,
             200,
-            Reply::ListOf("history", "Resource"),
+            Reply::ListOf("resource_history", "HistoryItem"),
         );
     }
-
-    let ws = "/api/workspaces/{workspaceId}/role-assignments";
-    let g = RouteGroup::Workspaces;
     b.add(
-        A::ListRoles,
+        A::MyOperations,
         Method::GET,
-        ws,
-        g,
-        "listRoleAssignments".into(),
-        "Role assignments in a workspace (TREAdmin or WorkspaceOwner)",
-        "role-assignments",
+        "/api/operations",
+        RouteGroup::Workspaces,
+        "listMyOperations".into(),
+        "The caller's operations that have not ended, oldest first",
+        "operations",
         None,
         200,
-        Reply::ListOf("roleAssignments", "RoleAssignment"),
+        Reply::ListOf("operations", "Operation"),
     );
     b.add(
-        A::AssignRole,
-        Method::POST,
-        ws,
-        g,
-        "assignRole".into(),
-        "Give a principal a role in a workspace",
-        "role-assignments",
-        Some("AssignRole"),
-        201,
-        Reply::Schema("RoleAssignment"),
-    );
-    b.add(
-        A::RemoveRole,
-        Method::DELETE,
-        format!("{ws}/{{principalId}}/{{role}}"),
-        g,
-        "removeRole".into(),
-        "Take a role away",
-        "role-assignments",
+        A::WorkspaceScopeId,
+        Method::GET,
+        "/api/workspaces/{workspaceId}/scopeid",
+        RouteGroup::Workspaces,
+        "getWorkspaceScopeId".into(),
+        "The scope to ask tokens for to act in a workspace",
+        "workspaces",
         None,
-        204,
-        Reply::Empty,
+        200,
+        Reply::Wrapped("workspaceAuth", "WorkspaceAuth"),
     );
+
+    crate::user_routes::add(&mut b);
     crate::airlock_routes::add(&mut b);
     crate::datasource_routes::add(&mut b);
     b.add(

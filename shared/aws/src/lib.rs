@@ -5,6 +5,7 @@
 mod dynamo;
 mod errors;
 mod s3;
+mod s3_post;
 mod secrets;
 mod sfn;
 mod sqs;
@@ -122,12 +123,15 @@ pub fn airlock_storage(
         tre_core::domain::airlock::Stage::ALL
             .into_iter()
             .map(|stage| {
-                let store: std::sync::Arc<dyn tre_core::ports::ObjectStore> =
-                    std::sync::Arc::new(S3ObjectStore::new(
+                let store: std::sync::Arc<dyn tre_core::ports::ObjectStore> = std::sync::Arc::new(
+                    S3ObjectStore::new(
                         client.clone(),
                         format!("{bucket_prefix}-{}", stage.as_str()),
                         "",
-                    ));
+                    )
+                    // Draft requests are uploaded to through signed forms.
+                    .with_form_signer(conf),
+                );
                 (stage, store)
             })
             .collect(),

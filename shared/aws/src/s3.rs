@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use futures::{StreamExt, TryStreamExt};
 use tre_core::ports::{
     ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PortError,
-    PortResult, PresignMethod, PresignedUrl, PutOptions,
+    PortResult, PresignMethod, PresignedPost, PresignedUrl, PutOptions,
 };
 
 use crate::errors::{backend, code};
@@ -30,6 +30,8 @@ pub struct S3ObjectStore {
     /// Objects larger than this are copied part by part (CopyObject stops at 5 GiB).
     copy_limit: u64,
     copy_part: u64,
+    /// What signs form uploads (the client's own credentials are not readable from it).
+    form_signer: Option<(aws_sdk_s3::config::SharedCredentialsProvider, String)>,
 }
 
 /// CopyObject's limit, and the part size used above it.
@@ -74,7 +76,17 @@ impl S3ObjectStore {
             prefix,
             copy_limit: COPY_OBJECT_LIMIT,
             copy_part: COPY_PART_SIZE,
+            form_signer: None,
         }
+    }
+
+    /// Sign form uploads (`presign_post`) with the credentials and region of `conf`, which
+    /// should be those the client was built from.
+    pub fn with_form_signer(mut self, conf: &aws_config::SdkConfig) -> Self {
+        self.form_signer = conf
+            .credentials_provider()
+            .zip(conf.region().map(|r| r.as_ref().to_string()));
+        self
     }
 
     /// Lower the size above which copies go part by part (tests exercise that path with small
@@ -581,5 +593,25 @@ impl ObjectStore for S3ObjectStore {
             method,
             expires_at: Utc::now() + chrono::Duration::from_std(expires_in).unwrap_or_default(),
         })
+    }
+
+    async fn presign_post(
+        &self,
+        prefix: &str,
+        max_bytes: u64,
+        expires_in: Duration,
+    ) -> PortResult<PresignedPost> {
+        tre_core::ports::validate_post_prefix(prefix, max_bytes)?;
+        let (credentials, region) = self.form_signer.as_ref().ok_or_else(|| {
+            PortError::Backend("this S3 store was built without a signer for form uploads".into())
+        })?;
+        let full = format!("{}{prefix}", self.prefix);
+        let target = crate::s3_post::Target {
+            client: &self.client,
+            bucket: &self.bucket,
+            credentials,
+            region,
+        };
+        crate::s3_post::presign_post(&target, &full, max_bytes, expires_in).await
     }
 }

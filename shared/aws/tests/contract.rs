@@ -32,7 +32,8 @@ async fn s3_object_store_contract() {
     let conf = moto.sdk_config().await;
     let client = S3ObjectStore::client(&conf, true);
     moto.create_bucket("tre-contract").await.expect("bucket");
-    let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(client, "tre-contract", "stage"));
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(S3ObjectStore::new(client, "tre-contract", "stage").with_form_signer(&conf));
     tre_testkit::object_store::run(store, true).await;
 }
 

@@ -20,6 +20,15 @@ pub use pull_tokens::{RegistryPullTokens, RUNNER_PULL_TOKEN_TTL};
 pub use reference::{BundleRef, Reference};
 pub use registry::RegistryClient;
 
+/// Entry points for the fuzz targets (`fuzz/`): parsers otherwise private. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A registry's `WWW-Authenticate` challenge: the realm and the parameters passed on.
+    pub fn challenge(header: &str) -> Option<(String, Vec<(String, String)>)> {
+        crate::registry::parse_challenge(header)
+    }
+}
+
 pub const ARTIFACT_TYPE: &str = "application/vnd.tre.bundle.v1";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.tre.bundle.config.v1+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.tre.bundle.layer.v1.tar+gzip";

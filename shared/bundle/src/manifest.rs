@@ -200,7 +200,24 @@ impl BundleManifest {
             .filter(|(n, _)| !STANDARD_ACTIONS.contains(&n.as_str()))
     }
 
-    /// The template registration body for this bundle (`bundle` = its OCI reference).
+    /// Where the template is registered: its kind's collection, user resources under their
+    /// workspace-service template (Azure TRE's route).
+    pub fn registration_path(&self) -> String {
+        match (self.kind, &self.parent_service_template) {
+            (ResourceKind::UserResource, Some(parent)) => {
+                format!("/api/workspace-service-templates/{parent}/user-resource-templates")
+            }
+            (ResourceKind::Workspace, _) => "/api/workspace-templates".into(),
+            (ResourceKind::WorkspaceService, _) => "/api/workspace-service-templates".into(),
+            (ResourceKind::SharedService, _) => "/api/shared-service-templates".into(),
+            // Validation makes user-resource bundles name their parent.
+            (ResourceKind::UserResource, None) => "/api/user-resource-templates".into(),
+        }
+    }
+
+    /// The template registration body for this bundle (`bundle` = its OCI reference), in our
+    /// shape: the parameters schema as the bundle declares it. (Azure TRE's shape would add
+    /// its base properties and require `description`, which our bundles do not declare.)
     pub fn template_registration(&self, bundle_reference: &str) -> Value {
         let custom: Vec<Value> = self
             .custom_actions()
@@ -247,6 +264,20 @@ actions:
         assert_eq!(m.custom_actions().count(), 1);
         let reg = m.template_registration("reg/x@sha256:00");
         assert_eq!(reg["customActions"][0]["name"], "restart");
+        assert_eq!(m.registration_path(), "/api/workspace-templates");
+        let ur = BundleManifest::from_yaml(&GOOD.replace(
+            "type: workspace",
+            "type: user_resource\nparentServiceTemplate: svc-notebook",
+        ))
+        .expect("valid");
+        assert_eq!(
+            ur.registration_path(),
+            "/api/workspace-service-templates/svc-notebook/user-resource-templates"
+        );
+        assert_eq!(
+            ur.template_registration("r@sha256:00")["parentServiceTemplate"],
+            "svc-notebook"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn reg_err(what: &str, e: impl std::fmt::Display) -> BundleError {
 /// Parse `Bearer realm="...",service="...",scope="..."`.
 /// `Bearer realm="...",service="...",scope="repository:x:pull,push"`: quoted values may hold
 /// commas. Only `service` and `scope` go on to the realm (not `error`).
-fn parse_challenge(h: &str) -> Option<(String, Vec<(String, String)>)> {
+pub(crate) fn parse_challenge(h: &str) -> Option<(String, Vec<(String, String)>)> {
     let mut rest = h.strip_prefix("Bearer ")?.trim();
     let mut realm = None;
     let mut params = Vec::new();

@@ -56,7 +56,8 @@ async fn object_store_contract() {
     let store = Arc::new(emb.object_store(&base, SECRET).unwrap());
     let server = tokio::spawn(axum::serve(listener, presigned_router(store.clone())).into_future());
     let dyn_store: Arc<dyn ObjectStore> = store;
-    tre_testkit::object_store::run(dyn_store, true).await;
+    tre_testkit::object_store::run(dyn_store.clone(), true).await;
+    tre_testkit::object_store::form_policy_enforced(dyn_store).await;
     server.abort();
 }
 
@@ -84,7 +85,8 @@ async fn prefixed_object_store_contract() {
         inner,
         "airlock/import-staging",
     ));
-    tre_testkit::object_store::run(prefixed, true).await;
+    tre_testkit::object_store::run(prefixed.clone(), true).await;
+    tre_testkit::object_store::form_policy_enforced(prefixed).await;
     server.abort();
 }
 

@@ -21,6 +21,13 @@ pub const ENV_DATA_DIR: &str = "TRE_DATA_DIR";
 pub const ENV_OBJECTS_URL: &str = "TRE_OBJECTS_URL";
 pub const ENV_REGISTRY_TOKEN_KEY: &str = "TRE_REGISTRY_TOKEN_KEY";
 pub const ENV_REGISTRY_SERVICE: &str = "TRE_REGISTRY_SERVICE";
+/// The OIDC issuer and audience API Gateway's authorizer checks, told to clients by
+/// `/api/.metadata` (the authorizer, not this code, enforces them).
+pub const ENV_OIDC_ISSUER: &str = "TRE_OIDC_ISSUER";
+pub const ENV_OIDC_AUDIENCE: &str = "TRE_OIDC_AUDIENCE";
+/// Networks beyond globally routable addresses that data sources may name (the import job
+/// reads the same variable); unset: none.
+pub const ENV_DATASOURCE_ALLOWED_NETWORKS: &str = "TRE_DATASOURCE_ALLOWED_NETWORKS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
@@ -48,11 +55,16 @@ pub struct Settings {
     pub registry_token_key: Option<String>,
     /// `TRE_REGISTRY_SERVICE`.
     pub registry_service: Option<String>,
+    /// `TRE_OIDC_ISSUER`, `TRE_OIDC_AUDIENCE`.
+    pub oidc_issuer: Option<String>,
+    pub oidc_audience: Option<String>,
     /// `TRE_OIDC_ROLES_CLAIM`, `TRE_OIDC_GROUPS_CLAIM`, `TRE_OIDC_GROUP_ROLES`: how verified
     /// claims map to a principal (see [`Settings::claim_mapping`]).
     pub roles_claim: Option<String>,
     pub groups_claim: Option<String>,
     pub group_roles: Option<String>,
+    /// `TRE_DATASOURCE_ALLOWED_NETWORKS` (see [`Settings::datasource_networks`]).
+    pub datasource_allowed_networks: Option<String>,
 }
 
 impl Settings {
@@ -76,10 +88,24 @@ impl Settings {
             airlock_bucket_prefix: get(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX),
             registry_token_key: get(ENV_REGISTRY_TOKEN_KEY),
             registry_service: get(ENV_REGISTRY_SERVICE),
+            oidc_issuer: get(ENV_OIDC_ISSUER),
+            oidc_audience: get(ENV_OIDC_AUDIENCE),
             roles_claim: get(tre_auth::ENV_ROLES_CLAIM),
             groups_claim: get(tre_auth::ENV_GROUPS_CLAIM),
             group_roles: get(tre_auth::ENV_GROUP_ROLES),
+            datasource_allowed_networks: get(ENV_DATASOURCE_ALLOWED_NETWORKS),
         }
+    }
+
+    /// The networks data sources may name besides globally routable addresses.
+    pub fn datasource_networks(
+        &self,
+    ) -> Result<tre_core::domain::datasource::AllowedNetworks, WiringError> {
+        self.datasource_allowed_networks
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| WiringError::Config(format!("{ENV_DATASOURCE_ALLOWED_NETWORKS}: {e}")))
     }
 
     /// How verified token claims map to a principal.
@@ -155,7 +181,8 @@ pub fn app_from_settings(
     let mut app = App::new(
         Arc::new(tre_aws::DynamoTable::from_conf(conf, table)),
         Arc::new(tre_aws::SfnWorkflows::from_conf(conf, prefix)),
-    );
+    )
+    .with_datasource_networks(settings.datasource_networks()?);
     if let Some(buckets) = &settings.airlock_bucket_prefix {
         app = app.with_airlock(tre_aws::airlock_storage(conf, buckets));
     }
@@ -186,7 +213,8 @@ fn embedded_app(settings: &Settings) -> Result<App, WiringError> {
         Arc::new(tre_embedded::SqliteTable::new(db.clone())),
         Arc::new(tre_embedded::RecordedWorkflows::new(db)),
     )
-    .with_airlock(airlock))
+    .with_airlock(airlock)
+    .with_datasource_networks(settings.datasource_networks()?))
 }
 
 /// The router one API Lambda serves: API Gateway's verified claims mapped as the settings say,
@@ -197,7 +225,11 @@ pub fn api_router(
     settings: &Settings,
 ) -> Result<axum::Router, WiringError> {
     let authenticator = tre_api::lambda::ApiGatewayAuthenticator::new(settings.claim_mapping()?);
-    let mut state = tre_api::ApiState::new(app, Arc::new(authenticator));
+    let mut state =
+        tre_api::ApiState::new(app, Arc::new(authenticator)).with_sign_in(tre_api::SignIn::new(
+            settings.oidc_issuer.as_deref().unwrap_or_default(),
+            settings.oidc_audience.as_deref().unwrap_or_default(),
+        ));
     if let Some(key) = settings.registry_token_key()? {
         state = state.with_registry_tokens(key);
     }
@@ -333,6 +365,14 @@ mod tests {
             ),
         ]);
         assert_eq!(s.table.as_deref(), Some("tre-tre"));
+        assert!(s.datasource_networks().unwrap().is_empty());
+        let nets = settings(&[(ENV_DATASOURCE_ALLOWED_NETWORKS, "10.20.0.0/16")]);
+        assert_eq!(
+            nets.datasource_networks().unwrap().to_string(),
+            "10.20.0.0/16"
+        );
+        let bad = settings(&[(ENV_DATASOURCE_ALLOWED_NETWORKS, "10.20.0.1/16")]);
+        assert!(bad.datasource_networks().is_err());
         assert_eq!(s.airlock_bucket_prefix, None);
         assert_eq!(s.data_dir, None);
         let mapping = s.claim_mapping().unwrap();

@@ -67,6 +67,11 @@ pub struct DevOptions {
     pub storage_root: Option<PathBuf>,
     /// Address of the OCI registry (port 0 picks a free port).
     pub registry_addr: SocketAddr,
+    /// Networks beyond globally routable addresses that data sources may reach: the API checks
+    /// registrations against them and the import runners get them as
+    /// `TRE_DATASOURCE_ALLOWED_NETWORKS`. None by default; tests whose sources are servers on
+    /// loopback allow loopback here, and `tre dev` allows it by its own default.
+    pub datasource_allowed_networks: tre_core::domain::datasource::AllowedNetworks,
 }
 
 impl DevOptions {
@@ -80,6 +85,7 @@ impl DevOptions {
             airlock_runner: None,
             storage_root: None,
             registry_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            datasource_allowed_networks: Default::default(),
         }
     }
 
@@ -154,6 +160,7 @@ impl DevStack {
             &storage_root,
             &api_url,
             registry_tokens.clone(),
+            &opts.datasource_allowed_networks,
         )?;
         let app = store.app();
         // What runners reported before a restart lands first; then executions that were
@@ -183,7 +190,8 @@ impl DevStack {
         let validator = Validator::new(vcfg).map_err(|e| DevError::Issuer(e.to_string()))?;
 
         let state = ApiState::new(app.clone(), Arc::new(JwtAuthenticator::new(validator)))
-            .with_registry_tokens(registry_tokens.clone());
+            .with_registry_tokens(registry_tokens.clone())
+            .with_sign_in(tre_api::SignIn::new(&issuer_url, DEV_AUDIENCE));
         let router = tre_api::router(state)
             .nest("/oidc", issuer.router())
             .merge(store.object_routes())

@@ -35,6 +35,7 @@ impl EmbeddedStore {
         storage_root: &Path,
         api_url: &str,
         registry_tokens: tre_auth::registry_token::RegistryTokenKey,
+        datasource_networks: &tre_core::domain::datasource::AllowedNetworks,
     ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
         let table = Arc::new(embedded.table());
@@ -50,6 +51,12 @@ impl EmbeddedStore {
                 (
                     "TRE_STORAGE_ROOT".into(),
                     storage_root.display().to_string(),
+                ),
+                // Always set (empty: none), so imports enforce the stack's setting and never one
+                // inherited from this process's environment.
+                (
+                    "TRE_DATASOURCE_ALLOWED_NETWORKS".into(),
+                    datasource_networks.to_string(),
                 ),
             ],
             tasks: tasks.clone(),
@@ -86,7 +93,8 @@ impl EmbeddedStore {
             // The same path as in AWS: each step's input carries a pull token for its bundle.
             .with_bundle_tokens(Arc::new(tre_bundle::RegistryPullTokens::new(
                 registry_tokens,
-            )));
+            )))
+            .with_datasource_networks(datasource_networks.clone());
         let _ = listener.app.set(app.clone());
         Ok(Self {
             db_path: embedded.db().path().to_path_buf(),

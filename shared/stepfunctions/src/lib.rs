@@ -39,3 +39,36 @@ pub mod errors {
     pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
 }
+
+/// Entry points for the fuzz targets (`fuzz/`), over the parsers of definition text that are
+/// otherwise private: not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value;
+
+    /// Parse a Path and a reference path; read and write what parses in `doc`.
+    pub fn path(text: &str, doc: &Value) {
+        if let Ok(p) = crate::path::parse(text) {
+            let _ = crate::path::get(doc, &p.segments);
+        }
+        if let Ok(p) = crate::path::parse_reference(text) {
+            let _ = crate::path::get(doc, &p.segments);
+            let mut target = doc.clone();
+            let _ = crate::path::set(&mut target, &p.segments, Value::Null);
+        }
+    }
+
+    /// Parse an intrinsic function call and evaluate what parses against `input`.
+    pub fn intrinsic(text: &str, input: &Value, context: &Value) {
+        if let Ok(call) = crate::intrinsics::parse(text) {
+            let _ = crate::intrinsics::eval(&call, input, context);
+        }
+    }
+
+    /// Validate a payload template and render what is valid against `input`.
+    pub fn template(template: &Value, input: &Value, context: &Value) {
+        if crate::payload::validate_template(template).is_ok() {
+            let _ = crate::payload::render(template, input, context);
+        }
+    }
+}

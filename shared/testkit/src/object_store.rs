@@ -34,6 +34,7 @@ pub async fn run(store: Arc<dyn ObjectStore>, presign_http: bool) {
     multipart(s, &p).await;
     large_streamed_put(s, &p).await;
     presign(s, &p, presign_http).await;
+    presigned_post(s, &p, presign_http).await;
 }
 
 async fn read_all(case: &str, obj: GetObject) -> Vec<u8> {
@@ -559,5 +560,179 @@ async fn presign(s: &dyn ObjectStore, p: &str, http: bool) {
     let all = read_all(case, got).await;
     if all[..first.len()] != first[..] || &all[first.len()..] != b"the tail" {
         fail(case, "the assembled object differs from its parts");
+    }
+}
+
+/// A `multipart/form-data` body for a form upload: `fields`, then `key`, then the file (last,
+/// as S3 requires). Returns the content type (with its boundary) and the body.
+pub fn form_upload(
+    fields: &std::collections::BTreeMap<String, String>,
+    key: &str,
+    content: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = format!("tre-form-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    let mut text = |name: &str, value: &str| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    for (name, value) in fields {
+        text(name, value);
+    }
+    text("key", key);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// POST a form upload; returns the HTTP status.
+pub async fn post_form(
+    post: &tre_core::ports::PresignedPost,
+    key: &str,
+    content: &[u8],
+) -> reqwest::Result<u16> {
+    let (content_type, body) = form_upload(&post.fields, key, content);
+    let resp = reqwest::Client::new()
+        .post(&post.url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await?;
+    Ok(resp.status().as_u16())
+}
+
+async fn presigned_post(s: &dyn ObjectStore, p: &str, http: bool) {
+    let case = "presigned form upload";
+    let prefix = format!("{p}form/");
+    for bad in ["", "no-slash", "/abs/", "a/../b/", "a//b/"] {
+        if s.presign_post(bad, 1024, Duration::from_secs(300))
+            .await
+            .is_ok()
+        {
+            fail(case, format!("the prefix `{bad}` was accepted"));
+        }
+    }
+    let post = s
+        .presign_post(&prefix, 1024, Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if !post.key_prefix.ends_with(&prefix)
+        || post.max_bytes != 1024
+        || post.expires_at <= chrono::Utc::now()
+        || post.fields.is_empty()
+    {
+        fail(case, format!("unexpected {post:?}"));
+    }
+    if !http {
+        return;
+    }
+    for name in ["one.csv", "two words.txt"] {
+        let key = format!("{}{name}", post.key_prefix);
+        let status = post_form(&post, &key, name.as_bytes())
+            .await
+            .unwrap_or_else(|e| fail(case, e));
+        if !(200..300).contains(&status) {
+            fail(case, format!("{name}: status {status}"));
+        }
+        let got = s
+            .get(&format!("{prefix}{name}"), None)
+            .await
+            .unwrap_or_else(|e| fail(case, e));
+        if read_all(case, got).await != name.as_bytes() {
+            fail(case, format!("{name}: stored body differs"));
+        }
+    }
+    let listed = s
+        .list(&prefix, None, 10)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if listed.objects.len() != 2 {
+        fail(case, format!("listed {:?}", listed.objects));
+    }
+}
+
+/// What a store that checks form policies itself must refuse (S3 does; moto, which the AWS
+/// adapter's suite runs against, does not check them, so its policy document is checked by
+/// unit tests instead): a key outside the prefix, a file over the limit, a tampered policy or
+/// signature, a field the policy does not name.
+pub async fn form_policy_enforced(store: Arc<dyn ObjectStore>) {
+    let case = "form policy enforced";
+    let s = store.as_ref();
+    let p = format!("tk-{}/", uuid::Uuid::new_v4().simple());
+    let prefix = format!("{p}form/");
+    let post = s
+        .presign_post(&prefix, 8, Duration::from_secs(300))
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    let refused = |what: &str, status: u16| {
+        if (200..300).contains(&status) {
+            fail(case, format!("{what} was accepted"));
+        }
+    };
+    let outside = format!("{p}elsewhere.txt");
+    refused(
+        "a key outside the prefix",
+        post_form(&post, &outside, b"x")
+            .await
+            .unwrap_or_else(|e| fail(case, e)),
+    );
+    refused(
+        "the bare prefix as a key",
+        post_form(&post, &post.key_prefix, b"x")
+            .await
+            .unwrap_or_else(|e| fail(case, e)),
+    );
+    let inside = format!("{}big.bin", post.key_prefix);
+    refused(
+        "a file over the size limit",
+        post_form(&post, &inside, b"nine bytes")
+            .await
+            .unwrap_or_else(|e| fail(case, e)),
+    );
+    for field in post.fields.keys() {
+        let mut tampered = post.clone();
+        if let Some(v) = tampered.fields.get_mut(field) {
+            v.insert(0, 'A');
+        }
+        refused(
+            &format!("a tampered `{field}`"),
+            post_form(&tampered, &inside, b"x")
+                .await
+                .unwrap_or_else(|e| fail(case, e)),
+        );
+    }
+    let mut extra = post.clone();
+    extra
+        .fields
+        .insert("Content-Type".into(), "text/html".into());
+    refused(
+        "a field the policy does not name",
+        post_form(&extra, &inside, b"x")
+            .await
+            .unwrap_or_else(|e| fail(case, e)),
+    );
+    for key in [
+        outside.trim_start_matches(&p).to_string(),
+        "form/big.bin".into(),
+    ] {
+        if s.head(&format!("{p}{key}")).await.ok().flatten().is_some() {
+            fail(case, format!("`{key}` was written"));
+        }
+    }
+    let ok = post_form(&post, &inside, b"fits")
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    if !(200..300).contains(&ok) {
+        fail(case, format!("a valid upload answered {ok}"));
     }
 }

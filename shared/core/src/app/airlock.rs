@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::{authz, keys, App, AppError, AppResult, Caller};
 use crate::domain::airlock::{
-    next_status, object_key, validate_file_name, Actor, AirlockFile, AirlockRequest, Decision,
-    Event, RequestStatus, RequestType, Stage, Transition,
+    actor, allowed_actions, next_status, object_key, validate_file_name, AirlockFile,
+    AirlockRequest, Decision, Event, RequestStatus, RequestType, Stage, Transition, UserAction,
 };
 use crate::domain::WorkspaceRole;
 use crate::ports::{Condition, ObjectStore, PresignMethod, Query};
@@ -49,13 +49,24 @@ impl AirlockStorage {
     }
 }
 
+/// The title a request gets when its creator gives none (Azure TRE's default).
+pub const DEFAULT_TITLE: &str = "Airlock Request";
+
+/// Body of `POST /api/workspaces/{id}/requests`, in Azure TRE's field names.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateAirlockRequest {
     #[serde(rename = "type")]
     pub kind: RequestType,
-    pub title: String,
-    pub justification: String,
+    /// At most 200 characters; `Airlock Request` when absent.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Mandatory and not blank (at most 4000 characters): the reviewers decide on it.
+    pub business_justification: String,
+    /// Accepted because Azure TRE's clients may send it; nothing reads it.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub properties: Option<Value>,
 }
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -68,12 +79,73 @@ pub struct AddAirlockFile {
     pub size: Option<u64>,
 }
 
+/// Body of `POST .../requests/{id}/review`, in Azure TRE's field names.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReviewAirlockRequest {
-    pub decision: Decision,
-    /// Mandatory: why the request is approved or rejected.
-    pub comment: String,
+    /// `true` approves, `false` rejects. The strings `"true"` and `"false"` (any case) are
+    /// accepted too: Azure TRE's own tests send `"True"`.
+    #[serde(deserialize_with = "lenient_bool")]
+    #[schema(schema_with = approval_schema)]
+    pub approval: bool,
+    /// Mandatory and not blank (at most 4000 characters): why it is approved or rejected.
+    pub decision_explanation: String,
+}
+
+impl ReviewAirlockRequest {
+    pub fn decision(&self) -> Decision {
+        if self.approval {
+            Decision::Approve
+        } else {
+            Decision::Reject
+        }
+    }
+}
+
+/// Body of `POST .../requests/{id}/revoke` (optional: an empty body revokes without a reason).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevokeAirlockRequest {
+    /// Why the approval is withdrawn (at most 4000 characters); shown as the `revoked` review.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Bool(b) => Ok(b),
+        Raw::Text(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Raw::Text(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+        Raw::Text(t) => Err(serde::de::Error::custom(format!(
+            "`approval` is true or false, not `{t}`"
+        ))),
+    }
+}
+
+fn approval_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let one_of = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$")),
+        )
+        .build();
+    Schema::OneOf(one_of)
+}
+
+/// A request with what the caller may do with it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AirlockRequestView {
+    pub request: AirlockRequest,
+    pub allowed_user_actions: Vec<UserAction>,
 }
 
 /// A pre-signed link to one file of a request.
@@ -143,16 +215,20 @@ impl App {
             .ok_or_else(|| {
                 AppError::NotFound(format!("request `{rid}` not found in workspace `{ws}`"))
             })?;
-        Ok((serde_json::from_value(item.body)?, item.version))
+        let mut req: AirlockRequest = serde_json::from_value(item.body)?;
+        req.version = item.version;
+        Ok((req, item.version))
     }
 
+    /// Write the request if it is still at `version`; `req` then carries the new version.
     pub(crate) async fn save_airlock_request(
         &self,
-        req: &AirlockRequest,
+        req: &mut AirlockRequest,
         version: u64,
     ) -> AppResult<u64> {
-        let body = serde_json::to_value(req)?;
-        self.table
+        let body = serde_json::to_value(&*req)?;
+        let saved = self
+            .table
             .put(
                 &keys::airlock_request(&req.workspace_id, &req.id),
                 None,
@@ -165,7 +241,22 @@ impl App {
                     "the request changed while this was being done; fetch it and try again".into(),
                 ),
                 other => other,
-            })
+            })?;
+        req.version = saved;
+        Ok(saved)
+    }
+
+    /// The request with the actions the caller (holding `roles` in its workspace) may take.
+    pub(super) fn view(
+        req: AirlockRequest,
+        caller: &Caller,
+        roles: &[WorkspaceRole],
+    ) -> AirlockRequestView {
+        let allowed_user_actions = allowed_actions(&req, caller.id(), roles);
+        AirlockRequestView {
+            request: req,
+            allowed_user_actions,
+        }
     }
 
     pub(crate) fn transition(
@@ -175,11 +266,35 @@ impl App {
         at: DateTime<Utc>,
         message: String,
     ) {
+        Self::transition_by(req, to, by, None, at, message)
+    }
+
+    /// A transition asked by a caller, whose display name is recorded with it.
+    pub(crate) fn transition_as(
+        req: &mut AirlockRequest,
+        to: RequestStatus,
+        caller: &Caller,
+        at: DateTime<Utc>,
+        message: String,
+    ) {
+        let name = Some(caller.principal.name.clone()).filter(|n| !n.is_empty());
+        Self::transition_by(req, to, caller.id(), name, at, message)
+    }
+
+    fn transition_by(
+        req: &mut AirlockRequest,
+        to: RequestStatus,
+        by: &str,
+        by_name: Option<String>,
+        at: DateTime<Utc>,
+        message: String,
+    ) {
         if req.status != to {
             req.history.push(Transition {
                 from: Some(req.status),
                 to,
                 by: by.to_string(),
+                by_name,
                 at,
                 message,
             });
@@ -199,7 +314,7 @@ impl App {
         caller: &Caller,
         ws: &str,
         body: CreateAirlockRequest,
-    ) -> AppResult<AirlockRequest> {
+    ) -> AppResult<AirlockRequestView> {
         let roles = self.airlock_roles(caller, ws).await?;
         if !roles.iter().any(|r| {
             matches!(
@@ -211,8 +326,9 @@ impl App {
                 "only a workspace owner or researcher may open an airlock request".into(),
             ));
         }
-        text_limit("title", &body.title, 200)?;
-        text_limit("justification", &body.justification, 4000)?;
+        let title = body.title.unwrap_or_else(|| DEFAULT_TITLE.to_string());
+        text_limit("title", &title, 200)?;
+        text_limit("businessJustification", &body.business_justification, 4000)?;
         let workspace = self
             .table
             .get(&keys::resource(ws))
@@ -225,15 +341,17 @@ impl App {
             .unwrap_or(1)
             .clamp(1, 5) as u32;
         let now = self.clock.now();
-        let req = AirlockRequest {
+        let name = Some(caller.principal.name.clone()).filter(|n| !n.is_empty());
+        let mut req = AirlockRequest {
             id: self.ids.new_id(),
             workspace_id: ws.to_string(),
             kind: body.kind,
-            title: body.title.trim().to_string(),
-            justification: body.justification.trim().to_string(),
+            title: title.trim().to_string(),
+            justification: body.business_justification.trim().to_string(),
             status: RequestStatus::Draft,
             files: Vec::new(),
             created_by: caller.id().to_string(),
+            created_by_name: name.clone(),
             created_at: now,
             updated_at: now,
             required_approvals: required,
@@ -243,12 +361,15 @@ impl App {
                 from: None,
                 to: RequestStatus::Draft,
                 by: caller.id().to_string(),
+                by_name: name,
                 at: now,
                 message: String::new(),
             }],
             sequence: 0,
+            version: 0,
         };
-        self.table
+        req.version = self
+            .table
             .put(
                 &keys::airlock_request(ws, &req.id),
                 None,
@@ -257,16 +378,21 @@ impl App {
             )
             .await?;
         tracing::info!(request_id = %req.id, workspace_id = %ws, kind = req.kind.as_str(), "airlock request opened");
-        Ok(req)
+        Ok(Self::view(req, caller, &roles))
     }
 
     pub async fn list_airlock_requests(
         &self,
         caller: &Caller,
         ws: &str,
-    ) -> AppResult<Vec<AirlockRequest>> {
-        self.airlock_roles(caller, ws).await?;
-        self.requests_of(ws).await
+        filter: &super::RequestFilter,
+    ) -> AppResult<Vec<AirlockRequestView>> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let found = filter.apply(self.requests_of(ws).await?);
+        Ok(found
+            .into_iter()
+            .map(|r| Self::view(r, caller, &roles))
+            .collect())
     }
 
     pub(super) async fn requests_of(&self, ws: &str) -> AppResult<Vec<AirlockRequest>> {
@@ -283,7 +409,9 @@ impl App {
                 })
                 .await?;
             for item in page.items {
-                out.push(serde_json::from_value::<AirlockRequest>(item.body)?);
+                let mut req = serde_json::from_value::<AirlockRequest>(item.body)?;
+                req.version = item.version;
+                out.push(req);
             }
             match page.next {
                 Some(c) => cursor = Some(c),
@@ -299,9 +427,10 @@ impl App {
         caller: &Caller,
         ws: &str,
         rid: &str,
-    ) -> AppResult<AirlockRequest> {
-        self.airlock_roles(caller, ws).await?;
-        Ok(self.load_airlock_request(ws, rid).await?.0)
+    ) -> AppResult<AirlockRequestView> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let (req, _) = self.load_airlock_request(ws, rid).await?;
+        Ok(Self::view(req, caller, &roles))
     }
 
     /// Name a file of a draft and get a link to upload it (the requester only).
@@ -337,7 +466,7 @@ impl App {
                 sha256: None,
             });
             req.updated_at = self.clock.now();
-            self.save_airlock_request(&req, version).await?;
+            self.save_airlock_request(&mut req, version).await?;
         }
         let key = object_key(Stage::staging(req.kind), ws, rid, &body.name);
         if let Some(size) = body
@@ -366,22 +495,20 @@ impl App {
         })
     }
 
-    /// A link to read one file: reviewers while the request is in review (its in-review copy),
-    /// the requester once an export is approved.
-    pub async fn airlock_download_link(
-        &self,
+    /// Where the caller may read the request's files from now: reviewers while the request is
+    /// in review (its in-review copy), the requester once an export is approved; else `403`.
+    pub(super) fn read_stage(
+        req: &AirlockRequest,
         caller: &Caller,
-        ws: &str,
-        rid: &str,
-        file: &str,
-    ) -> AppResult<FileLink> {
-        let roles = self.airlock_roles(caller, ws).await?;
-        let (req, _) = self.load_airlock_request(ws, rid).await?;
+        roles: &[WorkspaceRole],
+    ) -> AppResult<Stage> {
         let is_requester = req.created_by == caller.id();
         let is_reviewer = roles.contains(&WorkspaceRole::AirlockManager) && !is_requester;
-        let stage = match (req.status, req.kind) {
-            (RequestStatus::InReview, kind) if is_reviewer => Stage::in_review(kind),
-            (RequestStatus::Approved, RequestType::Export) if is_requester => Stage::ExportApproved,
+        match (req.status, req.kind) {
+            (RequestStatus::InReview, kind) if is_reviewer => Ok(Stage::in_review(kind)),
+            (RequestStatus::Approved, RequestType::Export) if is_requester => {
+                Ok(Stage::ExportApproved)
+            }
             (status, kind) => {
                 let who = match (status, kind) {
                     (RequestStatus::InReview, _) => {
@@ -390,19 +517,23 @@ impl App {
                     (RequestStatus::Approved, RequestType::Export) => "only by its requester",
                     _ => "by no one (reviewers read a request in review; requesters an approved export)",
                 };
-                return Err(AppError::Forbidden(format!(
+                Err(AppError::Forbidden(format!(
                     "the files of this {} {} request can be read {who}",
                     status.as_str(),
                     kind.as_str()
-                )));
+                )))
             }
-        };
-        if !req.files.iter().any(|f| f.name == file) {
-            return Err(AppError::NotFound(format!(
-                "request `{rid}` has no file `{file}`"
-            )));
         }
-        let key = object_key(stage, ws, rid, file);
+    }
+
+    /// A pre-signed link to read one file of `req` from `stage`.
+    pub(super) async fn read_link(
+        &self,
+        req: &AirlockRequest,
+        stage: Stage,
+        file: &str,
+    ) -> AppResult<FileLink> {
+        let key = object_key(stage, &req.workspace_id, &req.id, file);
         let link = self
             .storage()?
             .store(stage)?
@@ -417,25 +548,42 @@ impl App {
         })
     }
 
+    /// A link to read one file (see `read_stage` for who may).
+    pub async fn airlock_download_link(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+        file: &str,
+    ) -> AppResult<FileLink> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let (req, _) = self.load_airlock_request(ws, rid).await?;
+        let stage = Self::read_stage(&req, caller, &roles)?;
+        if !req.files.iter().any(|f| f.name == file) {
+            return Err(AppError::NotFound(format!(
+                "request `{rid}` has no file `{file}`"
+            )));
+        }
+        self.read_link(&req, stage, file).await
+    }
+
     pub async fn submit_airlock_request(
         &self,
         caller: &Caller,
         ws: &str,
         rid: &str,
-    ) -> AppResult<AirlockRequest> {
-        self.airlock_roles(caller, ws).await?;
+    ) -> AppResult<AirlockRequestView> {
+        let roles = self.airlock_roles(caller, ws).await?;
         let (mut req, version) = self.load_airlock_request(ws, rid).await?;
-        let actor = if req.created_by == caller.id() {
-            Actor::Requester
-        } else {
-            Actor::Member
-        };
-        let to =
-            next_status(req.status, Event::Submit, actor).map_err(|e| refused(req.status, e))?;
+        let who = actor(&req, caller.id(), &roles, Event::Submit);
+        let to = next_status(req.status, Event::Submit, who).map_err(|e| refused(req.status, e))?;
+        let staging = self.storage()?.store(Stage::staging(req.kind))?;
+        // Files uploaded through the request's form (the `link` route) were never named to
+        // the API: they are whatever the staging prefix holds.
+        self.add_staged_files(staging.as_ref(), &mut req).await?;
         if req.files.is_empty() {
             return Err(AppError::validation("a request needs at least one file"));
         }
-        let staging = self.storage()?.store(Stage::staging(req.kind))?;
         let mut missing = Vec::new();
         for f in &req.files {
             if staging
@@ -455,8 +603,8 @@ impl App {
                     .collect(),
             });
         }
-        Self::transition(&mut req, to, caller.id(), self.clock.now(), String::new());
-        self.save_airlock_request(&req, version).await?;
+        Self::transition_as(&mut req, to, caller, self.clock.now(), String::new());
+        self.save_airlock_request(&mut req, version).await?;
         let input = json!({
             "requestId": req.id,
             "workspaceId": req.workspace_id,
@@ -479,10 +627,53 @@ impl App {
                 self.clock.now(),
                 message.clone(),
             );
-            self.save_airlock_request(&again, v).await?;
+            self.save_airlock_request(&mut again, v).await?;
             return Err(AppError::Unavailable(message));
         }
         tracing::info!(request_id = %req.id, "airlock request submitted");
-        Ok(req)
+        Ok(Self::view(req, caller, &roles))
+    }
+
+    /// Record every object under the request's staging prefix as one of its files. A key
+    /// that is not a plain file name below the prefix is refused rather than skipped, so that
+    /// nothing uploaded escapes review unnoticed.
+    async fn add_staged_files(
+        &self,
+        staging: &dyn ObjectStore,
+        req: &mut AirlockRequest,
+    ) -> AppResult<()> {
+        let prefix = object_key(Stage::staging(req.kind), &req.workspace_id, &req.id, "");
+        let mut after: Option<String> = None;
+        let mut bad = Vec::new();
+        loop {
+            let page = staging.list(&prefix, after.as_deref(), 1000).await?;
+            for obj in &page.objects {
+                let name = obj.key.strip_prefix(&prefix).unwrap_or(&obj.key);
+                if let Err(e) = validate_file_name(name) {
+                    bad.push(e);
+                } else if !req.files.iter().any(|f| f.name == name) {
+                    req.files.push(AirlockFile {
+                        name: name.to_string(),
+                        size: None,
+                        sha256: None,
+                    });
+                }
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        if !bad.is_empty() {
+            return Err(AppError::Validation {
+                detail: "the request's upload area holds objects that are not plain file names"
+                    .into(),
+                errors: bad,
+            });
+        }
+        if req.files.len() > 1000 {
+            return Err(AppError::validation("a request holds at most 1000 files"));
+        }
+        Ok(())
     }
 }

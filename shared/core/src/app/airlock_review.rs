@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::airlock::{refused, text_limit};
-use super::{keys, App, AppError, AppResult, Caller, ReviewAirlockRequest};
+use super::airlock::{refused, text_limit, AirlockRequestView};
+use super::{keys, App, AppError, AppResult, Caller, ReviewAirlockRequest, RevokeAirlockRequest};
 use crate::domain::airlock::{
-    next_status, Actor, AirlockRequest, Decision, Event, RequestStatus, Review,
+    actor, next_status, Actor, AirlockRequest, Decision, Event, RequestStatus, Review,
 };
 use crate::domain::WorkspaceRole;
 use crate::ports::{Condition, WriteOp};
@@ -17,25 +17,19 @@ impl App {
         caller: &Caller,
         ws: &str,
         rid: &str,
-    ) -> AppResult<AirlockRequest> {
+    ) -> AppResult<AirlockRequestView> {
         let roles = self.airlock_roles(caller, ws).await?;
         let (mut req, version) = self.load_airlock_request(ws, rid).await?;
-        let actor = if req.created_by == caller.id() {
-            Actor::Requester
-        } else if roles.contains(&WorkspaceRole::WorkspaceOwner) {
-            Actor::Owner
-        } else {
-            Actor::Member
-        };
         let was = req.status;
-        let to = next_status(was, Event::Cancel, actor).map_err(|e| refused(was, e))?;
-        Self::transition(&mut req, to, caller.id(), self.clock.now(), String::new());
-        self.save_airlock_request(&req, version).await?;
+        let who = actor(&req, caller.id(), &roles, Event::Cancel);
+        let to = next_status(was, Event::Cancel, who).map_err(|e| refused(was, e))?;
+        Self::transition_as(&mut req, to, caller, self.clock.now(), String::new());
+        self.save_airlock_request(&mut req, version).await?;
         if was == RequestStatus::InReview {
             // The workflow waits for a review: let it discard the files instead.
             self.complete_review_task(&req, "cancel").await?;
         }
-        Ok(req)
+        Ok(Self::view(req, caller, &roles))
     }
 
     pub async fn review_airlock_request(
@@ -44,27 +38,22 @@ impl App {
         ws: &str,
         rid: &str,
         body: ReviewAirlockRequest,
-    ) -> AppResult<AirlockRequest> {
+    ) -> AppResult<AirlockRequestView> {
         let roles = self.airlock_roles(caller, ws).await?;
-        text_limit("comment", &body.comment, 4000)?;
+        text_limit("decisionExplanation", &body.decision_explanation, 4000)?;
+        let decision = body.decision();
+        let explanation = body.decision_explanation.trim().to_string();
         let (mut req, version) = self.load_airlock_request(ws, rid).await?;
-        let actor = if req.created_by == caller.id() {
-            Actor::Requester
-        } else if roles.contains(&WorkspaceRole::AirlockManager) {
-            Actor::Reviewer
-        } else {
-            Actor::Member
-        };
         // The same review sent again (a retry after a lost answer) re-sends the decision.
         if let Some(previous) = req.reviews.iter().find(|r| r.reviewer == caller.id()) {
             let pending = matches!(
                 req.status,
                 RequestStatus::ApprovalInProgress | RequestStatus::RejectionInProgress
             );
-            if previous.decision == body.decision && pending {
-                self.complete_review_task(&req, decision_name(body.decision))
+            if previous.decision == decision && pending {
+                self.complete_review_task(&req, decision_name(decision))
                     .await?;
-                return Ok(req);
+                return Ok(Self::view(req, caller, &roles));
             }
             if req.status == RequestStatus::InReview {
                 return Err(AppError::Conflict(
@@ -77,76 +66,97 @@ impl App {
             .iter()
             .filter(|r| r.decision == Decision::Approve)
             .count() as u32
-            + u32::from(body.decision == Decision::Approve);
+            + u32::from(decision == Decision::Approve);
         let event = Event::Review {
-            decision: body.decision,
+            decision,
             enough: approvals >= req.required_approvals,
         };
         let was = req.status;
-        let to = next_status(was, event, actor).map_err(|e| refused(was, e))?;
+        let to = next_status(was, event, actor(&req, caller.id(), &roles, event))
+            .map_err(|e| refused(was, e))?;
         let now = self.clock.now();
         req.reviews.push(Review {
+            id: Some(self.ids.new_id()),
             reviewer: caller.id().to_string(),
-            decision: body.decision,
-            comment: body.comment.trim().to_string(),
+            reviewer_name: Some(caller.principal.name.clone()).filter(|n| !n.is_empty()),
+            decision,
+            comment: explanation.clone(),
             at: now,
         });
-        Self::transition(
-            &mut req,
-            to,
-            caller.id(),
-            now,
-            body.comment.trim().to_string(),
-        );
-        self.save_airlock_request(&req, version).await?;
+        Self::transition_as(&mut req, to, caller, now, explanation);
+        self.save_airlock_request(&mut req, version).await?;
         if to != RequestStatus::InReview {
-            self.complete_review_task(&req, decision_name(body.decision))
+            self.complete_review_task(&req, decision_name(decision))
                 .await?;
         }
-        tracing::info!(request_id = %rid, decision = decision_name(body.decision), status = to.as_str(), "airlock request reviewed");
-        Ok(req)
+        tracing::info!(request_id = %rid, decision = decision_name(decision), status = to.as_str(), "airlock request reviewed");
+        Ok(Self::view(req, caller, &roles))
     }
 
+    /// Withdraw an approval; the reason is recorded with the transition (the API shows it as
+    /// a `revoked` review, as Azure TRE does).
     pub async fn revoke_airlock_request(
         &self,
         caller: &Caller,
         ws: &str,
         rid: &str,
-    ) -> AppResult<AirlockRequest> {
+        body: RevokeAirlockRequest,
+    ) -> AppResult<AirlockRequestView> {
         let roles = self.airlock_roles(caller, ws).await?;
+        let reason = body.reason.unwrap_or_default().trim().to_string();
+        if reason.chars().count() > 4000 {
+            return Err(AppError::validation("`reason` has at most 4000 characters"));
+        }
         let (mut req, version) = self.load_airlock_request(ws, rid).await?;
-        let actor =
-            if roles.contains(&WorkspaceRole::AirlockManager) && req.created_by != caller.id() {
-                Actor::Reviewer
-            } else {
-                Actor::Member
-            };
-        let to =
-            next_status(req.status, Event::Revoke, actor).map_err(|e| refused(req.status, e))?;
-        Self::transition(&mut req, to, caller.id(), self.clock.now(), String::new());
-        self.save_airlock_request(&req, version).await?;
-        Ok(req)
+        let who = actor(&req, caller.id(), &roles, Event::Revoke);
+        let to = next_status(req.status, Event::Revoke, who).map_err(|e| refused(req.status, e))?;
+        Self::transition_as(&mut req, to, caller, self.clock.now(), reason);
+        self.save_airlock_request(&mut req, version).await?;
+        Ok(Self::view(req, caller, &roles))
+    }
+
+    /// May the caller ask for a review environment for this request (an airlock manager of its
+    /// workspace, as in Azure TRE)? Review environments do not exist yet; the API says so to
+    /// those who may ask.
+    pub async fn check_review_environment(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<()> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        self.load_airlock_request(ws, rid).await?;
+        if !roles.contains(&WorkspaceRole::AirlockManager) {
+            return Err(AppError::Forbidden(
+                "only an airlock manager of the workspace may ask for a review environment".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Requests waiting for the caller's review: in review, in a workspace where the caller is
     /// an airlock manager, created by someone else, and not yet reviewed by the caller.
-    pub async fn airlock_review_queue(&self, caller: &Caller) -> AppResult<Vec<AirlockRequest>> {
+    pub async fn airlock_review_queue(
+        &self,
+        caller: &Caller,
+    ) -> AppResult<Vec<AirlockRequestView>> {
         caller.require_user()?;
         let mut out = Vec::new();
         for ws in self
             .workspaces_where(caller.id(), WorkspaceRole::AirlockManager)
             .await?
         {
+            let roles = self.workspace_roles(caller.id(), &ws).await?;
             for req in self.requests_of(&ws).await? {
                 if req.status == RequestStatus::InReview
                     && req.created_by != caller.id()
                     && !req.reviews.iter().any(|r| r.reviewer == caller.id())
                 {
-                    out.push(req);
+                    out.push(Self::view(req, caller, &roles));
                 }
             }
         }
-        out.sort_by_key(|r| r.updated_at);
+        out.sort_by_key(|v| v.request.updated_at);
         Ok(out)
     }
 

@@ -93,7 +93,7 @@ impl App {
                 }
             }
         }
-        self.save_airlock_request(&req, version).await?;
+        self.save_airlock_request(&mut req, version).await?;
         Ok(Applied::Applied)
     }
 

@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::airlock::{FileLink, LINK_LIFETIME};
+use super::airlock::{AirlockRequestView, FileLink, LINK_LIFETIME};
 use super::{App, AppError, AppResult, Caller};
 use crate::domain::airlock::{object_key, RequestStatus, Stage};
-use crate::ports::{ObjectStore, PartInfo, PutOptions};
+use crate::ports::{ObjectStore, PartInfo, PresignedPost, PutOptions, MAX_POST_BYTES};
 
 /// Size of the parts of a large upload (S3's parts are 5 MiB to 5 GiB, 10,000 at most).
 pub const MULTIPART_PART_BYTES: u64 = 64 * 1024 * 1024;
@@ -91,7 +91,53 @@ pub(super) async fn multipart_links(
     })
 }
 
+/// What `GET .../requests/{id}/link` gives: S3 has no link to a whole "container", so a draft's
+/// requester gets a form upload limited to the request's staging prefix, and whoever may read
+/// the files afterwards gets one read link per file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AirlockLink {
+    pub upload: Option<PresignedPost>,
+    pub files: Vec<FileLink>,
+}
+
 impl App {
+    pub async fn airlock_link(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+    ) -> AppResult<AirlockLink> {
+        let roles = self.airlock_roles(caller, ws).await?;
+        let (req, _) = self.load_airlock_request(ws, rid).await?;
+        if req.status == RequestStatus::Draft {
+            if req.created_by != caller.id() {
+                return Err(AppError::Forbidden(
+                    "only the requester may upload files".into(),
+                ));
+            }
+            let stage = Stage::staging(req.kind);
+            let prefix = object_key(stage, ws, rid, "");
+            let form = self
+                .storage()?
+                .store(stage)?
+                .presign_post(&prefix, MAX_POST_BYTES, LINK_LIFETIME)
+                .await?;
+            return Ok(AirlockLink {
+                upload: Some(form),
+                files: Vec::new(),
+            });
+        }
+        let stage = Self::read_stage(&req, caller, &roles)?;
+        let mut files = Vec::with_capacity(req.files.len());
+        for f in &req.files {
+            files.push(self.read_link(&req, stage, &f.name).await?);
+        }
+        Ok(AirlockLink {
+            upload: None,
+            files,
+        })
+    }
+
     /// Assemble a large upload from its parts (the requester, while the request is a draft).
     pub async fn complete_airlock_file(
         &self,
@@ -100,8 +146,8 @@ impl App {
         rid: &str,
         file: &str,
         body: CompleteAirlockFile,
-    ) -> AppResult<crate::domain::airlock::AirlockRequest> {
-        self.airlock_roles(caller, ws).await?;
+    ) -> AppResult<AirlockRequestView> {
+        let roles = self.airlock_roles(caller, ws).await?;
         let (req, _) = self.load_airlock_request(ws, rid).await?;
         if req.created_by != caller.id() {
             return Err(AppError::Forbidden(
@@ -140,6 +186,6 @@ impl App {
                 &parts,
             )
             .await?;
-        Ok(req)
+        Ok(Self::view(req, caller, &roles))
     }
 }

@@ -1,6 +1,6 @@
 //! Rules between a resource and the resources under it: disabling a workspace (or a service)
-//! disables everything under it in one pipeline operation, and a parent cannot be deleted
-//! while something under it still exists.
+//! disables everything under it in one pipeline operation, and deleting a disabled parent
+//! deletes everything under it (all of which must be disabled) in one pipeline operation.
 
 use super::resources::decode_resource;
 use super::{keys, App, AppError, AppResult};
@@ -52,19 +52,69 @@ impl App {
         Ok(out)
     }
 
-    /// A parent may be deleted only when nothing under it remains.
-    pub(super) async fn check_no_children(&self, parent: &Resource) -> AppResult<()> {
-        let children = self.children(parent).await?;
-        if let Some(first) = children.first() {
+    /// For the deletion of a disabled `parent`: delete everything under it too, each by an
+    /// uninstall step that runs before the parent's own (deepest first), as Azure TRE does. Every
+    /// one of them must be disabled already, so a single call cannot remove something in use.
+    pub(super) async fn cascade_delete(
+        &self,
+        parent: &Resource,
+        op: &mut Operation,
+    ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
+        let descendants = self.descendants(parent).await?;
+        if let Some(enabled) = descendants.iter().find(|d| d.resource.is_enabled) {
             return Err(AppError::Conflict(format!(
-                "`{}` still has {} {}(s) (e.g. `{}`); delete them first",
-                parent.id,
-                children.len(),
-                first.resource.kind.as_str().replace('_', " "),
-                first.resource.id
+                "`{}` under `{}` is enabled: disable `{}` (PATCH isEnabled=false disables what is under it) before deleting it",
+                enabled.resource.id, parent.id, parent.id
             )));
         }
-        Ok(())
+        let mut writes = Vec::new();
+        let mut targets = Vec::new();
+        let mut steps = Vec::new();
+        let now = self.clock.now();
+        for d in descendants {
+            let child = d.resource;
+            if child.deployment_status.is_in_progress() {
+                return Err(AppError::Conflict(format!(
+                    "`{}` under `{}` has an operation in progress ({}); wait for it to end",
+                    child.id,
+                    parent.id,
+                    serde_json::to_value(child.deployment_status)?
+                        .as_str()
+                        .unwrap_or("busy")
+                )));
+            }
+            let template = self
+                .template_version(child.kind, &child.template_name, &child.template_version)
+                .await?
+                .ok_or_else(|| {
+                    AppError::Internal(format!("the template of `{}` is missing", child.id))
+                })?;
+            let mut deleting = child.clone();
+            deleting.deployment_status = initial_status(actions::UNINSTALL);
+            deleting.updated_at = now;
+            deleting.updated_by = op.created_by.clone();
+            deleting.updated_by_name = op.created_by_name.clone();
+            writes.push(self.resource_put(&deleting, d.version)?);
+            writes.push(self.history_put(&child, d.version)?);
+            steps.push(OperationStep {
+                id: format!("delete-{}", child.id),
+                resource_id: child.id.clone(),
+                template_name: child.template_name.clone(),
+                resource_kind: Some(child.kind),
+                action: actions::UNINSTALL.to_string(),
+                status: initial_status(actions::UNINSTALL),
+                message: String::new(),
+                sequence: 0,
+                updated_at: now,
+            });
+            targets.push((deleting, template));
+        }
+        if !steps.is_empty() {
+            steps.append(&mut op.steps);
+            op.steps = steps;
+            op.status = DeploymentStatus::PipelineRunning;
+        }
+        Ok((writes, targets))
     }
 
     /// For a change that disables `parent`: disable every enabled resource under it too, each
@@ -105,12 +155,15 @@ impl App {
             disabled.deployment_status = initial_status(actions::UPGRADE);
             disabled.updated_at = now;
             disabled.updated_by = op.created_by.clone();
+            disabled.updated_by_name = op.created_by_name.clone();
+            disabled.resource_version = child.resource_version + 1;
             writes.push(self.resource_put(&disabled, d.version)?);
             writes.push(self.history_put(&child, d.version)?);
             steps.push(OperationStep {
                 id: format!("disable-{}", child.id),
                 resource_id: child.id.clone(),
                 template_name: child.template_name.clone(),
+                resource_kind: Some(child.kind),
                 action: actions::UPGRADE.to_string(),
                 status: initial_status(actions::UPGRADE),
                 message: String::new(),

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::authz::Intent;
-use super::resources::{compile, invalid_parameters, require_if_match, Loaded};
+use super::resources::{check_precondition, compile, invalid_parameters, Loaded, Precondition};
 use super::{keys, App, AppError, AppResult, Caller, PatchResource, ResourceScope};
 use crate::domain::operation::{actions, initial_status};
 use crate::domain::resource::etag_for_version;
@@ -16,16 +16,13 @@ impl App {
         caller: &Caller,
         scope: &ResourceScope,
         id: &str,
-        if_match: Option<&str>,
+        precondition: Option<&Precondition>,
         req: PatchResource,
     ) -> AppResult<(Resource, Operation)> {
-        let expected = require_if_match(if_match)?;
         let Loaded {
             resource, version, ..
         } = self.load_resource(caller, scope, id, Intent::Write).await?;
-        if expected != version {
-            return Err(stale(&resource));
-        }
+        check_precondition(precondition, &resource, version)?;
         if req.properties.is_none() && req.is_enabled.is_none() && req.template_version.is_none() {
             return Err(AppError::validation(
                 "nothing to change: send `properties`, `isEnabled` or `templateVersion`",
@@ -112,6 +109,8 @@ impl App {
         updated.deployment_status = initial_status(actions::UPGRADE);
         updated.updated_at = now;
         updated.updated_by = caller.id().to_string();
+        updated.updated_by_name = Some(caller.principal.name.clone());
+        updated.resource_version = resource.resource_version + 1;
         let mut operation = self.new_operation(caller, scope, &updated, actions::UPGRADE);
         // Disabling a parent disables what is under it, in the same operation.
         let (cascade_writes, others) = if resource.is_enabled && !updated.is_enabled {
@@ -179,10 +178,19 @@ impl App {
             )));
         }
         busy(&resource)?;
-        self.check_no_children(&resource).await?;
-        self.change_with_action(caller, scope, resource, version, actions::UNINSTALL)
-            .await
-            .map(|(_, op)| op)
+        // Deleting a disabled parent deletes what is under it, in the same operation.
+        let mut operation = self.new_operation(caller, scope, &resource, actions::UNINSTALL);
+        let (cascade_writes, others) = self.cascade_delete(&resource, &mut operation).await?;
+        self.change_with_operation(
+            caller,
+            resource,
+            version,
+            operation,
+            cascade_writes,
+            &others,
+        )
+        .await
+        .map(|(_, op)| op)
     }
 
     /// Run one of the template's custom actions on an enabled resource.
@@ -238,6 +246,22 @@ impl App {
         version: u64,
         action: &str,
     ) -> AppResult<(Resource, Operation)> {
+        let operation = self.new_operation(caller, scope, &resource, action);
+        self.change_with_operation(caller, resource, version, operation, Vec::new(), &[])
+            .await
+    }
+
+    /// Record `operation` on `resource` (with the writes of any resources it also acts on) in
+    /// one transaction, then start its workflow.
+    async fn change_with_operation(
+        &self,
+        caller: &Caller,
+        resource: Resource,
+        version: u64,
+        operation: Operation,
+        other_writes: Vec<WriteOp>,
+        others: &[(Resource, crate::domain::Template)],
+    ) -> AppResult<(Resource, Operation)> {
         let template = self
             .template_version(
                 resource.kind,
@@ -247,19 +271,24 @@ impl App {
             .await?
             .ok_or_else(|| AppError::Internal("the resource's template is missing".into()))?;
         let mut updated = resource.clone();
-        updated.deployment_status = initial_status(action);
+        updated.deployment_status = if operation.steps.len() > 1 {
+            DeploymentStatus::PipelineRunning
+        } else {
+            initial_status(&operation.action)
+        };
         updated.updated_at = self.clock.now();
         updated.updated_by = caller.id().to_string();
-        let operation = self.new_operation(caller, scope, &updated, action);
-        let ops = vec![
+        updated.updated_by_name = Some(caller.principal.name.clone());
+        let mut ops = vec![
             self.resource_put(&updated, version)?,
             self.history_put(&resource, version)?,
-            self.operation_put(&operation, Condition::Absent)?,
         ];
+        ops.extend(other_writes);
+        ops.push(self.operation_put(&operation, Condition::Absent)?);
         self.commit_change(&resource, &ops).await?;
         updated.etag = etag_for_version(version + 1);
         let operation = self
-            .start_operation(&updated, &template, operation, &[])
+            .start_operation(&updated, &template, operation, others)
             .await?;
         Ok((updated, operation))
     }

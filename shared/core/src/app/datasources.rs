@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{keys, App, AppError, AppResult, Caller};
 use crate::domain::airlock::{Decision, Stage};
 use crate::domain::datasource::data_key;
-use crate::domain::datasource::{DataSourceKind, DataSourceSpec};
+use crate::domain::datasource::{AllowedNetworks, DataSourceKind, DataSourceSpec};
 use crate::ports::{Condition, Query};
 use serde_json::json;
 
@@ -110,13 +110,21 @@ pub const DATASOURCE_STATE_MACHINE: &str = "datasource-import";
 const LIST_LIMIT: usize = 1000;
 
 impl App {
+    /// The deployment's allowed networks for data sources (the same setting the import job
+    /// enforces when it connects).
+    pub fn with_datasource_networks(mut self, networks: AllowedNetworks) -> Self {
+        self.datasource_networks = std::sync::Arc::new(networks);
+        self
+    }
+
     pub async fn register_data_source(
         &self,
         caller: &Caller,
         spec: DataSourceSpec,
     ) -> AppResult<DataSource> {
         caller.require_admin("register data sources")?;
-        spec.validate().map_err(AppError::validation)?;
+        spec.validate(&self.datasource_networks)
+            .map_err(AppError::validation)?;
         let now = self.clock.now();
         let ds = DataSource {
             id: self.ids.new_id(),

@@ -2,6 +2,7 @@
 //! ports, and enforce authorisation (deny by default) before touching anything.
 
 mod airlock;
+mod airlock_query;
 mod airlock_review;
 mod airlock_status;
 mod airlock_upload;
@@ -23,12 +24,14 @@ mod templates;
 use std::sync::Arc;
 
 pub use airlock::{
-    AddAirlockFile, AirlockStorage, CreateAirlockRequest, FileLink, ReviewAirlockRequest,
-    AIRLOCK_STATE_MACHINE, LINK_LIFETIME, REQUIRED_APPROVALS_PROPERTY,
+    AddAirlockFile, AirlockRequestView, AirlockStorage, CreateAirlockRequest, FileLink,
+    ReviewAirlockRequest, RevokeAirlockRequest, AIRLOCK_STATE_MACHINE, DEFAULT_TITLE,
+    LINK_LIFETIME, REQUIRED_APPROVALS_PROPERTY,
 };
+pub use airlock_query::{RequestFilter, RequestOrder};
 pub use airlock_status::{AirlockEvent, AirlockReviewOpened, AirlockStatus};
 pub use airlock_upload::{
-    CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
+    AirlockLink, CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
 };
 pub use authz::{Caller, ResourceScope};
 pub use datasource_bindings::{BindDataSource, BoundDataSource};
@@ -41,10 +44,13 @@ pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).
 pub use keys::airlock_request as airlock_request_key;
 pub use keys::data_source as data_source_key;
-pub use resources::{CreateResource, PatchResource, DATA_SOURCES_PARAMETER};
+pub use resources::{CreateResource, PatchResource, Precondition, DATA_SOURCES_PARAMETER};
 pub use roles::{AssignRole, Me, WorkspaceRoles};
 pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};
-pub use templates::RegisterTemplate;
+pub use templates::{
+    resource_type_name, RegisterAzureTemplate, RegisterOwnTemplate, RegisterTemplate,
+    TemplateJsonSchema,
+};
 
 use crate::ports::{Clock, Ids, Table, Workflows};
 
@@ -62,6 +68,9 @@ pub struct App {
     pub airlock: Option<Arc<AirlockStorage>>,
     /// Pull tokens for bundles in the registry, handed to each step (absent: none needed).
     pub bundle_tokens: Option<Arc<dyn crate::ports::BundlePullTokens>>,
+    /// Networks beyond the globally routable internet that data sources may name (none unless
+    /// the deployment configures some; see `with_datasource_networks`).
+    pub datasource_networks: Arc<crate::domain::datasource::AllowedNetworks>,
 }
 
 impl App {
@@ -73,6 +82,7 @@ impl App {
             ids: Arc::new(crate::ports::RandomIds),
             airlock: None,
             bundle_tokens: None,
+            datasource_networks: Arc::default(),
         }
     }
 

@@ -200,6 +200,7 @@ impl App {
                 )));
             }
         }
+        super::templates::check_template_roles(caller, &roles, &template)?;
 
         let schema = compile(&template)?;
         let mut params = req.properties;
@@ -227,6 +228,8 @@ impl App {
             created_at: now,
             updated_at: now,
             updated_by: caller.id().to_string(),
+            updated_by_name: Some(caller.principal.name.clone()),
+            resource_version: 0,
         };
         let operation = self.new_operation(caller, scope, &resource, actions::INSTALL);
         let mut ops = vec![WriteOp::Put {
@@ -355,6 +358,7 @@ impl App {
                 id: "main".into(),
                 resource_id: resource.id.clone(),
                 template_name: resource.template_name.clone(),
+                resource_kind: Some(resource.kind),
                 action: action.to_string(),
                 status,
                 message: String::new(),
@@ -362,6 +366,8 @@ impl App {
                 updated_at: now,
             }],
             created_by: caller.id().to_string(),
+            created_by_name: Some(caller.principal.name.clone()),
+            resource_version: resource.resource_version,
             created_at: now,
             updated_at: now,
         }
@@ -518,13 +524,70 @@ pub(super) fn failed_status(action: &str) -> DeploymentStatus {
     }
 }
 
-pub(super) fn require_if_match(if_match: Option<&str>) -> AppResult<u64> {
-    let etag = if_match.ok_or_else(|| {
-        AppError::PreconditionRequired("send the resource's etag in `If-Match` to change it".into())
+/// Which version of a resource a change was asked against, as the client said it: the HTTP
+/// `If-Match` header (RFC 9110: a mismatch is 412) or Azure TRE's `etag` header (a mismatch is
+/// 409, as its clients expect). Either may be `*`: any current version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    IfMatch(String),
+    Etag(String),
+}
+
+impl Precondition {
+    fn header(&self) -> &'static str {
+        match self {
+            Self::IfMatch(_) => "If-Match",
+            Self::Etag(_) => "etag",
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            Self::IfMatch(v) | Self::Etag(v) => v.trim(),
+        }
+    }
+
+    fn mismatch(&self, detail: String) -> AppError {
+        match self {
+            Self::IfMatch(_) => AppError::PreconditionFailed(detail),
+            Self::Etag(_) => AppError::Conflict(detail),
+        }
+    }
+}
+
+/// Check a change's precondition against the version just read; nothing is changed when it
+/// fails. Called after the resource is loaded, so an unknown id is a 404 whatever was sent.
+pub(super) fn check_precondition(
+    precondition: Option<&Precondition>,
+    resource: &Resource,
+    version: u64,
+) -> AppResult<()> {
+    let p = precondition.ok_or_else(|| {
+        AppError::PreconditionRequired(
+            "send the resource's etag in `If-Match` (or Azure TRE's `etag` header) to change it"
+                .into(),
+        )
     })?;
-    version_from_etag(etag).ok_or_else(|| {
-        AppError::PreconditionFailed(format!(
-            "`If-Match` value {etag} is not an etag of this resource"
-        ))
-    })
+    let value = p.value();
+    if value == "*" {
+        return Ok(());
+    }
+    // `If-Match` may list several etags; any one matching is enough.
+    let matches = value
+        .split(',')
+        .filter_map(version_from_etag)
+        .any(|v| v == version);
+    if matches {
+        return Ok(());
+    }
+    if value.split(',').all(|e| version_from_etag(e).is_none()) {
+        return Err(p.mismatch(format!(
+            "`{}` value {value} is not an etag of this resource",
+            p.header()
+        )));
+    }
+    Err(p.mismatch(format!(
+        "`{}` was changed by someone else since the etag you sent; GET it again and retry",
+        resource.id
+    )))
 }

@@ -141,12 +141,7 @@ impl App {
         req: AssignRole,
     ) -> AppResult<RoleAssignment> {
         self.check_manage_roles(caller, workspace_id).await?;
-        let principal = req.principal_id.trim();
-        if principal.is_empty() || principal.len() > 256 || principal.contains('#') {
-            return Err(AppError::validation(
-                "principalId must be 1-256 characters and must not contain `#`",
-            ));
-        }
+        let principal = checked_principal(&req.principal_id)?;
         let assignment = RoleAssignment {
             workspace_id: workspace_id.to_string(),
             principal_id: principal.to_string(),
@@ -168,6 +163,116 @@ impl App {
             ))),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The roles that can be given in a workspace (who may manage them may ask).
+    pub async fn assignable_roles(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> AppResult<Vec<WorkspaceRole>> {
+        self.check_manage_roles(caller, workspace_id).await?;
+        Ok(WorkspaceRole::ALL.to_vec())
+    }
+
+    /// Give one role to several principals at once (all or none). Principals who already hold
+    /// it are left as they are: the outcome asked for is the same.
+    pub async fn assign_role_to_all(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        role: WorkspaceRole,
+        principals: &[String],
+    ) -> AppResult<Vec<RoleAssignment>> {
+        self.check_manage_roles(caller, workspace_id).await?;
+        // One transaction: the store takes at most 25 writes.
+        if principals.is_empty() || principals.len() > 25 {
+            return Err(AppError::validation(
+                "give between 1 and 25 principal ids at a time",
+            ));
+        }
+        let mut ops = Vec::new();
+        let mut assigned = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for p in principals {
+            let principal = checked_principal(p)?;
+            if !seen.insert(principal) {
+                continue;
+            }
+            let key = keys::role(workspace_id, principal, role.as_str());
+            if self.table.get(&key).await?.is_some() {
+                continue;
+            }
+            let assignment = RoleAssignment {
+                workspace_id: workspace_id.to_string(),
+                principal_id: principal.to_string(),
+                role,
+                assigned_by: caller.id().to_string(),
+                assigned_at: self.clock.now(),
+            };
+            ops.push(WriteOp::Put {
+                key,
+                index: Some(keys::role_index(principal, workspace_id, role.as_str())),
+                body: serde_json::to_value(&assignment)?,
+                condition: Condition::Absent,
+            });
+            assigned.push(assignment);
+        }
+        if ops.is_empty() {
+            return Ok(assigned);
+        }
+        match self.table.transact(&ops).await {
+            Ok(_) => Ok(assigned),
+            Err(PortError::ConditionFailed(_)) => Err(AppError::Conflict(
+                "the workspace's role assignments changed meanwhile; retry".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Principals the TRE knows that could be given a role here. There is no directory: they
+    /// are the caller and whoever holds a role in a workspace the caller manages (every
+    /// workspace, for a TREAdmin), whose id contains `filter` (ignoring case), at most `max`.
+    pub async fn known_principals(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        filter: &str,
+        max: usize,
+    ) -> AppResult<Vec<String>> {
+        self.check_manage_roles(caller, workspace_id).await?;
+        let workspaces: Vec<String> = if caller.is_admin() {
+            self.list_resources(caller, &ResourceScope::Workspaces)
+                .await?
+                .into_iter()
+                .map(|w| w.id)
+                .collect()
+        } else {
+            self.workspaces_where(caller.id(), WorkspaceRole::WorkspaceOwner)
+                .await?
+        };
+        let mut found = std::collections::BTreeSet::new();
+        found.insert(caller.id().to_string());
+        for ws in workspaces {
+            let items = self
+                .query_all(Query {
+                    pk: keys::roles_pk(&ws),
+                    sk_prefix: Some(keys::ROLE_PREFIX.into()),
+                    ..Default::default()
+                })
+                .await?;
+            for i in items {
+                if let Some(p) = i.body.get("principalId").and_then(Value::as_str) {
+                    found.insert(p.to_string());
+                }
+            }
+        }
+        let needle = filter.to_lowercase();
+        Ok(found
+            .into_iter()
+            .filter(|p| p.to_lowercase().contains(&needle))
+            .take(max)
+            .collect())
     }
 
     pub async fn remove_role(
@@ -194,4 +299,15 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A principal id as keys hold it: trimmed, 1-256 characters, no `#` (the key separator).
+fn checked_principal(id: &str) -> AppResult<&str> {
+    let principal = id.trim();
+    if principal.is_empty() || principal.len() > 256 || principal.contains('#') {
+        return Err(AppError::validation(
+            "principalId must be 1-256 characters and must not contain `#`",
+        ));
+    }
+    Ok(principal)
 }

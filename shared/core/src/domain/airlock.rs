@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::WorkspaceRole;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestType {
@@ -172,7 +174,13 @@ pub enum Decision {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Review {
+    /// Absent in reviews recorded before reviews had ids (the API derives a stable one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub reviewer: String,
+    /// Display name of the reviewer at the time (absent in older items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer_name: Option<String>,
     pub decision: Decision,
     pub comment: String,
     pub at: DateTime<Utc>,
@@ -196,6 +204,9 @@ pub struct Transition {
     pub from: Option<RequestStatus>,
     pub to: RequestStatus,
     pub by: String,
+    /// Display name of `by` at the time (absent for the workflow and in older items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_name: Option<String>,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -213,6 +224,9 @@ pub struct AirlockRequest {
     pub status: RequestStatus,
     pub files: Vec<AirlockFile>,
     pub created_by: String,
+    /// Display name of `created_by` at the time (absent in older items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Distinct approvals needed (the workspace's setting when the request was created).
@@ -226,6 +240,10 @@ pub struct AirlockRequest {
     /// Highest airlock-runner status sequence applied (duplicates and reordering ignored).
     #[serde(default)]
     pub sequence: u64,
+    /// The store's version of the item this was read from (0 for one not read from the
+    /// store): the request's etag. Not stored in the item itself.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 /// Who asks for a transition, as far as the rules care.
@@ -261,6 +279,61 @@ pub enum Event {
     Finished,
     Revoke,
     Fail,
+}
+
+/// What a caller may ask of a request, in Azure TRE's names and order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserAction {
+    Review,
+    Cancel,
+    Submit,
+    Revoke,
+}
+
+/// Who the caller is to a request for a given event: the one rule the use cases and the
+/// advertised actions share, so a client is never offered what would then be refused.
+pub fn actor(req: &AirlockRequest, caller: &str, roles: &[WorkspaceRole], event: Event) -> Actor {
+    let creator = req.created_by == caller;
+    let has = |r: WorkspaceRole| roles.contains(&r);
+    match event {
+        Event::Submit if creator => Actor::Requester,
+        Event::Cancel if creator => Actor::Requester,
+        Event::Cancel if has(WorkspaceRole::WorkspaceOwner) => Actor::Owner,
+        Event::Review { .. } if creator => Actor::Requester,
+        Event::Review { .. } if has(WorkspaceRole::AirlockManager) => Actor::Reviewer,
+        Event::Revoke if !creator && has(WorkspaceRole::AirlockManager) => Actor::Reviewer,
+        _ => Actor::Member,
+    }
+}
+
+/// The actions the caller may take on the request now (`allowedUserActions`). A reviewer who
+/// already reviewed it may not review again (approvals come from distinct managers).
+pub fn allowed_actions(
+    req: &AirlockRequest,
+    caller: &str,
+    roles: &[WorkspaceRole],
+) -> Vec<UserAction> {
+    let approve = Event::Review {
+        decision: Decision::Approve,
+        enough: true,
+    };
+    let may =
+        |event: Event| next_status(req.status, event, actor(req, caller, roles, event)).is_ok();
+    let mut out = Vec::new();
+    if may(approve) && !req.reviews.iter().any(|r| r.reviewer == caller) {
+        out.push(UserAction::Review);
+    }
+    for (event, action) in [
+        (Event::Cancel, UserAction::Cancel),
+        (Event::Submit, UserAction::Submit),
+        (Event::Revoke, UserAction::Revoke),
+    ] {
+        if may(event) {
+            out.push(action);
+        }
+    }
+    out
 }
 
 /// The status a request moves to, or why it may not.
@@ -430,6 +503,65 @@ mod tests {
         )
         .unwrap_err()
         .contains("own request"));
+    }
+
+    fn request(status: RequestStatus, created_by: &str) -> AirlockRequest {
+        let at = DateTime::<Utc>::default();
+        AirlockRequest {
+            id: "r".into(),
+            workspace_id: "w".into(),
+            kind: RequestType::Import,
+            title: "t".into(),
+            justification: "j".into(),
+            status,
+            files: Vec::new(),
+            created_by: created_by.into(),
+            created_by_name: None,
+            created_at: at,
+            updated_at: at,
+            required_approvals: 1,
+            reviews: Vec::new(),
+            scan: None,
+            history: Vec::new(),
+            sequence: 0,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn allowed_actions_follow_the_transition_rules() {
+        use UserAction as U;
+        use WorkspaceRole as R;
+        let researcher = [R::WorkspaceResearcher];
+        let manager = [R::AirlockManager];
+        let owner = [R::WorkspaceOwner];
+        let draft = request(S::Draft, "ada");
+        assert_eq!(
+            allowed_actions(&draft, "ada", &researcher),
+            [U::Cancel, U::Submit]
+        );
+        assert_eq!(allowed_actions(&draft, "bob", &owner), [U::Cancel]);
+        assert!(allowed_actions(&draft, "bob", &manager).is_empty());
+        let mut review = request(S::InReview, "ada");
+        assert_eq!(allowed_actions(&review, "bob", &manager), [U::Review]);
+        // The requester never reviews their own, even as a manager.
+        assert_eq!(
+            allowed_actions(&review, "ada", &[R::AirlockManager, R::WorkspaceResearcher]),
+            [U::Cancel]
+        );
+        review.reviews.push(Review {
+            id: None,
+            reviewer: "bob".into(),
+            reviewer_name: None,
+            decision: Decision::Approve,
+            comment: "ok".into(),
+            at: DateTime::<Utc>::default(),
+        });
+        assert!(allowed_actions(&review, "bob", &manager).is_empty());
+        let approved = request(S::Approved, "ada");
+        assert_eq!(allowed_actions(&approved, "bob", &manager), [U::Revoke]);
+        assert!(allowed_actions(&approved, "ada", &manager).is_empty());
+        assert!(allowed_actions(&request(S::Submitted, "ada"), "ada", &researcher).is_empty());
     }
 
     #[test]

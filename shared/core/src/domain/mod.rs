@@ -9,6 +9,7 @@ pub mod rocrate;
 pub mod roles;
 pub mod schema;
 pub mod template;
+pub mod version;
 
 pub use operation::{Operation, OperationStatus, OperationStep, StepOutcome};
 pub use principal::{Principal, TreRole};

@@ -14,6 +14,9 @@ pub struct OperationStep {
     pub id: String,
     pub resource_id: String,
     pub template_name: String,
+    /// The kind of the step's resource (absent in older items: the operation's own kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_kind: Option<ResourceKind>,
     pub action: String,
     pub status: OperationStatus,
     #[serde(default)]
@@ -40,6 +43,12 @@ pub struct Operation {
     pub message: String,
     pub steps: Vec<OperationStep>,
     pub created_by: String,
+    /// Display name of `created_by` at the time (absent in older items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by_name: Option<String>,
+    /// The `resourceVersion` the operation brings its resource to.
+    #[serde(default)]
+    pub resource_version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -8,6 +8,13 @@ pub enum TreRole {
 }
 
 impl TreRole {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::TREAdmin => "TREAdmin",
+            Self::TREUser => "TREUser",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "TREAdmin" => Some(Self::TREAdmin),

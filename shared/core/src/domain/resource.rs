@@ -110,6 +110,13 @@ pub struct Resource {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
+    /// Display name of `updated_by` when the change was made (absent in older items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by_name: Option<String>,
+    /// Counts the changes asked of the resource (create is 0, each update adds 1); status
+    /// updates do not count, unlike the etag.
+    #[serde(default)]
+    pub resource_version: u64,
 }
 
 impl Resource {

@@ -12,6 +12,25 @@ pub enum WorkspaceRole {
 }
 
 impl WorkspaceRole {
+    pub const ALL: [WorkspaceRole; 3] = [
+        Self::WorkspaceOwner,
+        Self::WorkspaceResearcher,
+        Self::AirlockManager,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// How people read the role's name.
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            Self::WorkspaceOwner => "Workspace Owner",
+            Self::WorkspaceResearcher => "Workspace Researcher",
+            Self::AirlockManager => "Airlock Manager",
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::WorkspaceOwner => "WorkspaceOwner",

@@ -44,9 +44,24 @@ impl ParameterSchema {
         self.schema.get("properties").and_then(Value::as_object)
     }
 
+    /// A property's declaration: top-level, else in a conditional branch
+    /// (`allOf[*].then|else.properties`, as Azure TRE templates declare optional groups).
+    fn property(&self, name: &str) -> Option<&Value> {
+        self.properties().and_then(|p| p.get(name)).or_else(|| {
+            self.schema
+                .get("allOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|c| [c.get("then"), c.get("else")])
+                .flatten()
+                .filter_map(|branch| branch.get("properties").and_then(Value::as_object))
+                .find_map(|p| p.get(name))
+        })
+    }
+
     fn flag(&self, name: &str, flag: &str) -> bool {
-        self.properties()
-            .and_then(|p| p.get(name))
+        self.property(name)
             .and_then(|p| p.get(flag))
             .and_then(Value::as_bool)
             .unwrap_or(false)
@@ -61,7 +76,7 @@ impl ParameterSchema {
     }
 
     pub fn is_declared(&self, name: &str) -> bool {
-        self.properties().is_some_and(|p| p.contains_key(name))
+        self.property(name).is_some()
     }
 
     /// Fill in `default` values for top-level properties the caller left out.
@@ -144,6 +159,30 @@ mod tests {
         p.insert("password".into(), json!("x"));
         let (public, secret) = s.split_sensitive(p);
         assert!(!public.contains_key("password") && secret.contains_key("password"));
+    }
+
+    /// Templates registered in Azure TRE's shape close their schema with
+    /// `unevaluatedProperties: false`; properties of a conditional branch still count.
+    #[test]
+    fn conditional_properties_are_declared_and_evaluated() {
+        let s = ParameterSchema::compile(&json!({
+            "type": "object",
+            "properties": {"display_name": {"type": "string"}, "backup": {"type": "boolean"}},
+            "allOf": [{
+                "if": {"properties": {"backup": {"const": true}}, "required": ["backup"]},
+                "then": {"properties": {"vault": {"type": "string", "updateable": true}}}
+            }],
+            "unevaluatedProperties": false
+        }))
+        .expect("schema compiles");
+        let params = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert!(s
+            .validate(&params(json!({"backup": true, "vault": "v"})))
+            .is_ok());
+        assert!(s.validate(&params(json!({"vault": "v"}))).is_err());
+        assert!(s.validate(&params(json!({"surprise": 1}))).is_err());
+        assert!(s.is_declared("vault") && s.is_updateable("vault"));
+        assert!(!s.is_declared("surprise"));
     }
 
     #[test]

@@ -41,11 +41,30 @@ pub struct Template {
     pub current: bool,
     pub registered_at: DateTime<Utc>,
     pub registered_by: String,
+    /// Roles that may use the template (Azure TRE's `authorizedRoles`: TRE or workspace role
+    /// names); empty: whoever the route allows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_roles: Vec<String>,
+    /// Form hints for clients (an RJSF `uiSchema`); kept and returned, never interpreted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub ui_schema: Option<Value>,
+    /// Azure TRE's `pipeline` (steps on other resources per action); kept and returned, not run
+    /// here (our own cascades cover disable and delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub pipeline: Option<Value>,
 }
 
 impl Template {
     pub fn has_custom_action(&self, name: &str) -> bool {
         self.custom_actions.iter().any(|a| a.name == name)
+    }
+
+    /// Whether a caller holding `roles` (TRE and workspace role names) may use the template.
+    pub fn allows_roles<'a>(&self, mut roles: impl Iterator<Item = &'a str>) -> bool {
+        self.authorized_roles.is_empty()
+            || roles.any(|r| self.authorized_roles.iter().any(|a| a == r))
     }
 }
 

@@ -13,8 +13,8 @@ mod workflows;
 pub use bundle_access::BundlePullTokens;
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
 pub use object_store::{
-    bytes_stream, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo,
-    PresignMethod, PresignedUrl, PutOptions,
+    bytes_stream, validate_post_prefix, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta,
+    ObjectStore, PartInfo, PresignMethod, PresignedPost, PresignedUrl, PutOptions, MAX_POST_BYTES,
 };
 pub use prefixed::PrefixedStore;
 pub use queue::{Queue, QueueMessage};

@@ -77,6 +77,23 @@ pub struct PresignedUrl {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A signed HTML-form upload (S3's POST policy): its holder may upload, until `expires_at`,
+/// any number of objects whose key starts with `key_prefix`, each at most `max_bytes`, by a
+/// `multipart/form-data` POST to `url` of `fields` as given, then `key`, then `file` last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresignedPost {
+    pub url: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// The prefix every `key` field must start with, as the backend names keys (a store that
+    /// adds a prefix of its own includes it here).
+    pub key_prefix: String,
+    pub max_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// S3's largest object uploaded by a form POST.
+pub const MAX_POST_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
 /// Object storage (S3; the filesystem locally). Keys are `/`-separated relative paths; a key
 /// containing `..` segments, a leading `/` or NUL is rejected with `Invalid`.
 #[async_trait]
@@ -152,4 +169,37 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         expires_in: Duration,
     ) -> PortResult<PresignedUrl>;
+
+    /// A form upload limited to keys under `prefix` (which ends with `/`) and to `max_bytes`
+    /// (at most `MAX_POST_BYTES`) per object: how a client that names its files itself uploads
+    /// them without passing through the caller. `Invalid` for a bad prefix or limit.
+    async fn presign_post(
+        &self,
+        prefix: &str,
+        max_bytes: u64,
+        expires_in: Duration,
+    ) -> PortResult<PresignedPost>;
+}
+
+/// The rule for `presign_post`'s prefix, shared by the adapters: a relative key prefix of
+/// whole segments, ending with `/`.
+pub fn validate_post_prefix(prefix: &str, max_bytes: u64) -> PortResult<()> {
+    let segments: Vec<&str> = prefix.trim_end_matches('/').split('/').collect();
+    let bad = !prefix.ends_with('/')
+        || prefix.starts_with('/')
+        || prefix.contains('\0')
+        || segments
+            .iter()
+            .any(|s| s.is_empty() || *s == "." || *s == "..");
+    if bad {
+        return Err(super::PortError::Invalid(format!(
+            "`{prefix}` is not a key prefix (relative, whole segments, ending with `/`)"
+        )));
+    }
+    if max_bytes == 0 || max_bytes > MAX_POST_BYTES {
+        return Err(super::PortError::Invalid(format!(
+            "a form upload takes 1 to {MAX_POST_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{
     ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PortResult,
-    PresignMethod, PresignedUrl, PutOptions,
+    PresignMethod, PresignedPost, PresignedUrl, PutOptions,
 };
 
 pub struct PrefixedStore {
@@ -142,5 +142,18 @@ impl ObjectStore for PrefixedStore {
         expires_in: Duration,
     ) -> PortResult<PresignedUrl> {
         self.inner.presign(method, &self.key(key), expires_in).await
+    }
+
+    async fn presign_post(
+        &self,
+        prefix: &str,
+        max_bytes: u64,
+        expires_in: Duration,
+    ) -> PortResult<PresignedPost> {
+        super::validate_post_prefix(prefix, max_bytes)?;
+        // The form names keys as the inner store does: `key_prefix` carries this prefix too.
+        self.inner
+            .presign_post(&self.key(prefix), max_bytes, expires_in)
+            .await
     }
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tre_core::ports::{
     ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PresignMethod,
-    PresignedUrl, PutOptions,
+    PresignedPost, PresignedUrl, PutOptions,
 };
 use tre_core::{PortError, PortResult};
 
@@ -472,5 +472,14 @@ impl ObjectStore for FsObjectStore {
             part_number,
             expires_in,
         )
+    }
+
+    async fn presign_post(
+        &self,
+        prefix: &str,
+        max_bytes: u64,
+        expires_in: Duration,
+    ) -> PortResult<PresignedPost> {
+        presign::presign_post(&self.base_url, &self.secret, prefix, max_bytes, expires_in)
     }
 }

@@ -1,21 +1,29 @@
 //! Pre-signed URLs for the filesystem store: `{base}/objects/{key}?method=GET&expires=<unix>
-//! &sig=<hex HMAC-SHA256 of "METHOD\nkey\nexpires">`, and the HTTP routes that honour them.
+//! &sig=<hex HMAC-SHA256 of "METHOD\nkey\nexpires">`, form uploads to `POST {base}/objects`
+//! (S3's POST policy: a signed `policy` naming a key prefix, a size limit and an expiry), and
+//! the HTTP routes that honour them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tre_core::ports::{ByteStream, ObjectStore, PresignMethod, PresignedUrl, PutOptions};
+use tre_core::ports::{
+    validate_post_prefix, ByteStream, ObjectStore, PresignMethod, PresignedPost, PresignedUrl,
+    PutOptions,
+};
 use tre_core::{PortError, PortResult};
 
 use super::FsObjectStore;
@@ -142,6 +150,55 @@ fn part_subject(key: &str, upload_id: &str, part: u32) -> String {
     format!("{key}\n{upload_id}\n{part}")
 }
 
+/// What a form upload's `policy` field says (base64url of this JSON), signed as `POST`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PostPolicy {
+    prefix: String,
+    max_bytes: u64,
+    expires: i64,
+}
+
+pub(super) fn presign_post(
+    base_url: &str,
+    secret: &[u8],
+    prefix: &str,
+    max_bytes: u64,
+    expires_in: Duration,
+) -> PortResult<PresignedPost> {
+    validate_post_prefix(prefix, max_bytes)?;
+    let expires_at = expiry(expires_in)?;
+    let expires = expires_at.timestamp();
+    let policy = PostPolicy {
+        prefix: prefix.to_string(),
+        max_bytes,
+        expires,
+    };
+    let json =
+        serde_json::to_vec(&policy).map_err(|e| PortError::Backend(format!("form policy: {e}")))?;
+    let policy = URL_SAFE_NO_PAD.encode(json);
+    let sig = signature(secret, "POST", &policy, expires)?;
+    Ok(PresignedPost {
+        url: format!("{base_url}/objects"),
+        fields: BTreeMap::from([
+            ("policy".to_string(), policy),
+            ("signature".to_string(), sig),
+        ]),
+        key_prefix: prefix.to_string(),
+        max_bytes,
+        expires_at,
+    })
+}
+
+/// The policy of a form, once its signature and expiry are checked.
+fn verify_policy(secret: &[u8], policy: &str, sig: &str) -> PortResult<PostPolicy> {
+    let bad = || PortError::Invalid("the form's policy is not valid".into());
+    let json = URL_SAFE_NO_PAD.decode(policy).map_err(|_| bad())?;
+    let parsed: PostPolicy = serde_json::from_slice(&json).map_err(|_| bad())?;
+    check(secret, "POST", policy, parsed.expires, sig, Utc::now())?;
+    Ok(parsed)
+}
+
 impl FsObjectStore {
     /// Check a pre-signed link: `Invalid` if it has expired at `now` or its signature does not
     /// match. The comparison is constant-time.
@@ -162,6 +219,11 @@ impl FsObjectStore {
 pub fn presigned_router(store: Arc<FsObjectStore>) -> Router {
     Router::new()
         .route("/objects/{*key}", get(get_object).put(put_object))
+        // A form's size limit is its policy's, checked while the file streams.
+        .route(
+            "/objects",
+            post(post_form).layer(DefaultBodyLimit::disable()),
+        )
         .with_state(store)
 }
 
@@ -325,6 +387,104 @@ async fn put_part(
             }
             resp
         }
+        Err(e) => port_problem(e),
+    }
+}
+
+/// A form upload (what S3 does with a POST policy): the fields `key`, `policy` and
+/// `signature` in any order, then `file`. The key must start with the policy's prefix and the
+/// file may not exceed its size; any other field is refused, as S3 refuses fields a policy
+/// does not name. Answers `204` with the object's ETag.
+async fn post_form(State(store): State<Arc<FsObjectStore>>, mut form: Multipart) -> Response {
+    let forbidden = |d: &str| problem(StatusCode::FORBIDDEN, d);
+    let bad = |d: String| problem(StatusCode::BAD_REQUEST, &d);
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let file = loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_string();
+                if name == "file" {
+                    break field;
+                }
+                if !matches!(name.as_str(), "key" | "policy" | "signature") {
+                    return forbidden(&format!(
+                        "the form's policy does not allow the field `{name}`"
+                    ));
+                }
+                match field.text().await {
+                    Ok(v) => {
+                        fields.insert(name, v);
+                    }
+                    Err(e) => return bad(format!("the form could not be read: {e}")),
+                }
+            }
+            Ok(None) => return bad("the form has no `file` field (it comes last)".into()),
+            Err(e) => return bad(format!("the form could not be read: {e}")),
+        }
+    };
+    let (Some(key), Some(policy), Some(sig)) = (
+        fields.get("key"),
+        fields.get("policy"),
+        fields.get("signature"),
+    ) else {
+        return forbidden("the form needs `key`, `policy` and `signature` before `file`");
+    };
+    let policy = match verify_policy(&store.secret, policy, sig) {
+        Ok(p) => p,
+        Err(PortError::Invalid(d)) => return forbidden(&d),
+        Err(other) => return port_problem(other),
+    };
+    if !key.starts_with(&policy.prefix) || key.len() == policy.prefix.len() {
+        return forbidden(&format!(
+            "the form may upload only keys below `{}`",
+            policy.prefix
+        ));
+    }
+    // The field borrows the form, so it is pumped into a channel beside the write rather than
+    // handed to the store as a stream of its own.
+    let limit = policy.max_bytes;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let body: ByteStream = Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let pump = async move {
+        let mut file = file;
+        let mut seen = 0u64;
+        loop {
+            let item = match file.chunk().await {
+                Ok(Some(chunk)) => {
+                    seen += chunk.len() as u64;
+                    if seen > limit {
+                        let _ = tx
+                            .send(Err(std::io::Error::other(
+                                "the file exceeds the form's limit",
+                            )))
+                            .await;
+                        return true;
+                    }
+                    Ok(chunk)
+                }
+                Ok(None) => return false,
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return false;
+            }
+        }
+    };
+    let (too_large, written) = tokio::join!(pump, store.put(key, body, PutOptions::default()));
+    match written {
+        Ok(meta) => {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            resp
+        }
+        Err(_) if too_large => bad(format!(
+            "the file is larger than the {limit} bytes the form allows"
+        )),
         Err(e) => port_problem(e),
     }
 }
