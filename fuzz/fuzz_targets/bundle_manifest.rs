@@ -14,5 +14,5 @@ fuzz_target!(|data: &[u8]| {
             let _ = m.custom_actions().count();
         }
     }
-    let _ = tre_bundle::Reference::parse(text);
+    let _ = tre_bundle::BundleRef::parse(text);
 });

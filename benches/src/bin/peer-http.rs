@@ -6,11 +6,14 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 fn body() -> Value {
-    json!({"id": "00000000-0000-4000-8000-000000000000", "kind": "workspace",
+    json!({"workspace": {"id": "00000000-0000-4000-8000-000000000000",
            "templateName": "tre-workspace-base", "templateVersion": "1.0.0",
-           "properties": {"display_name": "bench"}, "isEnabled": true,
-           "deploymentStatus": "awaiting_deployment", "etag": "\"1\"", "ownerId": "dev-admin",
-           "createdAt": "2026-11-24T00:00:00Z", "updatedAt": "2026-11-24T00:00:00Z", "updatedBy": "dev-admin"})
+           "properties": {"display_name": "bench"}, "availableUpgrades": [], "isEnabled": true,
+           "resourceType": "workspace", "deploymentStatus": "awaiting_deployment", "_etag": "1",
+           "resourcePath": "/workspaces/00000000-0000-4000-8000-000000000000",
+           "resourceVersion": 0, "user": {"id": "dev-admin", "name": "Dev Admin", "email": "", "roles": []},
+           "updatedWhen": 1795514400.0, "createdWhen": 1795514400.0, "ownerId": "dev-admin",
+           "workspaceURL": ""}})
 }
 
 #[tokio::main]

@@ -199,7 +199,10 @@ async fn wait_deployed(api: &Api, ids: &[String]) -> anyhow::Result<HashMap<Stri
             let r = api.get(&format!("/api/workspaces/{}", ids[0])).await?;
             vec![(
                 ids[0].clone(),
-                r["deploymentStatus"].as_str().unwrap_or("").to_string(),
+                r["workspace"]["deploymentStatus"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
             )]
         } else {
             let r = api.get("/api/workspaces").await?;

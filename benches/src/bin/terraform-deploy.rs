@@ -50,7 +50,16 @@ impl Api {
             if code == 404 {
                 return Ok("gone".into());
             }
-            let status = body["deploymentStatus"].as_str().unwrap_or_default();
+            let item = [
+                "workspace",
+                "workspaceService",
+                "userResource",
+                "sharedService",
+            ]
+            .iter()
+            .find_map(|k| body.get(*k))
+            .unwrap_or(&body);
+            let status = item["deploymentStatus"].as_str().unwrap_or_default();
             let busy = status.starts_with("awaiting_")
                 || matches!(status, "deploying" | "updating" | "deleting");
             if !busy {
@@ -228,12 +237,15 @@ async fn main() -> anyhow::Result<()> {
 /// Disable, then delete, and wait until it is gone.
 async fn teardown(api: &Api, path: &str) -> anyhow::Result<()> {
     let (_, current) = api.get(path).await?;
-    let etag = current["etag"].as_str().unwrap_or_default().to_string();
+    let etag = current["workspace"]["_etag"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let (code, body) = api
         .send(
             api.client
                 .patch(format!("{}{path}", api.base))
-                .header("If-Match", etag)
+                .header("etag", etag)
                 .json(&json!({"isEnabled": false})),
         )
         .await?;
@@ -244,7 +256,7 @@ async fn teardown(api: &Api, path: &str) -> anyhow::Result<()> {
     let (code, body) = api
         .send(api.client.delete(format!("{}{path}", api.base)))
         .await?;
-    if code != 202 {
+    if code != 200 {
         bail!("deleting {path}: {code} {body}");
     }
     match api.settle(path).await?.as_str() {

@@ -184,6 +184,50 @@ mod tests {
         );
     }
 
+    /// The form's target is the bucket's URL however the client addresses it, and its key
+    /// prefix is the store's full prefix.
+    #[tokio::test]
+    async fn the_form_posts_to_the_bucket_as_the_client_addresses_it() {
+        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ));
+        let conf = |path_style: bool| {
+            let mut b = aws_sdk_s3::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("eu-west-2"))
+                .credentials_provider(credentials.clone())
+                .force_path_style(path_style);
+            if path_style {
+                b = b.endpoint_url("http://127.0.0.1:9000");
+            }
+            Client::from_conf(b.build())
+        };
+        for (path_style, want) in [
+            (false, "https://tre-stage.s3.eu-west-2.amazonaws.com/"),
+            (true, "http://127.0.0.1:9000/tre-stage"),
+        ] {
+            let client = conf(path_style);
+            let target = Target {
+                client: &client,
+                bucket: "tre-stage",
+                credentials: &credentials,
+                region: "eu-west-2",
+            };
+            let post = presign_post(&target, "stage/ws 1/rq/", 100, Duration::from_secs(60))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(post.url, want);
+            assert_eq!(post.key_prefix, "stage/ws 1/rq/");
+            assert_eq!(post.fields["x-amz-algorithm"], ALGORITHM);
+            assert!(!post.fields.contains_key("x-amz-security-token"));
+        }
+    }
+
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
