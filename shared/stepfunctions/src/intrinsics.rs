@@ -24,13 +24,19 @@ pub(crate) fn is_call(text: &str) -> bool {
     text.trim_start().starts_with("States.")
 }
 
+/// How deeply calls may nest (`States.A(States.B(...))`): parsing and evaluation recurse, so
+/// an unbounded depth would overflow the stack.
+const MAX_NESTING: usize = 32;
+
 pub(crate) fn parse(text: &str) -> Result<Call, String> {
+    let trimmed = text.trim();
     let mut p = Parser {
-        s: text.trim().as_bytes(),
+        t: trimmed,
+        s: trimmed.as_bytes(),
         i: 0,
         src: text,
     };
-    let call = p.call()?;
+    let call = p.call(0)?;
     p.ws();
     if p.i != p.s.len() {
         return Err(format!("`{text}`: unexpected text after the call"));
@@ -39,6 +45,8 @@ pub(crate) fn parse(text: &str) -> Result<Call, String> {
 }
 
 struct Parser<'a> {
+    /// The text, and its bytes; `i` stays on a character boundary.
+    t: &'a str,
     s: &'a [u8],
     i: usize,
     src: &'a str,
@@ -53,7 +61,17 @@ impl Parser<'_> {
     fn err(&self, what: &str) -> String {
         format!("`{}`: {what} at character {}", self.src, self.i)
     }
-    fn call(&mut self) -> Result<Call, String> {
+    /// The character at `i` (the text is walked by character inside string literals).
+    fn char_here(&self) -> Result<char, String> {
+        self.t
+            .get(self.i..)
+            .and_then(|rest| rest.chars().next())
+            .ok_or_else(|| self.err("bad text"))
+    }
+    fn call(&mut self, depth: usize) -> Result<Call, String> {
+        if depth >= MAX_NESTING {
+            return Err(self.err(&format!("calls nested more than {MAX_NESTING} deep")));
+        }
         self.ws();
         let start = self.i;
         while self.i < self.s.len()
@@ -77,7 +95,7 @@ impl Parser<'_> {
             return Ok(Call { name, args });
         }
         loop {
-            args.push(self.arg()?);
+            args.push(self.arg(depth)?);
             self.ws();
             match self.s.get(self.i) {
                 Some(b',') => self.i += 1,
@@ -89,7 +107,7 @@ impl Parser<'_> {
             }
         }
     }
-    fn arg(&mut self) -> Result<Arg, String> {
+    fn arg(&mut self, depth: usize) -> Result<Arg, String> {
         self.ws();
         match self.s.get(self.i) {
             Some(b'\'') => {
@@ -99,22 +117,23 @@ impl Parser<'_> {
                     match self.s.get(self.i) {
                         None => return Err(self.err("unterminated string")),
                         Some(b'\\') => {
-                            let c = *self
-                                .s
-                                .get(self.i + 1)
-                                .ok_or_else(|| self.err("dangling escape"))?;
-                            out.push(c as char);
-                            self.i += 2;
+                            // The escaped character, whole (it may be more than one byte).
+                            self.i += 1;
+                            if self.i >= self.s.len() {
+                                return Err(self.err("dangling escape"));
+                            }
+                            let c = self.char_here()?;
+                            out.push(c);
+                            self.i += c.len_utf8();
                         }
                         Some(b'\'') => {
                             self.i += 1;
                             break;
                         }
                         Some(_) => {
-                            // Copy one UTF-8 character.
-                            let rest = std::str::from_utf8(&self.s[self.i..])
-                                .map_err(|_| self.err("bad UTF-8"))?;
-                            let c = rest.chars().next().ok_or_else(|| self.err("bad text"))?;
+                            // One character (not a re-validation of the rest each time, which
+                            // made long literals quadratic).
+                            let c = self.char_here()?;
                             out.push(c);
                             self.i += c.len_utf8();
                         }
@@ -136,7 +155,7 @@ impl Parser<'_> {
                 let text = String::from_utf8_lossy(&self.s[start..self.i]).to_string();
                 Ok(Arg::Path(path::parse(&text)?))
             }
-            Some(b'S') => Ok(Arg::Call(self.call()?)),
+            Some(b'S') => Ok(Arg::Call(self.call(depth + 1)?)),
             Some(_) => {
                 let start = self.i;
                 while let Some(&c) = self.s.get(self.i) {
@@ -396,6 +415,28 @@ mod tests {
 
     fn run(text: &str, input: Value) -> Result<Value, String> {
         eval(&parse(text)?, &input, &json!({"Execution": {"Name": "ex"}}))
+    }
+
+    /// Found with the `intrinsic_functions` fuzz target (fuzz/) fed calls nested thousands
+    /// deep, which overflowed the stack while parsing; and, looking at why, an escaped
+    /// non-ASCII character failing as bad UTF-8 and long string literals taking quadratic time.
+    #[test]
+    fn fuzzing_regressions_deep_nesting_escapes_and_long_literals() {
+        let deep = format!("{}1{}", "States.Array(".repeat(20_000), ")".repeat(20_000));
+        assert!(parse(&deep)
+            .unwrap_err()
+            .contains("nested more than 32 deep"));
+        let ok = format!("{}1{}", "States.Array(".repeat(32), ")".repeat(32));
+        assert!(parse(&ok).is_ok());
+        assert_eq!(
+            run("States.Format('\\é {} \\☃', 1)", json!({})),
+            Ok(json!("é 1 ☃"))
+        );
+        assert!(parse("States.Format('\\").is_err());
+        let long = format!("States.Format('{}')", "ü".repeat(200_000));
+        let started = std::time::Instant::now();
+        assert!(parse(&long).is_ok());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
