@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
             if let Some(Ok(Some(spec))) = fuzzing::range(text) {
                 for size in [0u64, 1, 2, 100, u64::MAX] {
                     if let Some((first, last)) = spec.resolve(size) {
-                        assert!(first <= last && last < size, "`{text}` on {size}: {first}-{last}");
+                        assert!(
+                            first <= last && last < size,
+                            "`{text}` on {size}: {first}-{last}"
+                        );
                     }
                 }
             }

@@ -36,13 +36,13 @@ const MAGIC: &[u8] = b"TREOBJ1\n";
 const SMALL: usize = 256 * 1024;
 /// Received chunks are handed to the writing thread in batches of about this size (one wake-up
 /// of the thread per batch, not per chunk), and this many batches may wait for it.
-const BATCH: usize = 1 << 20;
+const BATCH: usize = 512 * 1024;
 const IN_FLIGHT: usize = 2;
 /// Writeback is started every this many bytes written.
 const WRITEBACK: u64 = 8 << 20;
 /// Reads of large bodies, and how many may wait for a slow reader.
 const READ_CHUNK: usize = 1 << 20;
-const READ_AHEAD: usize = 2;
+const READ_AHEAD: usize = 1;
 
 pub struct RegistryFs {
     inner: FsObjectStore,
