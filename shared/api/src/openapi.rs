@@ -217,9 +217,65 @@ fn operation(spec: &RouteSpec) -> Value {
     op
 }
 
+/// Merges a schema utoipa writes as `allOf` (a struct with a `#[serde(flatten)]` field) into one
+/// object: the flattened struct may refuse unknown fields (`additionalProperties: false`) as a
+/// request body, which inside an `allOf` would refuse the outer struct's own fields too.
+fn merge_flattened(schemas: &mut Map<String, Value>) {
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in names {
+        let Some(parts) = schemas[&name]
+            .get("allOf")
+            .and_then(Value::as_array)
+            .cloned()
+        else {
+            continue;
+        };
+        let mut properties = Map::new();
+        let mut required: Vec<Value> = Vec::new();
+        let mut merged = true;
+        for part in &parts {
+            let part = match part.get("$ref").and_then(Value::as_str) {
+                Some(r) => match r
+                    .strip_prefix("#/components/schemas/")
+                    .and_then(|n| schemas.get(n))
+                {
+                    Some(target) => target.clone(),
+                    None => {
+                        merged = false;
+                        break;
+                    }
+                },
+                None => part.clone(),
+            };
+            if part.get("properties").is_none() || part.get("allOf").is_some() {
+                merged = false;
+                break;
+            }
+            if let Some(props) = part["properties"].as_object() {
+                properties.extend(props.clone());
+            }
+            if let Some(req) = part.get("required").and_then(Value::as_array) {
+                required.extend(req.iter().cloned());
+            }
+        }
+        if !merged {
+            continue;
+        }
+        let mut schema =
+            json!({ "type": "object", "properties": properties, "required": required });
+        if let Some(description) = schemas[&name].get("description") {
+            schema["description"] = description.clone();
+        }
+        schemas.insert(name, schema);
+    }
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(Components::openapi()).unwrap_or_else(|_| json!({}));
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        merge_flattened(schemas);
+    }
     doc["openapi"] = json!("3.1.0");
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     let mut paths = Map::new();

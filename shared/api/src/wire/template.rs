@@ -10,6 +10,17 @@ use utoipa::ToSchema;
 use super::resource::ResourceType;
 use super::when;
 
+/// A JSON Schema keyword whose value is a schema or a boolean (`additionalProperties: false`).
+fn json_schema_or_bool() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Object))
+            .build(),
+    )
+}
+
 /// One template version (`GET /api/<kind>-templates/{name}`).
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -38,10 +49,10 @@ pub struct Template {
     #[schema(value_type = Option<Vec<Object>>)]
     pub all_of: Option<Vec<Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_or_bool)]
     pub additional_properties: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_or_bool)]
     pub unevaluated_properties: Option<Value>,
     /// What the TRE itself gives the bundle's steps besides the parameters.
     #[serde(rename = "system_properties")]
