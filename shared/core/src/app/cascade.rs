@@ -67,54 +67,15 @@ impl App {
                 enabled.resource.id, parent.id, parent.id
             )));
         }
-        let mut writes = Vec::new();
-        let mut targets = Vec::new();
-        let mut steps = Vec::new();
-        let now = self.clock.now();
-        for d in descendants {
-            let child = d.resource;
-            if child.deployment_status.is_in_progress() {
-                return Err(AppError::Conflict(format!(
-                    "`{}` under `{}` has an operation in progress ({}); wait for it to end",
-                    child.id,
-                    parent.id,
-                    serde_json::to_value(child.deployment_status)?
-                        .as_str()
-                        .unwrap_or("busy")
-                )));
-            }
-            let template = self
-                .template_version(child.kind, &child.template_name, &child.template_version)
-                .await?
-                .ok_or_else(|| {
-                    AppError::Internal(format!("the template of `{}` is missing", child.id))
-                })?;
-            let mut deleting = child.clone();
-            deleting.deployment_status = initial_status(actions::UNINSTALL);
-            deleting.updated_at = now;
-            deleting.updated_by = op.created_by.clone();
-            deleting.updated_by_name = op.created_by_name.clone();
-            writes.push(self.resource_put(&deleting, d.version)?);
-            writes.push(self.history_put(&child, d.version)?);
-            steps.push(OperationStep {
-                id: format!("delete-{}", child.id),
-                resource_id: child.id.clone(),
-                template_name: child.template_name.clone(),
-                resource_kind: Some(child.kind),
-                action: actions::UNINSTALL.to_string(),
-                status: initial_status(actions::UNINSTALL),
-                message: String::new(),
-                sequence: 0,
-                updated_at: now,
-            });
-            targets.push((deleting, template));
-        }
-        if !steps.is_empty() {
-            steps.append(&mut op.steps);
-            op.steps = steps;
-            op.status = DeploymentStatus::PipelineRunning;
-        }
-        Ok((writes, targets))
+        self.cascade(
+            parent,
+            op,
+            descendants,
+            actions::UNINSTALL,
+            "delete",
+            |_| {},
+        )
+        .await
     }
 
     /// For a change that disables `parent`: disable every enabled resource under it too, each
@@ -125,15 +86,36 @@ impl App {
         parent: &Resource,
         op: &mut Operation,
     ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
+        let enabled: Vec<Descendant> = self
+            .descendants(parent)
+            .await?
+            .into_iter()
+            .filter(|d| d.resource.is_enabled)
+            .collect();
+        self.cascade(parent, op, enabled, actions::UPGRADE, "disable", |r| {
+            r.is_enabled = false;
+            r.resource_version += 1;
+        })
+        .await
+    }
+
+    /// Put one `action` step per resource of `under` (in their order) before `op`'s own steps,
+    /// with the writes that move each resource to the action's first status after `change`.
+    async fn cascade(
+        &self,
+        parent: &Resource,
+        op: &mut Operation,
+        under: Vec<Descendant>,
+        action: &str,
+        step_prefix: &str,
+        change: impl Fn(&mut Resource),
+    ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
         let mut writes = Vec::new();
         let mut targets = Vec::new();
         let mut steps = Vec::new();
         let now = self.clock.now();
-        for d in self.descendants(parent).await? {
+        for d in under {
             let child = d.resource;
-            if !child.is_enabled {
-                continue;
-            }
             if child.deployment_status.is_in_progress() {
                 return Err(AppError::Conflict(format!(
                     "`{}` under `{}` has an operation in progress ({}); wait for it to end",
@@ -150,27 +132,26 @@ impl App {
                 .ok_or_else(|| {
                     AppError::Internal(format!("the template of `{}` is missing", child.id))
                 })?;
-            let mut disabled = child.clone();
-            disabled.is_enabled = false;
-            disabled.deployment_status = initial_status(actions::UPGRADE);
-            disabled.updated_at = now;
-            disabled.updated_by = op.created_by.clone();
-            disabled.updated_by_name = op.created_by_name.clone();
-            disabled.resource_version = child.resource_version + 1;
-            writes.push(self.resource_put(&disabled, d.version)?);
+            let mut changed = child.clone();
+            change(&mut changed);
+            changed.deployment_status = initial_status(action);
+            changed.updated_at = now;
+            changed.updated_by = op.created_by.clone();
+            changed.updated_by_name = op.created_by_name.clone();
+            writes.push(self.resource_put(&changed, d.version)?);
             writes.push(self.history_put(&child, d.version)?);
             steps.push(OperationStep {
-                id: format!("disable-{}", child.id),
+                id: format!("{step_prefix}-{}", child.id),
                 resource_id: child.id.clone(),
                 template_name: child.template_name.clone(),
                 resource_kind: Some(child.kind),
-                action: actions::UPGRADE.to_string(),
-                status: initial_status(actions::UPGRADE),
+                action: action.to_string(),
+                status: initial_status(action),
                 message: String::new(),
                 sequence: 0,
                 updated_at: now,
             });
-            targets.push((disabled, template));
+            targets.push((changed, template));
         }
         if !steps.is_empty() {
             steps.append(&mut op.steps);
