@@ -8,11 +8,8 @@ use std::process::Command;
 
 use tre_e2e::{sample_bundle, TestStack};
 
-fn skopeo(args: &[String]) -> (bool, String) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo: install Debian's skopeo (.ci/run does)");
+/// Whether a client succeeded, and all it printed.
+fn outcome(out: &std::process::Output) -> (bool, String) {
     (
         out.status.success(),
         format!(
@@ -21,6 +18,14 @@ fn skopeo(args: &[String]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+fn skopeo(args: &[String]) -> (bool, String) {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo: install Debian's skopeo (.ci/run does)");
+    outcome(&out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,14 +369,7 @@ except Exception as e:
     })
     .await
     .expect("join");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    outcome(&out)
 }
 
 /// oras-py keeps one token: on 403 it asks the realm again for the challenge's scope, on 401 it

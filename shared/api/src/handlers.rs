@@ -14,13 +14,12 @@ use tre_core::domain::version::AvailableUpgrade;
 use tre_core::domain::{Operation, Resource, ResourceKind};
 use utoipa::ToSchema;
 
-use crate::wire;
 use crate::wire::operation::Operation as WireOperation;
 use crate::wire::resource::{HistoryItem, Resource as WireResource};
 
 use crate::problem::{ApiError, Problem};
 use crate::router::ApiState;
-use crate::routes::COLLECTIONS;
+use crate::routes::{Collection, COLLECTIONS};
 
 pub(crate) type Params = Result<Path<HashMap<String, String>>, PathRejection>;
 pub(crate) type ApiResult = Result<Response, ApiError>;
@@ -55,21 +54,24 @@ fn scope_and_id(
             service_id: param(m, "serviceId")?.to_string(),
         },
     };
-    let item_param = COLLECTIONS
-        .iter()
-        .find(|c| c.kind == kind)
-        .map(|c| c.item_param)
-        .unwrap_or("id");
+    let item_param = collection(kind).map_or("id", |c| c.item_param);
     let id = m.get(item_param).cloned().unwrap_or_default();
     Ok((scope, id))
 }
 
+/// The route table's entry for a kind of resource (every kind has one).
+fn collection(kind: ResourceKind) -> Option<&'static Collection> {
+    let all: &'static [Collection] = &COLLECTIONS;
+    all.iter().find(|c| c.kind == kind)
+}
+
 fn list_key(kind: ResourceKind) -> &'static str {
-    COLLECTIONS
-        .iter()
-        .find(|c| c.kind == kind)
-        .map(|c| c.list_key)
-        .unwrap_or("items")
+    collection(kind).map_or("items", |c| c.list_key)
+}
+
+/// The key a single resource of a kind is wrapped in (`{"workspace": {...}}`).
+fn item_key(kind: ResourceKind) -> &'static str {
+    collection(kind).map_or("item", |c| c.item_key)
 }
 
 fn with_etag(mut resp: Response, etag: &str) -> Response {
@@ -123,7 +125,7 @@ async fn changed(
     operation: Operation,
 ) -> ApiResult {
     let etag = resource.etag.clone();
-    let key = wire::resource::item_key(resource.kind);
+    let key = item_key(resource.kind);
     let resource = wire_resource(s, resource).await?;
     let operation = WireOperation::from(operation);
     let resp = (
@@ -167,7 +169,7 @@ pub(crate) async fn get_resource(
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let r = s.app.get_resource(&caller, &scope, &id).await?;
     let etag = r.etag.clone();
-    let key = wire::resource::item_key(r.kind);
+    let key = item_key(r.kind);
     let r = wire_resource(&s, r).await?;
     Ok(with_etag(Json(json!({ key: r })).into_response(), &etag))
 }

@@ -44,11 +44,7 @@ pub fn when(t: DateTime<Utc>) -> f64 {
 /// An etag as it appears in a body (`_etag`): the value without the quotes of the HTTP header.
 /// Clients send it back in the `etag` header, or quoted in `If-Match`; both are accepted.
 pub fn bare_etag(etag: &str) -> String {
-    let t = etag.trim();
-    t.strip_prefix("W/")
-        .unwrap_or(t)
-        .trim_matches('"')
-        .to_string()
+    tre_core::domain::resource::etag_value(etag).to_string()
 }
 
 /// An API path as Azure TRE's clients use it: without the `/api` prefix (they prepend it).

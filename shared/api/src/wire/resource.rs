@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tre_core::app::ResourceScope;
 use tre_core::domain::version::AvailableUpgrade;
 use tre_core::domain::{DeploymentStatus, Resource as Domain, ResourceKind};
 use utoipa::ToSchema;
@@ -28,16 +29,6 @@ impl From<ResourceKind> for ResourceType {
             ResourceKind::UserResource => Self::UserResource,
             ResourceKind::SharedService => Self::SharedService,
         }
-    }
-}
-
-/// The key a single resource of a kind is wrapped in (`{"workspace": {...}}`).
-pub fn item_key(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::Workspace => "workspace",
-        ResourceKind::WorkspaceService => "workspaceService",
-        ResourceKind::UserResource => "userResource",
-        ResourceKind::SharedService => "sharedService",
     }
 }
 
@@ -124,22 +115,11 @@ impl Resource {
 
 /// Where a stored resource sits, below `/api`.
 pub fn resource_path(r: &Domain) -> String {
-    let path = match (r.kind, &r.workspace_id, &r.parent_service_id) {
-        (ResourceKind::Workspace, _, _) => format!("/workspaces/{}", r.id),
-        (ResourceKind::SharedService, _, _) => format!("/shared-services/{}", r.id),
-        (ResourceKind::WorkspaceService, Some(ws), _) => {
-            format!("/workspaces/{ws}/workspace-services/{}", r.id)
-        }
-        (ResourceKind::UserResource, Some(ws), Some(svc)) => {
-            format!(
-                "/workspaces/{ws}/workspace-services/{svc}/user-resources/{}",
-                r.id
-            )
-        }
+    match ResourceScope::of(r) {
+        Some(scope) => client_path(&scope.resource_path(&r.id)),
         // Never stored so; the id alone still names it.
-        _ => format!("/{}", r.id),
-    };
-    client_path(&path)
+        None => format!("/{}", r.id),
+    }
 }
 
 /// One earlier version of a resource (Azure TRE's `ResourceHistoryItem`, in `resource_history`).

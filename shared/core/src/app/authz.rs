@@ -60,6 +60,23 @@ pub enum ResourceScope {
 }
 
 impl ResourceScope {
+    /// Where a stored resource sits (`None` for a service or user resource stored without its
+    /// parents, which the use cases never write).
+    pub fn of(r: &Resource) -> Option<Self> {
+        match (r.kind, &r.workspace_id, &r.parent_service_id) {
+            (ResourceKind::Workspace, _, _) => Some(Self::Workspaces),
+            (ResourceKind::SharedService, _, _) => Some(Self::SharedServices),
+            (ResourceKind::WorkspaceService, Some(ws), _) => Some(Self::WorkspaceServices {
+                workspace_id: ws.clone(),
+            }),
+            (ResourceKind::UserResource, Some(ws), Some(svc)) => Some(Self::UserResources {
+                workspace_id: ws.clone(),
+                service_id: svc.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ResourceKind {
         match self {
             Self::Workspaces => ResourceKind::Workspace,

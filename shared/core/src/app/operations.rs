@@ -101,11 +101,7 @@ impl App {
         resource: &crate::domain::Resource,
     ) -> AppResult<Vec<crate::domain::version::AvailableUpgrade>> {
         let items = self
-            .query_all(Query {
-                pk: keys::template_versions_pk(resource.kind, &resource.template_name),
-                sk_prefix: Some("V#".into()),
-                ..Default::default()
-            })
+            .template_versions_items(resource.kind, &resource.template_name)
             .await?;
         let mut versions = Vec::with_capacity(items.len());
         for item in items {

@@ -521,7 +521,7 @@ impl App {
         }
     }
 
-    async fn template_versions_items(
+    pub(super) async fn template_versions_items(
         &self,
         kind: ResourceKind,
         name: &str,

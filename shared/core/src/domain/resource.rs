@@ -139,9 +139,13 @@ pub fn etag_for_version(version: u64) -> String {
 
 /// Accepts `"3"`, `3` and `W/"3"` (clients differ in how they echo etags).
 pub fn version_from_etag(etag: &str) -> Option<u64> {
+    etag_value(etag).parse().ok()
+}
+
+/// An etag without its weak marker and quotes (`W/"3"` and `"3"` give `3`).
+pub fn etag_value(etag: &str) -> &str {
     let t = etag.trim();
-    let t = t.strip_prefix("W/").unwrap_or(t);
-    t.trim_matches('"').parse().ok()
+    t.strip_prefix("W/").unwrap_or(t).trim_matches('"')
 }
 
 #[cfg(test)]
