@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of the local stack (release builds): API latency/throughput under load (vs a bare
-# axum server), provisioning overhead and operations/s (vs the bundle runner alone), and the
-# cold start of an API Lambda binary (vs a minimal lambda_runtime binary).
-# Usage: benches/run-api.sh [requests] [concurrency] [cold-start runs] [sequential ops] [burst]
+# axum server), provisioning overhead and bursts (vs the bundle runner alone, one at a time and
+# at the machine's ceiling), and the cold start of an API Lambda binary (vs a minimal
+# lambda_runtime binary).
+# Usage: benches/run-api.sh [requests] [concurrency] [cold-start runs] [sequential ops] [burst sizes, e.g. 100,1000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p tre-cli -p tre-benches -p api-meta -p api-workspaces
@@ -10,6 +11,6 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 echo "== API under load (tre dev vs bare axum)"
 "$bin"/api-load "$bin"/tre "$bin"/peer-http "${1:-4000}" "${2:-32}"
 echo "== Provisioning (tre dev, no-op bundle; peer: the bundle runner alone)"
-"$bin"/provision "$bin"/tre "${4:-50}" "${5:-100}"
+"$bin"/provision "$bin"/tre "${4:-50}" "${5:-100,1000}"
 echo "== Lambda cold start (api-meta with events/api-meta/health.json)"
 "$bin"/cold-start "$bin"/api-meta "$bin"/peer-lambda events/api-meta/health.json "${3:-20}"

@@ -65,6 +65,34 @@ resource "aws_s3_bucket_lifecycle_configuration" "airlock" {
   }
 }
 
+# The console uploads and downloads airlock files in the browser, straight to the buckets through
+# the API's pre-signed links: staging takes PUT (single files and parts) and POST (the form
+# upload); review copies and approved exports are read with GET/HEAD. ETag is exposed because
+# the console completes an upload in parts from the parts' ETags.
+locals {
+  airlock_cors_methods = {
+    "import-staging"   = ["PUT", "POST"]
+    "export-staging"   = ["PUT", "POST"]
+    "import-in-review" = ["GET", "HEAD"]
+    "export-in-review" = ["GET", "HEAD"]
+    "export-approved"  = ["GET", "HEAD"]
+  }
+  # The regional virtual-hosted endpoints the links point at (the console's connect-src).
+  airlock_link_origins = [for s in local.airlock_link_stages : "https://${local.airlock_bucket_prefix}-${s}.s3.${data.aws_region.current.name}.amazonaws.com"]
+}
+
+resource "aws_s3_bucket_cors_configuration" "airlock" {
+  for_each = local.airlock_cors_methods
+  bucket   = aws_s3_bucket.airlock[each.key].id
+  cors_rule {
+    allowed_origins = [trimsuffix(local.console_url, "/")]
+    allowed_methods = each.value
+    allowed_headers = ["*"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3600
+  }
+}
+
 data "aws_iam_policy_document" "airlock_tls_only" {
   for_each = toset(local.airlock_stages)
   statement {

@@ -15,9 +15,10 @@ locals {
   console_host          = local.console_custom_domain ? var.console_domain : aws_cloudfront_distribution.console.domain_name
   console_url           = "https://${local.console_host}/"
   # Pages call the API (its execute-api host; a cycle forbids naming the API itself here, since
-  # the API's CORS names the console) and the issuer's token endpoint.
+  # the API's CORS names the console), the issuer's token endpoint, and the airlock buckets the
+  # file links point at.
   oidc_origin      = regex("^https?://[^/]+", var.oidc_issuer)
-  console_connects = "'self' https://*.execute-api.${data.aws_region.current.name}.amazonaws.com ${var.api_domain != "" ? "https://${var.api_domain} " : ""}${local.oidc_origin}"
+  console_connects = "'self' https://*.execute-api.${data.aws_region.current.name}.amazonaws.com ${var.api_domain != "" ? "https://${var.api_domain} " : ""}${local.oidc_origin} ${join(" ", local.airlock_link_origins)}"
 }
 
 resource "aws_s3_bucket" "console" {

@@ -53,6 +53,8 @@ locals {
     # tasks (registry.tf); the environment is encrypted with the deployment's KMS key.
     TRE_REGISTRY_TOKEN_KEY = data.aws_secretsmanager_secret_version.registry_token_key.secret_string
     TRE_REGISTRY_SERVICE   = var.registry_service_name
+    # Signs list pages' continuation tokens: one key for every instance of every API function.
+    TRE_PAGE_TOKEN_KEY = data.aws_secretsmanager_secret_version.page_token_key.secret_string
   }
 }
 
@@ -118,4 +120,31 @@ resource "aws_lambda_event_source_mapping" "status" {
   function_name           = aws_lambda_function.function["status-consumer"].arn
   batch_size              = 10
   function_response_types = ["ReportBatchItemFailures"]
+}
+
+# The key that signs list pages' continuation tokens, drawn like the registry's token key
+# (registry.tf): 44 letters and digits, valid base64 of 33 random bytes, written write-only.
+# A new version (raise the number below) only ends the walks in progress: clients start again.
+ephemeral "aws_secretsmanager_random_password" "page_token_key" {
+  password_length     = 44
+  exclude_punctuation = true
+  include_space       = false
+}
+
+resource "aws_secretsmanager_secret" "page_token_key" {
+  # checkov:skip=CKV2_AWS_57:Rotation is a deliberate apply (raise secret_string_wo_version): every API function must change keys at once, which a rotation Lambda could not do.
+  name                    = "${var.name_prefix}/page-token-key"
+  kms_key_id              = aws_kms_key.tre.arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+}
+
+resource "aws_secretsmanager_secret_version" "page_token_key" {
+  secret_id                = aws_secretsmanager_secret.page_token_key.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.page_token_key.random_password
+  secret_string_wo_version = 1
+}
+
+data "aws_secretsmanager_secret_version" "page_token_key" {
+  secret_id  = aws_secretsmanager_secret.page_token_key.id
+  version_id = aws_secretsmanager_secret_version.page_token_key.version_id
 }

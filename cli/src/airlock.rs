@@ -49,6 +49,14 @@ pub enum AirlockAction {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Take a file off a draft (an abandoned upload): deletes what was staged of it, and with
+    /// `--upload-id` aborts its upload in parts, so the draft can be submitted without it.
+    RemoveFile {
+        request: String,
+        file: String,
+        #[arg(long)]
+        upload_id: Option<String>,
+    },
     /// Submit a draft: its files are copied, scanned, then reviewed.
     Submit { request: String },
     /// Cancel a draft or a request in review.
@@ -255,7 +263,7 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
             .map(|r| r.body)
     };
     let shown = match action {
-        AirlockAction::List => client.get(&requests).await?,
+        AirlockAction::List => client.get_all(&requests).await?,
         AirlockAction::Show { request } => client.get(&one(&request)).await?,
         AirlockAction::Create {
             kind,
@@ -276,6 +284,19 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
             for f in &files {
                 upload(client, &one(&request), f).await?;
             }
+            client.get(&one(&request)).await?
+        }
+        AirlockAction::RemoveFile {
+            request,
+            file,
+            upload_id,
+        } => {
+            let mut path = format!("{}/files/{file}", one(&request));
+            if let Some(id) = upload_id {
+                let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+                path.push_str(&format!("?upload_id={id}"));
+            }
+            client.call(Method::DELETE, &path, None, None).await?;
             client.get(&one(&request)).await?
         }
         AirlockAction::Submit { request } => {
@@ -316,7 +337,7 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
 
 /// `tre airlock queue`: what waits for the caller's review.
 pub async fn queue(client: &ApiClient) -> anyhow::Result<()> {
-    let v = client.get("/api/airlock/review-queue").await?;
+    let v = client.get_all("/api/airlock/review-queue").await?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
@@ -325,7 +346,7 @@ pub async fn queue(client: &ApiClient) -> anyhow::Result<()> {
 /// every request of the workspaces where the caller is an airlock manager.
 pub async fn mine(client: &ApiClient, airlock_manager: bool) -> anyhow::Result<()> {
     let v = client
-        .get(&format!("/api/requests?airlock_manager={airlock_manager}"))
+        .get_all(&format!("/api/requests?airlock_manager={airlock_manager}"))
         .await?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())

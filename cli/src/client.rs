@@ -16,6 +16,8 @@ pub struct Reply {
     pub body: Value,
     /// False for a 404 asked to be taken as an answer ([`ApiClient::get_if_found`]).
     pub found: bool,
+    /// The next page of a list (`Link: <...>; rel="next"`).
+    pub next: Option<String>,
 }
 
 impl ApiClient {
@@ -75,6 +77,7 @@ impl ApiClient {
                 etag: None,
                 body: Value::Null,
                 found: false,
+                next: None,
             });
         }
         let etag = resp
@@ -82,6 +85,11 @@ impl ApiClient {
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
         let text = resp.text().await?;
         let body: Value = if text.is_empty() {
             Value::Null
@@ -109,12 +117,67 @@ impl ApiClient {
             etag,
             body,
             found: true,
+            next,
         })
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         Ok(self.call(Method::GET, path, None, None).await?.body)
     }
+
+    /// GET a list and every page after it (each names the next in `nextLink`, or in a `Link`
+    /// header when the list is a bare array), as one answer.
+    pub async fn get_all(&self, path: &str) -> anyhow::Result<Value> {
+        let first = self.call(Method::GET, path, None, None).await?;
+        let mut next = first
+            .body
+            .get("nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(first.next);
+        let mut all = first.body;
+        while let Some(link) = next.take() {
+            let page = self.call(Method::GET, &link, None, None).await?;
+            next = page
+                .body
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or(page.next);
+            match (&mut all, page.body) {
+                (Value::Array(a), Value::Array(b)) => a.extend(b),
+                (Value::Object(a), Value::Object(b)) => {
+                    for (k, v) in b {
+                        if let (Some(Value::Array(have)), Value::Array(more)) = (a.get_mut(&k), v) {
+                            have.extend(more);
+                        }
+                    }
+                }
+                _ => bail!("GET {link}: a page of another shape than the first"),
+            }
+        }
+        if let Some(o) = all.as_object_mut() {
+            o.remove("nextLink");
+        }
+        Ok(all)
+    }
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288).
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""))
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
 }
 
 /// Parse `key=value` parameters: the value is JSON when it parses as JSON, a string otherwise.

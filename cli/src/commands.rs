@@ -198,7 +198,7 @@ async fn accepted(c: &ApiClient, body: Value, wait: bool) -> anyhow::Result<()> 
 
 pub async fn resources(c: &ApiClient, base: String, action: ResourceAction) -> anyhow::Result<()> {
     match action {
-        ResourceAction::List => print(&c.get(&base).await?),
+        ResourceAction::List => print(&c.get_all(&base).await?),
         ResourceAction::Get { id } => print(&c.get(&format!("{base}/{id}")).await?),
         ResourceAction::Create {
             template,
@@ -251,16 +251,16 @@ pub async fn resources(c: &ApiClient, base: String, action: ResourceAction) -> a
             accepted(c, reply.body, wait).await
         }
         ResourceAction::Operations { id } => {
-            print(&c.get(&format!("{base}/{id}/operations")).await?)
+            print(&c.get_all(&format!("{base}/{id}/operations")).await?)
         }
-        ResourceAction::History { id } => print(&c.get(&format!("{base}/{id}/history")).await?),
+        ResourceAction::History { id } => print(&c.get_all(&format!("{base}/{id}/history")).await?),
     }
 }
 
 pub async fn operations(c: &ApiClient, action: OperationAction) -> anyhow::Result<()> {
     match action {
         OperationAction::List { resource_path } => print(
-            &c.get(&format!(
+            &c.get_all(&format!(
                 "{}/operations",
                 resource_path.trim_end_matches('/')
             ))
@@ -280,7 +280,7 @@ pub async fn operations(c: &ApiClient, action: OperationAction) -> anyhow::Resul
 pub async fn roles(c: &ApiClient, workspace: &str, action: RoleAction) -> anyhow::Result<()> {
     let base = format!("/api/workspaces/{workspace}/role-assignments");
     match action {
-        RoleAction::List => print(&c.get(&base).await?),
+        RoleAction::List => print(&c.get_all(&base).await?),
         RoleAction::Assign { principal_id, role } => {
             let body = json!({ "principalId": principal_id, "role": role });
             print(&c.call(Method::POST, &base, Some(&body), None).await?.body)

@@ -30,6 +30,10 @@ pub struct DevArgs {
         default_value = "127.0.0.0/8,::1/128"
     )]
     pub datasource_allowed_networks: String,
+    /// Most bundle and airlock runner processes at once; further steps wait for a slot.
+    /// Default: four per core.
+    #[arg(long, env = "TRE_MAX_RUNNING_TASKS")]
+    pub max_running_tasks: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -47,6 +51,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let mut opts = DevOptions::new(&args.data_dir, args.addr);
     opts.registry_addr = args.registry_addr;
+    if let Some(n) = args.max_running_tasks {
+        anyhow::ensure!(n >= 1, "--max-running-tasks is at least 1");
+        opts.max_running_tasks = n;
+    }
     opts.datasource_allowed_networks = match args.datasource_allowed_networks.trim() {
         "none" => Default::default(),
         list => list
@@ -124,11 +132,19 @@ pub fn token(args: TokenArgs, api: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `TRE_LOG_SPANS=1` also logs every span as it closes, with its busy and idle time: with
+/// `RUST_LOG=debug` that shows where an operation's time goes (engine states, history
+/// writes, execution ends, status messages; the runner's run time is logged as an event).
 fn init_tracing() {
+    let spans = match std::env::var("TRE_LOG_SPANS").as_deref() {
+        Ok("1") => tracing_subscriber::fmt::format::FmtSpan::CLOSE,
+        _ => tracing_subscriber::fmt::format::FmtSpan::NONE,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
         )
+        .with_span_events(spans)
         .try_init();
 }

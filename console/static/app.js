@@ -36,7 +36,10 @@ const mono = (value) => ({ attrs: { class: 'mono' }, value });
 
 function show(...nodes) {
   const main = document.getElementById('main');
+  // A redraw (polling) keeps the keyboard focus on the control that had it.
+  const focused = main.contains(document.activeElement) ? document.activeElement.id : '';
   main.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined));
+  if (focused) document.getElementById(focused)?.focus({ preventScroll: true });
 }
 
 function notify(message, isError = false) {
@@ -166,13 +169,13 @@ function signOut() {
 // ---------- the API ----------
 
 class ApiError extends Error {
-  constructor(message, status) { super(message); this.status = status; }
+  constructor(message, status, errors = []) { super(message); this.status = status; this.errors = errors; }
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, extraHeaders = {}) {
   const token = currentToken();
   if (!token) throw new ApiError('Your session has ended. Please sign in again.', 401);
-  const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
+  const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json', ...extraHeaders };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const r = await fetch(state.config.apiUrl + path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
@@ -185,9 +188,21 @@ async function api(method, path, body) {
     throw new ApiError('Your session has ended. Please sign in again.', 401);
   }
   if (!r.ok) {
-    throw new ApiError(data?.detail || data?.title || `${r.status} ${r.statusText}`, r.status);
+    throw new ApiError(data?.detail || data?.title || `${r.status} ${r.statusText}`, r.status,
+      Array.isArray(data?.errors) ? data.errors : []);
   }
   return data;
+}
+
+// Every page of a list: each page names the next in `nextLink` (absent on the last).
+async function apiAll(path, key) {
+  const items = [];
+  for (let next = path; next;) {
+    const page = await api('GET', next);
+    items.push(...(page[key] || []));
+    next = page.nextLink;
+  }
+  return { [key]: items };
 }
 
 const enc = encodeURIComponent;
@@ -204,7 +219,7 @@ const isAdmin = () => state.me?.treRoles.includes('TREAdmin');
 // ---------- navigation ----------
 
 function navLinks() {
-  const links = [['#/workspaces', 'Workspaces']];
+  const links = [['#/workspaces', 'Workspaces'], ['#/operations', 'Operations']];
   if (isAirlockManager()) links.push(['#/review', 'Review queue']);
   links.push(['#/templates', 'Templates']);
   if (isAdmin()) links.push(['#/shared-services', 'Shared services']);
@@ -245,10 +260,17 @@ function poll(refresh) {
 const routes = [
   [/^#\/?$/, () => { location.replace('#/workspaces'); }],
   [/^#\/workspaces$/, workspacesPage],
+  [/^#\/workspaces\/new$/, () => createPage('workspace', {})],
   [/^#\/workspaces\/([^/]+)$/, workspacePage],
+  [/^#\/workspaces\/([^/]+)\/people$/, peoplePage],
+  [/^#\/workspaces\/([^/]+)\/services\/new$/, (ws) => createPage('workspaceService', { ws })],
   [/^#\/workspaces\/([^/]+)\/services\/([^/]+)$/, servicePage],
+  [/^#\/workspaces\/([^/]+)\/services\/([^/]+)\/resources\/new$/, newUserResourcePage],
+  [/^#\/workspaces\/([^/]+)\/services\/([^/]+)\/resources\/([^/]+)$/, userResourcePage],
   [/^#\/workspaces\/([^/]+)\/operations\/([^/]+)$/, operationPage],
+  [/^#\/workspaces\/([^/]+)\/requests\/new$/, newRequestPage],
   [/^#\/workspaces\/([^/]+)\/requests\/([^/]+)$/, requestPage],
+  [/^#\/operations$/, operationsPage],
   [/^#\/review$/, reviewQueuePage],
   [/^#\/templates$/, templatesPage],
   [/^#\/shared-services$/, sharedServicesPage],
@@ -301,9 +323,10 @@ function signInPage() {
 // ---------- pages ----------
 
 async function workspacesPage() {
-  const { workspaces } = await api('GET', '/api/workspaces');
+  const { workspaces } = await apiAll('/api/workspaces', 'workspaces');
   show(
     h('h1', {}, 'Workspaces'),
+    isAdmin() ? h('p', {}, h('a', { href: '#/workspaces/new', id: 'new-workspace' }, 'Create a workspace')) : '',
     table('Workspaces you can see', ['Name', 'Template', 'Status', 'Your roles', 'Updated'],
       workspaces.map((w) => [
         h('a', { href: `#/workspaces/${enc(w.id)}` }, displayName(w)),
@@ -332,17 +355,19 @@ async function workspacePage(ws) {
   const load = async () => {
     const [{ workspace }, { workspaceServices }, { operations }] = await Promise.all([
       api('GET', wsPath(ws)),
-      api('GET', `${wsPath(ws)}/workspace-services`),
-      api('GET', `${wsPath(ws)}/operations`),
+      apiAll(`${wsPath(ws)}/workspace-services`, 'workspaceServices'),
+      apiAll(`${wsPath(ws)}/operations`, 'operations'),
     ]);
     let requests = null;
     const roles = rolesIn(ws);
     if (roles.length > 0) {
-      requests = (await api('GET', `${wsPath(ws)}/requests`)).airlockRequests.map((i) => i.airlockRequest);
+      requests = (await apiAll(`${wsPath(ws)}/requests`, 'airlockRequests')).airlockRequests.map((i) => i.airlockRequest);
     }
-    return { workspace, workspaceServices, operations, requests };
+    const template = await api('GET', `/api/workspace-templates/${enc(workspace.templateName)}?version=${enc(workspace.templateVersion)}&is_update=true`).catch(() => null);
+    return { workspace, workspaceServices, operations, requests, template };
   };
-  const draw = ({ workspace, workspaceServices, operations, requests }) => {
+  const manages = isAdmin() || rolesIn(ws).includes('WorkspaceOwner');
+  const draw = ({ workspace, workspaceServices, operations, requests, template }) => {
     show(
       h('h1', {}, `Workspace: ${displayName(workspace)}`),
       h('dl', { class: 'facts' },
@@ -350,7 +375,9 @@ async function workspacePage(ws) {
         h('dt', {}, 'Template'), h('dd', {}, `${workspace.templateName} ${workspace.templateVersion}`),
         h('dt', {}, 'Id'), h('dd', { class: 'mono' }, workspace.id),
         h('dt', {}, 'Your roles'), h('dd', {}, rolesIn(ws).join(', ') || 'none (TRE admin)')),
+      manages ? h('p', {}, h('a', { href: `#/workspaces/${enc(ws)}/people`, id: 'people' }, 'People and roles')) : '',
       h('h2', {}, 'Workspace services'),
+      manages ? h('p', {}, h('a', { href: `#/workspaces/${enc(ws)}/services/new`, id: 'new-service' }, 'Add a workspace service')) : '',
       table('Services of this workspace', ['Name', 'Template', 'Status', 'Updated'],
         workspaceServices.map((s) => [
           h('a', { href: `#/workspaces/${enc(ws)}/services/${enc(s.id)}` }, displayName(s)),
@@ -358,9 +385,14 @@ async function workspacePage(ws) {
           badge(s.deploymentStatus),
           when(s.updatedWhen),
         ]), 'No workspace services.'),
+      manages ? managePanel('workspace', {}, workspace, template,
+        workspaceServices.map((x) => `workspace service “${displayName(x)}” and its user resources`),
+        () => workspacePage(ws)) : '',
+      manages ? updateForm('workspace', {}, workspace, template, () => workspacePage(ws)) : '',
       h('h2', {}, 'Operations'),
       operationsTable(ws, operations),
       requests === null ? '' : h('h2', {}, 'Airlock requests'),
+      requests === null ? '' : h('p', {}, h('a', { href: `#/workspaces/${enc(ws)}/requests/new`, id: 'new-request' }, 'New airlock request')),
       requests === null ? '' : table('Airlock requests of this workspace', ['Title', 'Type', 'Status', 'Files', 'Updated'],
         requests.map((r) => [
           h('a', { href: `#/workspaces/${enc(ws)}/requests/${enc(r.id)}` }, r.title),
@@ -377,28 +409,443 @@ async function workspacePage(ws) {
   });
 }
 
+// ---------- resources: create from a template's schema, actions, enable/disable, delete ----------
+
+// Where each kind of resource lives, and where its templates are found. `ctx` holds the ids of
+// the resources above it (`ws`, `svc`, and `svcTemplate` for user resources).
+const KINDS = {
+  workspace: {
+    noun: 'workspace', key: 'workspace',
+    templates: () => '/api/workspace-templates',
+    template: (ctx, name) => `/api/workspace-templates/${enc(name)}`,
+    base: () => '/api/workspaces',
+    page: (ctx, id) => `#/workspaces/${enc(id)}`,
+    up: () => '#/workspaces',
+  },
+  workspaceService: {
+    noun: 'workspace service', key: 'workspaceService',
+    templates: (ctx) => `${wsPath(ctx.ws)}/workspace-service-templates`,
+    template: (ctx, name) => `/api/workspace-service-templates/${enc(name)}`,
+    base: (ctx) => `${wsPath(ctx.ws)}/workspace-services`,
+    page: (ctx, id) => `#/workspaces/${enc(ctx.ws)}/services/${enc(id)}`,
+    up: (ctx) => `#/workspaces/${enc(ctx.ws)}`,
+  },
+  userResource: {
+    noun: 'user resource', key: 'userResource',
+    templates: (ctx) => `${wsPath(ctx.ws)}/workspace-service-templates/${enc(ctx.svcTemplate)}/user-resource-templates`,
+    template: (ctx, name) => `/api/workspace-service-templates/${enc(ctx.svcTemplate)}/user-resource-templates/${enc(name)}`,
+    base: (ctx) => `${svcPath(ctx.ws, ctx.svc)}/user-resources`,
+    page: (ctx, id) => `#/workspaces/${enc(ctx.ws)}/services/${enc(ctx.svc)}/resources/${enc(id)}`,
+    up: (ctx) => `#/workspaces/${enc(ctx.ws)}/services/${enc(ctx.svc)}`,
+  },
+};
+
+const itemPath = (kind, ctx, id) => `${KINDS[kind].base(ctx)}/${enc(id)}`;
+
+// The field a schema violation names: `/size: ...` (a value's path) or `"size" is a required
+// property` (a missing one); null when it names none.
+function violatedField(message) {
+  const path = message.match(/^\/([^/:]+)[^:]*:/);
+  if (path) return path[1].replaceAll('~1', '/').replaceAll('~0', '~');
+  const missing = message.match(/^"([^"]+)" is a required property/);
+  return missing ? missing[1] : null;
+}
+
+// One form control per top-level property of a template's JSON Schema. Constraints are set on
+// the controls for assistive technology, but the API validates (`novalidate`), so the message
+// shown is the API's own.
+function schemaField(name, prop, required) {
+  const id = `field-${name}`;
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const type = Array.isArray(prop.type) ? prop.type.find((t) => t !== 'null') : prop.type;
+  const constraints = [];
+  if (prop.minimum !== undefined) constraints.push(`at least ${prop.minimum}`);
+  if (prop.maximum !== undefined) constraints.push(`at most ${prop.maximum}`);
+  if (prop.minLength !== undefined) constraints.push(`at least ${prop.minLength} characters`);
+  if (prop.maxLength !== undefined) constraints.push(`at most ${prop.maxLength} characters`);
+  const hint = [prop.description, constraints.length ? `(${constraints.join(', ')})` : '',
+    prop.sensitive ? 'Kept secret: never shown again.' : ''].filter(Boolean).join(' ');
+  const common = {
+    id, name, 'data-type': type, 'aria-describedby': `${hint ? hintId : ''} ${errorId}`.trim(),
+    required: required || undefined,
+  };
+  let control;
+  if (Array.isArray(prop.enum)) {
+    control = h('select', common,
+      required ? '' : h('option', { value: '' }, '(not set)'),
+      prop.enum.map((v) => h('option', { value: JSON.stringify(v), selected: v === prop.default || undefined }, String(v))));
+  } else if (type === 'boolean') {
+    control = h('input', { ...common, type: 'checkbox', checked: prop.default === true || undefined });
+  } else if (type === 'integer' || type === 'number') {
+    control = h('input', {
+      ...common, type: 'number', min: prop.minimum, max: prop.maximum,
+      step: type === 'integer' ? 1 : 'any', value: prop.default,
+    });
+  } else {
+    control = h('input', {
+      ...common, type: prop.sensitive ? 'password' : 'text', autocomplete: prop.sensitive ? 'new-password' : 'off',
+      minlength: prop.minLength, maxlength: prop.maxLength, value: prop.sensitive ? undefined : prop.default,
+    });
+  }
+  return h('div', { class: 'field' },
+    h('label', { for: id }, prop.title || name, required ? ' (required)' : ''),
+    hint ? h('p', { id: hintId, class: 'hint' }, hint) : '',
+    control,
+    h('p', { id: errorId, class: 'field-error', hidden: true }));
+}
+
+function fieldValue(control) {
+  const type = control.dataset.type;
+  if (control.tagName === 'SELECT') return control.value === '' ? undefined : JSON.parse(control.value);
+  if (type === 'boolean') return control.checked;
+  if (control.value === '') return undefined;
+  if (type === 'integer' || type === 'number') {
+    const n = Number(control.value);
+    return Number.isNaN(n) ? control.value : n;
+  }
+  return control.value;
+}
+
+function schemaForm(template, submitLabel, onSubmit, { submitId = 'create', values = {}, heading } = {}) {
+  const required = new Set(template.required || []);
+  // The name first, then what is required, then the rest, each group in the schema's order.
+  const rank = ([name]) => (name === 'display_name' ? 0 : required.has(name) ? 1 : 2);
+  const props = Object.entries(template.properties || {}).filter(([, p]) => !p.readOnly)
+    .sort((a, b) => rank(a) - rank(b));
+  const formError = h('p', { id: 'form-error', class: 'field-error', role: 'alert', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'primary', id: submitId }, submitLabel);
+  const form = h('form', { class: 'schema', novalidate: true, 'aria-labelledby': 'form-heading' },
+    h('h2', { id: 'form-heading' }, heading || `Parameters of ${template.title || template.name}`),
+    // Current values stand in for defaults when changing a resource; secrets are never shown.
+    props.length ? props.map(([name, p]) => schemaField(name,
+      name in values && !p.sensitive ? { ...p, default: values[name] } : p, required.has(name)))
+      : h('p', { class: 'hint' }, 'This template has no parameters.'),
+    formError,
+    h('div', { class: 'actions' }, submit));
+  const clearErrors = () => {
+    formError.hidden = true;
+    for (const el of form.querySelectorAll('.field-error')) { el.hidden = true; el.textContent = ''; }
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  };
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors();
+    const properties = {};
+    for (const [name] of props) {
+      const v = fieldValue(form.elements.namedItem(name));
+      if (v !== undefined) properties[name] = v;
+    }
+    submit.disabled = true;
+    try {
+      await onSubmit(properties);
+    } catch (e) {
+      submit.disabled = false;
+      const loose = [];
+      let first = null;
+      for (const message of (e.errors?.length ? e.errors : [e.message])) {
+        const name = violatedField(message);
+        const control = name && form.elements.namedItem(name);
+        if (!control) { loose.push(message); continue; }
+        const err = document.getElementById(`field-${name}-error`);
+        err.hidden = false;
+        err.textContent = err.textContent ? `${err.textContent} ${message}` : message;
+        control.setAttribute('aria-invalid', 'true');
+        first = first || control;
+      }
+      if (loose.length) { formError.hidden = false; formError.textContent = loose.join(' '); }
+      notify(`Not saved: ${e.message}`, true);
+      (first || formError).focus?.();
+    }
+  });
+  return form;
+}
+
+async function createPage(kind, ctx) {
+  const k = KINDS[kind];
+  const { templates } = await api('GET', k.templates(ctx));
+  const formHolder = h('div', { id: 'template-form' });
+  const choose = async (name) => {
+    const template = await api('GET', k.template(ctx, name));
+    formHolder.replaceChildren(schemaForm(template, `Create ${k.noun}`, async (properties) => {
+      const reply = await api('POST', k.base(ctx), { templateName: name, properties });
+      const id = reply.operation?.resourceId || reply[k.key]?.id;
+      notify(`Creating the ${k.noun}: its operation has started.`);
+      location.hash = k.page(ctx, id);
+    }));
+  };
+  show(
+    h('p', {}, h('a', { href: k.up(ctx) }, '← Back')),
+    h('h1', {}, `Create a ${k.noun}`),
+    templates.length === 0
+      ? h('p', { class: 'hint' }, `No ${k.noun} template is available to you here.`)
+      : h('fieldset', { class: 'picker' },
+        h('legend', {}, 'Template'),
+        templates.map((t) => h('div', { class: 'choice' },
+          h('input', {
+            type: 'radio', name: 'template', id: `template-${t.name}`, value: t.name,
+            onchange: () => choose(t.name).catch((e) => notify(e.message, true)),
+          }),
+          h('label', { for: `template-${t.name}` }, h('strong', {}, t.title || t.name), ` ${t.version} — ${t.description || ''}`)))),
+    formHolder,
+  );
+}
+
+const openLink = (props) => {
+  // Azure TRE's convention: a resource that can be opened says so in `connection_uri`.
+  const uri = props?.connection_uri;
+  return typeof uri === 'string' && /^https?:\/\//.test(uri)
+    ? h('p', {}, h('a', { href: uri, target: '_blank', rel: 'noopener noreferrer', class: 'open', id: 'open-resource' }, 'Open (in a new tab)'))
+    : '';
+};
+
+function progressOf(op) {
+  if (!op) return 'No operation yet.';
+  const done = op.steps.filter((s) => !IN_PROGRESS.has(s.status)).length;
+  return `Latest operation: ${op.action}, ${String(op.status).replaceAll('_', ' ')} (${done} of ${op.steps.length} steps done)${op.message ? `: ${op.message}` : ''}`;
+}
+
+// The management panel of a resource: its custom actions, enable/disable and delete (with a
+// confirmation naming what goes with it). `below` names what deleting removes with it.
+function managePanel(kind, ctx, resource, template, below, reload) {
+  const path = itemPath(kind, ctx, resource.id);
+  const busy = IN_PROGRESS.has(resource.deploymentStatus);
+  const noun = KINDS[kind].noun;
+  const run = async (what, call) => {
+    try {
+      await call();
+      notify(what);
+      await reload();
+    } catch (e) { notify(e.message, true); }
+  };
+  const etag = { etag: resource._etag };
+  const confirmBox = h('div', { id: 'confirm-delete', class: 'confirm', hidden: true, role: 'alertdialog', 'aria-labelledby': 'confirm-text' });
+  const askDelete = () => {
+    const goes = below.length ? ` With it go: ${below.join(', ')}.` : ' Nothing else goes with it.';
+    const keep = h('button', { type: 'button', id: 'keep', onclick: () => { confirmBox.hidden = true; } }, 'Keep it');
+    confirmBox.replaceChildren(
+      h('p', { id: 'confirm-text' }, `Delete the ${noun} “${displayName(resource)}”?${goes} This cannot be undone.`),
+      h('div', { class: 'actions' },
+        h('button', {
+          type: 'button', class: 'danger', id: 'confirm-delete-yes',
+          onclick: () => run(`Deleting the ${noun}.`, () => api('DELETE', path)),
+        }, `Yes, delete ${displayName(resource)}`),
+        keep));
+    confirmBox.hidden = false;
+    keep.focus();
+  };
+  const actions = (template?.customActions || []).map((a) => h('button', {
+    type: 'button', class: 'action', id: `action-${a.name}`, disabled: busy || !resource.isEnabled || undefined,
+    title: a.description || undefined,
+    onclick: () => run(`${a.name}: its operation has started.`, () => api('POST', `${path}/invoke-action?action=${enc(a.name)}`)),
+  }, a.name));
+  return h('section', { 'aria-labelledby': 'manage-heading' },
+    h('h2', { id: 'manage-heading' }, 'Manage'),
+    actions.length ? h('div', { class: 'actions', role: 'group', 'aria-label': 'Custom actions' }, actions) : '',
+    h('div', { class: 'actions' },
+      h('button', {
+        type: 'button', id: resource.isEnabled ? 'disable' : 'enable', disabled: busy || undefined,
+        onclick: () => run(resource.isEnabled ? `Disabling the ${noun}.` : `Enabling the ${noun}.`,
+          () => api('PATCH', path, { isEnabled: !resource.isEnabled }, etag)),
+      }, resource.isEnabled ? 'Disable' : 'Enable'),
+      h('button', {
+        type: 'button', class: 'danger', id: 'delete', disabled: busy || resource.isEnabled || undefined,
+        'aria-describedby': 'delete-hint', onclick: askDelete,
+      }, 'Delete…')),
+    h('p', { id: 'delete-hint', class: 'hint' }, resource.isEnabled
+      ? `Disable the ${noun} before deleting it${below.length ? ' (disabling disables what is under it)' : ''}.`
+      : `The ${noun} is disabled: it can be deleted.`),
+    confirmBox);
+}
+
+// Changes the resource's `updateable` parameters (a PATCH with its etag, which starts an
+// upgrade); only what changed is sent.
+function updateForm(kind, ctx, resource, template, reload) {
+  const editable = Object.entries(template?.properties || {}).filter(([, p]) => !p.readOnly);
+  if (!template || editable.length === 0 || IN_PROGRESS.has(resource.deploymentStatus)) return '';
+  const current = resource.properties || {};
+  const form = schemaForm({ ...template, required: [] }, 'Save changes', async (properties) => {
+    const changed = Object.fromEntries(Object.entries(properties)
+      .filter(([name, v]) => JSON.stringify(v) !== JSON.stringify(current[name])));
+    if (Object.keys(changed).length === 0) { notify('Nothing was changed.'); return; }
+    await api('PATCH', itemPath(kind, ctx, resource.id), { properties: changed }, { etag: resource._etag });
+    notify(`Saving ${Object.keys(changed).join(', ')}: its operation has started.`);
+    await reload();
+  }, { submitId: 'save-changes', values: current, heading: 'Change its settings' });
+  return h('section', { 'aria-label': 'Change its settings' }, form);
+}
+
+function resourceFacts(resource, op) {
+  return [
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Status'), h('dd', { id: 'resource-status' }, badge(resource.deploymentStatus)),
+      h('dt', {}, 'Enabled'), h('dd', { id: 'resource-enabled' }, resource.isEnabled ? 'yes' : 'no (disabled)'),
+      h('dt', {}, 'Template'), h('dd', {}, `${resource.templateName} ${resource.templateVersion}`),
+      h('dt', {}, 'Id'), h('dd', { class: 'mono' }, resource.id),
+      resource.ownerId ? [h('dt', {}, 'Owner'), h('dd', {}, resource.ownerId)] : ''),
+    h('p', { id: 'resource-progress', role: 'status', 'aria-live': 'polite' }, progressOf(op)),
+    op && op.steps.length ? h('ol', { class: 'steps', 'aria-label': 'Steps of the latest operation' }, op.steps.map((s) => h('li', {},
+      `${s.stepTitle || s.resourceAction} `, badge(s.status), s.message ? ` — ${s.message}` : ''))) : '',
+    openLink(resource.properties),
+    h('h2', {}, 'Properties and outputs'),
+    table('Properties and outputs of the resource', ['Name', 'Value'],
+      Object.entries(resource.properties || {}).map(([k, v]) => [mono(k), mono(typeof v === 'string' ? v : JSON.stringify(v))]),
+      'None.'),
+  ];
+}
+
+// Loads and draws a resource page, polling while an operation runs on it. `extra` loads what
+// the page shows beside the resource (its children) and returns [nodes, names that go with it].
+async function resourcePage(kind, ctx, id, templatePath, extra) {
+  const k = KINDS[kind];
+  const path = itemPath(kind, ctx, id);
+  let template = null;
+  const load = async () => {
+    let resource;
+    try {
+      resource = (await api('GET', path))[k.key];
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+    const { operations } = await apiAll(`${path}/operations`, 'operations');
+    // `is_update` marks what cannot change as read-only, which the update form leaves out.
+    if (!template) template = await api('GET', `${templatePath(resource)}?version=${enc(resource.templateVersion)}&is_update=true`).catch(() => null);
+    const [nodes, below] = extra ? await extra(resource) : [[], []];
+    return { resource, operations, nodes, below };
+  };
+  const draw = (data) => {
+    if (!data || data.resource.deploymentStatus === 'deleted') {
+      show(h('p', {}, h('a', { href: k.up(ctx) }, '← Back')),
+        h('h1', {}, `The ${k.noun} is deleted`),
+        h('p', { id: 'resource-status', role: 'status' }, `This ${k.noun} has been deleted.`));
+      return false;
+    }
+    const { resource, operations, nodes, below } = data;
+    const ops = [...operations].sort((a, b) => b.createdWhen - a.createdWhen);
+    show(
+      h('p', {}, h('a', { href: k.up(ctx) }, '← Back')),
+      h('h1', {}, `${k.noun[0].toUpperCase()}${k.noun.slice(1)}: ${displayName(resource)}`),
+      resourceFacts(resource, ops[0]),
+      nodes,
+      managePanel(kind, ctx, resource, template, below, refresh),
+      updateForm(kind, ctx, resource, template, refresh),
+      h('h2', {}, 'Operations'),
+      table(`Operations on this ${k.noun}, newest first`, ['Action', 'Status', 'Steps', 'Message', 'Started', 'By'],
+        ops.map((o) => [o.action, badge(o.status),
+          `${o.steps.filter((s) => !IN_PROGRESS.has(s.status)).length} of ${o.steps.length} done`,
+          o.message || '', when(o.createdWhen), o.user?.name || '']),
+        'No operations yet.'),
+    );
+    return IN_PROGRESS.has(resource.deploymentStatus) || ops.some((o) => IN_PROGRESS.has(o.status));
+  };
+  async function refresh() {
+    stopTimers();
+    const again = draw(await load());
+    if (again) poll(async () => draw(await load()));
+  }
+  await refresh();
+}
+
 async function servicePage(ws, svc) {
-  const [{ workspaceService: service }, { userResources }, { operations }] = await Promise.all([
-    api('GET', svcPath(ws, svc)),
-    api('GET', `${svcPath(ws, svc)}/user-resources`),
-    api('GET', `${svcPath(ws, svc)}/operations`),
+  const ctx = { ws, svc };
+  const roles = rolesIn(ws);
+  await resourcePage('workspaceService', ctx, svc, (s) => `/api/workspace-service-templates/${enc(s.templateName)}`,
+    async () => {
+      const { userResources } = await apiAll(`${svcPath(ws, svc)}/user-resources`, 'userResources');
+      const canCreate = roles.includes('WorkspaceResearcher') || roles.includes('WorkspaceOwner');
+      return [[
+        h('h2', {}, 'User resources'),
+        canCreate ? h('p', {}, h('a', { href: `#/workspaces/${enc(ws)}/services/${enc(svc)}/resources/new`, id: 'new-user-resource' }, 'Create a user resource')) : '',
+        table('User resources of this service', ['Name', 'Template', 'Owner', 'Status', 'Updated'],
+          userResources.map((u) => [
+            h('a', { href: KINDS.userResource.page(ctx, u.id) }, displayName(u)),
+            `${u.templateName} ${u.templateVersion}`, u.ownerId, badge(u.deploymentStatus), when(u.updatedWhen)]),
+          'No user resources you can see.'),
+      ], userResources.map((u) => `user resource “${displayName(u)}”`)];
+    });
+}
+
+async function userResourcePage(ws, svc, id) {
+  const { workspaceService: service } = await api('GET', svcPath(ws, svc));
+  const ctx = { ws, svc, svcTemplate: service.templateName };
+  await resourcePage('userResource', ctx, id,
+    (u) => KINDS.userResource.template(ctx, u.templateName), null);
+}
+
+async function newUserResourcePage(ws, svc) {
+  const { workspaceService: service } = await api('GET', svcPath(ws, svc));
+  await createPage('userResource', { ws, svc, svcTemplate: service.templateName });
+}
+
+// ---------- people: role assignments of a workspace (TRE admins and its owners) ----------
+
+const ROLES = [
+  ['WorkspaceOwner', 'Workspace Owner'],
+  ['WorkspaceResearcher', 'Workspace Researcher'],
+  ['AirlockManager', 'Airlock Manager'],
+];
+const roleName = (id) => ROLES.find(([r]) => r === id)?.[1] || id;
+
+async function peoplePage(ws) {
+  const base = `${wsPath(ws)}/role-assignments`;
+  const [{ workspace }, { roleAssignments }] = await Promise.all([
+    api('GET', wsPath(ws)),
+    apiAll(base, 'roleAssignments'),
   ]);
+  const principalError = h('p', { id: 'principal-error', class: 'field-error', hidden: true });
+  const principal = h('input', {
+    id: 'principal', name: 'principal', type: 'text', required: true, autocomplete: 'off',
+    'aria-describedby': 'principal-hint principal-error',
+  });
+  const role = h('select', { id: 'role', name: 'role' },
+    ROLES.map(([id, name]) => h('option', { value: id }, name)));
+  const form = h('form', { class: 'schema', novalidate: true, 'aria-labelledby': 'assign-heading' },
+    h('h2', { id: 'assign-heading' }, 'Give someone a role'),
+    h('div', { class: 'field' },
+      h('label', { for: 'principal' }, 'Person (required)'),
+      h('p', { id: 'principal-hint', class: 'hint' }, 'Their user id as your identity provider names them (the token subject).'),
+      principal, principalError),
+    h('div', { class: 'field' }, h('label', { for: 'role' }, 'Role'), role),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'assign' }, 'Assign role')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    principalError.hidden = true;
+    principal.removeAttribute('aria-invalid');
+    const id = principal.value.trim();
+    const fail = (message) => {
+      principalError.hidden = false;
+      principalError.textContent = message;
+      principal.setAttribute('aria-invalid', 'true');
+      principal.focus();
+    };
+    if (!id) { fail('Say whom to give the role to.'); return; }
+    try {
+      await api('POST', base, { principalId: id, role: role.value });
+      notify(`${id} is now ${roleName(role.value)} in ${displayName(workspace)}.`);
+      await peoplePage(ws);
+    } catch (e) { fail(e.message); }
+  });
+  const remove = async (a) => {
+    try {
+      await api('DELETE', `${base}/${enc(a.principalId)}/${enc(a.role)}`);
+      notify(`${a.principalId} is no longer ${roleName(a.role)} in ${displayName(workspace)}.`);
+      await peoplePage(ws);
+    } catch (e) { notify(e.message, true); }
+  };
   show(
     h('p', {}, h('a', { href: `#/workspaces/${enc(ws)}` }, '← Back to the workspace')),
-    h('h1', {}, `Workspace service: ${displayName(service)}`),
-    h('dl', { class: 'facts' },
-      h('dt', {}, 'Status'), h('dd', {}, badge(service.deploymentStatus)),
-      h('dt', {}, 'Template'), h('dd', {}, `${service.templateName} ${service.templateVersion}`),
-      h('dt', {}, 'Id'), h('dd', { class: 'mono' }, service.id)),
-    h('h2', {}, 'User resources'),
-    table('User resources of this service', ['Name', 'Template', 'Owner', 'Status', 'Updated'],
-      userResources.map((u) => [displayName(u), `${u.templateName} ${u.templateVersion}`, u.ownerId,
-        badge(u.deploymentStatus), when(u.updatedWhen)]),
-      'No user resources you can see.'),
-    h('h2', {}, 'Operations on this service'),
-    table('Operations, newest first', ['Action', 'Status', 'Message', 'Started'],
-      operations.map((o) => [o.action, badge(o.status), o.message, when(o.createdWhen)]),
-      'No operations yet.'),
+    h('h1', {}, `People of ${displayName(workspace)}`),
+    table('Who holds which role', ['Person', 'Role', 'Assigned by', 'Since', ''],
+      [...roleAssignments].sort((a, b) => a.principalId.localeCompare(b.principalId)).map((a) => [
+        mono(a.principalId), roleName(a.role), a.assignedBy, when(a.assignedAt),
+        h('button', {
+          type: 'button', class: 'danger', 'data-principal': a.principalId, 'data-role': a.role,
+          'aria-label': `Remove ${roleName(a.role)} from ${a.principalId}`, onclick: () => remove(a),
+        }, 'Remove'),
+      ]),
+      'Nobody holds a role here yet.'),
+    form,
   );
 }
 
@@ -432,13 +879,266 @@ async function operationPage(ws, opId) {
   }
 }
 
+// ---------- airlock: open a request, upload its files, submit, cancel ----------
+
+async function newRequestPage(ws) {
+  const error = (id) => h('p', { id: `${id}-error`, class: 'field-error', hidden: true });
+  const form = h('form', { class: 'schema', novalidate: true, 'aria-labelledby': 'new-request-heading' },
+    h('h2', { id: 'new-request-heading' }, 'The request'),
+    h('fieldset', { class: 'picker' }, h('legend', {}, 'Direction'),
+      h('div', { class: 'choice' }, h('input', { type: 'radio', name: 'type', id: 'type-import', value: 'import', checked: true }),
+        h('label', { for: 'type-import' }, 'Import: bring data into the workspace')),
+      h('div', { class: 'choice' }, h('input', { type: 'radio', name: 'type', id: 'type-export', value: 'export' }),
+        h('label', { for: 'type-export' }, 'Export: take data out of the workspace'))),
+    h('div', { class: 'field' }, h('label', { for: 'request-title' }, 'Title'),
+      h('input', { id: 'request-title', name: 'title', type: 'text', maxlength: 200, 'aria-describedby': 'request-title-error' }),
+      error('request-title')),
+    h('div', { class: 'field' }, h('label', { for: 'request-justification' }, 'Justification (required)'),
+      h('p', { id: 'request-justification-hint', class: 'hint' }, 'Why the data must move: the airlock managers read this.'),
+      h('textarea', { id: 'request-justification', name: 'businessJustification', required: true, maxlength: 4000, 'aria-describedby': 'request-justification-hint request-justification-error' }),
+      error('request-justification')),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'create-request' }, 'Create the request')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const justification = form.elements.namedItem('businessJustification');
+    const err = document.getElementById('request-justification-error');
+    err.hidden = true;
+    justification.removeAttribute('aria-invalid');
+    const body = {
+      type: form.querySelector('input[name=type]:checked').value,
+      businessJustification: justification.value,
+    };
+    const title = form.elements.namedItem('title').value.trim();
+    if (title) body.title = title;
+    try {
+      const { airlockRequest } = await api('POST', `${wsPath(ws)}/requests`, body);
+      notify(`Request “${airlockRequest.title}” created: add its files, then submit it.`);
+      location.hash = `#/workspaces/${enc(ws)}/requests/${enc(airlockRequest.id)}`;
+    } catch (e) {
+      // The API names the field it refuses (`businessJustification`, `title`).
+      const field = /title/.test(e.message) ? 'request-title' : 'request-justification';
+      const target = document.getElementById(`${field}-error`);
+      target.hidden = false;
+      target.textContent = e.message;
+      document.getElementById(field).setAttribute('aria-invalid', 'true');
+      document.getElementById(field).focus();
+    }
+  });
+  show(
+    h('p', {}, h('a', { href: `#/workspaces/${enc(ws)}` }, '← Back to the workspace')),
+    h('h1', {}, 'New airlock request'),
+    form,
+  );
+}
+
+const PART_ATTEMPTS = 3;
+
+// One PUT of `blob` to a pre-signed link, reporting bytes sent; resolves with the ETag.
+function putBlob(url, blob, onProgress, upload) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    upload.xhr = xhr;
+    // Cancelling settles at once, whatever state the transfer is in.
+    upload.stop = () => { xhr.abort(); reject(new Error('cancelled')); };
+    xhr.open('PUT', url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.getResponseHeader('ETag') || '');
+      else reject(new Error(`the storage refused the upload (${xhr.status})`));
+    };
+    xhr.onerror = () => reject(new Error('the connection to the storage failed'));
+    xhr.onabort = () => reject(new Error('cancelled'));
+    xhr.send(blob);
+  });
+}
+
+// Retries a part a few times: a large upload should survive one dropped connection.
+async function putWithRetries(url, blob, onProgress, upload, label) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await putBlob(url, blob, onProgress, upload);
+    } catch (e) {
+      if (upload.cancelled || attempt >= PART_ATTEMPTS) throw e;
+      upload.retries += 1;
+      upload.say(`${label} failed (${e.message}); trying again (attempt ${attempt + 1} of ${PART_ATTEMPTS})`);
+      onProgress(0);
+      await new Promise((r) => { setTimeout(r, 500 * attempt); });
+    }
+  }
+}
+
+// Uploads one file of a draft: in one PUT, or in parts through the part links (64 MiB and up).
+async function uploadFile(ws, id, file, upload) {
+  if (upload.cancelled) throw new Error('cancelled');
+  const link = await api('POST', `${reqPath(ws, id)}/files`, { name: file.name, size: file.size });
+  upload.link = link;
+  if (link.method === 'MULTIPART') {
+    const { uploadId, parts } = link.multipart;
+    const done = [];
+    let sent = 0;
+    for (const part of parts) {
+      if (upload.cancelled) throw new Error('cancelled');
+      const blob = file.slice(part.offset, part.offset + part.size);
+      upload.say(`uploading part ${part.partNumber} of ${parts.length}`);
+      const etag = await putWithRetries(part.url, blob, (n) => upload.progress(sent + n), upload,
+        `part ${part.partNumber} of ${parts.length}`);
+      sent += part.size;
+      upload.progress(sent);
+      done.push({ partNumber: part.partNumber, etag });
+    }
+    upload.say('assembling the parts');
+    await api('POST', `${reqPath(ws, id)}/files/${enc(file.name)}/complete`, { uploadId, parts: done });
+  } else {
+    await putWithRetries(link.url, file, (n) => upload.progress(n), upload, 'the upload');
+  }
+  upload.progress(file.size);
+}
+
+function uploadRow(file) {
+  const n = file.name;
+  const safe = n.replace(/[^A-Za-z0-9_-]/g, '_');
+  const bar = h('progress', { id: `progress-${safe}`, max: file.size || 1, value: 0, 'aria-label': `Upload of ${n}` });
+  const status = h('span', { id: `upload-status-${safe}`, class: 'upload-status' }, 'waiting');
+  const cancel = h('button', { type: 'button', id: `cancel-upload-${safe}`, 'aria-label': `Cancel the upload of ${n}` }, 'Cancel');
+  const row = h('li', { class: 'upload' }, h('span', { class: 'mono' }, n), ` (${bytes(file.size)}) `, bar, ' ', status, ' ', cancel);
+  const upload = {
+    cancelled: false, retries: 0, xhr: null, stop: null, row, cancel,
+    say: (t) => { status.textContent = t; },
+    progress: (sent) => { bar.value = Math.min(sent, file.size); },
+  };
+  cancel.addEventListener('click', () => {
+    upload.cancelled = true;
+    upload.stop?.();
+  });
+  return upload;
+}
+
+function uploadSection(ws, id, onDone) {
+  const input = h('input', { type: 'file', id: 'file-input', multiple: true, 'aria-describedby': 'file-hint' });
+  const list = h('ul', { id: 'uploads', class: 'uploads', 'aria-label': 'Uploads' });
+  // One polite summary for screen readers, so every byte of progress is not read out.
+  const live = h('p', { id: 'upload-summary', role: 'status', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', class: 'primary', id: 'upload' }, 'Upload the chosen files');
+  button.addEventListener('click', async () => {
+    const files = [...input.files];
+    if (!files.length) { live.textContent = 'Choose one or more files first.'; input.focus(); return; }
+    button.disabled = true;
+    let ok = 0;
+    for (const file of files) {
+      const upload = uploadRow(file);
+      list.append(upload.row);
+      try {
+        await uploadFile(ws, id, file, upload);
+        upload.say(`uploaded${upload.retries ? ` (after ${upload.retries} retr${upload.retries === 1 ? 'y' : 'ies'})` : ''}`);
+        ok += 1;
+      } catch (e) {
+        if (upload.cancelled) {
+          // Take the file off the draft (aborting its parts, deleting what was staged), so the
+          // draft can be submitted without it.
+          const uploadId = upload.link?.multipart?.uploadId;
+          const query = uploadId ? `?upload_id=${enc(uploadId)}` : '';
+          try {
+            await api('DELETE', `${reqPath(ws, id)}/files/${enc(file.name)}${query}`);
+            upload.say('cancelled: nothing of it was kept; choose it again to upload it');
+          } catch (err) {
+            upload.say(`cancelled, but the file is still named on the request: ${err.message}`);
+          }
+        } else {
+          upload.say(`failed: ${e.message}`);
+        }
+      }
+      upload.cancel.disabled = true;
+    }
+    live.textContent = `${ok} of ${files.length} file(s) uploaded.`;
+    input.value = '';
+    button.disabled = false;
+    await onDone();
+  });
+  return h('section', { 'aria-labelledby': 'upload-heading' },
+    h('h2', { id: 'upload-heading' }, 'Add files'),
+    h('label', { for: 'file-input' }, 'Files to add'),
+    h('p', { id: 'file-hint', class: 'hint' }, 'Files over 64 MiB go up in parts; a part that fails is tried again.'),
+    input, ' ', button, list, live);
+}
+
+async function requestAction(ws, id, what, done) {
+  try {
+    const { airlockRequest } = await api('POST', `${reqPath(ws, id)}/${what}`);
+    notify(`${done}: the request is now ${airlockRequest.status.replaceAll('_', ' ')}.`);
+    await requestPage(ws, id);
+  } catch (e) { notify(e.message, true); }
+}
+
+// ---------- operations: everything running across the caller's workspaces ----------
+
+// The console page of a resource, from its API path (`/workspaces/a/workspace-services/b/...`).
+function pageOf(resourcePath) {
+  const m = String(resourcePath).match(/^\/workspaces\/([^/]+)(?:\/workspace-services\/([^/]+)(?:\/user-resources\/([^/]+))?)?$/);
+  if (!m) return null;
+  if (m[3]) return `#/workspaces/${m[1]}/services/${m[2]}/resources/${m[3]}`;
+  if (m[2]) return `#/workspaces/${m[1]}/services/${m[2]}`;
+  return `#/workspaces/${m[1]}`;
+}
+
+async function operationsPage() {
+  // `GET /api/operations` lists what has not ended; an operation seen running here and gone
+  // from that list is read once more, so the page shows how it ended (and why it failed).
+  const seen = new Map();
+  const load = async () => {
+    const { operations } = await apiAll('/api/operations', 'operations');
+    const live = new Set(operations.map((o) => o.id));
+    for (const o of operations) seen.set(o.id, o);
+    await Promise.all([...seen.values()]
+      .filter((o) => !live.has(o.id) && IN_PROGRESS.has(o.status))
+      .map(async (o) => {
+        try {
+          seen.set(o.id, (await api('GET', `/api${o.resourcePath}/operations/${enc(o.id)}`)).operation);
+        } catch (e) {
+          // Deleted with its resource, or no longer visible to the caller.
+          seen.set(o.id, { ...o, status: e.status === 404 ? 'gone' : o.status });
+        }
+      }));
+  };
+  const draw = () => {
+    const ops = [...seen.values()].sort((a, b) => b.createdWhen - a.createdWhen);
+    const running = ops.filter((o) => IN_PROGRESS.has(o.status)).length;
+    const failed = ops.filter((o) => BAD.has(o.status)).length;
+    show(
+      h('h1', {}, 'Operations'),
+      h('p', { class: 'hint' }, 'What is running in your workspaces now, and how what ran while this page was open ended. The page refreshes by itself.'),
+      h('p', { id: 'operations-summary', role: 'status', 'aria-live': 'polite' },
+        `${running} running, ${failed} failed, ${ops.length - running - failed} finished.`),
+      table('Operations, newest first', ['Resource', 'Action', 'Status', 'Progress', 'Message', 'Started', 'By'],
+        ops.map((o) => {
+          const done = o.steps.filter((s) => !IN_PROGRESS.has(s.status)).length;
+          const page = pageOf(o.resourcePath);
+          return [
+            page ? h('a', { href: page }, o.resourcePath) : mono(o.resourcePath),
+            o.action,
+            badge(o.status),
+            [h('progress', { max: o.steps.length || 1, value: done, 'aria-label': `Steps of ${o.action} on ${o.resourcePath}` }),
+              ` ${done} of ${o.steps.length} steps`,
+              h('ol', { class: 'steps' }, o.steps.map((s) => h('li', {}, `${s.stepTitle || s.resourceAction} `, badge(s.status))))],
+            BAD.has(o.status) ? h('span', { class: 'field-error' }, o.message || 'failed') : (o.message || ''),
+            when(o.createdWhen),
+            o.user?.name || '',
+          ];
+        }),
+        'Nothing is running in your workspaces.'),
+    );
+  };
+  await load();
+  draw();
+  poll(async () => { await load(); draw(); return true; });
+}
+
 async function reviewQueuePage() {
   if (!isAirlockManager()) {
     show(h('h1', {}, 'Review queue'),
       h('p', {}, 'You are not an airlock manager in any workspace, so no requests wait for your review.'));
     return;
   }
-  const { airlockRequests } = await api('GET', '/api/airlock/review-queue');
+  const { airlockRequests } = await apiAll('/api/airlock/review-queue', 'airlockRequests');
   show(
     h('h1', {}, 'Review queue'),
     h('p', { class: 'hint' }, 'Requests in review in the workspaces where you are an airlock manager, that you did not create and have not reviewed yet.'),
@@ -455,11 +1155,15 @@ async function requestPage(ws, id) {
   const { airlockRequest: req, allowedUserActions } = await api('GET', reqPath(ws, id));
   // The API says what the caller may do with the request now.
   const canReview = allowedUserActions.includes('review');
+  const isDraft = req.status === 'draft';
+  const mine = req.createdBy?.id === state.me?.id;
+  const canDownload = canReview || (mine && req.type === 'export' && req.status === 'approved');
 
-  const fileRows = req.files.map((f) => [
+  const fileRows = (files) => files.map((f) => [
     mono(f.name), bytes(f.size), mono(f.sha256 || 'not measured yet'),
-    canReview ? h('button', { type: 'button', onclick: () => download(ws, id, f.name) }, `Download ${f.name}`) : '',
+    canDownload ? h('button', { type: 'button', class: 'download', onclick: () => download(ws, id, f) }, `Download ${f.name}`) : '',
   ]);
+  const filesTable = (files) => table('Files of this request', ['Name', 'Size', 'SHA-256', ''], fileRows(files), 'No files.');
   const scan = req.scan
     ? h('dl', { class: 'facts' },
       h('dt', {}, 'Verdict'), h('dd', {}, badge(req.scan.verdict)),
@@ -477,7 +1181,15 @@ async function requestPage(ws, id) {
       h('dt', {}, 'Justification'), h('dd', {}, req.businessJustification),
       h('dt', {}, 'Approvals'), h('dd', {}, `${req.reviews.filter((r) => r.reviewDecision === 'approved').length} of ${req.requiredApprovals} needed`)),
     h('h2', {}, 'Files'),
-    table('Files of this request', ['Name', 'Size', 'SHA-256', ''], fileRows, 'No files.'),
+    h('div', { id: 'files' }, filesTable(req.files)),
+    isDraft && allowedUserActions.includes('submit') ? uploadSection(ws, id, async () => {
+      const { airlockRequest: now } = await api('GET', reqPath(ws, id));
+      document.getElementById('files')?.replaceChildren(filesTable(now.files));
+    }) : '',
+    h('div', { class: 'actions' },
+      allowedUserActions.includes('submit') ? h('button', { type: 'button', class: 'primary', id: 'submit-request', onclick: () => requestAction(ws, id, 'submit', 'Submitted') }, 'Submit for review') : '',
+      allowedUserActions.includes('cancel') ? h('button', { type: 'button', class: 'danger', id: 'cancel-request', onclick: () => requestAction(ws, id, 'cancel', 'Cancelled') }, 'Cancel the request') : ''),
+    h('p', { id: 'download-status', role: 'status', 'aria-live': 'polite' }),
     h('h2', {}, 'Scan result'),
     scan,
     h('h2', {}, 'Reviews'),
@@ -499,11 +1211,27 @@ async function requestPage(ws, id) {
   }
 }
 
-async function download(ws, id, name) {
+// Reads the file through its signed link, checks it against the sha256 the airlock measured,
+// and only then hands it to the browser to save.
+async function download(ws, id, f) {
+  const say = (t) => { document.getElementById('download-status').textContent = t; };
   try {
-    const link = await api('GET', `${reqPath(ws, id)}/files/${enc(name)}/link`);
-    location.assign(link.url);
+    const link = await api('GET', `${reqPath(ws, id)}/files/${enc(f.name)}/link`);
+    say(`Downloading ${f.name}…`);
+    const r = await fetch(link.url);
+    if (!r.ok) throw new Error(`the storage refused the download (${r.status})`);
+    const blob = await r.blob();
+    const sha = [...new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()))]
+      .map((b) => b.toString(16).padStart(2, '0')).join('');
+    if (f.sha256 && sha !== f.sha256) throw new Error(`${f.name} does not match its sha256 (got ${sha}); not saved`);
+    const a = h('a', { href: URL.createObjectURL(blob), download: f.name, hidden: true }, f.name);
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+    say(`Downloaded ${f.name} (${bytes(blob.size)}), sha256 ${sha} verified.`);
   } catch (e) {
+    say('');
     notify(e.message, true);
   }
 }
@@ -571,7 +1299,7 @@ async function templatesPage() {
 }
 
 async function sharedServicesPage() {
-  const { sharedServices } = await api('GET', '/api/shared-services');
+  const { sharedServices } = await apiAll('/api/shared-services', 'sharedServices');
   show(
     h('h1', {}, 'Shared services'),
     table('Shared services', ['Name', 'Template', 'Status', 'Updated'],

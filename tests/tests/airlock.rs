@@ -546,3 +546,110 @@ async fn part_links_are_bound_to_their_part_and_a_wrong_etag_assembles_nothing()
         .await;
     assert_eq!(other.status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_is_taken_off_the_draft_which_then_submits() {
+    let a = setup().await;
+    let rid = a.open("import").await;
+    a.upload(&rid, "keep.csv", b"k\n1\n").await;
+    a.upload(&rid, "dropped.csv", b"d\n2\n").await;
+    // A large file whose upload in parts is left half done.
+    let size = tre_core::app::MULTIPART_PART_BYTES + 10;
+    let link =
+        a.t.post_ok(
+            &format!("{}/files", a.path(&rid)),
+            &a.researcher,
+            &json!({"name": "big.bin", "size": size}),
+            200,
+        )
+        .await;
+    let upload_id = link["multipart"]["uploadId"]
+        .as_str()
+        .expect("upload id")
+        .to_string();
+    let tail = link["multipart"]["parts"][1]["url"].as_str().expect("url");
+    let put =
+        a.t.http
+            .put(tail)
+            .header("content-length", 10)
+            .body(vec![0u8; 10])
+            .send()
+            .await
+            .expect("put");
+    assert!(put.status().is_success(), "{}", put.status());
+    // Only the requester removes files; outsiders do not see the request at all.
+    let by_manager = remove_file(&a, &rid, "dropped.csv", "", &a.manager).await;
+    assert_eq!(by_manager.status, 403, "{}", by_manager.body);
+    let by_admin = remove_file(&a, &rid, "dropped.csv", "", &a.t.token("admin")).await;
+    assert_eq!(by_admin.status, 404, "{}", by_admin.body);
+    assert!(a.holds(Stage::ImportStaging, &rid, "dropped.csv").await);
+
+    // Removing deletes what was staged and the name; removing again answers the same.
+    for _ in 0..2 {
+        let r = remove_file(&a, &rid, "dropped.csv", "", &a.researcher).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    assert!(!a.holds(Stage::ImportStaging, &rid, "dropped.csv").await);
+    let r = remove_file(
+        &a,
+        &rid,
+        "big.bin",
+        &format!("?upload_id={upload_id}"),
+        &a.researcher,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    // The upload in parts is aborted: its parts take nothing more.
+    let storage = a.t.stack.app.airlock.as_ref().expect("airlock storage");
+    let key = object_key(Stage::ImportStaging, &a.ws, &rid, "big.bin");
+    let late = storage
+        .store(Stage::ImportStaging)
+        .expect("store")
+        .upload_part(
+            &key,
+            &upload_id,
+            1,
+            tre_core::ports::bytes_stream(vec![0u8; 10]),
+            10,
+        )
+        .await;
+    assert!(late.is_err(), "the aborted upload still takes parts");
+
+    let got = a.t.get(&a.path(&rid), &a.researcher).await;
+    let names: Vec<&str> = got.body["airlockRequest"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names, ["keep.csv"], "{}", got.body);
+    // What is left was uploaded, so the draft submits and flows on.
+    a.submit(&rid).await;
+    assert_eq!(
+        a.until_not(&rid, &["submitted"]).await["status"],
+        "in_review"
+    );
+    // Past the draft, files stay.
+    let r = remove_file(&a, &rid, "keep.csv", "", &a.researcher).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("only from a draft")),
+        "{}",
+        r.body
+    );
+}
+
+/// DELETE a file of a request (with `query`, e.g. `?upload_id=...`), whatever the answer.
+async fn remove_file(
+    a: &Airlock,
+    rid: &str,
+    file: &str,
+    query: &str,
+    token: &str,
+) -> tre_e2e::Reply {
+    let path = format!("{}/files/{file}{query}", a.path(rid));
+    a.t.call(reqwest::Method::DELETE, &path, Some(token), None, None)
+        .await
+}

@@ -1,5 +1,5 @@
 //! Authorisation matrix: every route of the route table, called as every role, anonymously and
-//! with every kind of bad token, compared with the rules of DESIGN.md section 2 as restated
+//! with every kind of bad token, compared with the authorisation rules (ARCHITECTURE.md) restated
 //! here (independently of the code that enforces them).
 
 use http::Method;
@@ -142,7 +142,7 @@ fn airlock_expected(a: AirlockAction, who: Who, in_b: bool) -> Outcome {
     match a {
         L::List | L::Get => Allowed,
         L::Create => allow(matches!(who, Who::Owner | Who::Researcher)),
-        L::AddFile | L::CompleteFile | L::Submit => allow(who == Who::Researcher),
+        L::AddFile | L::CompleteFile | L::RemoveFile | L::Submit => allow(who == Who::Researcher),
         L::Cancel => allow(matches!(who, Who::Owner | Who::Researcher)),
         // Nothing of a draft can be read through a link; only its requester uploads to it.
         L::DownloadLink => Forbidden,

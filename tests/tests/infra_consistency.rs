@@ -990,3 +990,30 @@ fn the_bundle_runner_task_may_do_what_the_aws_bundles_need() {
     );
     assert!(bundle_runner::AWS_ENV_VARS.contains(&tre_aws::ENV_AIRLOCK_BUCKET_PREFIX));
 }
+
+/// Browsers reach the airlock buckets through the API's links: every stage a link points at has
+/// a CORS rule (uploads to staging, reads elsewhere), and no other stage has one. What a
+/// deployment really answers is read back by the infra rehearsal (GetBucketCors).
+#[test]
+fn every_airlock_stage_with_links_answers_the_console() {
+    let airlock = parse("airlock.tf");
+    let linked = strings(local(&airlock, "airlock_link_stages"));
+    let cors = object(local(&airlock, "airlock_cors_methods"));
+    let with_cors: BTreeSet<String> = cors.keys().map(key_name).collect();
+    assert_eq!(
+        with_cors, linked,
+        "airlock_cors_methods vs airlock_link_stages"
+    );
+    for (stage, methods) in cors {
+        let stage = key_name(stage);
+        let want: BTreeSet<String> = if stage.ends_with("-staging") {
+            ["PUT", "POST"]
+        } else {
+            ["GET", "HEAD"]
+        }
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(strings(methods), want, "CORS methods of {stage}");
+    }
+}

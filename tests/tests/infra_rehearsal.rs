@@ -652,6 +652,86 @@ fn infra_file(name: &str) -> bool {
         || name == "terraform.tfvars.example"
 }
 
+/// The console talks to the airlock buckets straight from the browser through the API's links:
+/// each bucket a link points at must answer the console's origin (read back with GetBucketCors)
+/// with the methods its stage needs, exposing `ETag`, and be named in the console's connect-src;
+/// the bucket no link points at (workspace data) has no CORS at all.
+async fn check_airlock_cors(
+    moto: &MotoServer,
+    region: &str,
+    account: &str,
+    prefix: &str,
+    rendered: &Map<String, Value>,
+) -> anyhow::Result<()> {
+    let origin = rendered["console_url"]
+        .as_str()
+        .context("the console_url output")?
+        .trim_end_matches('/')
+        .to_string();
+    let connects = rendered["rehearsal_console_connects"]
+        .as_str()
+        .context("the console's connect-src")?;
+    let sdk = moto.sdk_config_in(region).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let stages: [(&str, &[&str]); 5] = [
+        ("import-staging", &["POST", "PUT"]),
+        ("export-staging", &["POST", "PUT"]),
+        ("import-in-review", &["GET", "HEAD"]),
+        ("export-in-review", &["GET", "HEAD"]),
+        ("export-approved", &["GET", "HEAD"]),
+    ];
+    for (stage, methods) in stages {
+        let bucket = format!("{prefix}-{account}-airlock-{stage}");
+        let cors = s3
+            .get_bucket_cors()
+            .bucket(&bucket)
+            .send()
+            .await
+            .with_context(|| format!("GetBucketCors {bucket}"))?;
+        let rules = cors.cors_rules();
+        ensure!(
+            rules.len() == 1,
+            "{bucket}: {} CORS rules, one expected",
+            rules.len()
+        );
+        let rule = &rules[0];
+        ensure!(
+            rule.allowed_origins() == [origin.clone()],
+            "{bucket} allows origins {:?}, only the console's {origin} expected",
+            rule.allowed_origins()
+        );
+        let mut got: Vec<&str> = rule.allowed_methods().iter().map(String::as_str).collect();
+        got.sort_unstable();
+        ensure!(
+            got == methods,
+            "{bucket} allows {got:?}, {methods:?} expected"
+        );
+        ensure!(
+            rule.expose_headers()
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("etag")),
+            "{bucket} does not expose ETag: {:?}",
+            rule.expose_headers()
+        );
+        let endpoint = format!("https://{bucket}.s3.{region}.amazonaws.com");
+        ensure!(
+            connects.split_whitespace().any(|c| c == endpoint),
+            "the console's connect-src does not name {endpoint}: {connects}"
+        );
+        println!("{bucket}: CORS {origin} {got:?}, in connect-src");
+    }
+    let data = format!("{prefix}-{account}-airlock-workspace-data");
+    ensure!(
+        s3.get_bucket_cors().bucket(&data).send().await.is_err(),
+        "{data} answers browsers, but no link points at it"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infra_applies_serves_and_tears_down_on_moto() -> anyhow::Result<()> {
     let mut phases = Phases::default();
@@ -774,6 +854,13 @@ async fn infra_applies_serves_and_tears_down_on_moto() -> anyhow::Result<()> {
                     override_text.replace("MOTO_ENDPOINT", &moto.endpoint()),
                 ),
                 ("rehearsal_outputs.tf", outputs_tf),
+                // The console's CSP is in a response headers policy moto lacks: read its
+                // connect-src from what Terraform renders instead.
+                (
+                    "rehearsal_console.tf",
+                    "output \"rehearsal_console_connects\" {\n  value = local.console_connects\n}\n"
+                        .to_string(),
+                ),
             ],
         },
     )?);
@@ -900,7 +987,19 @@ async fn infra_applies_serves_and_tears_down_on_moto() -> anyhow::Result<()> {
         .and_then(|arn| arn.split(':').nth(3))
         .context("the functions' region")?
         .to_string();
+    let account = functions
+        .values()
+        .next()
+        .and_then(|f| f["configuration"]["FunctionArn"].as_str())
+        .and_then(|arn| arn.split(':').nth(4))
+        .context("the functions' account")?
+        .to_string();
     phases.done("read-back", t);
+
+    // ---------- browser uploads and downloads: the airlock buckets' CORS, the console's CSP ----------
+    let t = Instant::now();
+    check_airlock_cors(&moto, &region, &account, &prefix, &rendered).await?;
+    phases.done("airlock-cors", t);
 
     // ---------- every IAM action the code needs, in the deployed policies ----------
     let t = Instant::now();

@@ -136,17 +136,27 @@ async fn main() -> anyhow::Result<()> {
     let runs: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(20);
     let event = std::fs::read_to_string(&args[3])?;
     let data = tempfile::tempdir()?;
-    let mut results = Vec::new();
-    for binary in [&args[1], &args[2]] {
-        let mut times = Vec::new();
-        let mut last = String::new();
-        for _ in 0..runs {
+    // Runs alternate between the two binaries, so both see the same machine (a build or a
+    // burst of load elsewhere slows both, not one of them).
+    let binaries = [&args[1], &args[2]];
+    let mut times = [Vec::new(), Vec::new()];
+    let mut last = [String::new(), String::new()];
+    for _ in 0..runs {
+        for (i, binary) in binaries.iter().enumerate() {
             let (t, body) = one_run(binary, &event, data.path()).await?;
-            times.push(t);
-            last = body;
+            times[i].push(t);
+            last[i] = body;
         }
-        times.sort();
-        results.push((binary.clone(), pct(&times, 0.5), pct(&times, 0.99), last));
+    }
+    let mut results = Vec::new();
+    for (i, binary) in binaries.iter().enumerate() {
+        times[i].sort();
+        results.push((
+            binary.to_string(),
+            pct(&times[i], 0.5),
+            pct(&times[i], 0.99),
+            std::mem::take(&mut last[i]),
+        ));
     }
     println!(
         "machine: {} cores; {runs} cold starts each (process start -> first response)",

@@ -3,23 +3,32 @@
 //! stays bounded whatever the file size), then empties staging; `publish` copies them from
 //! review to the destination, checking each checksum against the recorded one; `discard`
 //! deletes them from staging and review. Each reports to the status queue.
+//!
+//! Where two stages are views of one store (locally, prefixes of one filesystem store) a file
+//! moves by one rename and is read once, to measure it; between stores (S3's buckets) its
+//! bytes stream through the runner. Either way the hash and the scan run on threads of their
+//! own beside the I/O (see `inspect`).
 
 pub mod clamd;
 pub mod datasource;
 pub mod egress;
+mod inspect;
 mod parquet_export;
 pub mod process;
 pub mod scan;
+#[cfg(test)]
+mod tests;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tre_core::app::{airlock_request_key, AirlockEvent, AirlockStatus, AirlockStorage};
 use tre_core::domain::airlock::{object_key, AirlockFile, RequestType, ScanResult, Stage};
 use tre_core::ports::{ByteStream, ObjectStore, PutOptions, Queue, Table};
+use tre_core::PortError;
 
+use inspect::Inspector;
 use scan::{ContentScan, Scanner};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,12 +125,6 @@ pub(crate) struct Measured {
     pub(crate) findings: Vec<String>,
 }
 
-struct Inspection {
-    hasher: Sha256,
-    size: u64,
-    scan: Option<ContentScan>,
-}
-
 /// Copy one object between stores, hashing (and scanning) the bytes on their way through.
 async fn stream_copy(
     from: &dyn ObjectStore,
@@ -145,7 +148,8 @@ async fn stream_copy(
     Ok(measured)
 }
 
-/// Store a body, hashing (and scanning) the bytes as they pass: they are read once.
+/// Store a body, hashing (and scanning) the bytes as they pass: they are read once, and the
+/// hash and the scan run beside the store's I/O, not in turn with it.
 pub(crate) async fn put_inspected(
     body: ByteStream,
     size: Option<u64>,
@@ -153,21 +157,15 @@ pub(crate) async fn put_inspected(
     to_key: &str,
     scan: Option<ContentScan>,
 ) -> Result<Measured, String> {
-    let state = Arc::new(Mutex::new(Inspection {
-        hasher: Sha256::new(),
-        size: 0,
-        scan,
-    }));
-    let seen = state.clone();
-    let body: ByteStream = Box::pin(body.map(move |chunk| {
-        if let (Ok(bytes), Ok(mut s)) = (&chunk, seen.lock()) {
-            s.hasher.update(bytes);
-            s.size += bytes.len() as u64;
-            if let Some(scan) = s.scan.as_mut() {
-                scan.feed(bytes);
-            }
+    let inspector = Inspector::new(scan);
+    let feed = inspector.feed();
+    let body: ByteStream = Box::pin(body.then(move |chunk| {
+        let feed = feed.clone();
+        async move {
+            let bytes = chunk?;
+            feed.send(&bytes).await.map_err(std::io::Error::other)?;
+            Ok(bytes)
         }
-        chunk
     }));
     to.put(
         to_key,
@@ -179,15 +177,22 @@ pub(crate) async fn put_inspected(
     )
     .await
     .map_err(|e| format!("writing `{to_key}`: {e}"))?;
-    let state = Arc::try_unwrap(state)
-        .map_err(|_| "the copy still holds the file's inspection".to_string())?
-        .into_inner()
-        .map_err(|_| "the file's inspection was poisoned".to_string())?;
-    Ok(Measured {
-        size: state.size,
-        sha256: hex::encode(state.hasher.finalize()),
-        findings: state.scan.map(ContentScan::findings).unwrap_or_default(),
-    })
+    // The body (and its feed) went with the put: the inspection has seen every byte.
+    inspector.finish().await
+}
+
+/// The store both keys live in and their keys there, when the two stores are views of one
+/// store (the airlock's stages are prefixes of one local store): a move is then one rename.
+fn shared_backend(
+    a: &dyn ObjectStore,
+    a_key: &str,
+    b: &dyn ObjectStore,
+    b_key: &str,
+) -> Option<(Arc<dyn ObjectStore>, String, String)> {
+    let (store_a, key_a) = a.backend_key(a_key)?;
+    let (store_b, key_b) = b.backend_key(b_key)?;
+    std::ptr::addr_eq(Arc::as_ptr(&store_a), Arc::as_ptr(&store_b))
+        .then_some((store_a, key_a, key_b))
 }
 
 async fn report(ports: &Ports, job: &Job, status: AirlockStatus) -> Result<(), String> {
@@ -248,29 +253,7 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
     let mut files = Vec::new();
     let mut findings = Vec::new();
     for name in &job.files {
-        let to = job.key(Stage::in_review(job.kind), name);
-        let measured = match stream_copy(
-            staging.as_ref(),
-            &job.key(Stage::staging(job.kind), name),
-            review.as_ref(),
-            &to,
-            Some(ContentScan::new(name, &ports.scanners)),
-        )
-        .await
-        {
-            Ok(m) => m,
-            // A retried intake finds staging already emptied: the review copy is the file.
-            Err(e) if review.head(&to).await.ok().flatten().is_some() => {
-                tracing::info!(error = %e, "staging copy gone; measuring the review copy");
-                measure(
-                    review.as_ref(),
-                    &to,
-                    Some(ContentScan::new(name, &ports.scanners)),
-                )
-                .await?
-            }
-            Err(e) => return Err(e),
-        };
+        let measured = take_in(job, staging.as_ref(), review.as_ref(), name, ports).await?;
         findings.extend(measured.findings);
         files.push(AirlockFile {
             name: name.clone(),
@@ -306,31 +289,137 @@ async fn intake(job: &Job, ports: &Ports) -> Result<(), String> {
     report(ports, job, s).await
 }
 
+/// Bring one file from staging into review, measured and scanned.
+async fn take_in(
+    job: &Job,
+    staging: &dyn ObjectStore,
+    review: &dyn ObjectStore,
+    name: &str,
+    ports: &Ports,
+) -> Result<Measured, String> {
+    let from = job.key(Stage::staging(job.kind), name);
+    let to = job.key(Stage::in_review(job.kind), name);
+    let scan = || Some(ContentScan::new(name, &ports.scanners));
+    if let Some((store, from_full, to_full)) = shared_backend(staging, &from, review, &to) {
+        // One store holds both stages: move the file (no byte is copied), then measure and
+        // scan the moved copy, which nobody but the runner can change any more.
+        match store.rename(&from_full, &to_full).await {
+            Ok(_) => {}
+            // A retried intake finds staging already emptied: the review copy is the file.
+            Err(PortError::NotFound(e)) if review.head(&to).await.ok().flatten().is_some() => {
+                tracing::info!(error = %e, "staging copy gone; measuring the review copy");
+            }
+            Err(e) => return Err(format!("moving `{from}` to review: {e}")),
+        }
+        return measure(review, &to, scan()).await;
+    }
+    match stream_copy(staging, &from, review, &to, scan()).await {
+        Ok(m) => Ok(m),
+        // A retried intake finds staging already emptied: the review copy is the file.
+        Err(e) if review.head(&to).await.ok().flatten().is_some() => {
+            tracing::info!(error = %e, "staging copy gone; measuring the review copy");
+            measure(review, &to, scan()).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Hash (and scan) an object without copying it.
 async fn measure(
     store: &dyn ObjectStore,
     key: &str,
-    mut scan: Option<ContentScan>,
+    scan: Option<ContentScan>,
 ) -> Result<Measured, String> {
     let mut got = store
         .get(key, None)
         .await
         .map_err(|e| format!("reading `{key}`: {e}"))?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
+    let inspector = Inspector::new(scan);
+    let feed = inspector.feed();
     while let Some(chunk) = got.body.next().await {
         let chunk = chunk.map_err(|e| format!("reading `{key}`: {e}"))?;
-        hasher.update(&chunk);
-        size += chunk.len() as u64;
-        if let Some(s) = scan.as_mut() {
-            s.feed(&chunk);
-        }
+        feed.send(&chunk).await?;
     }
-    Ok(Measured {
-        size,
-        sha256: hex::encode(hasher.finalize()),
-        findings: scan.map(ContentScan::findings).unwrap_or_default(),
-    })
+    drop(feed);
+    let measured = inspector.finish().await?;
+    if measured.size != got.meta.size {
+        return Err(format!(
+            "`{key}` changed while it was read ({} bytes announced, {} read)",
+            got.meta.size, measured.size
+        ));
+    }
+    Ok(measured)
+}
+
+/// The refusal of a file whose bytes are not those measured at intake.
+fn changed(name: &str, sha256: &str, expected: &str) -> String {
+    format!(
+        "`{name}` changed in review: sha256 {sha256} where {expected} was recorded; it was not published"
+    )
+}
+
+/// Bring one file from review to its destination, checked against the checksum recorded at
+/// intake: what does not match is not published.
+async fn put_out(
+    job: &Job,
+    review: &dyn ObjectStore,
+    dest: &dyn ObjectStore,
+    name: &str,
+    expected: &str,
+) -> Result<Measured, String> {
+    let dest_stage = Stage::destination(job.kind);
+    let to = job.key(dest_stage, name);
+    let from = job.key(Stage::in_review(job.kind), name);
+    let reviewed = review
+        .head(&from)
+        .await
+        .map_err(|e| format!("reading `{from}`: {e}"))?;
+    let measured = match (shared_backend(review, &from, dest, &to), reviewed) {
+        // One store holds both stages: check the file where it is, so a changed file never
+        // reaches the destination; then move it (no byte is copied), and make sure the object
+        // moved is the one checked.
+        (Some((store, from_full, to_full)), Some(before)) => {
+            let measured = measure(review, &from, None).await?;
+            if measured.sha256 != expected {
+                return Err(changed(name, &measured.sha256, expected));
+            }
+            store
+                .rename(&from_full, &to_full)
+                .await
+                .map_err(|e| format!("moving `{from}` to {}: {e}", dest_stage.as_str()))?;
+            let after = dest
+                .head(&to)
+                .await
+                .map_err(|e| format!("reading `{to}`: {e}"))?;
+            let same = after.is_some_and(|a| {
+                (a.size, &a.etag, a.last_modified)
+                    == (before.size, &before.etag, before.last_modified)
+            });
+            if !same {
+                dest.delete(&to)
+                    .await
+                    .map_err(|e| format!("deleting `{to}`: {e}"))?;
+                return Err(format!(
+                    "`{name}` changed in review while it was published; it was not published"
+                ));
+            }
+            measured
+        }
+        (None, Some(_)) => stream_copy(review, &from, dest, &to, None).await?,
+        // A retried publish finds review already emptied: check what reached the destination.
+        (_, None) if dest.head(&to).await.ok().flatten().is_some() => {
+            tracing::info!("review copy gone; checking the published copy");
+            measure(dest, &to, None).await?
+        }
+        (_, None) => return Err(format!("`{from}` is not in review")),
+    };
+    if measured.sha256 != expected {
+        dest.delete(&to)
+            .await
+            .map_err(|e| format!("deleting `{to}`: {e}"))?;
+        return Err(changed(name, &measured.sha256, expected));
+    }
+    Ok(measured)
 }
 
 async fn publish(job: &Job, ports: &Ports) -> Result<(), String> {
@@ -355,26 +444,7 @@ async fn publish(job: &Job, ports: &Ports) -> Result<(), String> {
             .find(|f| &f.name == name)
             .and_then(|f| f.sha256.clone())
             .ok_or_else(|| format!("`{name}` has no checksum recorded at intake"))?;
-        let to = job.key(dest_stage, name);
-        let from = job.key(Stage::in_review(job.kind), name);
-        let measured = match stream_copy(review.as_ref(), &from, dest.as_ref(), &to, None).await {
-            Ok(m) => m,
-            // A retried publish finds review already emptied: check what reached the destination.
-            Err(e) if dest.head(&to).await.ok().flatten().is_some() => {
-                tracing::info!(error = %e, "review copy gone; checking the published copy");
-                measure(dest.as_ref(), &to, None).await?
-            }
-            Err(e) => return Err(e),
-        };
-        if measured.sha256 != expected {
-            dest.delete(&to)
-                .await
-                .map_err(|e| format!("deleting `{to}`: {e}"))?;
-            return Err(format!(
-                "`{name}` changed in review: sha256 {} where {expected} was recorded; it was not published",
-                measured.sha256
-            ));
-        }
+        let measured = put_out(job, review.as_ref(), dest.as_ref(), name, &expected).await?;
         files.push(AirlockFile {
             name: name.clone(),
             size: Some(measured.size),

@@ -79,7 +79,9 @@ impl Scanner for Policy {
             name: file.to_string(),
             max: self.max_file_bytes,
             seen: 0,
-            tail: Vec::new(),
+            tail: Vec::with_capacity(2 * EICAR.len()),
+            finder: memchr::memmem::Finder::new(EICAR),
+            found_signature: false,
             findings: self.check_name(file).into_iter().collect(),
         })
     }
@@ -92,6 +94,8 @@ struct PolicySession {
     seen: u64,
     /// The end of the previous chunk, so a signature split across chunks is still found.
     tail: Vec<u8>,
+    finder: memchr::memmem::Finder<'static>,
+    found_signature: bool,
     findings: Vec<String>,
 }
 
@@ -104,17 +108,29 @@ impl ScanSession for PolicySession {
                 self.name, self.max
             ));
         }
-        if self.findings.iter().any(|f| f.contains("EICAR")) {
+        if self.found_signature {
             return;
         }
-        let mut window = std::mem::take(&mut self.tail);
-        window.extend_from_slice(chunk);
-        if window.windows(EICAR.len()).any(|w| w == EICAR) {
+        // A signature across the boundary lies within the previous chunk's tail and this
+        // chunk's first bytes: only those are joined; the chunk itself is searched in place.
+        let head = &chunk[..chunk.len().min(EICAR.len() - 1)];
+        let mut seam = std::mem::take(&mut self.tail);
+        seam.extend_from_slice(head);
+        if self.finder.find(&seam).is_some() || self.finder.find(chunk).is_some() {
+            self.found_signature = true;
             self.findings
                 .push(format!("policy: EICAR test signature in `{}`", self.name));
+            return;
         }
-        let keep = window.len().min(EICAR.len() - 1);
-        self.tail = window[window.len() - keep..].to_vec();
+        // What may start a signature the next chunk completes: the seam's end when the chunk
+        // is shorter than a signature, else the chunk's own end.
+        let keep = EICAR.len() - 1;
+        seam.drain(..seam.len().saturating_sub(keep));
+        if chunk.len() >= keep {
+            seam.clear();
+            seam.extend_from_slice(&chunk[chunk.len() - keep..]);
+        }
+        self.tail = seam;
     }
 
     fn finish(self: Box<Self>) -> Vec<String> {
@@ -164,6 +180,27 @@ mod tests {
         let mut clean = ContentScan::new("x.txt", &policy);
         clean.feed(&EICAR[..EICAR.len() - 1]);
         assert!(clean.findings().is_empty());
+    }
+
+    #[test]
+    fn finds_the_signature_fed_in_small_pieces() {
+        let policy: Vec<std::sync::Arc<dyn Scanner>> = vec![std::sync::Arc::new(Policy::default())];
+        let mut data = vec![b'X'; 100];
+        data.extend_from_slice(EICAR);
+        data.extend_from_slice(&[b'H'; 100]);
+        for piece in [1, 2, 3, 7, 40, 67, 68, 69] {
+            let mut s = ContentScan::new("x.txt", &policy);
+            for chunk in data.chunks(piece) {
+                s.feed(chunk);
+            }
+            assert_eq!(s.findings().len(), 1, "pieces of {piece}");
+            // One byte short of the signature is clean, however it is cut.
+            let mut s = ContentScan::new("x.txt", &policy);
+            for chunk in data[..100 + EICAR.len() - 1].chunks(piece) {
+                s.feed(chunk);
+            }
+            assert!(s.findings().is_empty(), "pieces of {piece}");
+        }
     }
 
     #[test]

@@ -6,20 +6,22 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Query, Request, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use serde_json::json;
 use tre_core::app::{
-    AddAirlockFile, AirlockRequestView, Caller, CompleteAirlockFile, CreateAirlockRequest,
+    AddAirlockFile, AirlockRequestView, Caller, CompleteAirlockFile, CreateAirlockRequest, Paged,
     RequestFilter, RequestOrder, ReviewAirlockRequest, RevokeAirlockRequest,
 };
 use tre_core::domain::airlock::{RequestStatus, RequestType};
 
 use crate::airlock_routes::AirlockAction;
 use crate::body::JsonBody;
-use crate::handlers::{param, params, ApiResult, Params};
+use crate::handlers::{
+    next_link, page_request, paged, param, params, with_next_header, ApiResult, Params,
+};
 use crate::problem::{ApiError, Problem};
 use crate::router::ApiState;
 use crate::wire::airlock::{AirlockLink, AirlockRequest, AirlockRequestWithAllowedUserActions};
@@ -37,6 +39,7 @@ pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> Meth
         A::Get => on(filter, get),
         A::AddFile => on(filter, add_file),
         A::CompleteFile => on(filter, complete_file),
+        A::RemoveFile => on(filter, remove_file),
         A::DownloadLink => on(filter, download_link),
         A::Link => on(filter, link),
         A::Submit => on(filter, |s: S, c: C, p: Params| {
@@ -57,9 +60,10 @@ fn item(view: &AirlockRequestView) -> Json<AirlockRequestWithAllowedUserActions>
     Json(view.into())
 }
 
-fn items(views: &[AirlockRequestView]) -> Json<serde_json::Value> {
-    let wrapped: Vec<AirlockRequestWithAllowedUserActions> = views.iter().map(Into::into).collect();
-    Json(json!({ "airlockRequests": wrapped }))
+fn items(s: &ApiState, c: &Caller, uri: &Uri, views: Paged<AirlockRequestView>) -> Response {
+    let wrapped: Vec<AirlockRequestWithAllowedUserActions> =
+        views.items.iter().map(Into::into).collect();
+    paged(s, c, uri, "airlockRequests", wrapped, views.next.as_ref())
 }
 
 /// A query parameter that does not fit its type is unprocessable (422), as a body is.
@@ -116,23 +120,30 @@ fn filter(m: &HashMap<String, String>) -> Result<RequestFilter, ApiError> {
     })
 }
 
-async fn list(State(s): S, Extension(c): C, p: Params, q: Q) -> ApiResult {
+async fn list(State(s): S, Extension(c): C, p: Params, q: Q, uri: Uri) -> ApiResult {
     let m = params(p)?;
     let f = filter(&query(q)?)?;
-    let views = s
+    let page = page_request(&s, &c, &uri)?;
+    let got = s
         .app
-        .list_airlock_requests(&c, param(&m, "workspaceId")?, &f)
+        .list_airlock_requests(&c, param(&m, "workspaceId")?, &f, &page)
         .await?;
-    Ok(items(&views).into_response())
+    Ok(items(&s, &c, &uri, got))
 }
 
-async fn my_requests(State(s): S, Extension(c): C, q: Q) -> ApiResult {
+/// Azure TRE's `GET /api/requests` answers a bare array: the next page is in `Link` only.
+async fn my_requests(State(s): S, Extension(c): C, q: Q, uri: Uri) -> ApiResult {
     let q = query(q)?;
     let f = filter(&q)?;
     let manager = flag(&q, "airlock_manager", false)?;
-    let found = s.app.my_airlock_requests(&c, manager, &f).await?;
-    let wire: Vec<AirlockRequest> = found.iter().map(AirlockRequest::from).collect();
-    Ok(Json(wire).into_response())
+    let page = page_request(&s, &c, &uri)?;
+    let found = s.app.my_airlock_requests(&c, manager, &f, &page).await?;
+    let wire: Vec<AirlockRequest> = found.items.iter().map(AirlockRequest::from).collect();
+    let link = next_link(&s, &c, &uri, found.next.as_ref());
+    Ok(with_next_header(
+        Json(wire).into_response(),
+        link.as_deref(),
+    ))
 }
 
 async fn create(
@@ -190,6 +201,22 @@ async fn complete_file(
         )
         .await?;
     Ok(item(&view).into_response())
+}
+
+/// `204` whether the file was there or not: a retried cancel answers as the first one did.
+async fn remove_file(State(s): S, Extension(c): C, p: Params, q: Q) -> ApiResult {
+    let m = params(p)?;
+    let q = query(q)?;
+    s.app
+        .remove_airlock_file(
+            &c,
+            param(&m, "workspaceId")?,
+            param(&m, "requestId")?,
+            param(&m, "fileName")?,
+            q.get("upload_id").map(String::as_str),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn download_link(State(s): S, Extension(c): C, p: Params) -> ApiResult {
@@ -287,7 +314,8 @@ async fn review_user_resource(State(s): S, Extension(c): C, p: Params) -> ApiRes
     .into())
 }
 
-async fn review_queue(State(s): S, Extension(c): C) -> ApiResult {
-    let views = s.app.airlock_review_queue(&c).await?;
-    Ok(items(&views).into_response())
+async fn review_queue(State(s): S, Extension(c): C, uri: Uri) -> ApiResult {
+    let page = page_request(&s, &c, &uri)?;
+    let views = s.app.airlock_review_queue(&c, &page).await?;
+    Ok(items(&s, &c, &uri, views))
 }

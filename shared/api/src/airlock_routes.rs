@@ -12,6 +12,7 @@ pub enum AirlockAction {
     Get,
     AddFile,
     CompleteFile,
+    RemoveFile,
     DownloadLink,
     Link,
     Submit,
@@ -58,7 +59,7 @@ pub(crate) fn add(b: &mut Builder) {
     let item = format!("{base}/{{requestId}}");
     let one = Reply::Schema("AirlockRequestWithAllowedUserActions");
     let list = Reply::ListOf("airlockRequests", "AirlockRequestWithAllowedUserActions");
-    let routes: [Row; 14] = [
+    let routes: [Row; 15] = [
         (A::List, Method::GET, base.into(), "listAirlockRequests",
          "Airlock requests of a workspace (its members), each with what the caller may do", None, 200,
          list.clone()),
@@ -73,6 +74,9 @@ pub(crate) fn add(b: &mut Builder) {
         (A::CompleteFile, Method::POST, format!("{item}/files/{{fileName}}/complete"), "completeAirlockFile",
          "Assemble a large file uploaded in parts, from the parts' ETags (the requester)",
          Some("CompleteAirlockFile"), 200, one.clone()),
+        (A::RemoveFile, Method::DELETE, format!("{item}/files/{{fileName}}"), "removeAirlockFile",
+         "Take a file off a draft (the requester): aborts its upload in parts (`upload_id`), deletes what was staged; 204 also when the file is already gone",
+         None, 204, Reply::Empty),
         (A::DownloadLink, Method::GET, format!("{item}/files/{{fileName}}/link"), "airlockDownloadLink",
          "A pre-signed link to read a file: reviewers while in review, the requester once an export is approved",
          None, 200, Reply::Schema("FileLink")),
@@ -128,6 +132,13 @@ pub(crate) fn add(b: &mut Builder) {
                     "`true`: every request of the workspaces where the caller is an airlock manager",
                 )];
                 spec.query.extend(LIST_QUERY);
+            }
+            A::RemoveFile => {
+                spec.query = vec![(
+                    "upload_id",
+                    false,
+                    "The upload in parts in progress for this file (from its `multipart.uploadId`), to abort",
+                )];
             }
             A::Revoke => spec.request_optional = true,
             _ => {}

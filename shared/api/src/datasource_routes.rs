@@ -109,9 +109,17 @@ pub(crate) fn method_router(
     }
 }
 
-async fn list(State(s): S, Extension(c): C) -> ApiResult {
-    let items = s.app.list_data_sources(&c).await?;
-    Ok(Json(json!({ "dataSources": items })).into_response())
+async fn list(State(s): S, Extension(c): C, uri: axum::http::Uri) -> ApiResult {
+    let page = crate::handlers::page_request(&s, &c, &uri)?;
+    let got = s.app.list_data_sources(&c, &page).await?;
+    Ok(crate::handlers::paged(
+        &s,
+        &c,
+        &uri,
+        "dataSources",
+        got.items,
+        got.next.as_ref(),
+    ))
 }
 
 async fn register(

@@ -4,12 +4,14 @@ use std::collections::HashMap;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tre_core::app::{Caller, CreateResource, PatchResource, Precondition, ResourceScope};
+use tre_core::app::{
+    Caller, CreateResource, PagePosition, PageRequest, PatchResource, Precondition, ResourceScope,
+};
 use tre_core::domain::version::AvailableUpgrade;
 use tre_core::domain::{Operation, Resource, ResourceKind};
 use utoipa::ToSchema;
@@ -23,6 +25,80 @@ use crate::routes::{Collection, COLLECTIONS};
 
 pub(crate) type Params = Result<Path<HashMap<String, String>>, PathRejection>;
 pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// Query parameters of every paged list.
+pub(crate) const PAGE_SIZE_PARAM: &str = "page_size";
+pub(crate) const PAGE_TOKEN_PARAM: &str = "page_token";
+
+/// The page a list request asks for: `page_size` (default and maximum in `tre_core`) and
+/// `page_token`, which must be one this list (its path: route and scope) gave this caller.
+pub(crate) fn page_request(
+    s: &ApiState,
+    caller: &Caller,
+    uri: &Uri,
+) -> Result<PageRequest, ApiError> {
+    let (mut size, mut token) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            PAGE_SIZE_PARAM => size = Some(v.into_owned()),
+            PAGE_TOKEN_PARAM => token = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let size = PageRequest::size_from(size.as_deref())?;
+    let after = match token.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(s.app.page_tokens.open(caller.id(), uri.path(), t)?),
+    };
+    Ok(PageRequest { size, after })
+}
+
+/// The link to the page after this one: the same path and query with a new `page_token`.
+pub(crate) fn next_link(
+    s: &ApiState,
+    caller: &Caller,
+    uri: &Uri,
+    next: Option<&PagePosition>,
+) -> Option<String> {
+    let next = next?;
+    let token = s.app.page_tokens.seal(caller.id(), uri.path(), next);
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        if k != PAGE_TOKEN_PARAM {
+            q.append_pair(&k, &v);
+        }
+    }
+    q.append_pair(PAGE_TOKEN_PARAM, &token);
+    Some(format!("{}?{}", uri.path(), q.finish()))
+}
+
+/// A page as Azure TRE's clients read it, `{"<list key>": [...]}`, with `nextLink` beside the
+/// list and the same link in a `Link: <...>; rel="next"` header. The last page has neither, so
+/// a list that fits one page is exactly Azure TRE's body.
+pub(crate) fn paged<T: Serialize>(
+    s: &ApiState,
+    caller: &Caller,
+    uri: &Uri,
+    list_key: &str,
+    items: Vec<T>,
+    next: Option<&PagePosition>,
+) -> Response {
+    let link = next_link(s, caller, uri, next);
+    let body = match &link {
+        Some(l) => json!({ list_key: items, "nextLink": l }),
+        None => json!({ list_key: items }),
+    };
+    with_next_header(Json(body).into_response(), link.as_deref())
+}
+
+/// `Link: <next>; rel="next"` (RFC 8288), for lists whose body is a bare array.
+pub(crate) fn with_next_header(mut resp: Response, link: Option<&str>) -> Response {
+    if let Some(v) = link.and_then(|l| HeaderValue::from_str(&format!("<{l}>; rel=\"next\"")).ok())
+    {
+        resp.headers_mut().insert(header::LINK, v);
+    }
+    resp
+}
 
 pub(crate) fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
     p.map(|Path(m)| m)
@@ -124,9 +200,19 @@ async fn changed(
     resource: Resource,
     operation: Operation,
 ) -> ApiResult {
+    let upgrades = s.app.available_upgrades(&resource).await?;
+    changed_with(s, status, (resource, operation, upgrades))
+}
+
+/// [`changed`], for a change that found its resource's available upgrades itself.
+fn changed_with(
+    s: &ApiState,
+    status: StatusCode,
+    (resource, operation, upgrades): (Resource, Operation, Vec<AvailableUpgrade>),
+) -> ApiResult {
     let etag = resource.etag.clone();
     let key = item_key(resource.kind);
-    let resource = wire_resource(s, resource).await?;
+    let resource = WireResource::new(resource, upgrades, &s.sign_in.scope_id);
     let operation = WireOperation::from(operation);
     let resp = (
         status,
@@ -141,11 +227,20 @@ pub(crate) async fn list_resources(
     s: ApiState,
     caller: Caller,
     p: Params,
+    uri: Uri,
 ) -> ApiResult {
     let (scope, _) = scope_and_id(kind, &params(p)?)?;
-    let items = s.app.list_resources(&caller, &scope).await?;
-    let items = wire_resources(&s, items).await?;
-    Ok(Json(json!({ list_key(kind): items })).into_response())
+    let page = page_request(&s, &caller, &uri)?;
+    let got = s.app.list_resources_page(&caller, &scope, &page).await?;
+    let items = wire_resources(&s, got.items).await?;
+    Ok(paged(
+        &s,
+        &caller,
+        &uri,
+        list_key(kind),
+        items,
+        got.next.as_ref(),
+    ))
 }
 
 pub(crate) async fn create_resource(
@@ -204,11 +299,11 @@ pub(crate) async fn patch_resource(
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let pre = precondition(&headers)?;
-    let (resource, operation) = s
+    let done = s
         .app
         .patch_resource(&caller, &scope, &id, pre.as_ref(), body)
         .await?;
-    changed(&s, StatusCode::ACCEPTED, resource, operation).await
+    changed_with(&s, StatusCode::ACCEPTED, done)
 }
 
 /// DELETE answers 200 with the operation, as Azure TRE does (its clients check for 200).
@@ -238,8 +333,8 @@ pub(crate) async fn invoke_action(
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
     let Query(q) = q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("query: {e}")))?;
-    let (resource, operation) = s.app.invoke_action(&caller, &scope, &id, &q.action).await?;
-    changed(&s, StatusCode::ACCEPTED, resource, operation).await
+    let done = s.app.invoke_action(&caller, &scope, &id, &q.action).await?;
+    changed_with(&s, StatusCode::ACCEPTED, done)
 }
 
 pub(crate) async fn list_operations(
@@ -247,16 +342,20 @@ pub(crate) async fn list_operations(
     s: ApiState,
     caller: Caller,
     p: Params,
+    uri: Uri,
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
-    let ops: Vec<WireOperation> = s
-        .app
-        .list_operations(&caller, &scope, &id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(json!({ "operations": ops })).into_response())
+    let page = page_request(&s, &caller, &uri)?;
+    let got = s.app.list_operations(&caller, &scope, &id, &page).await?;
+    let ops: Vec<WireOperation> = got.items.into_iter().map(Into::into).collect();
+    Ok(paged(
+        &s,
+        &caller,
+        &uri,
+        "operations",
+        ops,
+        got.next.as_ref(),
+    ))
 }
 
 pub(crate) async fn get_operation(
@@ -279,15 +378,19 @@ pub(crate) async fn get_operation(
 pub(crate) async fn my_operations(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
+    uri: Uri,
 ) -> ApiResult {
-    let ops: Vec<WireOperation> = s
-        .app
-        .my_operations(&caller)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(json!({ "operations": ops })).into_response())
+    let page = page_request(&s, &caller, &uri)?;
+    let got = s.app.my_operations(&caller, &page).await?;
+    let ops: Vec<WireOperation> = got.items.into_iter().map(Into::into).collect();
+    Ok(paged(
+        &s,
+        &caller,
+        &uri,
+        "operations",
+        ops,
+        got.next.as_ref(),
+    ))
 }
 
 pub(crate) async fn history(
@@ -295,16 +398,20 @@ pub(crate) async fn history(
     s: ApiState,
     caller: Caller,
     p: Params,
+    uri: Uri,
 ) -> ApiResult {
     let (scope, id) = scope_and_id(kind, &params(p)?)?;
-    let items: Vec<HistoryItem> = s
-        .app
-        .resource_history(&caller, &scope, &id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(json!({ "resource_history": items })).into_response())
+    let page = page_request(&s, &caller, &uri)?;
+    let got = s.app.resource_history(&caller, &scope, &id, &page).await?;
+    let items: Vec<HistoryItem> = got.items.into_iter().map(Into::into).collect();
+    Ok(paged(
+        &s,
+        &caller,
+        &uri,
+        "resource_history",
+        items,
+        got.next.as_ref(),
+    ))
 }
 
 /// The scope to ask tokens for in a workspace.
@@ -415,7 +522,7 @@ pub(crate) async fn openapi(State(s): State<ApiState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        s.openapi.as_ref().clone(),
+        String::clone(&s.openapi),
     )
         .into_response()
 }

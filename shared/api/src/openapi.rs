@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use crate::routes::{path_params, route_table, Reply, RouteSpec};
+use crate::routes::{path_params, route_table, Reply, RouteSpec, COLLECTIONS};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -140,15 +140,84 @@ fn reply_schema(reply: &Reply) -> Option<Value> {
     }
 }
 
+/// Template and custom action names, as `validate_template_name` takes them.
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,127}$";
+/// Semantic versions, as `validate_version` takes them (at most 64 characters).
+pub const VERSION_PATTERN: &str = r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]*)?$";
+/// Text that must not be blank: at least one character that is not white space.
+pub const NOT_BLANK: &str = r"\S";
+/// A file name: one path segment without control characters (`.` and `..` are refused too).
+pub const FILE_NAME_PATTERN: &str = r"^[^/\\\u0000-\u001f\u007f-\u009f]+$";
+/// A principal (subject) id: not blank, no `#` (the key separator).
+pub const PRINCIPAL_PATTERN: &str = r"^[^#]*[^#\s][^#]*$";
+
+fn name_schema() -> Value {
+    json!({ "type": "string", "pattern": NAME_PATTERN })
+}
+
+fn version_schema() -> Value {
+    json!({ "type": "string", "pattern": VERSION_PATTERN, "maxLength": 64 })
+}
+
+fn file_name_schema() -> Value {
+    // The limit is 255 bytes: 63 characters fit in it whatever they are.
+    json!({ "type": "string", "pattern": FILE_NAME_PATTERN, "maxLength": 63, "not": { "enum": [".", ".."] } })
+}
+
+fn principal_schema() -> Value {
+    // At most 256 bytes once trimmed (a longer one in characters that are several bytes each is
+    // refused too).
+    json!({ "type": "string", "pattern": PRINCIPAL_PATTERN, "minLength": 1, "maxLength": 256 })
+}
+
+/// The schema of a path parameter, by its name (every route names one kind of value alike).
+fn path_schema(name: &str) -> Value {
+    match name {
+        "workspaceId" | "serviceId" | "userResourceId" | "sharedServiceId" | "operationId"
+        | "requestId" | "dataSourceId" => json!({ "type": "string", "format": "uuid" }),
+        "templateName" | "userResourceTemplateName" => name_schema(),
+        "fileName" => file_name_schema(),
+        "principalId" => principal_schema(),
+        "role" => schema_ref("WorkspaceRole"),
+        _ => json!({ "type": "string" }),
+    }
+}
+
+/// The schema of a query parameter, by its name (the route table gives names and descriptions;
+/// what the handlers parse them into is stated here).
+fn query_schema(name: &str) -> Value {
+    match name {
+        "authorized_only" | "is_update" | "order_ascending" | "airlock_manager" => {
+            json!({ "type": "boolean" })
+        }
+        "maxResultCount" => json!({ "type": "integer", "minimum": 1, "maximum": 100 }),
+        crate::handlers::PAGE_SIZE_PARAM => {
+            json!({ "type": "integer", "minimum": 1, "maximum": tre_core::app::MAX_PAGE_SIZE })
+        }
+        "type" => schema_ref("RequestType"),
+        "status" => schema_ref("RequestStatus"),
+        "order_by" => json!({
+            "type": "string",
+            "enum": ["createdWhen", "updatedWhen", "title", "type", "status", "createdBy.name"]
+        }),
+        "version" => version_schema(),
+        "action" => name_schema(),
+        "role_id" => schema_ref("WorkspaceRole"),
+        "user_id" => principal_schema(),
+        "file" => file_name_schema(),
+        _ => json!({ "type": "string" }),
+    }
+}
+
 fn operation(spec: &RouteSpec) -> Value {
     let mut parameters: Vec<Value> = path_params(&spec.path)
         .into_iter()
-        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": path_schema(p) }))
         .collect();
     for (name, required, description) in &spec.query {
         parameters.push(json!({
             "name": name, "in": "query", "required": required, "description": description,
-            "schema": { "type": "string" }
+            "schema": query_schema(name)
         }));
     }
     if spec.if_match {
@@ -209,12 +278,355 @@ fn operation(spec: &RouteSpec) -> Value {
         "security": if spec.authenticated { json!([{ "bearer": [] }]) } else { json!([]) },
     });
     if let Some(req) = spec.request {
+        let name = match req {
+            "RegisterTemplate" => registration_schema_name(&spec.path),
+            other => other.to_string(),
+        };
         op["requestBody"] = json!({
             "required": !spec.request_optional,
-            "content": { "application/json": { "schema": schema_ref(req) } }
+            "content": { "application/json": { "schema": schema_ref(&name) } }
         });
     }
     op
+}
+
+/// Template registration takes the same two shapes at every route, but what `resourceType`
+/// and the parent may be depends on the route: each route gets its own schema.
+fn registration_schema_name(path: &str) -> String {
+    let kind = registration_kind(path);
+    let nested = path.contains("{templateName}");
+    format!(
+        "Register{}Template{}",
+        kind.split('-')
+            .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+            .collect::<String>(),
+        if nested { "InService" } else { "" }
+    )
+}
+
+fn registration_kind(path: &str) -> &'static str {
+    if path.ends_with("user-resource-templates") {
+        "user-resource"
+    } else if path.ends_with("workspace-service-templates") {
+        "workspace-service"
+    } else if path.ends_with("shared-service-templates") {
+        "shared-service"
+    } else {
+        "workspace"
+    }
+}
+
+/// Merges `extra` into the schema of `field` of component `schema` (a no-op when either is
+/// missing, which the document tests catch).
+fn refine(schemas: &mut Map<String, Value>, schema: &str, field: &str, extra: Value) {
+    let Some(target) = schemas
+        .get_mut(schema)
+        .and_then(|s| s.get_mut("properties"))
+        .and_then(|p| p.get_mut(field))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Value::Object(extra) = extra {
+        target.extend(extra);
+    }
+}
+
+fn text(max: usize) -> Value {
+    json!({ "type": "string", "pattern": NOT_BLANK, "maxLength": max })
+}
+
+/// Relative object paths: segments that do not start with `.` (so never `.` or `..`).
+const OBJECT_PATH_PATTERN: &str = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$";
+/// Host names (literal addresses must be globally routable, which a pattern cannot say; names
+/// are checked when the import resolves them).
+const HOST_NAME: &str =
+    r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,20}[a-z0-9])?)*\.[a-z]{2,10}";
+const SQL_IDENTIFIER: &str = "[A-Za-z_][A-Za-z0-9_]{0,62}";
+
+/// The request bodies' rules that the Rust types alone do not show (lengths, patterns, the
+/// shapes a data source may take): the validators in the core enforce the same, and the tests
+/// check both agree.
+fn refine_requests(schemas: &mut Map<String, Value>) {
+    refine(schemas, "CreateResource", "templateName", name_schema());
+    refine(
+        schemas,
+        "CreateResource",
+        "templateVersion",
+        version_schema(),
+    );
+    // Nulls mean "absent" and a PATCH that changes nothing is refused: documented as at least
+    // one field, none of them null.
+    if let Some(patch) = schemas.get_mut("PatchResource") {
+        patch["minProperties"] = json!(1);
+        patch["properties"]["properties"] = json!({ "type": "object", "description": "Only properties the template marks `updateable` may change." });
+        patch["properties"]["isEnabled"] = json!({ "type": "boolean" });
+        patch["properties"]["templateVersion"] = version_schema();
+    }
+    refine(schemas, "AssignRole", "principalId", principal_schema());
+    refine(
+        schemas,
+        "UsersAssignment",
+        "role_id",
+        schema_ref("WorkspaceRole"),
+    );
+    refine(
+        schemas,
+        "UsersAssignment",
+        "user_ids",
+        json!({ "items": principal_schema(), "minItems": 1, "maxItems": 25 }),
+    );
+    refine(schemas, "AddDataSourceFile", "name", file_name_schema());
+    refine(schemas, "ReviewDataSource", "comment", text(4000));
+    refine(
+        schemas,
+        "BindDataSource",
+        "dataSourceId",
+        json!({ "format": "uuid" }),
+    );
+    refine(schemas, "CreateAirlockRequest", "title", text(200));
+    refine(
+        schemas,
+        "CreateAirlockRequest",
+        "businessJustification",
+        text(4000),
+    );
+    refine(schemas, "AddAirlockFile", "name", file_name_schema());
+    // 10,000 parts of at most 5 GiB.
+    refine(
+        schemas,
+        "AddAirlockFile",
+        "size",
+        json!({ "maximum": 53_687_091_200_000_u64 }),
+    );
+    refine(
+        schemas,
+        "CompletedPart",
+        "partNumber",
+        json!({ "minimum": 1, "maximum": 10_000 }),
+    );
+    refine(
+        schemas,
+        "ReviewAirlockRequest",
+        "decisionExplanation",
+        text(4000),
+    );
+    refine(
+        schemas,
+        "RevokeAirlockRequest",
+        "reason",
+        json!({ "maxLength": 4000 }),
+    );
+    for field in ["organisation", "contactName", "contactRole"] {
+        refine(schemas, "PublisherInfo", field, text(200));
+    }
+    refine_data_source(schemas);
+    for kind in [
+        "workspace",
+        "workspace-service",
+        "shared-service",
+        "user-resource",
+    ] {
+        for nested in [false, true] {
+            if nested && kind != "user-resource" {
+                continue;
+            }
+            let path = if nested {
+                "/api/workspace-service-templates/{templateName}/user-resource-templates"
+                    .to_string()
+            } else {
+                format!("/api/{kind}-templates")
+            };
+            if let Some(schema) = registration_schema(schemas, kind, nested) {
+                schemas.insert(registration_schema_name(&path), schema);
+            }
+        }
+    }
+}
+
+/// `DataSourceSpec` as the two shapes it may take: `Uploaded` (no connection, objects or
+/// credentials) and `Import` (one of the three connections, with what each needs).
+fn refine_data_source(schemas: &mut Map<String, Value>) {
+    let Some(spec) = schemas.get_mut("DataSourceSpec") else {
+        return;
+    };
+    let props = &mut spec["properties"];
+    props["displayName"] = text(200);
+    props["project"] = text(200);
+    props["description"] = json!({ "type": "string", "maxLength": 4000 });
+    // SPDX identifiers (an https URL is taken too).
+    props["licence"] = json!({ "type": "string", "pattern": "^[A-Za-z0-9.+-]{1,100}$" });
+    props["credentialsSecret"] =
+        json!({ "type": "string", "pattern": "^[A-Za-z0-9/_+=.@-]{1,512}$" });
+    let objects = json!({
+        "type": "array", "minItems": 1, "maxItems": 1000, "uniqueItems": true,
+        "items": { "type": "string", "pattern": OBJECT_PATH_PATTERN, "maxLength": 1024 }
+    });
+    let https = json!({
+        "type": "object", "additionalProperties": false, "required": ["type", "baseUrl"],
+        "properties": {
+            "type": { "enum": ["https"] },
+            "baseUrl": { "type": "string", "pattern": format!("^https://{HOST_NAME}(/[A-Za-z0-9._~-]+)*/?$") }
+        }
+    });
+    let s3 = json!({
+        "type": "object", "additionalProperties": false, "required": ["type", "bucket", "prefix"],
+        "properties": {
+            "type": { "enum": ["s3"] },
+            "bucket": { "type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" },
+            "prefix": { "type": "string", "pattern": r"^([A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*/?)?$" }
+        }
+    });
+    let postgres = json!({
+        "type": "object", "additionalProperties": false,
+        "required": ["type", "host", "port", "database", "user", "table", "format"],
+        "properties": {
+            "type": { "enum": ["postgres"] },
+            "host": { "type": "string", "pattern": format!("^{HOST_NAME}$") },
+            "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+            "database": { "type": "string", "pattern": format!("^{SQL_IDENTIFIER}$") },
+            "user": { "type": "string", "pattern": format!("^{SQL_IDENTIFIER}$") },
+            "table": { "type": "string", "pattern": format!(r"^{SQL_IDENTIFIER}(\.{SQL_IDENTIFIER})?$") },
+            "format": schema_ref("ExportFormat"),
+            "caCertificate": { "type": "string", "pattern": "-----BEGIN CERTIFICATE-----", "maxLength": 65536 }
+        }
+    });
+    spec["oneOf"] = json!([
+        {
+            "description": "Filled through the upload flow",
+            "properties": {
+                "kind": { "enum": ["Uploaded"] },
+                "connection": { "type": "null" },
+                "credentialsSecret": { "type": "null" },
+                "objects": { "type": "array", "maxItems": 0 }
+            }
+        },
+        {
+            "description": "Fetched over HTTPS",
+            "required": ["connection", "objects"],
+            "properties": { "kind": { "enum": ["Import"] }, "connection": https, "objects": objects.clone() }
+        },
+        {
+            "description": "Fetched from S3 with the runner's own role",
+            "required": ["connection", "objects"],
+            "properties": {
+                "kind": { "enum": ["Import"] }, "connection": s3, "objects": objects,
+                "credentialsSecret": { "type": "null" }
+            }
+        },
+        {
+            "description": "One PostgreSQL table, exported whole",
+            "required": ["connection"],
+            "properties": {
+                "kind": { "enum": ["Import"] }, "connection": postgres,
+                "objects": { "type": "array", "maxItems": 0 }
+            }
+        }
+    ]);
+}
+
+/// The registration schema of one route: both shapes with names, versions, custom actions and
+/// bundle references as the API takes them, `resourceType` limited to the route's kind, and the
+/// parent as the route needs it (required on the flat user-resource route, from the path on
+/// the nested one, refused elsewhere).
+fn registration_schema(schemas: &Map<String, Value>, kind: &str, nested: bool) -> Option<Value> {
+    let custom_actions = json!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {
+                    "type": "string", "pattern": NAME_PATTERN,
+                    "description": "Not `install`, `upgrade` or `uninstall` (the standard actions)"
+                },
+                "description": { "type": "string" }
+            }
+        }
+    });
+    let bundle = json!({ "type": "string", "pattern": "^.+@sha256:[0-9a-f]{64}$" });
+    // Any JSON Schema is taken for a parameter; the document states the keywords templates use
+    // (a client sending others gets them checked as JSON Schema).
+    let parameter = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "type": { "enum": ["string", "integer", "number", "boolean"] },
+            "title": { "type": "string" },
+            "description": { "type": "string" },
+            "updateable": { "type": "boolean" },
+            "sensitive": { "type": "boolean" }
+        }
+    });
+    let parameters = json!({ "type": "object", "additionalProperties": parameter });
+    let flat_user_resource = kind == "user-resource" && !nested;
+
+    let mut own = schemas.get("RegisterOwnTemplate")?.clone();
+    let p = &mut own["properties"];
+    p["name"] = name_schema();
+    p["version"] = version_schema();
+    p["customActions"] = custom_actions.clone();
+    p["bundle"] = bundle.clone();
+    p["current"] = json!({ "type": "boolean" });
+    p["parameters"] = json!({
+        "type": "object",
+        "description": "JSON Schema (object) of the parameters.",
+        "required": ["type"],
+        "properties": {
+            "type": { "const": "object" },
+            "properties": parameters.clone(),
+            "required": { "type": "array", "items": { "type": "string" }, "minItems": 1, "uniqueItems": true }
+        }
+    });
+    let mut azure = schemas.get("RegisterAzureTemplate")?.clone();
+    let a = &mut azure["properties"];
+    a["name"] = name_schema();
+    a["version"] = version_schema();
+    a["customActions"] = custom_actions;
+    a["bundle"] = bundle;
+    a["resourceType"] = json!({ "enum": [kind] });
+    a["json_schema"] = json!({
+        "type": "object",
+        "required": ["title", "description", "properties"],
+        "properties": {
+            "title": { "type": "string" },
+            "description": { "type": "string" },
+            "properties": parameters,
+            "required": { "type": "array", "items": { "type": "string" } },
+            "authorizedRoles": { "type": "array", "items": { "type": "string" } },
+            "uiSchema": { "type": "object" },
+            "pipeline": {
+                "type": "object",
+                "description": "Per action, its steps: each with a distinct `stepId` (Azure TRE's other step fields are kept too)",
+                "additionalProperties": {
+                    "type": "array",
+                    "uniqueItems": true,
+                    "items": {
+                        "type": "object", "required": ["stepId"], "additionalProperties": false,
+                        "properties": { "stepId": { "type": "string" } }
+                    }
+                }
+            },
+            "allOf": { "type": "array", "items": { "type": "object" } }
+        }
+    });
+    for (schema, parent) in [
+        (&mut own, "parentServiceTemplate"),
+        (&mut azure, "parentWorkspaceService"),
+    ] {
+        let props = schema["properties"].as_object_mut()?;
+        if flat_user_resource {
+            props.insert(parent.into(), name_schema());
+            let required = schema["required"].as_array_mut()?;
+            required.push(json!(parent));
+        } else {
+            props.remove(parent);
+        }
+    }
+    Some(json!({
+        "description": format!("Register a {kind} template, in Azure TRE's shape (with `json_schema`) or ours (with `parameters`)."),
+        "oneOf": [own, azure]
+    }))
 }
 
 /// Merges a schema utoipa writes as `allOf` (a struct with a `#[serde(flatten)]` field) into one
@@ -275,6 +687,7 @@ pub fn document() -> Value {
     let mut doc = serde_json::to_value(Components::openapi()).unwrap_or_else(|_| json!({}));
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         merge_flattened(schemas);
+        refine_requests(schemas);
     }
     doc["openapi"] = json!("3.1.0");
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
@@ -283,9 +696,127 @@ pub fn document() -> Value {
         let entry = paths.entry(spec.path.clone()).or_insert_with(|| json!({}));
         entry[spec.method.as_str().to_lowercase()] = operation(&spec);
     }
+    add_links(&mut paths, &route_table());
     doc["paths"] = Value::Object(paths);
     doc["components"]["securitySchemes"] = json!({
         "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" }
     });
     doc
+}
+
+/// Where the value of an item's path parameter comes from in the answer to the request that
+/// made the item (`base` is the path it was made at).
+fn created_value(base: &str, param: &str) -> Option<String> {
+    if let Some(c) = COLLECTIONS.iter().find(|c| c.item_param == param) {
+        return Some(format!("$response.body#/{}/id", c.item_key));
+    }
+    Some(match param {
+        "requestId" => "$response.body#/airlockRequest/id".into(),
+        "dataSourceId" if base.starts_with("/api/workspaces/") => {
+            "$response.body#/dataSourceId".into()
+        }
+        "dataSourceId" => "$response.body#/id".into(),
+        "templateName" | "userResourceTemplateName" => "$response.body#/name".into(),
+        "principalId" => "$request.body#/principalId".into(),
+        "role" => "$request.body#/role".into(),
+        "fileName" => "$request.body#/name".into(),
+        _ => return None,
+    })
+}
+
+/// OpenAPI links from every operation that makes something (a `POST` to a collection) to every
+/// operation on what it made and below it (reads, updates, deletes, actions, operations,
+/// children), and from updates and deletes to the item's reads: a stateful client (schemathesis)
+/// walks create, read, update, act, disable, delete with the ids the API answered.
+fn add_links(paths: &mut Map<String, Value>, routes: &[RouteSpec]) {
+    let op_of = |spec: &RouteSpec| spec.method.as_str().to_lowercase();
+    for maker in routes
+        .iter()
+        .filter(|r| r.method == http::Method::POST && r.success < 300 && !r.path.ends_with('}'))
+    {
+        let prefix = format!("{}/{{", maker.path);
+        let Some(param) = routes
+            .iter()
+            .filter_map(|r| r.path.strip_prefix(&prefix))
+            .find_map(|rest| rest.split('}').next())
+        else {
+            continue;
+        };
+        let Some(made) = created_value(&maker.path, param) else {
+            continue;
+        };
+        let mut links = Map::new();
+        for target in routes.iter().filter(|r| r.path.starts_with(&prefix)) {
+            let mut parameters = Map::new();
+            for p in path_params(&target.path) {
+                if path_params(&maker.path).contains(&p) {
+                    parameters.insert(format!("path.{p}"), json!(format!("$request.path.{p}")));
+                } else if p == param {
+                    parameters.insert(format!("path.{p}"), json!(made));
+                } else if p == "operationId"
+                    && matches!(maker.reply, Reply::OperationAndResource(_))
+                {
+                    parameters.insert(
+                        "path.operationId".into(),
+                        json!("$response.body#/operation/id"),
+                    );
+                } else if p == "role" && param == "principalId" {
+                    parameters.insert("path.role".into(), json!("$request.body#/role"));
+                }
+            }
+            if target.if_match {
+                // Any current version: the item changes as its install runs.
+                parameters.insert("header.If-Match".into(), json!("*"));
+            }
+            links.insert(
+                target.operation_id.clone(),
+                json!({ "operationId": target.operation_id, "parameters": parameters }),
+            );
+        }
+        let status = maker.success.to_string();
+        if let Some(response) = paths
+            .get_mut(&maker.path)
+            .and_then(|p| p.get_mut(op_of(maker)))
+            .and_then(|o| o["responses"].get_mut(&status))
+        {
+            response["links"] = Value::Object(links);
+        }
+    }
+    // After an update or a delete: read the item and the operation that was started.
+    for changer in routes.iter().filter(|r| {
+        (r.method == http::Method::PATCH || r.method == http::Method::DELETE)
+            && matches!(
+                r.reply,
+                Reply::OperationAndResource(_) | Reply::OperationOnly
+            )
+    }) {
+        let mut links = Map::new();
+        for target in routes.iter().filter(|r| {
+            r.method == http::Method::GET
+                && (r.path == changer.path
+                    || r.path == format!("{}/operations/{{operationId}}", changer.path))
+        }) {
+            let mut parameters = Map::new();
+            for p in path_params(&target.path) {
+                let value = if p == "operationId" {
+                    "$response.body#/operation/id".to_string()
+                } else {
+                    format!("$request.path.{p}")
+                };
+                parameters.insert(format!("path.{p}"), json!(value));
+            }
+            links.insert(
+                target.operation_id.clone(),
+                json!({ "operationId": target.operation_id, "parameters": parameters }),
+            );
+        }
+        let status = changer.success.to_string();
+        if let Some(response) = paths
+            .get_mut(&changer.path)
+            .and_then(|p| p.get_mut(op_of(changer)))
+            .and_then(|o| o["responses"].get_mut(&status))
+        {
+            response["links"] = Value::Object(links);
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Router};
@@ -22,8 +22,9 @@ use crate::MAX_BODY_BYTES;
 pub struct ApiState {
     pub app: App,
     pub authenticator: SharedAuthenticator,
-    /// The OpenAPI document, rendered once at start-up.
-    pub openapi: Arc<String>,
+    /// The OpenAPI document, rendered once, when first asked for: a Lambda that is never asked
+    /// does not pay for it before its first answer (its cold start).
+    pub openapi: Arc<std::sync::LazyLock<String>>,
     /// Signs registry tokens (absent where this TRE runs no registry).
     pub registry_tokens: Option<tre_auth::registry_token::RegistryTokenKey>,
     /// How clients sign in (served by `/api/.metadata`).
@@ -60,15 +61,16 @@ impl SignIn {
 
 impl ApiState {
     pub fn new(app: App, authenticator: SharedAuthenticator) -> Self {
-        let openapi =
+        fn render() -> String {
             serde_json::to_string_pretty(&crate::openapi::document()).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "could not render the OpenAPI document");
                 "{}".into()
-            });
+            })
+        }
         Self {
             app,
             authenticator,
-            openapi: Arc::new(openapi),
+            openapi: Arc::new(std::sync::LazyLock::new(render)),
             registry_tokens: None,
             sign_in: SignIn::default(),
         }
@@ -168,9 +170,12 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::MyOperations => on(filter, h::my_operations),
         Action::WorkspaceScopeId => on(filter, h::workspace_scope_id),
         Action::Templates(a) => crate::template_routes::method_router(a, filter),
-        Action::List(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
-            h::list_resources(k, s, c, p)
-        }),
+        Action::List(k) => on(
+            filter,
+            move |State(s): S, Extension(c): C, p: Params, uri: Uri| {
+                h::list_resources(k, s, c, p, uri)
+            },
+        ),
         Action::Create(k) => on(
             filter,
             move |State(s): S, Extension(c): C, p: Params, JsonBody(b)| {
@@ -192,15 +197,19 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::InvokeAction(k) => on(filter, move |State(s): S, Extension(c): C, p: Params, q| {
             h::invoke_action(k, s, c, p, q)
         }),
-        Action::ListOperations(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
-            h::list_operations(k, s, c, p)
-        }),
+        Action::ListOperations(k) => on(
+            filter,
+            move |State(s): S, Extension(c): C, p: Params, uri: Uri| {
+                h::list_operations(k, s, c, p, uri)
+            },
+        ),
         Action::GetOperation(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
             h::get_operation(k, s, c, p)
         }),
-        Action::History(k) => on(filter, move |State(s): S, Extension(c): C, p: Params| {
-            h::history(k, s, c, p)
-        }),
+        Action::History(k) => on(
+            filter,
+            move |State(s): S, Extension(c): C, p: Params, uri: Uri| h::history(k, s, c, p, uri),
+        ),
         Action::Users(a) => crate::user_routes::method_router(a, filter),
         Action::Airlock(a) => crate::airlock_handlers::method_router(a, filter),
         Action::RegistryToken => on(filter, h::registry_token),

@@ -433,7 +433,41 @@ pub fn route_table() -> Vec<RouteSpec> {
         ("service", false, "the registry's name"),
         ("scope", false, "e.g. repository:tre/bundles/base:pull,push (repeatable)"),
     ];
+    for r in b.routes.iter_mut().filter(|r| is_paged(&r.action)) {
+        r.query.extend(PAGE_QUERY);
+    }
     b.routes
+}
+
+/// The query parameters of every paged list (the answer's `nextLink` carries them on).
+const PAGE_QUERY: [(&str, bool, &str); 2] = [
+    (
+        "page_size",
+        false,
+        "Items per page, 1-1000 (default 200); the answer's `nextLink` (and `Link: rel=\"next\"`) names the next page, absent on the last",
+    ),
+    (
+        "page_token",
+        false,
+        "Where to resume: only as found in the previous page's `nextLink`, for the same caller and list",
+    ),
+];
+
+/// Lists that answer in pages.
+fn is_paged(action: &Action) -> bool {
+    use crate::airlock_routes::AirlockAction as Air;
+    use crate::datasource_routes::DataSourceAction as Ds;
+    use crate::user_routes::UserAction as U;
+    matches!(
+        action,
+        Action::List(_)
+            | Action::ListOperations(_)
+            | Action::History(_)
+            | Action::MyOperations
+            | Action::Users(U::ListAssignments | U::ListUsers)
+            | Action::Airlock(Air::List | Air::MyRequests | Air::ReviewQueue)
+            | Action::DataSources(Ds::List)
+    )
 }
 
 /// The names of a route's path parameters, in order.

@@ -3,11 +3,9 @@
 //! `/assignable-users`, `/users/assign`) over the same stored assignments. Every one of them is
 //! for TRE admins and the workspace's owners.
 
-use std::collections::BTreeMap;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
@@ -18,7 +16,7 @@ use tre_core::app::{AppError, AssignRole, Caller};
 use tre_core::domain::WorkspaceRole;
 
 use crate::body::JsonBody;
-use crate::handlers::{param, params, ApiResult, Params};
+use crate::handlers::{page_request, paged, param, params, ApiResult, Params};
 use crate::problem::Problem;
 use crate::router::ApiState;
 use crate::routes::{Action, Builder, Reply, RouteGroup};
@@ -134,13 +132,21 @@ fn query<T>(q: Q<T>) -> Result<T, Problem> {
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("query: {e}")))
 }
 
-async fn list_assignments(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+async fn list_assignments(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
     let m = params(p)?;
-    let items = s
+    let page = page_request(&s, &c, &uri)?;
+    let got = s
         .app
-        .list_role_assignments(&c, param(&m, "workspaceId")?)
+        .list_role_assignments(&c, param(&m, "workspaceId")?, &page)
         .await?;
-    Ok(Json(json!({ "roleAssignments": items })).into_response())
+    Ok(paged(
+        &s,
+        &c,
+        &uri,
+        "roleAssignments",
+        got.items,
+        got.next.as_ref(),
+    ))
 }
 
 async fn assign(
@@ -171,19 +177,18 @@ async fn remove(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_users(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+async fn list_users(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
     let m = params(p)?;
-    let assignments = s
+    let page = page_request(&s, &c, &uri)?;
+    let got = s
         .app
-        .list_role_assignments(&c, param(&m, "workspaceId")?)
+        .workspace_principals(&c, param(&m, "workspaceId")?, &page)
         .await?;
-    let mut by_principal: BTreeMap<String, Vec<WorkspaceRole>> = BTreeMap::new();
-    for a in assignments {
-        by_principal.entry(a.principal_id).or_default().push(a.role);
-    }
-    let users: Vec<WorkspaceUser> = by_principal
+    let users: Vec<WorkspaceUser> = got
+        .items
         .into_iter()
-        .map(|(id, mut roles)| {
+        .map(|(id, assignments)| {
+            let mut roles: Vec<WorkspaceRole> = assignments.into_iter().map(|a| a.role).collect();
             roles.sort();
             let known = AssignableUser::new(&id, &c.principal);
             WorkspaceUser {
@@ -195,7 +200,7 @@ async fn list_users(State(s): S, Extension(c): C, p: Params) -> ApiResult {
             }
         })
         .collect();
-    Ok(Json(json!({ "users": users })).into_response())
+    Ok(paged(&s, &c, &uri, "users", users, got.next.as_ref()))
 }
 
 async fn list_roles(State(s): S, Extension(c): C, p: Params) -> ApiResult {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    TransactWriteItem,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +15,7 @@ use base64::Engine;
 use serde_json::Value;
 use tre_core::ports::{
     Condition, Item, Key, Page, PortError, PortResult, Query, Table, WriteOp, INDEX_GSI1,
+    MAX_GET_MANY,
 };
 
 use crate::errors::{backend, code};
@@ -22,6 +23,9 @@ use crate::errors::{backend, code};
 type Attrs = HashMap<String, AttributeValue>;
 
 const MAX_TRANSACTION_OPS: usize = 25;
+
+/// How often a batch get asks again for keys DynamoDB left unprocessed before giving up.
+const MAX_BATCH_GET_ROUNDS: u32 = 8;
 
 #[derive(Clone)]
 pub struct DynamoTable {
@@ -190,6 +194,70 @@ impl Table for DynamoTable {
             .await
             .map_err(|e| backend("get", e))?;
         out.item().map(Self::decode).transpose()
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        if keys.len() > MAX_GET_MANY {
+            return Err(PortError::Invalid(format!(
+                "at most {MAX_GET_MANY} keys in one get_many, not {}",
+                keys.len()
+            )));
+        }
+        for key in keys {
+            check_key(key)?;
+        }
+        if let [key] = keys {
+            return Ok(vec![self.get(key).await?]);
+        }
+        // BatchGetItem refuses a key listed twice: ask for each once, answer each as given.
+        let mut unique: Vec<&Key> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut found: HashMap<Key, Item> = HashMap::with_capacity(unique.len());
+        let mut pending: Vec<Attrs> = unique.into_iter().map(key_attrs).collect();
+        let mut round = 0u32;
+        while !pending.is_empty() {
+            let wanted = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                // As consistent as `get`: a read after a write sees it.
+                .consistent_read(true)
+                .build()
+                .map_err(|e| PortError::Invalid(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, wanted)
+                .send()
+                .await
+                .map_err(|e| backend("batch get", e))?;
+            for attrs in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let item = Self::decode(attrs)?;
+                found.insert(item.key.clone(), item);
+            }
+            // Keys DynamoDB did not get to (throughput, or 16 MB of answers) come back
+            // unprocessed: ask again, backing off, until none are left.
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                round += 1;
+                if round > MAX_BATCH_GET_ROUNDS {
+                    return Err(PortError::Backend(format!(
+                        "batch get: {} keys still unprocessed after {MAX_BATCH_GET_ROUNDS} retries",
+                        pending.len()
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10u64 << round.min(6))).await;
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn put(

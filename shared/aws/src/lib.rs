@@ -2,6 +2,7 @@
 //! ([`SqsQueue`]) and Step Functions ([`SfnWorkflows`]). Each passes the same contract suite as
 //! its embedded twin (`tre-testkit`), run against moto server in the tests.
 
+mod calls;
 mod dynamo;
 mod errors;
 mod s3;
@@ -10,6 +11,7 @@ mod secrets;
 mod sfn;
 mod sqs;
 
+pub use calls::{AwsCall, CallCount, CallCounter, CallTally};
 pub use dynamo::{create_table_if_missing, DynamoTable};
 pub use s3::S3ObjectStore;
 pub use secrets::SecretsManagerSecrets;
@@ -118,7 +120,15 @@ pub fn airlock_storage(
     conf: &aws_config::SdkConfig,
     bucket_prefix: &str,
 ) -> tre_core::app::AirlockStorage {
-    let client = aws_sdk_s3::Client::new(conf);
+    airlock_storage_on(conf, bucket_prefix, aws_sdk_s3::Client::new(conf))
+}
+
+/// [`airlock_storage`] on a given S3 client (e.g. one that counts its calls).
+pub fn airlock_storage_on(
+    conf: &aws_config::SdkConfig,
+    bucket_prefix: &str,
+    client: aws_sdk_s3::Client,
+) -> tre_core::app::AirlockStorage {
     tre_core::app::AirlockStorage::new(
         tre_core::domain::airlock::Stage::ALL
             .into_iter()

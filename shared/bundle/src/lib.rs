@@ -1,4 +1,4 @@
-//! Bundles (DESIGN.md section 3): a directory with a `bundle.yaml`, packaged as an OCI artifact
+//! Bundles: a directory with a `bundle.yaml`, packaged as an OCI artifact
 //! (artifactType `application/vnd.tre.bundle.v1`) whose config is the manifest as JSON and whose
 //! one layer is a deterministic tar.gz of the directory. Stored in an OCI image layout on disk or
 //! in any OCI Distribution registry, and always fetched by digest and verified.

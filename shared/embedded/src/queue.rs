@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 use tre_core::ports::{Queue, QueueMessage};
 use tre_core::{PortError, PortResult};
 
@@ -21,9 +21,13 @@ const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 const MAX_WAIT: Duration = Duration::from_secs(20);
 const MAX_BODY: usize = 256 * 1024;
-/// How often a long poll looks again when no send in this process woke it (other processes,
-/// delays and visibility timeouts expiring).
-const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How often a long poll looks again when nothing woke it. A send in this process, or in
+/// another process while this one listens on the data directory's doorbell, wakes it at
+/// once, and it sleeps exactly until the next delayed or in-flight message becomes visible;
+/// the poll is only a safety net (a lost ring). Without the doorbell (another process holds
+/// it, or no Unix sockets) sends from other processes are seen at the short interval.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+const POLL_WITHOUT_BELL: Duration = Duration::from_millis(100);
 
 /// Where messages go after too many receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,16 +71,21 @@ impl SqliteQueue {
         &self.name
     }
 
-    async fn try_receive(&self, max: usize, visibility: Duration) -> PortResult<Vec<QueueMessage>> {
+    /// Receive what is visible now; with nothing, also when the next message becomes visible
+    /// (ms since the epoch).
+    async fn try_receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> PortResult<(Vec<QueueMessage>, Option<i64>)> {
         let name = self.name.clone();
         let redrive = self.redrive.clone();
         let visibility_ms = visibility.as_millis() as i64;
-        self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_err)?;
+        let (out, next, dead_lettered) = self
+            .db
+            .write(move |tx| {
                 let now = now_ms();
+                let mut dead_lettered = false;
                 let mut out = Vec::new();
                 // Loop because messages moved to the DLQ leave room for others.
                 while out.len() < max {
@@ -109,6 +118,7 @@ impl SqliteQueue {
                             .map_err(sql_err)?;
                             tx.execute("DELETE FROM queue_messages WHERE seq = ?1", params![seq])
                                 .map_err(sql_err)?;
+                            dead_lettered = true;
                             continue;
                         }
                         let receipt = uuid::Uuid::new_v4().simple().to_string();
@@ -126,10 +136,24 @@ impl SqliteQueue {
                         });
                     }
                 }
-                tx.commit().map_err(sql_err)?;
-                Ok(out)
+                let next = if out.is_empty() {
+                    tx.prepare_cached(
+                        "SELECT MIN(visible_at) FROM queue_messages
+                         WHERE queue = ?1 AND visible_at > ?2",
+                    )
+                    .map_err(sql_err)?
+                    .query_row(params![name, now], |r| r.get::<_, Option<i64>>(0))
+                    .map_err(sql_err)?
+                } else {
+                    None
+                };
+                Ok((out, next, dead_lettered))
             })
-            .await
+            .await?;
+        if dead_lettered {
+            self.db.ring();
+        }
+        Ok((out, next))
     }
 }
 
@@ -148,17 +172,25 @@ impl Queue for SqliteQueue {
         let id = uuid::Uuid::new_v4().to_string();
         let (name, body, msg_id) = (self.name.clone(), body.to_string(), id.clone());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let now = now_ms();
-                conn.execute(
+                conn.prepare_cached(
                     "INSERT INTO queue_messages (queue, id, body, visible_at, sent_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![name, msg_id, body, now + delay.as_millis() as i64, now],
                 )
+                .map_err(sql_err)?
+                .execute(params![
+                    name,
+                    msg_id,
+                    body,
+                    now + delay.as_millis() as i64,
+                    now
+                ])
                 .map_err(sql_err)
             })
             .await?;
-        self.db.sent_notify().notify_waiters();
+        // Woken polls look again; for a delayed message they learn when it is due.
+        self.db.ring();
         Ok(id)
     }
 
@@ -177,15 +209,25 @@ impl Queue for SqliteQueue {
             ));
         }
         let deadline = Instant::now() + wait;
+        let poll = if !wait.is_zero() && self.db.listen() {
+            FALLBACK_POLL
+        } else {
+            POLL_WITHOUT_BELL
+        };
         loop {
             // Register interest before looking, so a send in between is not missed.
             let woken = self.db.sent_notify().notified();
-            let got = self.try_receive(max, visibility).await?;
+            let (got, next_visible) = self.try_receive(max, visibility).await?;
             let now = Instant::now();
             if !got.is_empty() || now >= deadline {
                 return Ok(got);
             }
-            let nap = (deadline - now).min(POLL_EVERY);
+            let mut nap = (deadline - now).min(poll);
+            if let Some(at) = next_visible {
+                // +1 ms: visibility is compared in whole milliseconds.
+                let due = Duration::from_millis((at - now_ms()).max(0) as u64 + 1);
+                nap = nap.min(due);
+            }
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep(nap) => {}
@@ -199,14 +241,13 @@ impl Queue for SqliteQueue {
         }
         let (name, receipt) = (self.name.clone(), receipt.to_string());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 // A stale or unknown receipt matches nothing: a no-op (see the module docs).
-                conn.execute(
-                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
-                    params![name, receipt],
-                )
-                .map_err(sql_err)
-                .map(|_| ())
+                conn.prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2")
+                    .map_err(sql_err)?
+                    .execute(params![name, receipt])
+                    .map_err(sql_err)
+                    .map(|_| ())
             })
             .await
     }
@@ -218,7 +259,7 @@ impl Queue for SqliteQueue {
         let (name, receipt_s) = (self.name.clone(), receipt.to_string());
         let changed = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let now = now_ms();
                 let seq: Option<i64> = conn
                     .query_row(
@@ -244,7 +285,7 @@ impl Queue for SqliteQueue {
             )));
         }
         if visibility.is_zero() {
-            self.db.sent_notify().notify_waiters();
+            self.db.ring();
         }
         Ok(())
     }

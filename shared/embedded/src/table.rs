@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use tre_core::ports::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};
 use tre_core::{PortError, PortResult};
@@ -49,15 +49,13 @@ fn validate_put(key: &Key, index: Option<&Key>, body: &Value) -> PortResult<()> 
     Ok(())
 }
 
-fn current_version(tx: &Transaction<'_>, key: &Key) -> PortResult<Option<u64>> {
-    tx.query_row(
-        "SELECT version FROM items WHERE pk = ?1 AND sk = ?2",
-        params![key.pk, key.sk],
-        |r| r.get::<_, i64>(0),
-    )
-    .optional()
-    .map(|v| v.map(|v| v as u64))
-    .map_err(sql_err)
+fn current_version(tx: &Connection, key: &Key) -> PortResult<Option<u64>> {
+    tx.prepare_cached("SELECT version FROM items WHERE pk = ?1 AND sk = ?2")
+        .map_err(sql_err)?
+        .query_row(params![key.pk, key.sk], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|v| v.map(|v| v as u64))
+        .map_err(sql_err)
 }
 
 fn holds(condition: Condition, current: Option<u64>) -> bool {
@@ -76,36 +74,36 @@ fn describe(condition: Condition, current: Option<u64>) -> String {
     format!("required {condition:?}, item is {now}")
 }
 
+/// The body as stored. Serialised by the caller, not on the writer: the one writer thread
+/// then only runs SQL, and the body is not deep-copied to get there.
+fn body_text(body: &Value) -> PortResult<String> {
+    serde_json::to_string(body).map_err(|e| PortError::Invalid(format!("item body: {e}")))
+}
+
 fn write_put(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &Key,
     index: Option<&Key>,
-    body: &Value,
+    text: &str,
     current: Option<u64>,
 ) -> PortResult<u64> {
     let version = current.unwrap_or(0) + 1;
-    let text =
-        serde_json::to_string(body).map_err(|e| PortError::Invalid(format!("item body: {e}")))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO items (pk, sk, ipk, isk, body, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (pk, sk) DO UPDATE SET ipk = excluded.ipk, isk = excluded.isk,
              body = excluded.body, version = excluded.version",
-        params![
-            key.pk,
-            key.sk,
-            index.map(|k| k.pk.as_str()),
-            index.map(|k| k.sk.as_str()),
-            text,
-            version as i64
-        ],
     )
+    .map_err(sql_err)?
+    .execute(params![
+        key.pk,
+        key.sk,
+        index.map(|k| k.pk.as_str()),
+        index.map(|k| k.sk.as_str()),
+        text,
+        version as i64
+    ])
     .map_err(sql_err)?;
     Ok(version)
-}
-
-fn immediate(conn: &mut rusqlite::Connection) -> PortResult<Transaction<'_>> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_err)
 }
 
 fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Key, Option<Key>, String, i64)> {
@@ -221,17 +219,63 @@ fn run_query(conn: &mut rusqlite::Connection, q: &Query) -> PortResult<Page> {
     Ok(Page { items, next })
 }
 
-fn run_transact(conn: &mut rusqlite::Connection, ops: &[WriteOp]) -> PortResult<Vec<u64>> {
-    let tx = immediate(conn)?;
+/// A `WriteOp` with its body already serialised.
+enum Op {
+    Put {
+        key: Key,
+        index: Option<Key>,
+        text: String,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
+}
+
+fn prepare_ops(ops: &[WriteOp]) -> PortResult<Vec<Op>> {
+    ops.iter()
+        .map(|op| {
+            Ok(match op {
+                WriteOp::Put {
+                    key,
+                    index,
+                    body,
+                    condition,
+                } => Op::Put {
+                    key: key.clone(),
+                    index: index.clone(),
+                    text: body_text(body)?,
+                    condition: *condition,
+                },
+                WriteOp::Delete { key, condition } => Op::Delete {
+                    key: key.clone(),
+                    condition: *condition,
+                },
+                WriteOp::Check { key, condition } => Op::Check {
+                    key: key.clone(),
+                    condition: *condition,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Runs inside the writer's transaction (see `Db::write`): an error undoes every op.
+fn run_transact(tx: &Connection, ops: &[Op]) -> PortResult<Vec<u64>> {
     // Check every condition against the state before the transaction, then apply.
     let mut current = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         let (key, condition) = match op {
-            WriteOp::Put { key, condition, .. }
-            | WriteOp::Delete { key, condition }
-            | WriteOp::Check { key, condition } => (key, *condition),
+            Op::Put { key, condition, .. }
+            | Op::Delete { key, condition }
+            | Op::Check { key, condition } => (key, *condition),
         };
-        let cur = current_version(&tx, key)?;
+        let cur = current_version(tx, key)?;
         if !holds(condition, cur) {
             return Err(PortError::ConditionFailed(format!(
                 "transaction op {i} ({}/{}): {}",
@@ -245,21 +289,19 @@ fn run_transact(conn: &mut rusqlite::Connection, ops: &[WriteOp]) -> PortResult<
     let mut out = Vec::with_capacity(ops.len());
     for (op, cur) in ops.iter().zip(current) {
         match op {
-            WriteOp::Put {
-                key, index, body, ..
-            } => out.push(write_put(&tx, key, index.as_ref(), body, cur)?),
-            WriteOp::Delete { key, .. } => {
-                tx.execute(
-                    "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-                    params![key.pk, key.sk],
-                )
-                .map_err(sql_err)?;
+            Op::Put {
+                key, index, text, ..
+            } => out.push(write_put(tx, key, index.as_ref(), text, cur)?),
+            Op::Delete { key, .. } => {
+                tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+                    .map_err(sql_err)?
+                    .execute(params![key.pk, key.sk])
+                    .map_err(sql_err)?;
                 out.push(0);
             }
-            WriteOp::Check { .. } => out.push(0),
+            Op::Check { .. } => out.push(0),
         }
     }
-    tx.commit().map_err(sql_err)?;
     Ok(out)
 }
 
@@ -303,12 +345,12 @@ impl Table for SqliteTable {
         self.db
             .call(move |conn| {
                 let row = conn
-                    .query_row(
+                    .prepare_cached(
                         "SELECT pk, sk, ipk, isk, body, version FROM items
                          WHERE pk = ?1 AND sk = ?2",
-                        params![key.pk, key.sk],
-                        row_to_item,
                     )
+                    .map_err(sql_err)?
+                    .query_row(params![key.pk, key.sk], row_to_item)
                     .optional()
                     .map_err(sql_err)?;
                 row.map(to_item).transpose()
@@ -324,11 +366,10 @@ impl Table for SqliteTable {
         condition: Condition,
     ) -> PortResult<u64> {
         validate_put(key, index, body)?;
-        let (key, index, body) = (key.clone(), index.cloned(), body.clone());
+        let (key, index, text) = (key.clone(), index.cloned(), body_text(body)?);
         self.db
-            .call(move |conn| {
-                let tx = immediate(conn)?;
-                let cur = current_version(&tx, &key)?;
+            .write(move |tx| {
+                let cur = current_version(tx, &key)?;
                 if !holds(condition, cur) {
                     return Err(PortError::ConditionFailed(format!(
                         "put {}/{}: {}",
@@ -337,9 +378,7 @@ impl Table for SqliteTable {
                         describe(condition, cur)
                     )));
                 }
-                let version = write_put(&tx, &key, index.as_ref(), &body, cur)?;
-                tx.commit().map_err(sql_err)?;
-                Ok(version)
+                write_put(tx, &key, index.as_ref(), &text, cur)
             })
             .await
     }
@@ -348,9 +387,8 @@ impl Table for SqliteTable {
         validate_key("key", key)?;
         let key = key.clone();
         self.db
-            .call(move |conn| {
-                let tx = immediate(conn)?;
-                let cur = current_version(&tx, &key)?;
+            .write(move |tx| {
+                let cur = current_version(tx, &key)?;
                 if !holds(condition, cur) {
                     return Err(PortError::ConditionFailed(format!(
                         "delete {}/{}: {}",
@@ -359,12 +397,11 @@ impl Table for SqliteTable {
                         describe(condition, cur)
                     )));
                 }
-                tx.execute(
-                    "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-                    params![key.pk, key.sk],
-                )
-                .map_err(sql_err)?;
-                tx.commit().map_err(sql_err)
+                tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+                    .map_err(sql_err)?
+                    .execute(params![key.pk, key.sk])
+                    .map_err(sql_err)?;
+                Ok(())
             })
             .await
     }
@@ -379,7 +416,7 @@ impl Table for SqliteTable {
 
     async fn transact(&self, ops: &[WriteOp]) -> PortResult<Vec<u64>> {
         validate_ops(ops)?;
-        let ops = ops.to_vec();
-        self.db.call(move |conn| run_transact(conn, &ops)).await
+        let ops = prepare_ops(ops)?;
+        self.db.write(move |tx| run_transact(tx, &ops)).await
     }
 }

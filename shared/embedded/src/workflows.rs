@@ -4,7 +4,7 @@
 //! [`RecordedWorkflows::register_task_token`].
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 use tre_core::ports::{Execution, ExecutionStatus, Workflows};
 use tre_core::{PortError, PortResult};
@@ -45,7 +45,7 @@ impl RecordedWorkflows {
         self.describe_execution(execution_id).await?;
         let (id, token) = (execution_id.to_string(), token.to_string());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 let n = conn
                     .execute(
                         "INSERT INTO recorded_task_tokens (token, execution_id) VALUES (?1, ?2)
@@ -113,10 +113,7 @@ impl RecordedWorkflows {
             cause.map(str::to_string),
         );
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_err)?;
+            .write(move |tx| {
                 let current: Option<String> = tx
                     .query_row(
                         "SELECT status FROM recorded_executions WHERE id = ?1",
@@ -138,7 +135,7 @@ impl RecordedWorkflows {
                     params![status_text, output, error, cause, id],
                 )
                 .map_err(sql_err)?;
-                tx.commit().map_err(sql_err)
+                Ok(())
             })
             .await
     }
@@ -153,10 +150,7 @@ impl RecordedWorkflows {
     ) -> PortResult<()> {
         let token = token.to_string();
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_err)?;
+            .write(move |tx| {
                 let current: Option<Option<String>> = tx
                     .query_row(
                         "SELECT outcome FROM recorded_task_tokens WHERE token = ?1",
@@ -180,7 +174,7 @@ impl RecordedWorkflows {
                     params![outcome, output, error, cause, token],
                 )
                 .map_err(sql_err)?;
-                tx.commit().map_err(sql_err)
+                Ok(())
             })
             .await
     }
@@ -227,10 +221,7 @@ impl Workflows for RecordedWorkflows {
             id.clone(),
         );
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql_err)?;
+            .write(move |tx| {
                 let existing: Option<String> = tx
                     .query_row(
                         "SELECT input FROM recorded_executions WHERE id = ?1",
@@ -255,7 +246,7 @@ impl Workflows for RecordedWorkflows {
                     params![id2, sm, name, input.to_string(), now_ms()],
                 )
                 .map_err(sql_err)?;
-                tx.commit().map_err(sql_err)
+                Ok(())
             })
             .await?;
         Ok(id)

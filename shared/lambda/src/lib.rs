@@ -21,6 +21,8 @@ pub const ENV_DATA_DIR: &str = "TRE_DATA_DIR";
 pub const ENV_OBJECTS_URL: &str = "TRE_OBJECTS_URL";
 pub const ENV_REGISTRY_TOKEN_KEY: &str = "TRE_REGISTRY_TOKEN_KEY";
 pub const ENV_REGISTRY_SERVICE: &str = "TRE_REGISTRY_SERVICE";
+/// Signs list pages' continuation tokens (base64, 32+ bytes); every API function shares it.
+pub const ENV_PAGE_TOKEN_KEY: &str = "TRE_PAGE_TOKEN_KEY";
 /// The OIDC issuer and audience API Gateway's authorizer checks, told to clients by
 /// `/api/.metadata` (the authorizer, not this code, enforces them).
 pub const ENV_OIDC_ISSUER: &str = "TRE_OIDC_ISSUER";
@@ -55,6 +57,8 @@ pub struct Settings {
     pub registry_token_key: Option<String>,
     /// `TRE_REGISTRY_SERVICE`.
     pub registry_service: Option<String>,
+    /// `TRE_PAGE_TOKEN_KEY` (base64).
+    pub page_token_key: Option<String>,
     /// `TRE_OIDC_ISSUER`, `TRE_OIDC_AUDIENCE`.
     pub oidc_issuer: Option<String>,
     pub oidc_audience: Option<String>,
@@ -88,6 +92,7 @@ impl Settings {
             airlock_bucket_prefix: get(tre_aws::ENV_AIRLOCK_BUCKET_PREFIX),
             registry_token_key: get(ENV_REGISTRY_TOKEN_KEY),
             registry_service: get(ENV_REGISTRY_SERVICE),
+            page_token_key: get(ENV_PAGE_TOKEN_KEY),
             oidc_issuer: get(ENV_OIDC_ISSUER),
             oidc_audience: get(ENV_OIDC_AUDIENCE),
             roles_claim: get(tre_auth::ENV_ROLES_CLAIM),
@@ -117,6 +122,21 @@ impl Settings {
             _ => None,
         })
         .map_err(|e| WiringError::Config(e.to_string()))
+    }
+
+    /// The key of list page tokens. Unset, each process draws its own: tokens then work only
+    /// against the instance that issued them, so deployments set it.
+    pub fn page_tokens(&self) -> Result<Option<tre_core::app::PageTokens>, WiringError> {
+        use base64::Engine;
+        let Some(raw) = &self.page_token_key else {
+            return Ok(None);
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| WiringError::Config(format!("{ENV_PAGE_TOKEN_KEY} is not base64: {e}")))?;
+        tre_core::app::PageTokens::new(key)
+            .map(Some)
+            .map_err(|e| WiringError::Config(format!("{ENV_PAGE_TOKEN_KEY}: {e}")))
     }
 
     /// The registry's token key, where a registry is deployed.
@@ -190,6 +210,9 @@ pub fn app_from_settings(
     if let Some(key) = settings.registry_token_key()? {
         app = app.with_bundle_tokens(Arc::new(tre_bundle::RegistryPullTokens::new(key)));
     }
+    if let Some(tokens) = settings.page_tokens()? {
+        app = app.with_page_tokens(tokens);
+    }
     Ok(app)
 }
 
@@ -198,9 +221,10 @@ fn embedded_app(settings: &Settings) -> Result<App, WiringError> {
         .data_dir
         .as_deref()
         .ok_or_else(|| WiringError::Config(format!("{ENV_DATA_DIR} is not set")))?;
-    let db = tre_embedded::Db::open(dir).map_err(|e| WiringError::Backend(e.to_string()))?;
+    // One database handle (its connections, schema check and writer thread) serves all.
     let embedded =
         tre_embedded::Embedded::open(dir).map_err(|e| WiringError::Backend(e.to_string()))?;
+    let db = embedded.db().clone();
     // Links point at the local stack serving this directory (`tre dev`), by default.
     let base = settings
         .objects_url
@@ -209,12 +233,16 @@ fn embedded_app(settings: &Settings) -> Result<App, WiringError> {
     let airlock = embedded
         .airlock_storage(&base)
         .map_err(|e| WiringError::Backend(e.to_string()))?;
-    Ok(App::new(
+    let mut app = App::new(
         Arc::new(tre_embedded::SqliteTable::new(db.clone())),
         Arc::new(tre_embedded::RecordedWorkflows::new(db)),
     )
     .with_airlock(airlock)
-    .with_datasource_networks(settings.datasource_networks()?))
+    .with_datasource_networks(settings.datasource_networks()?);
+    if let Some(tokens) = settings.page_tokens()? {
+        app = app.with_page_tokens(tokens);
+    }
+    Ok(app)
 }
 
 /// The router one API Lambda serves: API Gateway's verified claims mapped as the settings say,
@@ -332,6 +360,8 @@ pub const AWS_ENV_VARS: &[&str] = &[
     // The registry's token realm (GET /api/registry/token) signs with this key.
     "TRE_REGISTRY_TOKEN_KEY",
     "TRE_REGISTRY_SERVICE",
+    // List pages' continuation tokens must verify on every instance of every API function.
+    ENV_PAGE_TOKEN_KEY,
 ];
 
 #[cfg(test)]
@@ -380,6 +410,32 @@ mod tests {
         assert_eq!(mapping.group_roles.len(), 1);
         let key = s.registry_token_key().unwrap().expect("a key");
         assert_eq!(key.service(), "tre-registry");
+    }
+
+    #[test]
+    fn the_page_token_key_is_base64_of_32_bytes_or_more() {
+        assert!(settings(&[]).page_tokens().unwrap().is_none());
+        let key = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+        let a = settings(&[(ENV_PAGE_TOKEN_KEY, key)])
+            .page_tokens()
+            .unwrap()
+            .unwrap();
+        let b = settings(&[(ENV_PAGE_TOKEN_KEY, key)])
+            .page_tokens()
+            .unwrap()
+            .unwrap();
+        // Two functions configured alike accept each other's tokens.
+        let pos = tre_core::app::PagePosition::default();
+        let token = a.seal("alice", "/api/workspaces", &pos);
+        assert_eq!(b.open("alice", "/api/workspaces", &token).unwrap(), pos);
+        assert!(settings(&[(ENV_PAGE_TOKEN_KEY, "not base64!")])
+            .page_tokens()
+            .is_err());
+        // 31 bytes.
+        let short = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw==";
+        assert!(settings(&[(ENV_PAGE_TOKEN_KEY, short)])
+            .page_tokens()
+            .is_err());
     }
 
     #[test]

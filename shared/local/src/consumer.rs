@@ -1,11 +1,18 @@
 //! The local status consumer: what the status-consumer Lambda does in AWS, as a loop over the
 //! embedded queue. A message that cannot be applied becomes visible again after the visibility
 //! timeout and, after `MAX_RECEIVES` receives, moves to the dead-letter queue.
+//!
+//! The long poll returns as soon as a message is sent (a runner process rings the data
+//! directory's doorbell), so a report lands within the time it takes to apply it. A batch is
+//! applied one operation after another only within an operation (its messages' order and
+//! conditional writes stay as they were); different operations are applied side by side, so a
+//! burst of runners does not queue behind one store round trip after another.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 use tre_core::app::{App, StatusQueueMessage};
 use tre_core::ports::Queue;
 
@@ -25,13 +32,52 @@ pub(crate) async fn drain(app: &App, queue: &Arc<dyn Queue>, retry_after: Durati
                 return;
             }
         };
-        for m in messages {
-            handle(app, queue, m).await;
-        }
+        handle_batch(app, queue, messages).await;
     }
 }
 
+/// Which messages must be applied in order: those of one operation. Other kinds of messages
+/// (executions that ended, airlock and data source reports) keep one sequence of their own.
+fn order_key(m: &tre_core::ports::QueueMessage) -> Option<String> {
+    match StatusQueueMessage::parse(&m.body) {
+        Ok(StatusQueueMessage::Status(s)) => Some(s.operation_id),
+        _ => None,
+    }
+}
+
+async fn handle_batch(
+    app: &App,
+    queue: &Arc<dyn Queue>,
+    messages: Vec<tre_core::ports::QueueMessage>,
+) {
+    if messages.len() == 1 {
+        for m in messages {
+            handle(app, queue, m).await;
+        }
+        return;
+    }
+    let mut groups: Vec<(Option<String>, Vec<tre_core::ports::QueueMessage>)> = Vec::new();
+    for m in messages {
+        let key = order_key(&m);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(m),
+            None => groups.push((key, vec![m])),
+        }
+    }
+    futures::future::join_all(groups.into_iter().map(|(_, group)| async move {
+        for m in group {
+            handle(app, queue, m).await;
+        }
+    }))
+    .await;
+}
+
 async fn handle(app: &App, queue: &Arc<dyn Queue>, m: tre_core::ports::QueueMessage) {
+    let span = tracing::debug_span!("status_message", message_id = %m.id);
+    handle_in(app, queue, m).instrument(span).await
+}
+
+async fn handle_in(app: &App, queue: &Arc<dyn Queue>, m: tre_core::ports::QueueMessage) {
     let applied = match StatusQueueMessage::parse(&m.body) {
         Ok(msg) => app
             .apply_queue_message(&msg)
@@ -77,8 +123,6 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        for m in messages {
-            handle(&app, &queue, m).await;
-        }
+        handle_batch(&app, &queue, messages).await;
     }
 }

@@ -72,6 +72,10 @@ pub struct DevOptions {
     /// `TRE_DATASOURCE_ALLOWED_NETWORKS`. None by default; tests whose sources are servers on
     /// loopback allow loopback here, and `tre dev` allows it by its own default.
     pub datasource_allowed_networks: tre_core::domain::datasource::AllowedNetworks,
+    /// Most runner processes at once (Fargate's task quota in AWS); more tasks wait for a
+    /// slot in the order they came. A burst of operations then runs at the machine's pace
+    /// instead of starting a thousand processes that fight for its cores and memory.
+    pub max_running_tasks: usize,
 }
 
 impl DevOptions {
@@ -86,6 +90,7 @@ impl DevOptions {
             storage_root: None,
             registry_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             datasource_allowed_networks: Default::default(),
+            max_running_tasks: default_max_running_tasks(),
         }
     }
 
@@ -95,6 +100,14 @@ impl DevOptions {
         o.status_retry_after = Duration::from_secs(1);
         o
     }
+}
+
+/// Four runner processes per core: a runner mostly waits on process start and I/O, so a few
+/// per core keep every core busy, and no more than that are held in memory.
+fn default_max_running_tasks() -> usize {
+    4 * std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 pub struct DevStack {
@@ -161,6 +174,7 @@ impl DevStack {
             &api_url,
             registry_tokens.clone(),
             &opts.datasource_allowed_networks,
+            opts.max_running_tasks,
         )?;
         let app = store.app();
         // What runners reported before a restart lands first; then executions that were
@@ -350,6 +364,26 @@ impl Drop for DevStack {
 
 /// The name the local registry's tokens are issued for.
 pub const REGISTRY_SERVICE: &str = "tre-registry";
+
+/// The key of list page tokens, kept in the data directory (made on first use) so the
+/// tokens a client holds survive a restart.
+pub(crate) fn page_tokens(data_dir: &Path) -> Result<tre_core::app::PageTokens, DevError> {
+    let path = data_dir.join("page-token.key");
+    let key = match std::fs::read(&path) {
+        Ok(k) if k.len() >= tre_core::app::PAGE_TOKEN_KEY_MIN_BYTES => k,
+        _ => {
+            let k: Vec<u8> = (0..3)
+                .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
+                .collect();
+            std::fs::write(&path, &k).map_err(|source| DevError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+            k
+        }
+    };
+    tre_core::app::PageTokens::new(key).map_err(DevError::Store)
+}
 
 /// The registry token key of a data directory, made on first use.
 fn registry_token_key(

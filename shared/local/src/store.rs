@@ -36,6 +36,7 @@ impl EmbeddedStore {
         api_url: &str,
         registry_tokens: tre_auth::registry_token::RegistryTokenKey,
         datasource_networks: &tre_core::domain::datasource::AllowedNetworks,
+        max_running_tasks: usize,
     ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
         let table = Arc::new(embedded.table());
@@ -60,6 +61,7 @@ impl EmbeddedStore {
                 ),
             ],
             tasks: tasks.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(max_running_tasks.max(1))),
         });
         let queues = embedded.clone();
         let sqs = Arc::new(SqsSendMessage::new(Arc::new(move |name: &str| {
@@ -94,7 +96,8 @@ impl EmbeddedStore {
             .with_bundle_tokens(Arc::new(tre_bundle::RegistryPullTokens::new(
                 registry_tokens,
             )))
-            .with_datasource_networks(datasource_networks.clone());
+            .with_datasource_networks(datasource_networks.clone())
+            .with_page_tokens(crate::page_tokens(data_dir)?);
         let _ = listener.app.set(app.clone());
         Ok(Self {
             db_path: embedded.db().path().to_path_buf(),

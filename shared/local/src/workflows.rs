@@ -106,6 +106,8 @@ pub(crate) struct EcsRunTask {
     /// Environment every task gets locally (where the store is, where artefacts go).
     pub base_env: Vec<(String, String)>,
     pub tasks: Arc<Mutex<HashMap<String, RunningTask>>>,
+    /// One permit per runner process that may run now (held until the process exits).
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn override_env(params: &Value) -> Result<Vec<(String, String)>, TaskError> {
@@ -167,6 +169,13 @@ impl Integration for EcsRunTask {
                 .unwrap_or_default()
         };
         let task_id = uuid::Uuid::new_v4().simple().to_string();
+        // Like a Fargate task waiting for capacity: the state's timeout runs meanwhile.
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| {
+            TaskError::new(
+                "ECS.ServerException",
+                format!("the local stack is stopping: no {what} is started"),
+            )
+        })?;
         let mut cmd = tokio::process::Command::new(&runner.program);
         cmd.args(&runner.args)
             .envs(self.base_env.iter().cloned())
@@ -180,6 +189,7 @@ impl Integration for EcsRunTask {
         if let Some(token) = &ctx.task_token {
             cmd.env("TRE_TASK_TOKEN", token);
         }
+        let started = std::time::Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
             TaskError::new(
                 "ECS.ServerException",
@@ -228,7 +238,7 @@ impl Integration for EcsRunTask {
         if !resource.ends_with(".sync") {
             // Fire and forget (or wait for the task token): the process runs on by itself.
             tokio::spawn(async move {
-                let _keep = _forget;
+                let _keep = (_forget, slot);
                 let _ = child.wait().await;
             });
             return Ok(description);
@@ -239,9 +249,11 @@ impl Integration for EcsRunTask {
                 format!("lost the {what} process: {e}"),
             )
         })?;
+        drop(slot);
         for f in forwarders {
             let _ = f.await;
         }
+        tracing::debug!(operation_id = %task.operation_id, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "{what} exited");
         let said = last_error.lock().map(|s| s.clone()).unwrap_or_default();
         let explain = |what: String| {
             if said.is_empty() {

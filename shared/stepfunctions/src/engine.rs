@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
+use tracing::Instrument;
 
 use crate::definition::{Catcher, Kind, Retrier, Seconds, State, StateMachine, Text, WaitFor};
 use crate::payload::{render, Failure};
@@ -298,7 +299,11 @@ impl Engine {
                     )
                     .await;
                 }
-                let step = self.run_state(&current, state, data, exec).await?;
+                let span = tracing::debug_span!("state", state = %current);
+                let step = self
+                    .run_state(&current, state, data, exec)
+                    .instrument(span)
+                    .await?;
                 if self.observer.is_some() {
                     let output = match &step {
                         Step::Next(_, out) | Step::End(out) => out.clone(),

@@ -1,4 +1,4 @@
-//! A local Step Functions engine (DESIGN.md section 3). It executes Amazon States Language
+//! A local Step Functions engine. It executes Amazon States Language
 //! definitions (JSONPath query language) unchanged: Pass, Task, Choice, Wait, Succeed, Fail,
 //! Parallel, Map; InputPath, Parameters/ItemSelector (with `.$` keys and the `$$` context
 //! object), ResultSelector, ResultPath, OutputPath; intrinsic functions; Retry and Catch;

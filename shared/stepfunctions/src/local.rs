@@ -67,7 +67,8 @@ impl Observer for TableHistory {
         let mut body = serde_json::to_value(&event).unwrap_or(Value::Null);
         body["timestamp"] = json!(Utc::now().to_rfc3339());
         let key = Key::new(exec_pk(execution_id), format!("EV#{n:08}"));
-        if let Err(e) = self.table.put(&key, None, &body, Condition::Absent).await {
+        let put = self.table.put(&key, None, &body, Condition::Absent);
+        if let Err(e) = put.instrument(tracing::debug_span!("history_event")).await {
             tracing::warn!(execution_id, error = %e, "could not record a history event");
         }
     }
@@ -333,7 +334,8 @@ impl Workflows for LocalWorkflows {
         let task = tokio::spawn(
             async move {
             let outcome = inner.engine.execute(&machine, &machine_arn, &exec_id, &exec_name, input).await;
-            if let Err(e) = inner.finish(&exec_id, outcome).await {
+            let finish = inner.finish(&exec_id, outcome).instrument(tracing::debug_span!("finish_execution"));
+            if let Err(e) = finish.await {
                 tracing::error!(execution = %exec_name, error = %e, "could not record the end of an execution");
             }
             if let Ok(mut r) = inner.running.lock() {

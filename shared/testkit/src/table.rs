@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tre_core::ports::{Condition, Key, Query, Table, WriteOp, INDEX_GSI1};
+use tre_core::ports::{Condition, Key, Query, Table, WriteOp, INDEX_GSI1, MAX_GET_MANY};
 use tre_core::PortError;
 
 fn fail(case: &str, msg: impl std::fmt::Display) -> ! {
@@ -31,6 +31,7 @@ pub async fn run(table: Arc<dyn Table>) {
     index_with_tied_sort_keys(t, &p).await;
     transact_success(t, &p).await;
     transact_rollback(t, &p).await;
+    get_many(t, &p).await;
 }
 
 async fn get_missing(t: &dyn Table, p: &str) {
@@ -449,6 +450,91 @@ async fn transact_rollback(t: &dyn Table, p: &str) {
         other => fail(
             "transact rollback",
             format!("a delete of a failed transaction was applied: {other:?}"),
+        ),
+    }
+}
+
+/// A batch read answers each key in order, as `get` would, missing ones included.
+async fn get_many(t: &dyn Table, p: &str) {
+    let case = "get many";
+    match t.get_many(&[]).await {
+        Ok(v) if v.is_empty() => {}
+        other => fail(case, format!("no keys: expected no answers, got {other:?}")),
+    }
+    let a = Key::new(format!("{p}#many"), "a");
+    let b = Key::new(format!("{p}#many"), "b");
+    let c = Key::new(format!("{p}#many2"), "c");
+    let missing = Key::new(format!("{p}#many"), "zz");
+    let ix = Key::new(format!("{p}#manyix"), "s");
+    t.put(&a, Some(&ix), &json!({"n": "a"}), Condition::Absent)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    t.put(&b, None, &json!({"n": "b"}), Condition::Absent)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    t.put(&b, None, &json!({"n": "b2"}), Condition::Version(1))
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    t.put(&c, None, &json!({"n": "c"}), Condition::Absent)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    // Out of key order, with a missing key and a key given twice.
+    let asked = [c.clone(), missing.clone(), b.clone(), a.clone(), c.clone()];
+    let got = t.get_many(&asked).await.unwrap_or_else(|e| fail(case, e));
+    if got.len() != asked.len() {
+        fail(case, format!("{} keys, {} answers", asked.len(), got.len()));
+    }
+    for (key, answer) in asked.iter().zip(&got) {
+        let single = t.get(key).await.unwrap_or_else(|e| fail(case, e));
+        if answer != &single {
+            fail(
+                case,
+                format!(
+                    "{}/{}: batch read {answer:?}, get {single:?}",
+                    key.pk, key.sk
+                ),
+            );
+        }
+    }
+    let body = |i: usize| got[i].as_ref().map(|it| it.body["n"].clone());
+    if body(0) != Some(json!("c")) || body(1).is_some() || body(2) != Some(json!("b2")) {
+        fail(case, format!("answers out of order or wrong: {got:?}"));
+    }
+    if got[2].as_ref().map(|it| it.version) != Some(2) {
+        fail(
+            case,
+            format!("the latest version must be read: {:?}", got[2]),
+        );
+    }
+    if got[3].as_ref().and_then(|it| it.index.clone()) != Some(ix) {
+        fail(case, format!("the index key must be read: {:?}", got[3]));
+    }
+    // A write just made is seen (the reads are as consistent as `get`).
+    t.delete(&a, Condition::Exists)
+        .await
+        .unwrap_or_else(|e| fail(case, e));
+    match t.get_many(std::slice::from_ref(&a)).await {
+        Ok(v) if v == vec![None] => {}
+        other => fail(
+            case,
+            format!("a deleted item must read as missing, got {other:?}"),
+        ),
+    }
+    // The most keys at once, and one more is refused.
+    let most: Vec<Key> = (0..MAX_GET_MANY)
+        .map(|i| Key::new(format!("{p}#manymax"), format!("{i:03}")))
+        .collect();
+    match t.get_many(&most).await {
+        Ok(v) if v.len() == MAX_GET_MANY && v.iter().all(Option::is_none) => {}
+        other => fail(case, format!("{MAX_GET_MANY} missing keys: got {other:?}")),
+    }
+    let mut too_many = most;
+    too_many.push(b);
+    match t.get_many(&too_many).await {
+        Err(PortError::Invalid(_)) => {}
+        other => fail(
+            case,
+            format!("{} keys: expected Invalid, got {other:?}", MAX_GET_MANY + 1),
         ),
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use super::paging::{PageRequest, Paged, Walk};
 use super::{authz, keys, App, AppError, AppResult, Caller};
 use crate::domain::airlock::{
     actor, allowed_actions, next_status, object_key, validate_file_name, AirlockFile,
@@ -75,7 +76,7 @@ pub struct AddAirlockFile {
     pub name: String,
     /// The file's size in bytes: above `MULTIPART_PART_BYTES` the upload is split into parts,
     /// each with its own link (S3 takes at most 5 GiB in one PUT).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::airlock_upload::whole_number_opt")]
     pub size: Option<u64>,
 }
 
@@ -381,45 +382,49 @@ impl App {
         Ok(Self::view(req, caller, &roles))
     }
 
+    /// A page of a workspace's requests that the filter keeps. Pages follow the store's order
+    /// (request ids); the filter's order sorts each page.
     pub async fn list_airlock_requests(
         &self,
         caller: &Caller,
         ws: &str,
         filter: &super::RequestFilter,
-    ) -> AppResult<Vec<AirlockRequestView>> {
+        page: &PageRequest,
+    ) -> AppResult<Paged<AirlockRequestView>> {
         let roles = self.airlock_roles(caller, ws).await?;
-        let found = filter.apply(self.requests_of(ws).await?);
-        Ok(found
-            .into_iter()
-            .map(|r| Self::view(r, caller, &roles))
-            .collect())
+        let mut found = self.requests_page(ws, page, |r| filter.keeps(r)).await?;
+        found.items = filter.apply(found.items);
+        Ok(found.map(|r| Self::view(r, caller, &roles)))
     }
 
-    pub(super) async fn requests_of(&self, ws: &str) -> AppResult<Vec<AirlockRequest>> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .table
-                .query(&Query {
-                    pk: keys::roles_pk(ws),
-                    sk_prefix: Some(keys::AIRLOCK_REQUEST_PREFIX.into()),
-                    cursor,
-                    ..Default::default()
-                })
-                .await?;
-            for item in page.items {
+    /// A page of a workspace's requests that `keep` keeps, in the store's (request id) order.
+    pub(super) async fn requests_page(
+        &self,
+        ws: &str,
+        page: &PageRequest,
+        keep: impl Fn(&AirlockRequest) -> bool,
+    ) -> AppResult<Paged<AirlockRequest>> {
+        let mut walk = Walk::new(
+            Query {
+                pk: keys::roles_pk(ws),
+                sk_prefix: Some(keys::AIRLOCK_REQUEST_PREFIX.into()),
+                ..Default::default()
+            },
+            page,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if !walk.fresh(&item) {
+                    continue;
+                }
                 let mut req = serde_json::from_value::<AirlockRequest>(item.body)?;
                 req.version = item.version;
-                out.push(req);
-            }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
+                if keep(&req) && walk.push(req) {
+                    break;
+                }
             }
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(out)
+        Ok(walk.finish())
     }
 
     pub async fn get_airlock_request(

@@ -1,6 +1,7 @@
 //! Finding requests: the filters and orders of Azure TRE's request lists, and the caller's
 //! requests across workspaces (`GET /api/requests`).
 
+use super::paging::{PagePosition, PageRequest, Paged};
 use super::{App, AppResult, Caller};
 use crate::domain::airlock::{AirlockRequest, RequestStatus, RequestType};
 use crate::domain::WorkspaceRole;
@@ -100,27 +101,81 @@ fn name(r: &AirlockRequest) -> &str {
 }
 
 impl App {
-    /// The caller's own requests in every workspace where they hold a role or, with
+    /// A page of the caller's own requests in every workspace where they hold a role or, with
     /// `airlock_manager`, every request of the workspaces where they are an airlock manager.
+    /// Pages walk the workspaces in id order; the filter's order sorts each page.
     pub async fn my_airlock_requests(
         &self,
         caller: &Caller,
         airlock_manager: bool,
         filter: &RequestFilter,
-    ) -> AppResult<Vec<AirlockRequest>> {
+        page: &PageRequest,
+    ) -> AppResult<Paged<AirlockRequest>> {
         let me = self.whoami(caller).await?;
-        let mut found = Vec::new();
-        for ws in me.workspace_roles {
-            if airlock_manager && !ws.roles.contains(&WorkspaceRole::AirlockManager) {
-                continue;
+        let workspaces: Vec<String> = me
+            .workspace_roles
+            .into_iter()
+            .filter(|ws| !airlock_manager || ws.roles.contains(&WorkspaceRole::AirlockManager))
+            .map(|ws| ws.workspace_id)
+            .collect();
+        let mut found = self
+            .requests_across(&workspaces, page, |r| {
+                (airlock_manager || r.created_by == caller.id()) && filter.keeps(r)
+            })
+            .await?;
+        found.items = filter.apply(found.items);
+        Ok(found)
+    }
+
+    /// A page of the requests `keep` keeps across workspaces, one workspace after another (in
+    /// the order given, which must be sorted): the position names the workspace it is in.
+    pub(super) async fn requests_across(
+        &self,
+        workspaces: &[String],
+        page: &PageRequest,
+        keep: impl Fn(&AirlockRequest) -> bool,
+    ) -> AppResult<Paged<AirlockRequest>> {
+        let start = page.after.as_ref().and_then(|p| p.part.clone());
+        // Indices, not an iterator with closures, so the future stays `Send` across awaits.
+        let from = start.as_ref().map_or(0, |s| {
+            workspaces
+                .iter()
+                .position(|ws| ws >= s)
+                .unwrap_or(workspaces.len())
+        });
+        let mut items = Vec::new();
+        for i in from..workspaces.len() {
+            let ws = &workspaces[i];
+            // Only the workspace the last page ended in resumes mid-way.
+            let after = match (&start, &page.after) {
+                (Some(s), Some(p)) if s == ws => Some(PagePosition {
+                    part: None,
+                    ..p.clone()
+                }),
+                _ => None,
+            };
+            let inner = PageRequest {
+                size: page.size.saturating_sub(items.len()).max(1),
+                after,
+            };
+            let got = self.requests_page(ws, &inner, &keep).await?;
+            items.extend(got.items);
+            if let Some(mut next) = got.next {
+                next.part = Some(ws.clone());
+                return Ok(Paged {
+                    items,
+                    next: Some(next),
+                });
             }
-            for r in self.requests_of(&ws.workspace_id).await? {
-                if airlock_manager || r.created_by == caller.id() {
-                    found.push(r);
-                }
+            if items.len() >= page.size {
+                let next = workspaces.get(i + 1).map(|ws| PagePosition {
+                    part: Some(ws.clone()),
+                    ..Default::default()
+                });
+                return Ok(Paged { items, next });
             }
         }
-        Ok(filter.apply(found))
+        Ok(Paged { items, next: None })
     }
 }
 

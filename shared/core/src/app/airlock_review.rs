@@ -134,30 +134,40 @@ impl App {
         Ok(())
     }
 
-    /// Requests waiting for the caller's review: in review, in a workspace where the caller is
-    /// an airlock manager, created by someone else, and not yet reviewed by the caller.
+    /// A page of the requests waiting for the caller's review: in review, in a workspace where
+    /// the caller is an airlock manager, created by someone else, and not yet reviewed by the
+    /// caller. Pages walk the workspaces in id order; each page is sorted by last update.
     pub async fn airlock_review_queue(
         &self,
         caller: &Caller,
-    ) -> AppResult<Vec<AirlockRequestView>> {
+        page: &super::PageRequest,
+    ) -> AppResult<super::Paged<AirlockRequestView>> {
         caller.require_user()?;
-        let mut out = Vec::new();
-        for ws in self
+        let workspaces = self
             .workspaces_where(caller.id(), WorkspaceRole::AirlockManager)
-            .await?
-        {
-            let roles = self.workspace_roles(caller.id(), &ws).await?;
-            for req in self.requests_of(&ws).await? {
-                if req.status == RequestStatus::InReview
+            .await?;
+        let mut found = self
+            .requests_across(&workspaces, page, |req| {
+                req.status == RequestStatus::InReview
                     && req.created_by != caller.id()
                     && !req.reviews.iter().any(|r| r.reviewer == caller.id())
-                {
-                    out.push(Self::view(req, caller, &roles));
-                }
+            })
+            .await?;
+        found.items.sort_by_key(|r| r.updated_at);
+        let mut roles: std::collections::HashMap<String, Vec<WorkspaceRole>> = Default::default();
+        let mut items = Vec::with_capacity(found.items.len());
+        for req in found.items {
+            if !roles.contains_key(&req.workspace_id) {
+                let r = self.workspace_roles(caller.id(), &req.workspace_id).await?;
+                roles.insert(req.workspace_id.clone(), r);
             }
+            let here = roles.get(&req.workspace_id).cloned().unwrap_or_default();
+            items.push(Self::view(req, caller, &here));
         }
-        out.sort_by_key(|v| v.request.updated_at);
-        Ok(out)
+        Ok(super::Paged {
+            items,
+            next: found.next,
+        })
     }
 
     /// Hand the review's outcome to the waiting workflow.

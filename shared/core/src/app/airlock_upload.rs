@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 
 use super::airlock::{AirlockRequestView, FileLink, LINK_LIFETIME};
 use super::{App, AppError, AppResult, Caller};
-use crate::domain::airlock::{object_key, RequestStatus, Stage};
-use crate::ports::{ObjectStore, PartInfo, PresignedPost, PutOptions, MAX_POST_BYTES};
+use crate::domain::airlock::{object_key, validate_file_name, RequestStatus, Stage};
+use crate::ports::{ObjectStore, PartInfo, PortError, PresignedPost, PutOptions, MAX_POST_BYTES};
 
 /// Size of the parts of a large upload (S3's parts are 5 MiB to 5 GiB, 10,000 at most).
 pub const MULTIPART_PART_BYTES: u64 = 64 * 1024 * 1024;
@@ -31,9 +31,39 @@ pub struct MultipartLinks {
     pub parts: Vec<PartLink>,
 }
 
+/// A whole number, also when spelled with a zero fraction (`2.0`): JSON (and JSON Schema's
+/// `integer`) counts that as the same number, and generic clients send it so.
+pub(super) fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            // Below 2^53 every whole float is exact.
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9_007_199_254_740_992.0)
+            .map(|f| f as u64)
+    });
+    whole.and_then(|w| T::try_from(w).ok()).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a whole number in range, not {n}"))
+    })
+}
+
+/// [`whole_number`] for an optional field.
+pub(super) fn whole_number_opt<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] u64);
+    Ok(Option::<Whole>::deserialize(d)?.map(|Whole(w)| w))
+}
+
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompletedPart {
+    #[serde(deserialize_with = "whole_number")]
     pub part_number: u32,
     /// The `ETag` header the part's upload answered.
     pub etag: String,
@@ -187,5 +217,53 @@ impl App {
             )
             .await?;
         Ok(Self::view(req, caller, &roles))
+    }
+
+    /// Take a file off a draft (the requester): abort its multipart upload if `upload_id` names
+    /// one, delete whatever was staged under its name, and drop the name so the draft can be
+    /// submitted without it. Idempotent: a file that is already gone (or never was) succeeds
+    /// the same way, so a retry after a lost answer sees what the first call did.
+    pub async fn remove_airlock_file(
+        &self,
+        caller: &Caller,
+        ws: &str,
+        rid: &str,
+        file: &str,
+        upload_id: Option<&str>,
+    ) -> AppResult<()> {
+        self.airlock_roles(caller, ws).await?;
+        validate_file_name(file).map_err(AppError::validation)?;
+        let (mut req, version) = self.load_airlock_request(ws, rid).await?;
+        if req.created_by != caller.id() {
+            return Err(AppError::Forbidden(
+                "only the requester may remove files".into(),
+            ));
+        }
+        if req.status != RequestStatus::Draft {
+            return Err(AppError::Conflict(format!(
+                "files can be removed only from a draft (the request is {})",
+                req.status.as_str()
+            )));
+        }
+        let stage = Stage::staging(req.kind);
+        let store = self.storage()?.store(stage)?;
+        let key = object_key(stage, ws, rid, file);
+        if let Some(id) = upload_id.filter(|id| !id.is_empty()) {
+            match store.abort_multipart(&key, id).await {
+                // Already aborted or completed: nothing left to stop.
+                Ok(()) | Err(PortError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Storage first: if the write below loses a race, a retry still finds the name and
+        // finishes; the other order could leave an object no request names.
+        store.delete(&key).await?;
+        let before = req.files.len();
+        req.files.retain(|f| f.name != file);
+        if req.files.len() != before {
+            req.updated_at = self.clock.now();
+            self.save_airlock_request(&mut req, version).await?;
+        }
+        Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Authorisation rules (DESIGN.md section 2). Deny by default: every use case asks one of these
+//! Authorisation rules. Deny by default: every use case asks one of these
 //! functions before it reads or writes anything, and a caller who may not even see a workspace
 //! gets "not found" rather than a hint that it exists.
 

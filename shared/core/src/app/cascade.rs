@@ -2,11 +2,16 @@
 //! disables everything under it in one pipeline operation, and deleting a disabled parent
 //! deletes everything under it (all of which must be disabled) in one pipeline operation.
 
+use super::changes::Templates;
 use super::resources::decode_resource;
 use super::{keys, App, AppError, AppResult};
 use crate::domain::operation::{actions, initial_status};
 use crate::domain::{DeploymentStatus, Operation, OperationStep, Resource, ResourceKind, Template};
 use crate::ports::{Query, WriteOp, INDEX_GSI1};
+
+/// What a cascade adds to a change: the writes that move the resources under the parent, and
+/// each of them (as changed) with its template, for the workflow's steps.
+pub(super) type Cascaded = (Vec<WriteOp>, Vec<(Resource, Template)>);
 
 /// A resource under another, with the version it was read at.
 pub(super) struct Descendant {
@@ -52,14 +57,9 @@ impl App {
         Ok(out)
     }
 
-    /// For the deletion of a disabled `parent`: delete everything under it too, each by an
-    /// uninstall step that runs before the parent's own (deepest first), as Azure TRE does. Every
-    /// one of them must be disabled already, so a single call cannot remove something in use.
-    pub(super) async fn cascade_delete(
-        &self,
-        parent: &Resource,
-        op: &mut Operation,
-    ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
+    /// What the deletion of a disabled `parent` deletes with it: everything under it, every one
+    /// of which must be disabled already, so a single call cannot remove something in use.
+    pub(super) async fn delete_targets(&self, parent: &Resource) -> AppResult<Vec<Descendant>> {
         let descendants = self.descendants(parent).await?;
         if let Some(enabled) = descendants.iter().find(|d| d.resource.is_enabled) {
             return Err(AppError::Conflict(format!(
@@ -67,49 +67,79 @@ impl App {
                 enabled.resource.id, parent.id, parent.id
             )));
         }
-        self.cascade(
-            parent,
-            op,
-            descendants,
-            actions::UNINSTALL,
-            "delete",
-            |_| {},
-        )
-        .await
+        Ok(descendants)
     }
 
-    /// For a change that disables `parent`: disable every enabled resource under it too, each
-    /// by an upgrade step that runs before the parent's own (the operation becomes a pipeline).
-    /// Returns the writes that disable them and their (resource, template) for the workflow.
-    pub(super) async fn cascade_disable(
-        &self,
-        parent: &Resource,
-        op: &mut Operation,
-    ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
-        let enabled: Vec<Descendant> = self
+    /// What a change that disables `parent` disables with it: every enabled resource under it.
+    pub(super) async fn disable_targets(&self, parent: &Resource) -> AppResult<Vec<Descendant>> {
+        Ok(self
             .descendants(parent)
             .await?
             .into_iter()
             .filter(|d| d.resource.is_enabled)
-            .collect();
-        self.cascade(parent, op, enabled, actions::UPGRADE, "disable", |r| {
-            r.is_enabled = false;
-            r.resource_version += 1;
-        })
-        .await
+            .collect())
     }
 
-    /// Put one `action` step per resource of `under` (in their order) before `op`'s own steps,
-    /// with the writes that move each resource to the action's first status after `change`.
-    async fn cascade(
+    /// For the deletion of a disabled `parent`: delete `under` (its [`Self::delete_targets`])
+    /// too, each by an uninstall step that runs before the parent's own (deepest first), as
+    /// Azure TRE does.
+    pub(super) fn cascade_delete(
         &self,
         parent: &Resource,
         op: &mut Operation,
         under: Vec<Descendant>,
+        templates: &Templates,
+    ) -> AppResult<Cascaded> {
+        self.cascade(
+            parent,
+            op,
+            under,
+            templates,
+            actions::UNINSTALL,
+            "delete",
+            |_| {},
+        )
+    }
+
+    /// For a change that disables `parent`: disable `under` (its [`Self::disable_targets`])
+    /// too, each by an upgrade step that runs before the parent's own (the operation becomes a
+    /// pipeline). Returns the writes that disable them and their (resource, template) for the
+    /// workflow.
+    pub(super) fn cascade_disable(
+        &self,
+        parent: &Resource,
+        op: &mut Operation,
+        under: Vec<Descendant>,
+        templates: &Templates,
+    ) -> AppResult<Cascaded> {
+        self.cascade(
+            parent,
+            op,
+            under,
+            templates,
+            actions::UPGRADE,
+            "disable",
+            |r| {
+                r.is_enabled = false;
+                r.resource_version += 1;
+            },
+        )
+    }
+
+    /// Put one `action` step per resource of `under` (in their order) before `op`'s own steps,
+    /// with the writes that move each resource to the action's first status after `change`.
+    /// Their templates come from `templates`, read beforehand in the change's one batch.
+    #[allow(clippy::too_many_arguments)]
+    fn cascade(
+        &self,
+        parent: &Resource,
+        op: &mut Operation,
+        under: Vec<Descendant>,
+        templates: &Templates,
         action: &str,
         step_prefix: &str,
         change: impl Fn(&mut Resource),
-    ) -> AppResult<(Vec<WriteOp>, Vec<(Resource, Template)>)> {
+    ) -> AppResult<Cascaded> {
         let mut writes = Vec::new();
         let mut targets = Vec::new();
         let mut steps = Vec::new();
@@ -126,9 +156,8 @@ impl App {
                         .unwrap_or("busy")
                 )));
             }
-            let template = self
-                .template_version(child.kind, &child.template_name, &child.template_version)
-                .await?
+            let template = templates
+                .get(child.kind, &child.template_name, &child.template_version)
                 .ok_or_else(|| {
                     AppError::Internal(format!("the template of `{}` is missing", child.id))
                 })?;

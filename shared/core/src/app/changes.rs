@@ -1,14 +1,38 @@
 //! Changes to existing resources: update (PATCH), delete, custom actions.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::authz::Intent;
+use super::cascade::Descendant;
 use super::resources::{check_precondition, compile, invalid_parameters, Loaded, Precondition};
+use super::templates::{current_key, upgrades_from_copy};
 use super::{keys, App, AppError, AppResult, Caller, PatchResource, ResourceScope};
 use crate::domain::operation::{actions, initial_status};
 use crate::domain::resource::etag_for_version;
-use crate::domain::{DeploymentStatus, Operation, Resource};
-use crate::ports::{Condition, PortError, WriteOp};
+use crate::domain::version::AvailableUpgrade;
+use crate::domain::{DeploymentStatus, Operation, Resource, ResourceKind, Template};
+use crate::ports::{Condition, Item, Key, PortError, WriteOp, MAX_GET_MANY};
+
+/// The templates a change reads in one batch (its resource's, a version it moves to, those of
+/// the resources it cascades to), with the copy of the resource's template's current version,
+/// which lists the registered versions its `availableUpgrades` come from.
+pub(super) struct Templates {
+    found: HashMap<(ResourceKind, String, String), Template>,
+    current_copy: Option<Item>,
+}
+
+impl Templates {
+    pub(super) fn get(&self, kind: ResourceKind, name: &str, version: &str) -> Option<Template> {
+        self.found
+            .get(&(kind, name.to_string(), version.to_string()))
+            .cloned()
+    }
+}
+
+/// A resource changed: as it now is, with its operation and its template's newer versions.
+pub type Changed = (Resource, Operation, Vec<AvailableUpgrade>);
 
 impl App {
     pub async fn patch_resource(
@@ -18,10 +42,24 @@ impl App {
         id: &str,
         precondition: Option<&Precondition>,
         req: PatchResource,
-    ) -> AppResult<(Resource, Operation)> {
-        let Loaded {
-            resource, version, ..
-        } = self.load_resource(caller, scope, id, Intent::Write).await?;
+    ) -> AppResult<Changed> {
+        // The secrets' key is known from the URL: read in the path's batch.
+        let secrets_key = keys::resource_secrets(id);
+        let (
+            Loaded {
+                resource, version, ..
+            },
+            mut extra,
+        ) = self
+            .load_resource_with(
+                caller,
+                scope,
+                id,
+                Intent::Write,
+                std::slice::from_ref(&secrets_key),
+            )
+            .await?;
+        let secrets_item = extra.pop().flatten();
         check_precondition(precondition, &resource, version)?;
         if req.properties.is_none() && req.is_enabled.is_none() && req.template_version.is_none() {
             return Err(AppError::validation(
@@ -35,28 +73,38 @@ impl App {
         }
         busy(&resource)?;
 
+        // Disabling a parent disables what is under it: found first, so that their templates
+        // are read in the same batch as the resource's.
+        let disabling = resource.is_enabled && req.is_enabled == Some(false);
+        let under = if disabling {
+            self.disable_targets(&resource).await?
+        } else {
+            Vec::new()
+        };
+        let mut wanted = vec![resource.template_version.clone()];
+        wanted.extend(req.template_version.clone());
+        let templates = self
+            .read_templates(&resource, &wanted, &under, true)
+            .await?;
         let template = match &req.template_version {
-            Some(v) if *v != resource.template_version => self
-                .template_version(resource.kind, &resource.template_name, v)
-                .await?
+            Some(v) if *v != resource.template_version => templates
+                .get(resource.kind, &resource.template_name, v)
                 .ok_or_else(|| {
                     AppError::validation(format!(
                         "template `{}` has no version {v}",
                         resource.template_name
                     ))
                 })?,
-            _ => self
-                .template_version(
+            _ => templates
+                .get(
                     resource.kind,
                     &resource.template_name,
                     &resource.template_version,
                 )
-                .await?
                 .ok_or_else(|| AppError::Internal("the resource's template is missing".into()))?,
         };
         let schema = compile(&template)?;
 
-        let secrets_item = self.table.get(&keys::resource_secrets(id)).await?;
         let mut secrets: Map<String, Value> = secrets_item
             .as_ref()
             .and_then(|i| i.body.as_object().cloned())
@@ -113,8 +161,8 @@ impl App {
         updated.resource_version = resource.resource_version + 1;
         let mut operation = self.new_operation(caller, scope, &updated, actions::UPGRADE);
         // Disabling a parent disables what is under it, in the same operation.
-        let (cascade_writes, others) = if resource.is_enabled && !updated.is_enabled {
-            self.cascade_disable(&resource, &mut operation).await?
+        let (cascade_writes, others) = if disabling {
+            self.cascade_disable(&resource, &mut operation, under, &templates)?
         } else {
             (Vec::new(), Vec::new())
         };
@@ -150,7 +198,8 @@ impl App {
         let operation = self
             .start_operation(&updated, &template, operation, &others)
             .await?;
-        Ok((updated, operation))
+        let upgrades = self.upgrades(&templates, &updated).await?;
+        Ok((updated, operation, upgrades))
     }
 
     /// Delete (uninstall) a resource. Only a disabled resource may be deleted, so nothing is
@@ -178,13 +227,26 @@ impl App {
             )));
         }
         busy(&resource)?;
-        // Deleting a disabled parent deletes what is under it, in the same operation.
+        // Deleting a disabled parent deletes what is under it, in the same operation; every
+        // template involved is read in one batch.
+        let under = self.delete_targets(&resource).await?;
+        let templates = self
+            .read_templates(
+                &resource,
+                std::slice::from_ref(&resource.template_version),
+                &under,
+                false,
+            )
+            .await?;
         let mut operation = self.new_operation(caller, scope, &resource, actions::UNINSTALL);
-        let (cascade_writes, others) = self.cascade_delete(&resource, &mut operation).await?;
+        let (cascade_writes, others) =
+            self.cascade_delete(&resource, &mut operation, under, &templates)?;
+        let template = own_template(&templates, &resource)?;
         self.change_with_operation(
             caller,
             resource,
             version,
+            template,
             operation,
             cascade_writes,
             &others,
@@ -200,18 +262,19 @@ impl App {
         scope: &ResourceScope,
         id: &str,
         action: &str,
-    ) -> AppResult<(Resource, Operation)> {
+    ) -> AppResult<Changed> {
         let Loaded {
             resource, version, ..
         } = self.load_resource(caller, scope, id, Intent::Write).await?;
-        let template = self
-            .template_version(
-                resource.kind,
-                &resource.template_name,
-                &resource.template_version,
+        let templates = self
+            .read_templates(
+                &resource,
+                std::slice::from_ref(&resource.template_version),
+                &[],
+                true,
             )
-            .await?
-            .ok_or_else(|| AppError::Internal("the resource's template is missing".into()))?;
+            .await?;
+        let template = own_template(&templates, &resource)?;
         if !template.has_custom_action(action) {
             let known: Vec<&str> = template
                 .custom_actions
@@ -234,42 +297,97 @@ impl App {
             )));
         }
         busy(&resource)?;
-        self.change_with_action(caller, scope, resource, version, action)
-            .await
+        let operation = self.new_operation(caller, scope, &resource, action);
+        let (updated, operation) = self
+            .change_with_operation(
+                caller,
+                resource,
+                version,
+                template,
+                operation,
+                Vec::new(),
+                &[],
+            )
+            .await?;
+        let upgrades = self.upgrades(&templates, &updated).await?;
+        Ok((updated, operation, upgrades))
     }
 
-    async fn change_with_action(
+    /// One batch read of the templates a change needs: `versions` of `resource`'s template,
+    /// each template of `under`, and (`with_current`) the copy of the current version of
+    /// `resource`'s template. Keys are asked for once each, in batches of the most one read
+    /// takes.
+    pub(super) async fn read_templates(
         &self,
-        caller: &Caller,
-        scope: &ResourceScope,
-        resource: Resource,
-        version: u64,
-        action: &str,
-    ) -> AppResult<(Resource, Operation)> {
-        let operation = self.new_operation(caller, scope, &resource, action);
-        self.change_with_operation(caller, resource, version, operation, Vec::new(), &[])
-            .await
+        resource: &Resource,
+        versions: &[String],
+        under: &[Descendant],
+        with_current: bool,
+    ) -> AppResult<Templates> {
+        let mut wanted: Vec<(ResourceKind, String, String)> = versions
+            .iter()
+            .map(|v| (resource.kind, resource.template_name.clone(), v.clone()))
+            .collect();
+        wanted.extend(under.iter().map(|d| {
+            let r = &d.resource;
+            (r.kind, r.template_name.clone(), r.template_version.clone())
+        }));
+        let mut seen = std::collections::HashSet::with_capacity(wanted.len());
+        wanted.retain(|w| seen.insert(w.clone()));
+        let mut keys: Vec<Key> = wanted
+            .iter()
+            .map(|(kind, name, version)| keys::template(*kind, name, version))
+            .collect();
+        if with_current {
+            keys.push(current_key(resource.kind, &resource.template_name));
+        }
+        let mut got = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_GET_MANY) {
+            got.extend(self.table.get_many(chunk).await?);
+        }
+        let current_copy = if with_current {
+            got.pop().flatten()
+        } else {
+            None
+        };
+        let mut found = HashMap::with_capacity(wanted.len());
+        for (at, item) in wanted.into_iter().zip(got) {
+            if let Some(item) = item {
+                found.insert(at, serde_json::from_value(item.body)?);
+            }
+        }
+        Ok(Templates {
+            found,
+            current_copy,
+        })
+    }
+
+    /// `resource`'s `availableUpgrades`: from the current copy read in the change's batch, or,
+    /// for a copy from before it listed the versions, by querying them.
+    async fn upgrades(
+        &self,
+        templates: &Templates,
+        resource: &Resource,
+    ) -> AppResult<Vec<AvailableUpgrade>> {
+        match upgrades_from_copy(templates.current_copy.as_ref(), &resource.template_version) {
+            Some(upgrades) => Ok(upgrades),
+            None => self.available_upgrades(resource).await,
+        }
     }
 
     /// Record `operation` on `resource` (with the writes of any resources it also acts on) in
     /// one transaction, then start its workflow.
+    #[allow(clippy::too_many_arguments)]
     async fn change_with_operation(
         &self,
         caller: &Caller,
         resource: Resource,
         version: u64,
+        template: Template,
         operation: Operation,
         other_writes: Vec<WriteOp>,
-        others: &[(Resource, crate::domain::Template)],
+        others: &[(Resource, Template)],
     ) -> AppResult<(Resource, Operation)> {
-        let template = self
-            .template_version(
-                resource.kind,
-                &resource.template_name,
-                &resource.template_version,
-            )
-            .await?
-            .ok_or_else(|| AppError::Internal("the resource's template is missing".into()))?;
         let mut updated = resource.clone();
         updated.deployment_status = if operation.steps.len() > 1 {
             DeploymentStatus::PipelineRunning
@@ -330,6 +448,17 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The template of the version `resource` is at, from a change's batch.
+fn own_template(templates: &Templates, resource: &Resource) -> AppResult<Template> {
+    templates
+        .get(
+            resource.kind,
+            &resource.template_name,
+            &resource.template_version,
+        )
+        .ok_or_else(|| AppError::Internal("the resource's template is missing".into()))
 }
 
 /// One operation at a time per resource: two runners acting on the same resource at once

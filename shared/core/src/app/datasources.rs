@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::paging::{PageRequest, Paged, Walk};
 use super::{keys, App, AppError, AppResult, Caller};
 use crate::domain::airlock::{Decision, Stage};
 use crate::domain::datasource::data_key;
@@ -106,9 +107,6 @@ pub enum ImportOutcome {
 /// The import workflow of `statemachines/datasource-import.asl.json`.
 pub const DATASOURCE_STATE_MACHINE: &str = "datasource-import";
 
-/// How many data sources one list call returns at most (the table is read page by page).
-const LIST_LIMIT: usize = 1000;
-
 impl App {
     /// The deployment's allowed networks for data sources (the same setting the import job
     /// enforces when it connects).
@@ -155,22 +153,33 @@ impl App {
         Ok(ds)
     }
 
-    pub async fn list_data_sources(&self, caller: &Caller) -> AppResult<Vec<DataSource>> {
+    /// A page of the data sources: pages follow their ids, each page sorted by creation (a
+    /// list on one page is in creation order).
+    pub async fn list_data_sources(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> AppResult<Paged<DataSource>> {
         caller.require_admin("list data sources")?;
-        let items = self
-            .query_all(Query {
+        let mut walk: Walk<DataSource> = Walk::new(
+            Query {
                 pk: keys::DATA_SOURCES_PK.into(),
                 sk_prefix: Some(keys::DATA_SOURCE_PREFIX.into()),
                 ..Default::default()
-            })
-            .await?;
-        let mut out = items
-            .into_iter()
-            .take(LIST_LIMIT)
-            .map(|i| serde_json::from_value::<DataSource>(i.body))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(out)
+            },
+            page,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if walk.fresh(&item) && walk.push(serde_json::from_value(item.body)?) {
+                    break;
+                }
+            }
+        }
+        let mut page = walk.finish();
+        page.items
+            .sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(page)
     }
 
     pub async fn get_data_source(&self, caller: &Caller, id: &str) -> AppResult<DataSource> {

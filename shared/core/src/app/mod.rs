@@ -15,6 +15,7 @@ mod ended;
 mod error;
 mod keys;
 mod operations;
+mod paging;
 mod registry_access;
 mod resources;
 mod roles;
@@ -44,6 +45,10 @@ pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).
 pub use keys::airlock_request as airlock_request_key;
 pub use keys::data_source as data_source_key;
+pub use paging::{
+    PagePosition, PageRequest, PageTokens, Paged, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    PAGE_TOKEN_KEY_MIN_BYTES,
+};
 pub use resources::{CreateResource, PatchResource, Precondition, DATA_SOURCES_PARAMETER};
 pub use roles::{AssignRole, Me, WorkspaceRoles};
 pub use status::{Applied, StatusMessage, FINAL_SEQUENCE};
@@ -71,6 +76,8 @@ pub struct App {
     /// Networks beyond the globally routable internet that data sources may name (none unless
     /// the deployment configures some; see `with_datasource_networks`).
     pub datasource_networks: Arc<crate::domain::datasource::AllowedNetworks>,
+    /// Signs the continuation tokens of list pages (a deployment's key, or this process's own).
+    pub page_tokens: Arc<PageTokens>,
 }
 
 impl App {
@@ -83,7 +90,13 @@ impl App {
             airlock: None,
             bundle_tokens: None,
             datasource_networks: Arc::default(),
+            page_tokens: Arc::new(PageTokens::random()),
         }
+    }
+
+    pub fn with_page_tokens(mut self, tokens: PageTokens) -> Self {
+        self.page_tokens = Arc::new(tokens);
+        self
     }
 
     pub fn with_bundle_tokens(mut self, tokens: Arc<dyn crate::ports::BundlePullTokens>) -> Self {

@@ -1,30 +1,39 @@
 //! Reading operations.
 
 use super::authz::Intent;
+use super::paging::{page_of_computed, PageRequest, Paged, Walk};
 use super::{keys, App, AppError, AppResult, Caller, ResourceScope};
 use crate::domain::Operation;
 use crate::ports::{Query, INDEX_GSI1};
 
 impl App {
-    /// A resource's operations, newest first.
+    /// A page of a resource's operations, newest first.
     pub async fn list_operations(
         &self,
         caller: &Caller,
         scope: &ResourceScope,
         resource_id: &str,
-    ) -> AppResult<Vec<Operation>> {
+        page: &PageRequest,
+    ) -> AppResult<Paged<Operation>> {
         self.load_resource(caller, scope, resource_id, Intent::Read)
             .await?;
-        self.query_all(Query {
-            index: Some(INDEX_GSI1.into()),
-            pk: keys::operations_index_pk(resource_id),
-            descending: true,
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .map(|i| Ok(serde_json::from_value(i.body)?))
-        .collect()
+        let mut walk = Walk::new(
+            Query {
+                index: Some(INDEX_GSI1.into()),
+                pk: keys::operations_index_pk(resource_id),
+                descending: true,
+                ..Default::default()
+            },
+            page,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if walk.fresh(&item) && walk.push(serde_json::from_value(item.body)?) {
+                    break;
+                }
+            }
+        }
+        Ok(walk.finish())
     }
 
     pub async fn get_operation(
@@ -34,12 +43,20 @@ impl App {
         resource_id: &str,
         operation_id: &str,
     ) -> AppResult<Operation> {
-        self.load_resource(caller, scope, resource_id, Intent::Read)
+        // The operation's key is in the URL: read it with the path, answer it only after the
+        // checks.
+        let (_, mut extra) = self
+            .load_resource_with(
+                caller,
+                scope,
+                resource_id,
+                Intent::Read,
+                &[keys::operation(resource_id, operation_id)],
+            )
             .await?;
-        let item = self
-            .table
-            .get(&keys::operation(resource_id, operation_id))
-            .await?
+        let item = extra
+            .pop()
+            .flatten()
             .ok_or_else(|| AppError::NotFound(format!("operation `{operation_id}` not found")))?;
         Ok(serde_json::from_value(item.body)?)
     }
@@ -48,8 +65,13 @@ impl App {
 impl App {
     /// The caller's own operations that have not ended, oldest first, on every resource they
     /// may still see (Azure TRE's `GET /api/operations`, which its UI polls for notifications).
-    /// Only resources with an operation in flight are read beyond the listing.
-    pub async fn my_operations(&self, caller: &Caller) -> AppResult<Vec<Operation>> {
+    /// Only resources with an operation in flight are read beyond the listing. The list is
+    /// computed whole (there is no index of operations by creator) and served in pages.
+    pub async fn my_operations(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> AppResult<Paged<Operation>> {
         caller.require_user()?;
         let mut busy = Vec::new();
         let mut scopes = vec![ResourceScope::Workspaces];
@@ -91,8 +113,11 @@ impl App {
                 }
             }
         }
-        out.sort_by_key(|o| o.created_at);
-        Ok(out)
+        Ok(page_of_computed(
+            out,
+            |o| vec![o.created_at.to_rfc3339(), o.id.clone()],
+            page,
+        ))
     }
 
     /// Newer registered versions of a resource's template (Azure TRE's `availableUpgrades`).

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::authz::{self, Intent};
+use super::paging::{PageRequest, Paged, Walk, MAX_PAGE_SIZE};
 use super::{keys, App, AppError, AppResult, Caller, ResourceScope, RESOURCE_ACTION_STATE_MACHINE};
 use crate::domain::operation::{actions, initial_status};
 use crate::domain::resource::{etag_for_version, version_from_etag};
@@ -13,7 +14,7 @@ use crate::domain::schema::ParameterSchema;
 use crate::domain::{
     DeploymentStatus, Operation, OperationStep, Resource, ResourceKind, Template, WorkspaceRole,
 };
-use crate::ports::{Condition, Item, Query, WriteOp, INDEX_GSI1};
+use crate::ports::{Condition, Item, Key, Query, WriteOp, INDEX_GSI1};
 
 /// Body of a create request.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -50,6 +51,17 @@ pub(super) struct Loaded {
     pub roles: Vec<WorkspaceRole>,
 }
 
+/// What [`App::read_path`] read, unchecked.
+pub(super) struct PathRead {
+    pub workspace: Option<Item>,
+    pub service: Option<Item>,
+    pub resource: Option<Item>,
+    /// The caller's roles in the path's workspace.
+    pub roles: Vec<WorkspaceRole>,
+    /// The extra keys' items, in their order.
+    pub extra: Vec<Option<Item>>,
+}
+
 pub(super) fn decode_resource(item: &Item) -> AppResult<Resource> {
     let mut r: Resource = serde_json::from_value(item.body.clone())?;
     r.etag = etag_for_version(item.version);
@@ -68,28 +80,120 @@ impl App {
         id: &str,
         intent: Intent,
     ) -> AppResult<Loaded> {
-        caller.require_user()?;
-        // Check the path's parents first, so a stranger learns nothing about ids below them.
-        let roles = self.scope_roles(caller, scope).await?;
-        let item = self
-            .table
-            .get(&keys::resource(id))
+        Ok(self
+            .load_resource_with(caller, scope, id, intent, &[])
             .await?
+            .0)
+    }
+
+    /// [`Self::load_resource`], reading `extra` keys in the same batch as the path (answered in
+    /// their order), so a use case that needs an item whose key the URL gives (an operation)
+    /// pays no further call. The extra items are only returned once the caller passed the
+    /// checks.
+    pub(super) async fn load_resource_with(
+        &self,
+        caller: &Caller,
+        scope: &ResourceScope,
+        id: &str,
+        intent: Intent,
+        extra: &[Key],
+    ) -> AppResult<(Loaded, Vec<Option<Item>>)> {
+        caller.require_user()?;
+        let mut path = self.read_path(caller, scope, Some(id), extra).await?;
+        // Check the path's parents first, so a stranger learns nothing about ids below them.
+        let (roles, _) = Self::check_scope(caller, scope, &mut path)?;
+        let item = path
+            .resource
+            .take()
             .ok_or_else(|| authz::not_found_resource(scope.kind(), id))?;
         let resource = decode_resource(&item)?;
         if !scope.contains(&resource) || resource.deployment_status == DeploymentStatus::Deleted {
             return Err(authz::not_found_resource(scope.kind(), id));
         }
-        // A workspace's own routes carry no parent in the URL: its roles come from itself.
+        // A workspace's own routes carry no parent in the URL: its roles come from itself
+        // (read in the batch, under the resource's own id).
         let roles = match (scope.workspace_id(), resource.governing_workspace()) {
+            (None, Some(ws)) if ws == id => path.roles.clone(),
             (None, Some(ws)) => self.workspace_roles(caller.id(), ws).await?,
             _ => roles,
         };
         authz::check_resource(caller, intent, &resource, &roles)?;
-        Ok(Loaded {
+        Ok((
+            Loaded {
+                resource,
+                version: item.version,
+                roles,
+            },
+            path.extra,
+        ))
+    }
+
+    /// One batch read of what a request's path names: the workspace (from the scope, or the
+    /// resource itself on a workspace's own routes), the service above user resources, the
+    /// resource, the caller's role assignments in that workspace (their keys are known: one per
+    /// role) and `extra`. Nothing is checked here.
+    pub(super) async fn read_path(
+        &self,
+        caller: &Caller,
+        scope: &ResourceScope,
+        id: Option<&str>,
+        extra: &[Key],
+    ) -> AppResult<PathRead> {
+        let ws = match (scope.workspace_id(), scope, id) {
+            (Some(ws), _, _) => Some(ws),
+            (None, ResourceScope::Workspaces, Some(id)) => Some(id),
+            _ => None,
+        };
+        let mut keys = Vec::with_capacity(8 + extra.len());
+        let ws_at = scope.workspace_id().map(|ws| {
+            keys.push(keys::resource(ws));
+            keys.len() - 1
+        });
+        let svc_at = match scope {
+            ResourceScope::UserResources { service_id, .. } => {
+                keys.push(keys::resource(service_id));
+                Some(keys.len() - 1)
+            }
+            _ => None,
+        };
+        let res_at = id.map(|id| {
+            keys.push(keys::resource(id));
+            keys.len() - 1
+        });
+        // In sort-key order, as a query of the caller's assignments would list them.
+        let mut roles = WorkspaceRole::ALL;
+        roles.sort_by_key(|r| r.as_str());
+        let roles_from = keys.len();
+        if let Some(ws) = ws {
+            keys.extend(
+                roles
+                    .iter()
+                    .map(|r| keys::role(ws, caller.id(), r.as_str())),
+            );
+        }
+        let extra_from = keys.len();
+        keys.extend_from_slice(extra);
+        let mut got = self.table.get_many(&keys).await?;
+        let mut take = |at: Option<usize>| at.and_then(|i| got.get_mut(i).and_then(Option::take));
+        let workspace = take(ws_at);
+        let service = take(svc_at);
+        let resource = take(res_at);
+        let mut held = Vec::new();
+        for i in roles_from..extra_from {
+            if let Some(role) = take(Some(i)).and_then(|item| {
+                item.body
+                    .get("role")
+                    .and_then(|r| serde_json::from_value::<WorkspaceRole>(r.clone()).ok())
+            }) {
+                held.push(role);
+            }
+        }
+        Ok(PathRead {
+            workspace,
+            service,
             resource,
-            version: item.version,
-            roles,
+            roles: held,
+            extra: got.split_off(extra_from),
         })
     }
 
@@ -100,15 +204,29 @@ impl App {
         caller: &Caller,
         scope: &ResourceScope,
     ) -> AppResult<Vec<WorkspaceRole>> {
-        let Some(ws) = scope.workspace_id() else {
+        if scope.workspace_id().is_none() {
             return Ok(Vec::new());
+        }
+        let mut path = self.read_path(caller, scope, None, &[]).await?;
+        Ok(Self::check_scope(caller, scope, &mut path)?.0)
+    }
+
+    /// The checks on a path's parents, in the order a stranger must meet them (the workspace's
+    /// visibility first): the caller's roles in the scope's workspace and the resource the
+    /// scope's items hang under (the workspace, or the service for user resources).
+    fn check_scope(
+        caller: &Caller,
+        scope: &ResourceScope,
+        path: &mut PathRead,
+    ) -> AppResult<(Vec<WorkspaceRole>, Option<Resource>)> {
+        let Some(ws) = scope.workspace_id() else {
+            return Ok((Vec::new(), None));
         };
-        let roles = self.workspace_roles(caller.id(), ws).await?;
+        let roles = path.roles.clone();
         authz::check_workspace_visible(caller, ws, &roles)?;
-        let ws_item = self
-            .table
-            .get(&keys::resource(ws))
-            .await?
+        let ws_item = path
+            .workspace
+            .take()
             .ok_or_else(|| authz::not_found_resource(ResourceKind::Workspace, ws))?;
         let workspace = decode_resource(&ws_item)?;
         if workspace.kind != ResourceKind::Workspace
@@ -120,10 +238,9 @@ impl App {
             let parent = ResourceScope::WorkspaceServices {
                 workspace_id: ws.to_string(),
             };
-            let svc = self
-                .table
-                .get(&keys::resource(service_id))
-                .await?
+            let svc = path
+                .service
+                .take()
                 .map(|i| decode_resource(&i))
                 .transpose()?
                 .filter(|s| parent.contains(s) && s.deployment_status != DeploymentStatus::Deleted)
@@ -131,23 +248,18 @@ impl App {
                     authz::not_found_resource(ResourceKind::WorkspaceService, service_id)
                 })?;
             authz::check_resource(caller, Intent::Read, &svc, &roles)?;
+            return Ok((roles, Some(svc)));
         }
-        Ok(roles)
+        Ok((roles, Some(workspace)))
     }
 
-    /// The resource a new child hangs under (workspace or service), which must be enabled.
-    async fn load_parent(&self, scope: &ResourceScope) -> AppResult<Option<Resource>> {
-        let parent_id = match scope {
-            ResourceScope::WorkspaceServices { workspace_id } => workspace_id,
-            ResourceScope::UserResources { service_id, .. } => service_id,
-            _ => return Ok(None),
+    /// The resource a new child hangs under (workspace or service, as
+    /// [`Self::check_scope`] read it), which must be deployed and enabled.
+    fn check_parent(parent: Option<Resource>) -> AppResult<Option<Resource>> {
+        let Some(parent) = parent else {
+            return Ok(None);
         };
-        let item = self
-            .table
-            .get(&keys::resource(parent_id))
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("parent `{parent_id}` not found")))?;
-        let parent = decode_resource(&item)?;
+        let parent_id = &parent.id;
         if !parent.deployment_status.is_deployed() {
             let status = serde_json::to_value(parent.deployment_status)?;
             return Err(AppError::Conflict(format!(
@@ -172,26 +284,32 @@ impl App {
         req: CreateResource,
     ) -> AppResult<(Resource, Operation)> {
         caller.require_user()?;
-        let roles = self.scope_roles(caller, scope).await?;
-        authz::check_create(caller, scope, &roles)?;
-        let parent = self.load_parent(scope).await?;
         let kind = scope.kind();
+        let version = req.template_version.as_deref();
+        // The parent path, the caller's roles and the template in one batch.
+        let template_key = super::templates::template_key(kind, &req.template_name, version);
+        let mut path = self
+            .read_path(caller, scope, None, std::slice::from_ref(&template_key))
+            .await?;
+        let (roles, parent) = Self::check_scope(caller, scope, &mut path)?;
+        authz::check_create(caller, scope, &roles)?;
+        let parent = Self::check_parent(parent)?;
 
-        let template = match &req.template_version {
-            Some(v) => self.template_version(kind, &req.template_name, v).await?,
-            None => self.current_template(kind, &req.template_name).await?,
-        }
-        .ok_or_else(|| {
-            AppError::validation(format!(
-                "unknown {} template `{}`{}",
-                kind.as_str().replace('_', "-"),
-                req.template_name,
-                req.template_version
-                    .as_deref()
-                    .map(|v| format!(" version {v}"))
-                    .unwrap_or_default()
-            ))
-        })?;
+        let template_item = path.extra.pop().flatten();
+        let template = self
+            .template_from(kind, &req.template_name, version, template_item)
+            .await?
+            .ok_or_else(|| {
+                AppError::validation(format!(
+                    "unknown {} template `{}`{}",
+                    kind.as_str().replace('_', "-"),
+                    req.template_name,
+                    req.template_version
+                        .as_deref()
+                        .map(|v| format!(" version {v}"))
+                        .unwrap_or_default()
+                ))
+            })?;
         if let (ResourceKind::UserResource, Some(svc)) = (kind, &parent) {
             if template.parent_service_template.as_deref() != Some(svc.template_name.as_str()) {
                 return Err(AppError::validation(format!(
@@ -273,68 +391,112 @@ impl App {
             .resource)
     }
 
-    /// The resources of a collection that the caller may see, oldest first.
+    /// Every resource of a collection that the caller may see, page after page (for use cases
+    /// that need them all; the API serves pages).
     pub async fn list_resources(
         &self,
         caller: &Caller,
         scope: &ResourceScope,
     ) -> AppResult<Vec<Resource>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(MAX_PAGE_SIZE);
+        loop {
+            let got = self.list_resources_page(caller, scope, &page).await?;
+            out.extend(got.items);
+            match got.next {
+                Some(next) => page.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One page of the resources of a collection that the caller may see, oldest first
+    /// (a non-admin's workspaces: in workspace id order, from their role assignments).
+    pub async fn list_resources_page(
+        &self,
+        caller: &Caller,
+        scope: &ResourceScope,
+        page: &PageRequest,
+    ) -> AppResult<Paged<Resource>> {
         caller.require_user()?;
         let roles = self.scope_roles(caller, scope).await?;
-        let candidates: Vec<Resource> = if *scope == ResourceScope::Workspaces && !caller.is_admin()
-        {
-            // Non-admins see the workspaces where they hold a role: ask the role index.
-            let mut ids: Vec<String> = self
-                .query_all(Query {
-                    index: Some(INDEX_GSI1.into()),
-                    pk: keys::principal_roles_pk(caller.id()),
-                    ..Default::default()
-                })
-                .await?
-                .iter()
-                .filter_map(|i| {
-                    i.body
-                        .get("workspaceId")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .collect();
-            ids.dedup();
-            let mut out = Vec::new();
-            for id in ids {
-                if let Some(item) = self.table.get(&keys::resource(&id)).await? {
-                    out.push(decode_resource(&item)?);
-                }
-            }
-            out.sort_by_key(|r| r.created_at);
-            out
-        } else {
-            self.query_all(Query {
+        if *scope == ResourceScope::Workspaces && !caller.is_admin() {
+            return self.my_workspaces_page(caller, page).await;
+        }
+        let mut walk = Walk::new(
+            Query {
                 index: Some(INDEX_GSI1.into()),
                 pk: keys::resource_list_pk(scope.kind(), scope.parent_id()),
                 ..Default::default()
-            })
-            .await?
-            .iter()
-            .map(decode_resource)
-            .collect::<AppResult<_>>()?
-        };
-        let mut visible = Vec::new();
-        for r in candidates {
-            if r.deployment_status == DeploymentStatus::Deleted || !scope.contains(&r) {
-                continue;
-            }
-            let roles_here = match (scope, r.governing_workspace()) {
-                (ResourceScope::Workspaces, Some(ws)) if !caller.is_admin() => {
-                    self.workspace_roles(caller.id(), ws).await?
+            },
+            page,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if !walk.fresh(&item) {
+                    continue;
                 }
-                _ => roles.clone(),
-            };
-            if authz::check_resource(caller, Intent::Read, &r, &roles_here).is_ok() {
-                visible.push(r);
+                let r = decode_resource(&item)?;
+                if r.deployment_status == DeploymentStatus::Deleted || !scope.contains(&r) {
+                    continue;
+                }
+                if authz::check_resource(caller, Intent::Read, &r, &roles).is_ok() && walk.push(r) {
+                    break;
+                }
             }
         }
-        Ok(visible)
+        Ok(walk.finish())
+    }
+
+    /// The workspaces where a non-admin holds a role: a walk of their role index (one entry
+    /// per workspace and role), so it costs their assignments and the page, never the number
+    /// of workspaces.
+    async fn my_workspaces_page(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+    ) -> AppResult<Paged<Resource>> {
+        // Entries of one workspace (`WS#<id>#<role>`) share a position, so each counts once.
+        fn workspace_position(_: &Query, item: &Item) -> Vec<String> {
+            let isk = item
+                .index
+                .as_ref()
+                .map(|k| k.sk.as_str())
+                .unwrap_or_default();
+            let ws = isk.rsplit_once('#').map_or(isk, |(ws, _)| ws);
+            vec![ws.to_string()]
+        }
+        let mut walk = Walk::with_position(
+            Query {
+                index: Some(INDEX_GSI1.into()),
+                pk: keys::principal_roles_pk(caller.id()),
+                ..Default::default()
+            },
+            page,
+            workspace_position,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if !walk.fresh(&item) {
+                    continue;
+                }
+                let Some(ws) = item.body.get("workspaceId").and_then(Value::as_str) else {
+                    continue;
+                };
+                let Some(found) = self.table.get(&keys::resource(ws)).await? else {
+                    continue;
+                };
+                let r = decode_resource(&found)?;
+                // Holding a role is what makes a workspace visible to a non-admin.
+                if r.kind == ResourceKind::Workspace
+                    && r.deployment_status != DeploymentStatus::Deleted
+                    && walk.push(r)
+                {
+                    break;
+                }
+            }
+        }
+        Ok(walk.finish())
     }
 
     pub(super) fn new_operation(
@@ -399,6 +561,8 @@ impl App {
         // Each step carries what its runner needs: a pipeline's steps act on other resources,
         // with their own bundles and parameters.
         let mut steps = Vec::with_capacity(op.steps.len());
+        // A pipeline's steps all sit in one workspace: its bindings are read once.
+        let mut bindings: Option<(String, Value)> = None;
         for s in &op.steps {
             let (r, t) = if s.resource_id == resource.id {
                 (resource, template)
@@ -422,10 +586,15 @@ impl App {
             // A workspace's bundles learn where its bound data sources are (read-only).
             let mut parameters = r.properties.clone();
             if let Some(ws) = r.governing_workspace() {
-                parameters.insert(
-                    DATA_SOURCES_PARAMETER.into(),
-                    self.data_source_parameter(ws).await?,
-                );
+                let bound = match &bindings {
+                    Some((at, bound)) if at == ws => bound.clone(),
+                    _ => {
+                        let bound = self.data_source_parameter(ws).await?;
+                        bindings = Some((ws.to_string(), bound.clone()));
+                        bound
+                    }
+                };
+                parameters.insert(DATA_SOURCES_PARAMETER.into(), bound);
             }
             steps.push(json!({
                 "stepId": s.id, "resourceId": s.resource_id, "action": s.action,
@@ -475,24 +644,32 @@ impl App {
         }
     }
 
-    /// A resource's earlier versions, newest first.
+    /// A page of a resource's earlier versions, newest first.
     pub async fn resource_history(
         &self,
         caller: &Caller,
         scope: &ResourceScope,
         id: &str,
-    ) -> AppResult<Vec<Resource>> {
+        page: &PageRequest,
+    ) -> AppResult<Paged<Resource>> {
         self.load_resource(caller, scope, id, Intent::Read).await?;
-        self.query_all(Query {
-            pk: keys::resource(id).pk,
-            sk_prefix: Some(keys::HISTORY_PREFIX.into()),
-            descending: true,
-            ..Default::default()
-        })
-        .await?
-        .iter()
-        .map(|i| Ok(serde_json::from_value::<Resource>(i.body.clone())?))
-        .collect()
+        let mut walk = Walk::new(
+            Query {
+                pk: keys::resource(id).pk,
+                sk_prefix: Some(keys::HISTORY_PREFIX.into()),
+                descending: true,
+                ..Default::default()
+            },
+            page,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if walk.fresh(&item) && walk.push(serde_json::from_value(item.body)?) {
+                    break;
+                }
+            }
+        }
+        Ok(walk.finish())
     }
 }
 

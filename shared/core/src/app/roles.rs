@@ -5,9 +5,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::authz::Intent;
+use super::paging::{PageRequest, Paged, Walk};
 use super::{keys, App, AppError, AppResult, Caller, ResourceScope};
 use crate::domain::{RoleAssignment, TreRole, WorkspaceRole};
-use crate::ports::{Condition, PortError, Query, WriteOp};
+use crate::ports::{Condition, Item, PortError, Query, WriteOp};
 
 /// Body of `POST /api/workspaces/{id}/role-assignments`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -117,21 +118,82 @@ impl App {
         ))
     }
 
+    /// A page of a workspace's role assignments, by principal then role.
     pub async fn list_role_assignments(
         &self,
         caller: &Caller,
         workspace_id: &str,
-    ) -> AppResult<Vec<RoleAssignment>> {
+        page: &PageRequest,
+    ) -> AppResult<Paged<RoleAssignment>> {
         self.check_manage_roles(caller, workspace_id).await?;
-        self.query_all(Query {
-            pk: keys::roles_pk(workspace_id),
-            sk_prefix: Some(keys::ROLE_PREFIX.into()),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .map(|i| Ok(serde_json::from_value(i.body)?))
-        .collect()
+        let mut walk = Walk::new(
+            Query {
+                pk: keys::roles_pk(workspace_id),
+                sk_prefix: Some(keys::ROLE_PREFIX.into()),
+                ..Default::default()
+            },
+            page,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if walk.fresh(&item) && walk.push(serde_json::from_value(item.body)?) {
+                    break;
+                }
+            }
+        }
+        Ok(walk.finish())
+    }
+
+    /// A page of the principals holding roles in a workspace (by id), each with all of its
+    /// assignments there: a page never splits one principal's roles.
+    pub async fn workspace_principals(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        page: &PageRequest,
+    ) -> AppResult<Paged<(String, Vec<RoleAssignment>)>> {
+        // `ROLE#<principal>#<role>`: one position per principal.
+        fn principal_position(_: &Query, item: &Item) -> Vec<String> {
+            let sk = item.key.sk.as_str();
+            vec![sk.rsplit_once('#').map_or(sk, |(p, _)| p).to_string()]
+        }
+        self.check_manage_roles(caller, workspace_id).await?;
+        let mut walk = Walk::with_position(
+            Query {
+                pk: keys::roles_pk(workspace_id),
+                sk_prefix: Some(keys::ROLE_PREFIX.into()),
+                ..Default::default()
+            },
+            page,
+            principal_position,
+        );
+        while let Some(items) = walk.read(&*self.table).await? {
+            for item in items {
+                if !walk.fresh(&item) {
+                    continue;
+                }
+                let Some(principal) = item.body.get("principalId").and_then(Value::as_str) else {
+                    continue;
+                };
+                // At most one item per role: a principal's assignments are one short query.
+                let roles = self
+                    .table
+                    .query(&Query {
+                        pk: keys::roles_pk(workspace_id),
+                        sk_prefix: Some(format!("{}{principal}#", keys::ROLE_PREFIX)),
+                        ..Default::default()
+                    })
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(|i| Ok(serde_json::from_value(i.body)?))
+                    .collect::<AppResult<Vec<RoleAssignment>>>()?;
+                if !roles.is_empty() && walk.push((principal.to_string(), roles)) {
+                    break;
+                }
+            }
+        }
+        Ok(walk.finish())
     }
 
     pub async fn assign_role(

@@ -1,4 +1,4 @@
-//! Applying runner status messages (DESIGN.md "Status flow"). Every message is applied with
+//! Applying runner status messages. Every message is applied with
 //! conditional writes; a duplicate, or one older than what the step has seen, changes nothing,
 //! so the consumer can be retried and messages may arrive in any order.
 

@@ -10,7 +10,7 @@ use super::{keys, App, AppError, AppResult, Caller};
 use crate::domain::schema::ParameterSchema;
 use crate::domain::template::{validate_template_name, validate_version};
 use crate::domain::{CustomAction, ResourceKind, Template, WorkspaceRole};
-use crate::ports::{Condition, Item, Query, WriteOp, INDEX_GSI1};
+use crate::ports::{Condition, Item, Key, Query, WriteOp, INDEX_GSI1};
 
 /// Body of `POST /api/<kind>-templates`: Azure TRE's registration body (recognised by its
 /// `json_schema`), or ours (`parameters`).
@@ -101,9 +101,10 @@ pub struct TemplateJsonSchema {
     pub required: Vec<String>,
     #[serde(default)]
     pub authorized_roles: Vec<String>,
+    /// Form hints (RJSF `uiSchema`): an object.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub ui_schema: Option<Value>,
+    pub ui_schema: Option<Map<String, Value>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub pipeline: Option<Value>,
@@ -218,7 +219,8 @@ fn azure_parameters(kind: ResourceKind, s: &TemplateJsonSchema) -> Value {
         "properties": properties,
         "unevaluatedProperties": false,
     });
-    if let Some(all_of) = &s.all_of {
+    // An empty `allOf` (which JSON Schema refuses) is what Azure TRE's clients send for none.
+    if let Some(all_of) = s.all_of.as_ref().filter(|a| !a.is_empty()) {
         schema["allOf"] = Value::Array(all_of.clone());
     }
     schema
@@ -295,11 +297,52 @@ impl RegisterTemplate {
                     // Azure TRE's default.
                     current: r.current.unwrap_or(false),
                     authorized_roles: s.authorized_roles,
-                    ui_schema: s.ui_schema,
+                    ui_schema: s.ui_schema.map(Value::Object),
                     pipeline: s.pipeline.filter(|p| !p.is_null()),
                 })
             }
         }
+    }
+}
+
+/// Where a copy of a template's current version is kept (beside its versions, outside their
+/// `V#` prefix), so that one read of a known key finds it.
+pub(super) fn current_key(kind: ResourceKind, name: &str) -> Key {
+    Key::new(keys::template_versions_pk(kind, name), "CURRENT")
+}
+
+/// The field of the current copy that lists every registered version, so that a resource's
+/// `availableUpgrades` come from the copy read in a change's batch instead of a query.
+const REGISTERED_VERSIONS: &str = "registeredVersions";
+
+/// The current copy's body: the template, with every registered version.
+fn current_copy_body(template: &Template, versions: &[String]) -> AppResult<Value> {
+    let mut body = serde_json::to_value(template)?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert(REGISTERED_VERSIONS.into(), json!(versions));
+    }
+    Ok(body)
+}
+
+/// The newer versions of a resource's template, from the current copy of that template; `None`
+/// when the copy predates the list (or is missing), and the versions must be queried.
+pub(super) fn upgrades_from_copy(
+    copy: Option<&Item>,
+    from: &str,
+) -> Option<Vec<crate::domain::version::AvailableUpgrade>> {
+    let versions = copy?.body.get(REGISTERED_VERSIONS)?.as_array()?;
+    Some(crate::domain::version::available_upgrades(
+        from,
+        versions.iter().filter_map(Value::as_str),
+    ))
+}
+
+/// The key that holds the template a create names: the version asked for, or the copy of the
+/// current one.
+pub(super) fn template_key(kind: ResourceKind, name: &str, version: Option<&str>) -> Key {
+    match version {
+        Some(v) => keys::template(kind, name, v),
+        None => current_key(kind, name),
     }
 }
 
@@ -434,7 +477,13 @@ impl App {
             }
         }
         let key = keys::template(kind, &req.name, &req.version);
-        if self.table.get(&key).await?.is_some() {
+        let pointer_key = current_key(kind, &req.name);
+        let mut got = self
+            .table
+            .get_many(&[key.clone(), pointer_key.clone()])
+            .await?;
+        let pointer = got.pop().flatten();
+        if got.pop().flatten().is_some() {
             return Err(AppError::Conflict(format!(
                 "template `{}` version {} is already registered",
                 req.name, req.version
@@ -477,7 +526,18 @@ impl App {
             body: serde_json::to_value(&template)?,
             condition: Condition::Absent,
         }];
+        let mut versions: Vec<String> = previous.iter().map(|(_, t)| t.version.clone()).collect();
+        versions.push(template.version.clone());
         if make_current {
+            // The copy of the current version moves with it, in the same transaction.
+            ops.push(WriteOp::Put {
+                key: pointer_key,
+                index: None,
+                body: current_copy_body(&template, &versions)?,
+                condition: pointer
+                    .as_ref()
+                    .map_or(Condition::Absent, |p| Condition::Version(p.version)),
+            });
             // Demote the previous current version in the same transaction, so there is never a
             // moment with two (or zero) current versions.
             for (item, mut old) in previous {
@@ -492,6 +552,23 @@ impl App {
                 }
             }
         } else {
+            // The copy's list of versions gains this one (a copy from before the list existed
+            // is left alone: its readers query the versions).
+            if let Some(p) = pointer
+                .as_ref()
+                .filter(|p| p.body.get(REGISTERED_VERSIONS).is_some())
+            {
+                let mut body = p.body.clone();
+                if let Some(obj) = body.as_object_mut() {
+                    obj.insert(REGISTERED_VERSIONS.into(), json!(versions));
+                }
+                ops.push(WriteOp::Put {
+                    key: pointer_key,
+                    index: None,
+                    body,
+                    condition: Condition::Version(p.version),
+                });
+            }
             // Not current: still fail if the current version changes meanwhile, so that a
             // concurrent first registration cannot leave none current.
             for (item, old) in &previous {
@@ -565,6 +642,23 @@ impl App {
             }
         }
         Ok(None)
+    }
+
+    /// The template a create names: the version asked for, or the current one, from the item
+    /// read at [`template_key`] (in the create's batch). A template whose current version was
+    /// registered before the copy existed is looked up by its versions instead.
+    pub(super) async fn template_from(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        version: Option<&str>,
+        item: Option<Item>,
+    ) -> AppResult<Option<Template>> {
+        match (item, version) {
+            (Some(item), _) => Ok(Some(serde_json::from_value(item.body)?)),
+            (None, Some(_)) => Ok(None),
+            (None, None) => self.current_template(kind, name).await,
+        }
     }
 
     pub(super) async fn template_version(

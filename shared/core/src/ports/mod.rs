@@ -19,7 +19,7 @@ pub use object_store::{
 pub use prefixed::PrefixedStore;
 pub use queue::{Queue, QueueMessage};
 pub use secrets::SecretStore;
-pub use table::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1};
+pub use table::{Condition, Item, Key, Page, Query, Table, WriteOp, INDEX_GSI1, MAX_GET_MANY};
 pub use workflows::{Execution, ExecutionStatus, Workflows};
 
 /// Errors every port may return. Adapters map their backend's errors onto these so that the

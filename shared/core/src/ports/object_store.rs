@@ -128,6 +128,14 @@ pub trait ObjectStore: Send + Sync {
         Ok(meta)
     }
 
+    /// Where `key` really lives when this store is a view of another one (a prefix of it): that
+    /// store and the key there. Lets a caller holding two views of one store move an object
+    /// between them with one `rename` instead of copying its bytes. `None`: this store is its
+    /// own backend.
+    fn backend_key(&self, _key: &str) -> Option<(std::sync::Arc<dyn ObjectStore>, String)> {
+        None
+    }
+
     async fn create_multipart(&self, key: &str, options: PutOptions) -> PortResult<String>;
 
     /// Part numbers 1..=10000. All parts but the last must be at least 5 MiB (S3's rule, kept

@@ -89,6 +89,13 @@ impl ObjectStore for PrefixedStore {
         Ok(self.meta(self.inner.rename(&self.key(from), &self.key(to)).await?))
     }
 
+    fn backend_key(&self, key: &str) -> Option<(Arc<dyn ObjectStore>, String)> {
+        let key = self.key(key);
+        self.inner
+            .backend_key(&key)
+            .or_else(|| Some((self.inner.clone(), key)))
+    }
+
     async fn create_multipart(&self, key: &str, options: PutOptions) -> PortResult<String> {
         self.inner.create_multipart(&self.key(key), options).await
     }

@@ -2,7 +2,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::PortResult;
+use super::{PortError, PortResult};
+
+/// Most keys one [`Table::get_many`] takes (DynamoDB's `BatchGetItem` limit).
+pub const MAX_GET_MANY: usize = 100;
 
 /// Name of the one secondary index every `Table` offers (DynamoDB GSI `gsi1` on `gsi1pk`/`gsi1sk`).
 pub const INDEX_GSI1: &str = "gsi1";
@@ -92,6 +95,25 @@ pub struct Page {
 #[async_trait]
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> PortResult<Option<Item>>;
+
+    /// Several gets at once (DynamoDB `BatchGetItem`): one answer per key, in the keys' order,
+    /// `None` for a missing item; a key given twice is answered twice. At most
+    /// [`MAX_GET_MANY`] keys. Each item is read as `get` reads it (strongly consistent), but
+    /// the items are not read at one instant. The default reads one key after another, which
+    /// suits a local store where a get is cheap.
+    async fn get_many(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        if keys.len() > MAX_GET_MANY {
+            return Err(PortError::Invalid(format!(
+                "at most {MAX_GET_MANY} keys in one get_many, not {}",
+                keys.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
 
     /// Conditional put; returns the new version. `ConditionFailed` if the condition does not hold.
     async fn put(
