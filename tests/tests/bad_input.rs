@@ -482,3 +482,49 @@ async fn templates_must_pin_their_bundle_by_digest() {
     t.post_ok("/api/workspace-templates", &admin, &ok, 201)
         .await;
 }
+
+/// On a TREAdmin-only route a caller without the role is refused before their body is judged:
+/// they learn nothing of its rules, whatever they send (not JSON, the wrong fields, the wrong
+/// content type, or a valid body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_refuse_other_callers_before_judging_the_body() {
+    let t = TestStack::start().await.expect("stack");
+    let researcher = t.token("researcher");
+    let admin = t.token("admin");
+    let routes = [
+        "/api/datasources",
+        "/api/workspace-templates",
+        "/api/workspace-service-templates",
+        "/api/shared-service-templates",
+        "/api/workspace-service-templates/any/user-resource-templates",
+        "/api/datasources/00000000-0000-4000-8000-000000000000/review",
+        "/api/datasources/00000000-0000-4000-8000-000000000000/files",
+        "/api/workspaces/00000000-0000-4000-8000-000000000000/datasources",
+    ];
+    let bodies: [(&str, &[u8]); 4] = [
+        ("application/json", b"{not json"),
+        ("application/json", br#"{"unexpected": true}"#),
+        ("text/plain", b"hello"),
+        (
+            "application/json",
+            br#"{"approved": true, "comment": "fine"}"#,
+        ),
+    ];
+    for path in routes {
+        for (content_type, body) in bodies {
+            let (status, problem) = raw(&t, path, &researcher, content_type, body.to_vec()).await;
+            assert_eq!(
+                status, 403,
+                "POST {path} ({content_type}) as a researcher: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap_or_default();
+            assert!(
+                detail.contains("only a TREAdmin may"),
+                "POST {path}: detail `{detail}`"
+            );
+        }
+        // The admin gets the body's own answer.
+        let (status, _) = raw(&t, path, &admin, "application/json", b"{not json".to_vec()).await;
+        assert_eq!(status, 400, "POST {path} with a broken body as the admin");
+    }
+}

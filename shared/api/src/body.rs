@@ -19,19 +19,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawJson::from_request(req, state).await?;
+        Ok(Self(raw.parse()?))
+    }
+}
+
+/// A body read but not yet judged, for routes that must refuse a caller before telling them
+/// what is wrong with their body (a caller without the role learns nothing of the rules).
+pub struct RawJson {
+    content_type: String,
+    bytes: Bytes,
+}
+
+impl<S> FromRequest<S> for RawJson
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "send the body as JSON with `Content-Type: application/json`",
-            )
-            .into());
-        }
+            .unwrap_or("")
+            .to_string();
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::new(
@@ -45,21 +57,39 @@ where
                 )
             }
         })?;
-        // Not JSON at all is a malformed request (400); JSON without the expected fields and
-        // types is well-formed but unprocessable (422, as RFC 9110 and Azure TRE answer).
-        let value = serde_json::from_slice::<T>(&bytes).map_err(|e| {
+        Ok(Self {
+            content_type,
+            bytes,
+        })
+    }
+}
+
+impl RawJson {
+    /// The body as `T`: 415 for a body that is not sent as JSON, 400 for one that is not JSON,
+    /// 422 for JSON without the expected fields and types (as RFC 9110 and Azure TRE answer).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let mime = self.content_type.split(';').next().unwrap_or("").trim();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON with `Content-Type: application/json`",
+            )
+            .into());
+        }
+        serde_json::from_slice::<T>(&self.bytes).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
                 Problem::new(
                     StatusCode::BAD_REQUEST,
                     format!("the body is not valid JSON: {e}"),
                 )
+                .into()
             } else {
                 Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("the body does not have the expected fields and types: {e}"),
                 )
+                .into()
             }
-        })?;
-        Ok(Self(value))
+        })
     }
 }

@@ -9,9 +9,8 @@ use axum::{Extension, Json};
 use http::Method;
 use serde_json::json;
 use tre_core::app::{AddDataSourceFile, BindDataSource, Caller, ReviewDataSource};
-use tre_core::domain::datasource::DataSourceSpec;
 
-use crate::body::JsonBody;
+use crate::body::RawJson;
 use crate::handlers::{param, params, ApiResult, Params};
 use crate::router::ApiState;
 use crate::routes::{Action, Builder, Reply, RouteGroup};
@@ -122,12 +121,9 @@ async fn list(State(s): S, Extension(c): C, uri: axum::http::Uri) -> ApiResult {
     ))
 }
 
-async fn register(
-    State(s): S,
-    Extension(c): C,
-    JsonBody(body): JsonBody<DataSourceSpec>,
-) -> ApiResult {
-    let ds = s.app.register_data_source(&c, body).await?;
+async fn register(State(s): S, Extension(c): C, body: RawJson) -> ApiResult {
+    c.require_admin("register data sources")?;
+    let ds = s.app.register_data_source(&c, body.parse()?).await?;
     Ok((StatusCode::CREATED, Json(ds)).into_response())
 }
 
@@ -149,12 +145,9 @@ async fn import(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     Ok(Json(ds).into_response())
 }
 
-async fn review(
-    State(s): S,
-    Extension(c): C,
-    p: Params,
-    JsonBody(body): JsonBody<ReviewDataSource>,
-) -> ApiResult {
+async fn review(State(s): S, Extension(c): C, p: Params, body: RawJson) -> ApiResult {
+    c.require_admin("review data sources")?;
+    let body: ReviewDataSource = body.parse()?;
     let m = params(p)?;
     let ds = s
         .app
@@ -163,12 +156,9 @@ async fn review(
     Ok(Json(ds).into_response())
 }
 
-async fn bind(
-    State(s): S,
-    Extension(c): C,
-    p: Params,
-    JsonBody(body): JsonBody<BindDataSource>,
-) -> ApiResult {
+async fn bind(State(s): S, Extension(c): C, p: Params, body: RawJson) -> ApiResult {
+    c.require_admin("bind data sources to workspaces")?;
+    let body: BindDataSource = body.parse()?;
     let m = params(p)?;
     let b = s
         .app
@@ -223,12 +213,9 @@ async fn link(
     Ok(Json(l).into_response())
 }
 
-async fn add_file(
-    State(s): S,
-    Extension(c): C,
-    p: Params,
-    JsonBody(body): JsonBody<AddDataSourceFile>,
-) -> ApiResult {
+async fn add_file(State(s): S, Extension(c): C, p: Params, body: RawJson) -> ApiResult {
+    c.require_admin("upload data source files")?;
+    let body: AddDataSourceFile = body.parse()?;
     let m = params(p)?;
     let link = s
         .app

@@ -14,7 +14,7 @@ use serde_json::json;
 use tre_core::app::{Caller, RegisterTemplate};
 use tre_core::domain::{ResourceKind, Template as DomainTemplate};
 
-use crate::body::JsonBody;
+use crate::body::RawJson;
 use crate::handlers::{param, params, ApiResult, Params};
 use crate::problem::Problem;
 use crate::router::ApiState;
@@ -225,9 +225,7 @@ pub(crate) fn method_router(
     use TemplateAction as T;
     match action {
         T::List(k) => on(filter, move |s: S, c: C, q: Q<ListQuery>| list(k, s, c, q)),
-        T::Register(k) => on(filter, move |s: S, c: C, b: JsonBody<RegisterTemplate>| {
-            register(k, s, c, b)
-        }),
+        T::Register(k) => on(filter, move |s: S, c: C, b: RawJson| register(k, s, c, b)),
         T::Get(k) => on(filter, move |s: S, c: C, p: Params, q: Q<GetQuery>| {
             get(k, s, c, p, q)
         }),
@@ -292,13 +290,9 @@ async fn list(kind: ResourceKind, State(s): S, Extension(c): C, q: Q<ListQuery>)
     listed(&items)
 }
 
-async fn register(
-    kind: ResourceKind,
-    State(s): S,
-    Extension(c): C,
-    JsonBody(body): JsonBody<RegisterTemplate>,
-) -> ApiResult {
-    created(&s.app.register_template(&c, kind, body).await?)
+async fn register(kind: ResourceKind, State(s): S, Extension(c): C, body: RawJson) -> ApiResult {
+    c.require_admin("register templates")?;
+    created(&s.app.register_template(&c, kind, body.parse()?).await?)
 }
 
 async fn get(
@@ -336,12 +330,9 @@ async fn list_of_service(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     listed(&items)
 }
 
-async fn register_of_service(
-    State(s): S,
-    Extension(c): C,
-    p: Params,
-    JsonBody(body): JsonBody<RegisterTemplate>,
-) -> ApiResult {
+async fn register_of_service(State(s): S, Extension(c): C, p: Params, body: RawJson) -> ApiResult {
+    c.require_admin("register templates")?;
+    let body: RegisterTemplate = body.parse()?;
     let m = params(p)?;
     let t = s
         .app
