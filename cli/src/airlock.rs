@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::client::ApiClient;
+use crate::output::Output;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RequestType {
@@ -84,13 +85,14 @@ pub enum AirlockAction {
     Download {
         request: String,
         file: String,
-        /// Where to write it (default: the file's name in the current folder).
-        #[arg(long, short)]
-        output: Option<PathBuf>,
+        /// Where to write it (default: the file's name in the current folder). Not `-o`:
+        /// that is the global `--output` format.
+        #[arg(long = "to", value_name = "PATH")]
+        dest: Option<PathBuf>,
     },
 }
 
-fn bar(len: u64, name: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, name: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if let Ok(style) =
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
@@ -101,7 +103,7 @@ fn bar(len: u64, name: &str) -> ProgressBar {
     bar
 }
 
-fn file_name(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn file_name(path: &Path) -> anyhow::Result<String> {
     path.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_string)
@@ -160,7 +162,7 @@ async fn upload(client: &ApiClient, base: &str, path: &Path) -> anyhow::Result<(
 }
 
 /// PUT `size` bytes of the file from `offset`, streamed; returns the answer's ETag.
-async fn put_range(
+pub(crate) async fn put_range(
     path: &Path,
     url: &str,
     offset: u64,
@@ -253,7 +255,12 @@ async fn download(
     Ok(())
 }
 
-pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> anyhow::Result<()> {
+pub async fn run(
+    client: &ApiClient,
+    out: &Output,
+    workspace: &str,
+    action: AirlockAction,
+) -> anyhow::Result<()> {
     let requests = format!("/api/workspaces/{workspace}/requests");
     let one = |id: &str| format!("{requests}/{id}");
     let post = |path: String, body: Value| async move {
@@ -328,26 +335,23 @@ pub async fn run(client: &ApiClient, workspace: &str, action: AirlockAction) -> 
         AirlockAction::Download {
             request,
             file,
-            output,
-        } => return download(client, &one(&request), &file, output).await,
+            dest,
+        } => return download(client, &one(&request), &file, dest).await,
     };
-    println!("{}", serde_json::to_string_pretty(&shown)?);
-    Ok(())
+    Ok(out.emit(&shown)?)
 }
 
 /// `tre airlock queue`: what waits for the caller's review.
-pub async fn queue(client: &ApiClient) -> anyhow::Result<()> {
+pub async fn queue(client: &ApiClient, out: &Output) -> anyhow::Result<()> {
     let v = client.get_all("/api/airlock/review-queue").await?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
-    Ok(())
+    Ok(out.emit(&v)?)
 }
 
 /// `tre airlock mine`: the caller's requests in every workspace, or with `airlock_manager`
 /// every request of the workspaces where the caller is an airlock manager.
-pub async fn mine(client: &ApiClient, airlock_manager: bool) -> anyhow::Result<()> {
+pub async fn mine(client: &ApiClient, out: &Output, airlock_manager: bool) -> anyhow::Result<()> {
     let v = client
         .get_all(&format!("/api/requests?airlock_manager={airlock_manager}"))
         .await?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
-    Ok(())
+    Ok(out.emit(&v)?)
 }

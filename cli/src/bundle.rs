@@ -88,6 +88,7 @@ async fn package(
 pub async fn run(
     action: BundleAction,
     api: &ApiClient,
+    out: &crate::output::Output,
     tre_token: Option<String>,
 ) -> anyhow::Result<()> {
     match action {
@@ -122,7 +123,7 @@ pub async fn run(
                     None,
                 )
                 .await?;
-            println!("{}", serde_json::to_string_pretty(&reply.body)?);
+            out.emit(&reply.body)?;
         }
     }
     Ok(())

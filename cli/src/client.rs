@@ -8,6 +8,8 @@ pub struct ApiClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// Items per page asked of lists (`page_size`); the API's default when `None`.
+    page_size: Option<u32>,
 }
 
 /// A successful response: etag and JSON body (null when empty).
@@ -29,7 +31,13 @@ impl ApiClient {
             base: base.trim_end_matches('/').to_string(),
             token,
             http,
+            page_size: None,
         })
+    }
+
+    pub fn with_page_size(mut self, page_size: Option<u32>) -> Self {
+        self.page_size = page_size;
+        self
     }
 
     pub async fn call(
@@ -128,7 +136,13 @@ impl ApiClient {
     /// GET a list and every page after it (each names the next in `nextLink`, or in a `Link`
     /// header when the list is a bare array), as one answer.
     pub async fn get_all(&self, path: &str) -> anyhow::Result<Value> {
-        let first = self.call(Method::GET, path, None, None).await?;
+        // Each `nextLink` keeps the query of the first request, `page_size` included.
+        let path = match self.page_size {
+            Some(n) if path.contains('?') => format!("{path}&page_size={n}"),
+            Some(n) => format!("{path}?page_size={n}"),
+            None => path.to_string(),
+        };
+        let first = self.call(Method::GET, &path, None, None).await?;
         let mut next = first
             .body
             .get("nextLink")

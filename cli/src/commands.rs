@@ -1,4 +1,4 @@
-//! Client commands: thin wrappers over the API that print JSON.
+//! Client commands: thin wrappers over the API that print its answers (see `output`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::{parse_params, ApiClient};
+use crate::output::Output;
 use crate::watch::watch;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,8 +110,9 @@ pub enum ResourceAction {
 
 #[derive(Subcommand)]
 pub enum OperationAction {
-    /// Operations of a resource, by the resource's API path.
-    List { resource_path: String },
+    /// Operations of a resource, by the resource's API path; without one, the operations
+    /// not yet ended across every workspace you can see (`/api/operations`).
+    List { resource_path: Option<String> },
     /// One operation, by its API path.
     Get { operation_path: String },
     /// Follow an operation until it finishes.
@@ -128,13 +130,9 @@ pub enum RoleAction {
     Remove { principal_id: String, role: String },
 }
 
-fn print(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 pub async fn templates(
     c: &ApiClient,
+    out: &Output,
     kind: TemplateKind,
     service: Option<&str>,
     action: TemplateAction,
@@ -170,12 +168,12 @@ pub async fn templates(
             c.call(Method::POST, &base, Some(&body), None).await?.body
         }
     };
-    print(&v)
+    Ok(out.emit(&v)?)
 }
 
 /// Print an accepted change, then optionally follow its operation.
-async fn accepted(c: &ApiClient, body: Value, wait: bool) -> anyhow::Result<()> {
-    print(&body)?;
+async fn accepted(c: &ApiClient, out: &Output, body: Value, wait: bool) -> anyhow::Result<()> {
+    out.emit(&body)?;
     if wait {
         let op = &body["operation"];
         // `resourcePath` is below `/api`, as in Azure TRE.
@@ -196,10 +194,15 @@ async fn accepted(c: &ApiClient, body: Value, wait: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub async fn resources(c: &ApiClient, base: String, action: ResourceAction) -> anyhow::Result<()> {
+pub async fn resources(
+    c: &ApiClient,
+    out: &Output,
+    base: String,
+    action: ResourceAction,
+) -> anyhow::Result<()> {
     match action {
-        ResourceAction::List => print(&c.get_all(&base).await?),
-        ResourceAction::Get { id } => print(&c.get(&format!("{base}/{id}")).await?),
+        ResourceAction::List => Ok(out.emit(&c.get_all(&base).await?)?),
+        ResourceAction::Get { id } => Ok(out.emit(&c.get(&format!("{base}/{id}")).await?)?),
         ResourceAction::Create {
             template,
             template_version,
@@ -212,7 +215,7 @@ pub async fn resources(c: &ApiClient, base: String, action: ResourceAction) -> a
                 body["templateVersion"] = json!(v);
             }
             let reply = c.call(Method::POST, &base, Some(&body), None).await?;
-            accepted(c, reply.body, wait).await
+            accepted(c, out, reply.body, wait).await
         }
         ResourceAction::Update {
             id,
@@ -237,53 +240,65 @@ pub async fn resources(c: &ApiClient, base: String, action: ResourceAction) -> a
             let reply = c
                 .call(Method::PATCH, &path, Some(&body), current.etag.as_deref())
                 .await?;
-            accepted(c, reply.body, wait).await
+            accepted(c, out, reply.body, wait).await
         }
         ResourceAction::Delete { id, wait } => {
             let reply = c
                 .call(Method::DELETE, &format!("{base}/{id}"), None, None)
                 .await?;
-            accepted(c, reply.body, wait).await
+            accepted(c, out, reply.body, wait).await
         }
         ResourceAction::Action { id, name, wait } => {
             let path = format!("{base}/{id}/invoke-action?action={name}");
             let reply = c.call(Method::POST, &path, None, None).await?;
-            accepted(c, reply.body, wait).await
+            accepted(c, out, reply.body, wait).await
         }
         ResourceAction::Operations { id } => {
-            print(&c.get_all(&format!("{base}/{id}/operations")).await?)
+            Ok(out.emit(&c.get_all(&format!("{base}/{id}/operations")).await?)?)
         }
-        ResourceAction::History { id } => print(&c.get_all(&format!("{base}/{id}/history")).await?),
+        ResourceAction::History { id } => {
+            Ok(out.emit(&c.get_all(&format!("{base}/{id}/history")).await?)?)
+        }
     }
 }
 
-pub async fn operations(c: &ApiClient, action: OperationAction) -> anyhow::Result<()> {
+pub async fn operations(
+    c: &ApiClient,
+    out: &Output,
+    action: OperationAction,
+) -> anyhow::Result<()> {
     match action {
-        OperationAction::List { resource_path } => print(
-            &c.get_all(&format!(
-                "{}/operations",
-                resource_path.trim_end_matches('/')
-            ))
-            .await?,
-        ),
-        OperationAction::Get { operation_path } => print(&c.get(&operation_path).await?),
+        OperationAction::List { resource_path } => {
+            let path = match resource_path {
+                Some(p) => format!("{}/operations", p.trim_end_matches('/')),
+                None => "/api/operations".into(),
+            };
+            out.emit(&c.get_all(&path).await?)?;
+            Ok(())
+        }
+        OperationAction::Get { operation_path } => Ok(out.emit(&c.get(&operation_path).await?)?),
         OperationAction::Watch {
             operation_path,
             timeout_secs,
         } => {
             let op = watch(c, &operation_path, Duration::from_secs(timeout_secs)).await?;
-            print(&op)
+            Ok(out.emit(&op)?)
         }
     }
 }
 
-pub async fn roles(c: &ApiClient, workspace: &str, action: RoleAction) -> anyhow::Result<()> {
+pub async fn roles(
+    c: &ApiClient,
+    out: &Output,
+    workspace: &str,
+    action: RoleAction,
+) -> anyhow::Result<()> {
     let base = format!("/api/workspaces/{workspace}/role-assignments");
     match action {
-        RoleAction::List => print(&c.get_all(&base).await?),
+        RoleAction::List => Ok(out.emit(&c.get_all(&base).await?)?),
         RoleAction::Assign { principal_id, role } => {
             let body = json!({ "principalId": principal_id, "role": role });
-            print(&c.call(Method::POST, &base, Some(&body), None).await?.body)
+            Ok(out.emit(&c.call(Method::POST, &base, Some(&body), None).await?.body)?)
         }
         RoleAction::Remove { principal_id, role } => {
             c.call(

@@ -5,7 +5,9 @@ mod airlock;
 mod bundle;
 mod client;
 mod commands;
+mod datasources;
 mod dev;
+mod output;
 mod registry;
 mod watch;
 
@@ -29,6 +31,17 @@ struct Cli {
     /// Bearer token (`tre dev` prints tokens for its sample users).
     #[arg(long, env = "TRE_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// How to print answers: `table` (the default on a terminal) or `json` (the default when
+    /// piped or redirected).
+    #[arg(long, short = 'o', value_enum, global = true)]
+    output: Option<output::Format>,
+    /// A JMESPath expression run on the list (after every page) or the item an answer is
+    /// about, before printing: `--query "[].id"`, `--query "properties.display_name"`.
+    #[arg(long, global = true)]
+    query: Option<String>,
+    /// Items per request when a list is fetched page by page (every page is always fetched).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    page_size: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +80,8 @@ enum Command {
     Routes,
     /// Print a token for a sample user of the local stack (uses its persisted issuer key).
     Token(dev::TokenArgs),
+    /// Who the API takes you for: your id, name and roles.
+    Me,
     /// Templates of one kind: workspace, workspace-service, user-resource, shared-service.
     Templates {
         kind: commands::TemplateKind,
@@ -108,6 +123,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::OperationAction,
     },
+    /// Data sources: register, upload, import, review, bind (TRE admins); bound ones per workspace.
+    Datasources {
+        #[command(subcommand)]
+        action: datasources::DataSourceAction,
+    },
     /// Role assignments in a workspace.
     Roles {
         #[arg(long)]
@@ -134,44 +154,49 @@ enum AirlockCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let client = || client::ApiClient::new(&cli.api, cli.token.clone());
+    let out = output::Output::new(cli.output, cli.query.clone())?;
+    let out = &out;
+    let client = || {
+        client::ApiClient::new(&cli.api, cli.token.clone()).map(|c| c.with_page_size(cli.page_size))
+    };
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Token(args) => dev::token(args, &cli.api),
-        Command::Bundle { action } => bundle::run(action, &client()?, cli.token.clone()).await,
+        Command::Bundle { action } => bundle::run(action, &client()?, out, cli.token.clone()).await,
         Command::RunBundleAction => std::process::exit(bundle_runner::run_from_env().await),
         Command::RunAirlockAction => {
             std::process::exit(airlock_runner::process::run_from_env().await)
         }
         Command::Airlock { workspace, action } => match action {
-            AirlockCommand::Queue => airlock::queue(&client()?).await,
+            AirlockCommand::Queue => airlock::queue(&client()?, out).await,
             AirlockCommand::Mine { airlock_manager } => {
-                airlock::mine(&client()?, airlock_manager).await
+                airlock::mine(&client()?, out, airlock_manager).await
             }
             AirlockCommand::Request(action) => {
                 let Some(ws) = workspace else {
                     anyhow::bail!("--workspace is required (the workspace the request belongs to)");
                 };
-                airlock::run(&client()?, &ws, action).await
+                airlock::run(&client()?, out, &ws, action).await
             }
         },
         Command::Registry {
             action: registry::RegistryCommand::Token { scopes, service },
         } => registry::token(&client()?, &scopes, &service).await,
         Command::Registry { action } => registry::run(action).await,
-        Command::Openapi => print_json(&tre_api::openapi::document()),
-        Command::Routes => print_json(&tre_api::routes::api_gateway_routes()),
+        Command::Openapi => Ok(out.emit_document(&tre_api::openapi::document())?),
+        Command::Routes => Ok(out.emit_document(&tre_api::routes::api_gateway_routes())?),
+        Command::Me => Ok(out.emit(&client()?.get("/api/me").await?)?),
         Command::Templates {
             kind,
             service,
             action,
-        } => commands::templates(&client()?, kind, service.as_deref(), action).await,
+        } => commands::templates(&client()?, out, kind, service.as_deref(), action).await,
         Command::Workspaces { action } => {
-            commands::resources(&client()?, "/api/workspaces".into(), action).await
+            commands::resources(&client()?, out, "/api/workspaces".into(), action).await
         }
         Command::Services { workspace, action } => {
             let base = format!("/api/workspaces/{workspace}/workspace-services");
-            commands::resources(&client()?, base, action).await
+            commands::resources(&client()?, out, base, action).await
         }
         Command::UserResources {
             workspace,
@@ -180,19 +205,46 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let base =
                 format!("/api/workspaces/{workspace}/workspace-services/{service}/user-resources");
-            commands::resources(&client()?, base, action).await
+            commands::resources(&client()?, out, base, action).await
         }
         Command::SharedServices { action } => {
-            commands::resources(&client()?, "/api/shared-services".into(), action).await
+            commands::resources(&client()?, out, "/api/shared-services".into(), action).await
         }
-        Command::Operations { action } => commands::operations(&client()?, action).await,
+        Command::Operations { action } => commands::operations(&client()?, out, action).await,
+        Command::Datasources { action } => datasources::run(&client()?, out, action).await,
         Command::Roles { workspace, action } => {
-            commands::roles(&client()?, &workspace, action).await
+            commands::roles(&client()?, out, &workspace, action).await
         }
     }
 }
 
-fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn arguments_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    /// The global `-o` must clash with no subcommand's own option (clap finds that only when
+    /// the command is parsed).
+    #[test]
+    fn global_output_beside_a_download_path() {
+        let args = [
+            "tre",
+            "-o",
+            "json",
+            "airlock",
+            "--workspace",
+            "w",
+            "download",
+            "r",
+            "f",
+            "--to",
+            "x",
+        ];
+        let cli = super::Cli::try_parse_from(args).map_err(|e| e.to_string());
+        assert!(matches!(cli, Ok(c) if c.output == Some(super::output::Format::Json)));
+    }
 }

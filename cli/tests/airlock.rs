@@ -262,7 +262,7 @@ async fn an_export_through_the_cli() {
             "download",
             &rid,
             "results.csv",
-            "-o",
+            "--to",
             out.to_str().expect("path"),
         ],
     )
@@ -279,7 +279,7 @@ async fn an_export_through_the_cli() {
             "download",
             &rid,
             "large.bin",
-            "-o",
+            "--to",
             out_large.to_str().expect("path"),
         ],
     )

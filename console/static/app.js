@@ -222,7 +222,7 @@ function navLinks() {
   const links = [['#/workspaces', 'Workspaces'], ['#/operations', 'Operations']];
   if (isAirlockManager()) links.push(['#/review', 'Review queue']);
   links.push(['#/templates', 'Templates']);
-  if (isAdmin()) links.push(['#/shared-services', 'Shared services']);
+  if (isAdmin()) links.push(['#/shared-services', 'Shared services'], ['#/datasources', 'Data sources']);
   const here = location.hash.split('/').slice(0, 2).join('/');
   return h('ul', {}, links.map(([href, label]) => h('li', {},
     h('a', { href, 'aria-current': href === here ? 'page' : undefined }, label))));
@@ -274,6 +274,9 @@ const routes = [
   [/^#\/review$/, reviewQueuePage],
   [/^#\/templates$/, templatesPage],
   [/^#\/shared-services$/, sharedServicesPage],
+  [/^#\/datasources$/, dataSourcesPage],
+  [/^#\/datasources\/new$/, newDataSourcePage],
+  [/^#\/datasources\/([^/]+)$/, dataSourcePage],
 ];
 
 async function render() {
@@ -398,6 +401,9 @@ async function workspacePage(ws) {
           h('a', { href: `#/workspaces/${enc(ws)}/requests/${enc(r.id)}` }, r.title),
           r.type, badge(r.status), String(r.files.length), when(r.updatedWhen),
         ]), 'No airlock requests.'),
+      // Last, so the lists above keep their place on the page.
+      h('h2', {}, 'At a glance'),
+      glanceChart(operations, requests),
     );
   };
   const first = await load();
@@ -1307,6 +1313,420 @@ async function sharedServicesPage() {
         badge(s.deploymentStatus), when(s.updatedWhen)]),
       'No shared services.'),
   );
+}
+
+// ---------- data sources (TRE admins): register, import, review, bind ----------
+
+const dsPath = (id) => `/api/datasources/${enc(id)}`;
+const DS_BUSY = new Set(['Importing']);
+
+// Data states in words; the badge's class only adds colour.
+function dataBadge(s) {
+  const kind = s === 'Completed' ? 'ok' : s === 'Failed' ? 'bad' : 'wait';
+  const words = { Pending: 'pending', Importing: 'importing', InReview: 'in review', Completed: 'completed', Failed: 'failed' };
+  return h('span', { class: `status ${kind}` }, words[s] || s);
+}
+
+function connectionText(c) {
+  if (!c) return 'uploaded through the console or CLI';
+  if (c.type === 'https') return `HTTPS: ${c.baseUrl}`;
+  if (c.type === 's3') return `S3: s3://${c.bucket}/${c.prefix}`;
+  if (c.type === 'postgres') return `PostgreSQL: ${c.user}@${c.host}:${c.port}/${c.database}, table ${c.table} as ${c.format}`;
+  return c.type;
+}
+
+async function dataSourcesPage() {
+  const { dataSources } = await apiAll('/api/datasources', 'dataSources');
+  show(
+    h('h1', {}, 'Data sources'),
+    h('p', { class: 'hint' }, 'Where source data lives, who publishes it and under which licence. An import fetches it; a review accepts or refuses it; a completed source can be bound to workspaces.'),
+    h('p', {}, h('a', { href: '#/datasources/new', id: 'new-datasource' }, 'Register a data source')),
+    table('Registered data sources', ['Name', 'Project', 'Kind', 'State', 'Licence', 'Updated'],
+      dataSources.map((d) => [
+        h('a', { href: `#/datasources/${enc(d.id)}` }, d.displayName),
+        d.project, d.kind, dataBadge(d.dataState), d.licence, when(d.updatedAt),
+      ]),
+      'No data sources are registered.'),
+  );
+}
+
+// One labelled text field of the registration form; `hint` is read with it.
+function dsField(id, label, { hint, required = true, type = 'text', value = '', textarea = false } = {}) {
+  const attrs = { id, name: id, required, 'aria-describedby': hint ? `${id}-hint` : undefined };
+  const control = textarea
+    ? h('textarea', attrs, value)
+    : h('input', { ...attrs, type, value });
+  return h('div', { class: 'field', 'data-for': id },
+    h('label', { for: id }, `${label}${required ? ' (required)' : ''}`),
+    hint ? h('p', { id: `${id}-hint`, class: 'hint' }, hint) : '',
+    control);
+}
+
+// Which fields each kind of connection asks for.
+const CONNECTION_FIELDS = {
+  https: [['ds-base-url', 'Base URL', { hint: 'The objects are paths under it, e.g. https://data.example.org/exports', type: 'url' }]],
+  s3: [['ds-bucket', 'Bucket', {}], ['ds-prefix', 'Prefix', { hint: 'The objects are keys under it', required: false }]],
+  postgres: [
+    ['ds-host', 'Host', {}], ['ds-port', 'Port', { type: 'number', value: '5432' }], ['ds-database', 'Database', {}],
+    ['ds-user', 'User', {}], ['ds-table', 'Table', { hint: 'table or schema.table; exported whole' }],
+    ['ds-ca', 'CA certificate (PEM)', { required: false, textarea: true, hint: 'With it the import connects over TLS and verifies the server; without it only a server on the import runner’s own machine is reached' }],
+  ],
+  uploaded: [],
+};
+
+function newDataSourcePage() {
+  const errors = h('div', { id: 'datasource-errors', class: 'field-error', role: 'alert', tabindex: '-1' });
+  const kind = h('select', { id: 'ds-kind', name: 'ds-kind' },
+    h('option', { value: 'https' }, 'Import over HTTPS'),
+    h('option', { value: 's3' }, 'Import from S3'),
+    h('option', { value: 'postgres' }, 'Import a PostgreSQL table'),
+    h('option', { value: 'uploaded' }, 'Uploaded files'));
+  const connection = h('div', { id: 'ds-connection' });
+  const drawConnection = () => {
+    const k = kind.value;
+    const fields = CONNECTION_FIELDS[k].map(([id, label, o]) => dsField(id, label, o));
+    if (k === 'postgres') {
+      fields.push(h('div', { class: 'field' }, h('label', { for: 'ds-format' }, 'Export format'),
+        h('select', { id: 'ds-format', name: 'ds-format' }, h('option', { value: 'csv' }, 'CSV'), h('option', { value: 'parquet' }, 'Parquet'))));
+    }
+    if (k !== 'uploaded') {
+      fields.push(dsField('ds-objects', 'Objects', { textarea: true, required: k !== 'postgres', hint: 'One path or key per line' }));
+      fields.push(dsField('ds-secret', 'Credentials secret', { required: false, hint: 'The name of the secret holding the credentials — never the credentials themselves' }));
+    }
+    connection.replaceChildren(...fields);
+  };
+  kind.addEventListener('change', drawConnection);
+  drawConnection();
+  const form = h('form', { class: 'schema', id: 'datasource-form', novalidate: true, 'aria-labelledby': 'ds-heading' },
+    h('h2', { id: 'ds-heading' }, 'Where the data is, and who publishes it'),
+    dsField('ds-name', 'Name'),
+    dsField('ds-description', 'Description', { required: false, textarea: true }),
+    dsField('ds-project', 'Project'),
+    dsField('ds-licence', 'Licence', { hint: 'An SPDX identifier (e.g. CC-BY-4.0) or an https URL' }),
+    dsField('ds-organisation', 'Publishing organisation'),
+    dsField('ds-contact-name', 'Contact name'),
+    dsField('ds-contact-role', 'Contact role'),
+    h('div', { class: 'field' }, h('label', { for: 'ds-kind' }, 'Kind'), kind),
+    connection,
+    errors,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'register-datasource' }, 'Register')));
+  const val = (id) => document.getElementById(id)?.value.trim() ?? '';
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    const k = kind.value;
+    const body = {
+      kind: k === 'uploaded' ? 'Uploaded' : 'Import',
+      displayName: val('ds-name'), description: val('ds-description'), project: val('ds-project'),
+      licence: val('ds-licence'),
+      publisher: { organisation: val('ds-organisation'), contactName: val('ds-contact-name'), contactRole: val('ds-contact-role') },
+    };
+    if (k === 'https') body.connection = { type: 'https', baseUrl: val('ds-base-url') };
+    if (k === 's3') body.connection = { type: 's3', bucket: val('ds-bucket'), prefix: val('ds-prefix') };
+    if (k === 'postgres') {
+      body.connection = {
+        type: 'postgres', host: val('ds-host'), port: Number(val('ds-port')), database: val('ds-database'),
+        user: val('ds-user'), table: val('ds-table'), format: val('ds-format'),
+      };
+      if (val('ds-ca')) body.connection.caCertificate = document.getElementById('ds-ca').value;
+    }
+    if (k !== 'uploaded') {
+      body.objects = val('ds-objects').split('\n').map((s) => s.trim()).filter(Boolean);
+      if (val('ds-secret')) body.credentialsSecret = val('ds-secret');
+    }
+    // The API checks every field (the same rules as for the CLI); its message names the field.
+    const button = document.getElementById('register-datasource');
+    button.disabled = true;
+    try {
+      const created = await api('POST', '/api/datasources', body);
+      notify(`Registered “${created.displayName}”.`);
+      location.hash = `#/datasources/${enc(created.id)}`;
+    } catch (e) {
+      errors.textContent = e.message;
+      button.disabled = false;
+      errors.focus?.();
+    }
+  });
+  show(
+    h('p', {}, h('a', { href: '#/datasources' }, '← Data sources')),
+    h('h1', {}, 'Register a data source'),
+    h('p', { class: 'hint' }, 'Credentials are never entered here: name the secret that holds them, and the import reads it when it runs.'),
+    form,
+  );
+}
+
+function dsReviewForm(id, reload) {
+  const error = h('p', { id: 'ds-comment-error', class: 'field-error', hidden: true });
+  const comment = h('textarea', { id: 'ds-review-comment', name: 'comment', required: true, 'aria-describedby': 'ds-comment-hint ds-comment-error' });
+  const form = h('form', { class: 'review', id: 'datasource-review', novalidate: true, 'aria-labelledby': 'ds-review-heading' },
+    h('h2', { id: 'ds-review-heading' }, 'Your review'),
+    h('label', { for: 'ds-review-comment' }, 'Comment (required)'),
+    h('p', { id: 'ds-comment-hint', class: 'hint' }, 'Say why the data is accepted or refused. Rejecting deletes the imported files.'),
+    comment, error,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary', value: 'approve', id: 'ds-approve' }, 'Approve'),
+      h('button', { type: 'submit', class: 'danger', value: 'reject', id: 'ds-reject' }, 'Reject')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const decision = ev.submitter?.value;
+    const text = comment.value.trim();
+    if (!text) {
+      error.hidden = false;
+      error.textContent = 'A comment is required to approve or reject.';
+      comment.setAttribute('aria-invalid', 'true');
+      comment.focus();
+      return;
+    }
+    for (const b of form.querySelectorAll('button')) b.disabled = true;
+    try {
+      const ds = await api('POST', `${dsPath(id)}/review`, { decision, comment: text });
+      notify(`${decision === 'approve' ? 'Approved' : 'Rejected'}: the data source is now ${ds.dataState === 'Completed' ? 'completed' : 'failed'}.`);
+      await reload();
+    } catch (e) {
+      notify(e.message, true);
+      for (const b of form.querySelectorAll('button')) b.disabled = false;
+    }
+  });
+  return form;
+}
+
+// An Uploaded source is filled file by file through the links the API signs; the next import
+// takes what was uploaded.
+function dsUploadSection(id, reload) {
+  const input = h('input', { type: 'file', id: 'ds-files', multiple: true, 'aria-describedby': 'ds-files-hint' });
+  const list = h('ul', { class: 'uploads', id: 'ds-upload-list' });
+  const summary = h('p', { id: 'ds-upload-summary', role: 'status', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', id: 'ds-upload' }, 'Upload');
+  button.addEventListener('click', async () => {
+    const files = [...input.files];
+    if (!files.length) { summary.textContent = 'Choose one or more files first.'; return; }
+    button.disabled = true;
+    let done = 0;
+    for (const file of files) {
+      const row = uploadRow(file);
+      list.append(row.row);
+      try {
+        const link = await api('POST', `${dsPath(id)}/files`, { name: file.name });
+        if (link.method !== 'PUT') throw new Error(`the API offered a ${link.method} link, which this page cannot use`);
+        row.say('uploading');
+        await putWithRetries(link.url, file, row.progress, row, file.name);
+        row.progress(file.size);
+        row.say('uploaded');
+        done += 1;
+      } catch (e) {
+        row.say(e.message === 'cancelled' ? 'cancelled' : `failed: ${e.message}`);
+      }
+      row.cancel.disabled = true;
+      summary.textContent = `${done} of ${files.length} files uploaded.`;
+    }
+    notify(`${done} of ${files.length} files uploaded; the next import takes them.`);
+    await reload();
+  });
+  return h('div', { class: 'upload-section' },
+    h('h2', {}, 'Upload files'),
+    h('label', { for: 'ds-files' }, 'Files'),
+    h('p', { id: 'ds-files-hint', class: 'hint' }, 'Each file goes straight to the import staging area; start the import when all are up.'),
+    input, ' ', button, list, summary);
+}
+
+async function dataSourcePage(id) {
+  // Which workspaces it is bound to: each workspace's list of bound sources.
+  const load = async () => {
+    const [ds, { workspaces }] = await Promise.all([api('GET', dsPath(id)), apiAll('/api/workspaces', 'workspaces')]);
+    const bound = await Promise.all(workspaces.map(async (w) => {
+      const { dataSources } = await apiAll(`${wsPath(w.id)}/datasources`, 'dataSources').catch(() => ({ dataSources: [] }));
+      return dataSources.some((b) => b.dataSourceId === id);
+    }));
+    return { ds, workspaces, bound };
+  };
+  const reload = async () => { stopTimers(); await dataSourcePage(id); };
+  const act = async (what, call, done) => {
+    try { await call(); notify(done); } catch (e) { notify(`${what} failed: ${e.message}`, true); }
+    await reload();
+  };
+  const draw = ({ ds, workspaces, bound }) => {
+    const canImport = ds.kind === 'Import' || ds.uploads?.length;
+    const boundTo = workspaces.filter((_, i) => bound[i]);
+    const unbound = workspaces.filter((_, i) => !bound[i]);
+    show(
+      h('p', {}, h('a', { href: '#/datasources' }, '← Data sources')),
+      h('h1', {}, `Data source: ${ds.displayName}`),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'State'), h('dd', { id: 'datasource-state', role: 'status', 'aria-live': 'polite' }, dataBadge(ds.dataState),
+          ds.dataState === 'Importing' ? ' — the page refreshes by itself' : ''),
+        ds.failureReason ? [h('dt', {}, 'Why it failed'), h('dd', { class: 'field-error' }, ds.failureReason)] : '',
+        h('dt', {}, 'Project'), h('dd', {}, ds.project),
+        h('dt', {}, 'Description'), h('dd', {}, ds.description || '—'),
+        h('dt', {}, 'Licence'), h('dd', {}, ds.licence),
+        h('dt', {}, 'Publisher'), h('dd', {}, `${ds.publisher.organisation} (${ds.publisher.contactName}, ${ds.publisher.contactRole})`),
+        h('dt', {}, 'Connection'), h('dd', { class: 'mono' }, connectionText(ds.connection)),
+        h('dt', {}, 'Credentials secret'), h('dd', { class: 'mono' }, ds.credentialsSecret || 'none'),
+        h('dt', {}, 'Objects'), h('dd', { class: 'mono' }, (ds.objects || []).join(', ') || '—'),
+        h('dt', {}, 'Imports run'), h('dd', {}, String(ds.run || 0)),
+        h('dt', {}, 'Id'), h('dd', { class: 'mono' }, ds.id)),
+      h('div', { class: 'actions' },
+        canImport ? h('button', {
+          type: 'button', class: 'primary', id: 'start-import', disabled: ['Importing', 'InReview'].includes(ds.dataState),
+          onclick: () => act('The import', () => api('POST', `${dsPath(id)}/import`), 'The import has started.'),
+        }, ds.run ? 'Import again' : 'Start the import') : ''),
+      ds.kind === 'Uploaded' && !['Importing', 'InReview'].includes(ds.dataState) ? dsUploadSection(id, reload) : '',
+      ds.uploads?.length ? [h('h2', {}, 'Uploaded, for the next import'), h('ul', { id: 'ds-uploads' }, ds.uploads.map((u) => h('li', { class: 'mono' }, u)))] : '',
+      h('h2', {}, 'Files'),
+      table('Files the last import brought in', ['Name', 'Size', 'SHA-256', 'Format'],
+        (ds.files || []).map((f) => [mono(f.name), bytes(f.size), mono(f.sha256), f.encodingFormat]),
+        ds.dataState === 'Importing' ? 'Importing…' : 'No files imported.'),
+      h('h2', {}, 'Review'),
+      ds.review
+        ? h('dl', { class: 'facts', id: 'datasource-review-result' },
+          h('dt', {}, 'Decision'), h('dd', {}, badge(ds.review.decision === 'approve' ? 'approved' : 'rejected')),
+          h('dt', {}, 'Reviewer'), h('dd', {}, ds.review.reviewer),
+          h('dt', {}, 'Comment'), h('dd', {}, ds.review.comment),
+          h('dt', {}, 'When'), h('dd', {}, when(ds.review.at)))
+        : h('p', { class: 'hint' }, 'Not reviewed yet.'),
+      ds.dataState === 'InReview' ? dsReviewForm(id, reload) : '',
+      h('h2', {}, 'Workspaces'),
+      table('Workspaces this data source is bound to', ['Workspace', ''],
+        boundTo.map((w) => [
+          h('a', { href: `#/workspaces/${enc(w.id)}` }, displayName(w)),
+          h('button', {
+            type: 'button', class: 'danger', id: `unbind-${w.id}`,
+            onclick: () => act('Unbinding', () => api('DELETE', `${wsPath(w.id)}/datasources/${enc(id)}`), `Unbound from “${displayName(w)}”.`),
+          }, `Unbind from ${displayName(w)}`),
+        ]), 'Not bound to any workspace.'),
+      ds.dataState === 'Completed' && unbound.length
+        ? h('form', { class: 'review', id: 'bind-form', novalidate: true, 'aria-labelledby': 'bind-heading' },
+          h('h3', { id: 'bind-heading' }, 'Bind to a workspace'),
+          h('p', { class: 'hint' }, 'Its people may then read the data, and its bundles are told where it is.'),
+          h('label', { for: 'bind-workspace' }, 'Workspace'),
+          h('select', { id: 'bind-workspace', name: 'workspace' }, unbound.map((w) => h('option', { value: w.id }, displayName(w)))),
+          h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'bind' }, 'Bind')))
+        : h('p', { class: 'hint' }, ds.dataState === 'Completed' ? 'It is bound to every workspace.' : 'Only a completed (imported and approved) data source can be bound.'),
+    );
+    document.getElementById('bind-form')?.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const ws = document.getElementById('bind-workspace').value;
+      const w = workspaces.find((x) => x.id === ws);
+      act('Binding', () => api('POST', `${wsPath(ws)}/datasources`, { dataSourceId: id }), `Bound to “${displayName(w)}”.`);
+    });
+  };
+  const first = await load();
+  draw(first);
+  if (DS_BUSY.has(first.ds.dataState)) {
+    poll(async () => {
+      const next = await load();
+      draw(next);
+      return DS_BUSY.has(next.ds.dataState);
+    });
+  }
+}
+
+// ---------- at a glance: a workspace's operation outcomes per day and airlock requests by status ----------
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// Like `h`, for SVG elements (presentation attributes only: the CSP allows no inline style).
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// The UTC day of a POSIX-seconds or RFC 3339 time, as YYYY-MM-DD.
+const dayOf = (t) => (typeof t === 'number' ? new Date(t * 1000) : new Date(t)).toISOString().slice(0, 10);
+
+// How an operation ends well (a deletion too); every `..._failed` status is a failure.
+const OP_SUCCEEDED = new Set(['deployed', 'updated', 'deleted', 'action_succeeded']);
+
+// Ended operations per day (the last 14 days that had any), oldest first; running ones are not
+// outcomes yet.
+function outcomesPerDay(ops) {
+  const days = new Map();
+  for (const o of ops) {
+    const outcome = OP_SUCCEEDED.has(o.status) ? 'succeeded' : o.status.endsWith('_failed') ? 'failed' : null;
+    if (!outcome) continue;
+    const d = dayOf(o.updatedWhen || o.createdWhen);
+    const row = days.get(d) || { day: d, succeeded: 0, failed: 0 };
+    row[outcome] += 1;
+    days.set(d, row);
+  }
+  return [...days.values()].sort((a, b) => a.day.localeCompare(b.day)).slice(-14);
+}
+
+function requestsByStatus(requests) {
+  const counts = new Map();
+  for (const r of requests) counts.set(r.status, (counts.get(r.status) || 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+// Bars are told apart by a hatch and their words in the legend and labels, not by colour alone.
+function glanceChart(ops, requests) {
+  const days = outcomesPerDay(ops);
+  const statuses = requests ? requestsByStatus(requests) : [];
+  const W = 680; const H = 230; const left = 36; const bottom = 40; const top = 34;
+  const opsWidth = requests ? 380 : W - left - 10;
+  const plotH = H - top - bottom;
+  const max = Math.max(1, ...days.map((d) => Math.max(d.succeeded, d.failed)));
+  const y = (n) => top + plotH - (n / max) * plotH;
+  const group = days.length ? Math.min(80, opsWidth / days.length) : opsWidth;
+  const bar = Math.max(6, (group - 12) / 2);
+  const opsBars = days.flatMap((d, i) => {
+    const x = left + i * group + 6;
+    return [
+      ['succeeded', d.succeeded, x, 'bar-ok'],
+      ['failed', d.failed, x + bar, 'bar-failed'],
+    ].map(([what, n, bx, cls]) => s('g', {},
+      s('rect', { class: cls, fill: cls === 'bar-failed' ? 'url(#hatch)' : undefined, x: bx, y: y(n), width: bar - 2, height: Math.max(0, top + plotH - y(n)) },
+        s('title', {}, `${d.day}: ${n} ${what}`)),
+      s('text', { class: 'chart-value', x: bx + (bar - 2) / 2, y: y(n) - 4, 'text-anchor': 'middle' }, String(n))))
+      .concat(s('text', { class: 'chart-axis', x: x + bar, y: H - bottom + 16, 'text-anchor': 'middle' }, d.day.slice(5)));
+  });
+  const rx = left + opsWidth + 40; const rw = W - rx - 10;
+  const rmax = Math.max(1, ...statuses.map(([, n]) => n));
+  const rowH = statuses.length ? Math.min(24, plotH / statuses.length) : 24;
+  const reqBars = statuses.map(([st, n], i) => {
+    const ry = top + i * rowH;
+    const words = st.replaceAll('_', ' ');
+    const w = (n / rmax) * (rw - 110);
+    return s('g', {},
+      s('text', { class: 'chart-axis', x: rx, y: ry + rowH * 0.7 }, words),
+      s('rect', { class: 'bar-req', x: rx + 100, y: ry + 3, width: Math.max(1, w), height: rowH - 6 },
+        s('title', {}, `${n} ${words}`)),
+      s('text', { class: 'chart-value', x: rx + 104 + w, y: ry + rowH * 0.7 }, String(n)));
+  });
+  const summary = `Operation outcomes over ${days.length} day${days.length === 1 ? '' : 's'}: `
+    + `${days.reduce((a, d) => a + d.succeeded, 0)} succeeded, ${days.reduce((a, d) => a + d.failed, 0)} failed.`
+    + (requests ? ` Airlock requests: ${statuses.map(([st, n]) => `${n} ${st.replaceAll('_', ' ')}`).join(', ') || 'none'}.` : '');
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-labelledby': 'glance-title glance-desc' },
+    s('title', { id: 'glance-title' }, 'Workspace activity at a glance'),
+    s('desc', { id: 'glance-desc' }, summary),
+    s('defs', {}, s('pattern', { id: 'hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+      s('rect', { class: 'bar-bad', width: 6, height: 6 }), s('line', { class: 'hatch-line', x1: 0, y1: 0, x2: 0, y2: 6 }))),
+    s('text', { class: 'chart-heading', x: left, y: 14 }, 'Operations per day'),
+    s('line', { class: 'chart-baseline', x1: left, y1: top + plotH, x2: left + opsWidth, y2: top + plotH }),
+    s('text', { class: 'chart-axis', x: left - 6, y: top + 4, 'text-anchor': 'end' }, String(max)),
+    s('text', { class: 'chart-axis', x: left - 6, y: top + plotH, 'text-anchor': 'end' }, '0'),
+    days.length ? opsBars : s('text', { class: 'chart-axis', x: left + 8, y: top + plotH / 2 }, 'No operation has ended yet'),
+    s('g', { class: 'legend' },
+      s('rect', { class: 'bar-ok', x: left, y: H - 14, width: 12, height: 12 }),
+      s('text', { class: 'chart-axis', x: left + 16, y: H - 4 }, 'succeeded'),
+      s('rect', { class: 'bar-failed', fill: 'url(#hatch)', x: left + 100, y: H - 14, width: 12, height: 12 }),
+      s('text', { class: 'chart-axis', x: left + 116, y: H - 4 }, 'failed (hatched)')),
+    requests ? [
+      s('text', { class: 'chart-heading', x: rx, y: 14 }, 'Airlock requests'),
+      statuses.length ? reqBars : s('text', { class: 'chart-axis', x: rx, y: top + 16 }, 'No airlock requests'),
+    ] : null);
+  return h('figure', { class: 'glance', id: 'glance' },
+    svg,
+    h('figcaption', { class: 'hint' }, summary),
+    h('div', { class: 'glance-tables' },
+      table('Operation outcomes per day', ['Day (UTC)', 'Succeeded', 'Failed'],
+        days.map((d) => [d.day, String(d.succeeded), String(d.failed)]), 'No operation has ended yet.'),
+      requests ? table('Airlock requests by status', ['Status', 'Requests'],
+        statuses.map(([st, n]) => [st.replaceAll('_', ' '), String(n)]), 'No airlock requests.') : ''));
 }
 
 // ---------- start ----------

@@ -483,9 +483,23 @@ async fn a_workspace_may_require_two_distinct_approvals() {
         )
         .await;
     assert_eq!(second["airlockRequest"]["status"], "approval_in_progress");
+    // The same review sent again at once (a client retrying after a lost answer) is answered
+    // as the first was, whether or not the workflow has taken the decision yet.
+    let review_path = format!("{}/review", a.path(&rid));
+    let same_review = json!({"approval": true, "decisionExplanation": "second key"});
+    let review_again = || a.t.post_ok(&review_path, &a.owner, &same_review, 200);
+    let retried = review_again().await;
+    assert_ne!(retried["airlockRequest"]["status"], "in_review");
     let r = a.until_not(&rid, &["approval_in_progress"]).await;
     assert_eq!(r["status"], "approved", "{r}");
     assert_eq!(r["reviews"].as_array().map(Vec::len), Some(2));
+    // And once it is done, too; nothing more is recorded.
+    let after = review_again().await;
+    assert_eq!(after["airlockRequest"]["status"], "approved");
+    assert_eq!(
+        after["airlockRequest"]["reviews"].as_array().map(Vec::len),
+        Some(2)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use crate::domain::airlock::{
     actor, next_status, Actor, AirlockRequest, Decision, Event, RequestStatus, Review,
 };
 use crate::domain::WorkspaceRole;
-use crate::ports::{Condition, WriteOp};
+use crate::ports::{Condition, PortError, WriteOp};
 
 impl App {
     pub async fn cancel_airlock_request(
@@ -44,15 +44,24 @@ impl App {
         let decision = body.decision();
         let explanation = body.decision_explanation.trim().to_string();
         let (mut req, version) = self.load_airlock_request(ws, rid).await?;
-        // The same review sent again (a retry after a lost answer) re-sends the decision.
+        // The same review sent again (a retry after a lost answer) re-sends the decision while
+        // the workflow may still be waiting for it, and answers as before once it is done.
         if let Some(previous) = req.reviews.iter().find(|r| r.reviewer == caller.id()) {
             let pending = matches!(
                 req.status,
                 RequestStatus::ApprovalInProgress | RequestStatus::RejectionInProgress
             );
+            let done = matches!(
+                (decision, req.status),
+                (Decision::Approve, RequestStatus::Approved)
+                    | (Decision::Reject, RequestStatus::Rejected)
+            );
             if previous.decision == decision && pending {
-                self.complete_review_task(&req, decision_name(decision))
+                self.resend_review_task(&req, decision_name(decision))
                     .await?;
+                return Ok(Self::view(req, caller, &roles));
+            }
+            if previous.decision == decision && done {
                 return Ok(Self::view(req, caller, &roles));
             }
             if req.status == RequestStatus::InReview {
@@ -172,8 +181,40 @@ impl App {
 
     /// Hand the review's outcome to the waiting workflow.
     async fn complete_review_task(&self, req: &AirlockRequest, decision: &str) -> AppResult<()> {
-        let token = self
-            .table
+        let token = self.review_task_token(req).await?;
+        self.workflows
+            .send_task_success(&token, &json!({"decision": decision}))
+            .await
+            .map_err(|e| Self::not_taken(req, e))
+    }
+
+    /// The same decision again, for a retry: a token the workflow no longer knows (unknown or
+    /// spent) means an earlier attempt's decision reached it, and this one is already done.
+    async fn resend_review_task(&self, req: &AirlockRequest, decision: &str) -> AppResult<()> {
+        let token = self.review_task_token(req).await?;
+        match self
+            .workflows
+            .send_task_success(&token, &json!({"decision": decision}))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(PortError::NotFound(_) | PortError::Invalid(_)) => {
+                tracing::info!(request_id = %req.id, "the workflow already took this decision");
+                Ok(())
+            }
+            Err(e) => Err(Self::not_taken(req, e)),
+        }
+    }
+
+    fn not_taken(req: &AirlockRequest, e: PortError) -> AppError {
+        tracing::error!(request_id = %req.id, error = %e, "could not hand the review to the workflow");
+        AppError::Unavailable(format!(
+            "the decision is recorded but the workflow did not take it ({e}); send the same review again"
+        ))
+    }
+
+    async fn review_task_token(&self, req: &AirlockRequest) -> AppResult<String> {
+        self.table
             .get(&keys::airlock_token(&req.workspace_id, &req.id))
             .await?
             .and_then(|i| {
@@ -186,15 +227,6 @@ impl App {
                 AppError::Internal(format!(
                     "request `{}` has no review task to complete",
                     req.id
-                ))
-            })?;
-        self.workflows
-            .send_task_success(&token, &json!({"decision": decision}))
-            .await
-            .map_err(|e| {
-                tracing::error!(request_id = %req.id, error = %e, "could not hand the review to the workflow");
-                AppError::Unavailable(format!(
-                    "the decision is recorded but the workflow did not take it ({e}); send the same review again"
                 ))
             })
     }
