@@ -76,6 +76,21 @@ pub struct DevOptions {
     /// slot in the order they came. A burst of operations then runs at the machine's pace
     /// instead of starting a thousand processes that fight for its cores and memory.
     pub max_running_tasks: usize,
+    /// Trust an external OpenID provider instead of the development issuer: the API validates
+    /// tokens with the settings a deployment reads from its environment (`TRE_OIDC_ISSUER`,
+    /// `TRE_OIDC_AUDIENCE`, `TRE_OIDC_JWKS_URL`, `TRE_OIDC_ROLES_CLAIM`, ...), and the console
+    /// and `/api/.metadata` send users to that provider. The development issuer still runs but
+    /// its tokens are refused.
+    pub external_oidc: Option<ExternalOidc>,
+}
+
+/// An external provider, configured through the same keys as a deployment.
+#[derive(Clone, Debug, Default)]
+pub struct ExternalOidc {
+    /// `TRE_OIDC_*` settings, as a deployment's environment would hold them.
+    pub settings: HashMap<String, String>,
+    /// The console's (public) client at that provider.
+    pub console_client_id: String,
 }
 
 impl DevOptions {
@@ -91,6 +106,7 @@ impl DevOptions {
             registry_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             datasource_allowed_networks: Default::default(),
             max_running_tasks: default_max_running_tasks(),
+            external_oidc: None,
         }
     }
 
@@ -196,16 +212,29 @@ impl DevStack {
         let mut issuer_cfg = DevIssuerConfig::new(&issuer_url, DEV_AUDIENCE, &opts.data_dir);
         issuer_cfg.redirect_uris = opts.redirect_uris.clone();
         // The console signs in through the dev issuer like any OIDC client.
-        let console = tre_console::ConsoleConfig::for_local_stack(&api_url);
+        let mut console = tre_console::ConsoleConfig::for_local_stack(&api_url);
         issuer_cfg.redirect_uris.push(console.redirect_uri.clone());
         let issuer = DevIssuer::open(issuer_cfg).map_err(|e| DevError::Issuer(e.to_string()))?;
-        let mut vcfg = ValidatorConfig::new(&issuer_url, DEV_AUDIENCE);
-        vcfg.jwks_url = Some(format!("{issuer_url}/jwks.json"));
+        let (vcfg, sign_in) = match &opts.external_oidc {
+            None => {
+                let mut vcfg = ValidatorConfig::new(&issuer_url, DEV_AUDIENCE);
+                vcfg.jwks_url = Some(format!("{issuer_url}/jwks.json"));
+                (vcfg, tre_api::SignIn::new(&issuer_url, DEV_AUDIENCE))
+            }
+            Some(ext) => {
+                let vcfg = ValidatorConfig::from_lookup(|k| ext.settings.get(k).cloned())
+                    .map_err(|e| DevError::Issuer(e.to_string()))?;
+                console.issuer = vcfg.issuer.clone();
+                console.client_id = ext.console_client_id.clone();
+                let sign_in = tre_api::SignIn::new(&vcfg.issuer, &ext.console_client_id);
+                (vcfg, sign_in)
+            }
+        };
         let validator = Validator::new(vcfg).map_err(|e| DevError::Issuer(e.to_string()))?;
 
         let state = ApiState::new(app.clone(), Arc::new(JwtAuthenticator::new(validator)))
             .with_registry_tokens(registry_tokens.clone())
-            .with_sign_in(tre_api::SignIn::new(&issuer_url, DEV_AUDIENCE));
+            .with_sign_in(sign_in);
         let router = tre_api::router(state)
             .nest("/oidc", issuer.router())
             .merge(store.object_routes())
