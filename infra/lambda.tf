@@ -12,17 +12,17 @@ locals {
     "api-templates" = {
       kind        = "api"
       description = "API: template registration and lookup"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
     }
     "api-workspaces" = {
       kind        = "api"
       description = "API: workspaces, workspace services, user resources, role assignments"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
     }
     "api-shared-services" = {
       kind        = "api"
       description = "API: shared services"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:DescribeExecution"]
     }
     "api-airlock" = {
       kind        = "api"

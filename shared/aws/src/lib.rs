@@ -44,6 +44,8 @@ pub const IAM_ACTIONS: &[(&str, &str, &str)] = &[
     ("DynamoTable", "put_item", "dynamodb:PutItem"),
     ("DynamoTable", "delete_item", "dynamodb:DeleteItem"),
     ("DynamoTable", "query", "dynamodb:Query"),
+    // Table::get_many: the items of one path (and the caller's roles) in one call.
+    ("DynamoTable", "batch_get_item", "dynamodb:BatchGetItem"),
     // A transaction needs the action of each kind of item it contains.
     ("DynamoTable", "transact_write_items", "dynamodb:PutItem"),
     ("DynamoTable", "transact_write_items", "dynamodb:DeleteItem"),

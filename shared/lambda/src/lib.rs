@@ -317,6 +317,7 @@ const API_AIRLOCK: &[(&str, &str)] = &[
 
 const TABLE_READ_WRITE: &[(&str, &str)] = &[
     ("DynamoTable", "get_item"),
+    ("DynamoTable", "batch_get_item"),
     ("DynamoTable", "query"),
     ("DynamoTable", "put_item"),
     ("DynamoTable", "delete_item"),
@@ -325,6 +326,7 @@ const TABLE_READ_WRITE: &[(&str, &str)] = &[
 
 const API_WITH_WORKFLOWS: &[(&str, &str)] = &[
     ("DynamoTable", "get_item"),
+    ("DynamoTable", "batch_get_item"),
     ("DynamoTable", "query"),
     ("DynamoTable", "put_item"),
     ("DynamoTable", "delete_item"),
