@@ -347,22 +347,5 @@ async fn api_calls_and_signed_links(c: &Client, origin: &str) -> Vec<String> {
         .execute("return window.__kept", Vec::new())
         .await
         .expect("js");
-    let routes = tre_api::routes::route_table();
-    let mut api = Vec::new();
-    for url in kept.as_array().expect("list") {
-        let url = url.as_str().expect("url");
-        let Some(path) = url.strip_prefix(origin) else {
-            panic!("the console called another origin: {url}");
-        };
-        let path = path.split(['?', '#']).next().unwrap_or_default();
-        if path.starts_with("/console/") || path.starts_with("/oidc/") {
-            continue;
-        }
-        assert!(
-            routes.iter().any(|r| route_matches(&r.path, path)),
-            "the console called {path}, which is no API route"
-        );
-        api.push(path.to_string());
-    }
-    api
+    api_paths(&kept, origin)
 }

@@ -215,6 +215,15 @@ pub async fn api_calls(c: &Client, origin: &str) -> Vec<String> {
         )
         .await
         .expect("resource timing");
+    let api = api_paths(&urls, origin);
+    assert!(!api.is_empty(), "the console made no API call");
+    api
+}
+
+/// The API paths among `urls` (a JSON list of the page's request URLs), each checked to be a
+/// route of the route table; the console's own files and the issuer's pass, any other origin
+/// fails the test.
+pub fn api_paths(urls: &serde_json::Value, origin: &str) -> Vec<String> {
     let routes = tre_api::routes::route_table();
     let mut api = Vec::new();
     for url in urls.as_array().expect("list") {
@@ -232,7 +241,6 @@ pub async fn api_calls(c: &Client, origin: &str) -> Vec<String> {
         );
         api.push(path.to_string());
     }
-    assert!(!api.is_empty(), "the console made no API call");
     api
 }
 
