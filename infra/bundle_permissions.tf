@@ -1,8 +1,8 @@
-# What the AWS bundles (bundles/aws-*: workspace, notebooks, notebook, vms, linux-vm,
-# package-mirror) may do through the bundle-runner task role: create, read, change and destroy
-# what their Terraform modules declare (with the Describe/List/Get calls the provider refreshes
-# them with), and not what they do not create. Scoped by the names the modules give where a
-# policy can name the resource (tre-ws-<workspace id>..., tre-nb-<id>, tre-nbs-<id>,
+# What the AWS bundles (bundles/aws-*: workspace, notebooks, notebook, airlock-review, vms,
+# linux-vm, package-mirror) may do through the bundle-runner task role: create, read, change and
+# destroy what their Terraform modules declare (with the Describe/List/Get calls the provider
+# refreshes them with), and not what they do not create. Scoped by the names the modules give
+# where a policy can name the resource (tre-ws-<workspace id>..., tre-nb-<id>, tre-nbs-<id>,
 # tre-vms-<id>...; an id is a lower-case UUID, matched below character by character), and by the
 # tags the runner sets on everything a bundle creates (default_tags: tre:resource-id, and
 # tre:workspace-id in a workspace) where it cannot: EC2 resources and KMS keys.
@@ -188,14 +188,15 @@ data "aws_iam_policy_document" "bundles_identity" {
     actions   = ["iam:GetRole"]
     resources = [aws_iam_role.bundle_runner_task.arn]
   }
-  # aws_iam_role.researcher, aws_iam_role.flow_logs and their inline policies (aws_iam_role_policy).
+  # aws_iam_role.researcher, aws_iam_role.flow_logs, aws-airlock-review's aws_iam_role.review
+  # (tre-nb-<id>-review) and their inline policies (aws_iam_role_policy).
   statement {
     sid = "WorkspaceRoles"
     actions = [
       "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRoleTags",
       "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:DeleteRole",
     ]
-    resources = ["${local.bundle_iam}:role/${local.bundle_ws}-researcher", "${local.bundle_iam}:role/${local.bundle_ws}-flow-logs"]
+    resources = ["${local.bundle_iam}:role/${local.bundle_ws}-researcher", "${local.bundle_iam}:role/${local.bundle_ws}-flow-logs", "${local.bundle_iam}:role/tre-nb-${local.bundle_id}-review"]
   }
   statement {
     sid       = "CreateFlowLogsRole"
@@ -218,14 +219,26 @@ data "aws_iam_policy_document" "bundles_identity" {
       values   = ["${local.bundle_iam}:policy/${local.bundle_ws}-researcher-boundary"]
     }
   }
-  # aws_iam_policy.researcher_boundary (new versions on upgrade, the oldest dropped past five).
+  # An airlock review notebook's role, likewise only with its boundary (tre-nb-<id>-review-boundary).
+  statement {
+    sid       = "ReviewRoleOnlyWithBoundary"
+    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]
+    resources = ["${local.bundle_iam}:role/tre-nb-${local.bundle_id}-review"]
+    condition {
+      test     = "StringLike"
+      variable = "iam:PermissionsBoundary"
+      values   = ["${local.bundle_iam}:policy/tre-nb-${local.bundle_id}-review-boundary"]
+    }
+  }
+  # aws_iam_policy.researcher_boundary and aws-airlock-review's aws_iam_policy.boundary (new
+  # versions on upgrade, the oldest dropped past five).
   statement {
     sid = "ResearcherBoundaryPolicy"
     actions = [
       "iam:CreatePolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags", "iam:ListEntitiesForPolicy",
       "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:TagPolicy", "iam:UntagPolicy", "iam:DeletePolicy",
     ]
-    resources = ["${local.bundle_iam}:policy/${local.bundle_ws}-researcher-boundary"]
+    resources = ["${local.bundle_iam}:policy/${local.bundle_ws}-researcher-boundary", "${local.bundle_iam}:policy/tre-nb-${local.bundle_id}-review-boundary"]
   }
   # aws_iam_instance_profile.researcher, for aws-linux-vm's instances.
   statement {
@@ -248,6 +261,17 @@ data "aws_iam_policy_document" "bundles_identity" {
       values   = ["ec2.amazonaws.com", "sagemaker.amazonaws.com"]
     }
   }
+  # An airlock review notebook's role goes to SageMaker only (its notebook's execution role).
+  statement {
+    sid       = "PassReviewRole"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.bundle_iam}:role/tre-nb-${local.bundle_id}-review"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
   # The flow-log role goes to VPC Flow Logs only (aws_flow_log.workspace).
   statement {
     sid       = "PassFlowLogsRole"
@@ -264,7 +288,7 @@ data "aws_iam_policy_document" "bundles_identity" {
     sid       = "NeverAssumeWorkspaceRoles"
     effect    = "Deny"
     actions   = ["sts:AssumeRole"]
-    resources = ["${local.bundle_iam}:role/tre-ws-*"]
+    resources = ["${local.bundle_iam}:role/tre-ws-*", "${local.bundle_iam}:role/tre-nb-*"]
   }
 }
 
@@ -387,7 +411,8 @@ data "aws_iam_policy_document" "bundles_data" {
 # aws-package-mirror) ----------
 
 data "aws_iam_policy_document" "bundles_services" {
-  # aws-notebook's instance (tre-nb-<id>): only without direct internet access and root.
+  # aws-notebook's and aws-airlock-review's instances (tre-nb-<id>): only without direct internet
+  # access and root.
   statement {
     sid       = "CreateClosedNotebooks"
     actions   = ["sagemaker:CreateNotebookInstance"]
@@ -423,7 +448,7 @@ data "aws_iam_policy_document" "bundles_services" {
       values   = ["Disabled"]
     }
   }
-  # aws-notebooks' lifecycle configuration (tre-nbs-<id>).
+  # aws-notebooks' and aws-airlock-review's lifecycle configurations (tre-nbs-<id>).
   statement {
     sid = "NotebookLifecycleConfigs"
     actions = [

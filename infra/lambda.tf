@@ -27,12 +27,12 @@ locals {
     "api-airlock" = {
       kind        = "api"
       description = "API: airlock requests, their files' links, review"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "states:StartExecution", "states:SendTaskSuccess", "s3:GetObject", "s3:PutObject"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:SendTaskSuccess", "s3:GetObject", "s3:PutObject"]
     }
     "status-consumer" = {
       kind        = "sqs"
       description = "Applies runner status messages from the status queue"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "states:DescribeExecution", "states:SendTaskSuccess"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "states:DescribeExecution", "states:SendTaskSuccess", "states:StartExecution"]
     }
   }
   api_functions = { for k, v in local.functions : k => v if v.kind == "api" }

@@ -185,6 +185,21 @@ resource "aws_cloudwatch_event_target" "execution_ended" {
   }
 }
 
+# Review environments must not outlive their airlock request: the status consumer removes those
+# whose request left review when it is decided, and this schedule makes it look again for any
+# whose removal was cut short or failed (retried until each is gone).
+resource "aws_cloudwatch_event_rule" "review_sweep" {
+  name                = "${var.name_prefix}-review-sweep"
+  description         = "Remove airlock review environments whose request left review"
+  schedule_expression = "rate(${var.review_sweep_minutes} ${var.review_sweep_minutes == 1 ? "minute" : "minutes"})"
+}
+
+resource "aws_cloudwatch_event_target" "review_sweep" {
+  rule  = aws_cloudwatch_event_rule.review_sweep.name
+  arn   = aws_sqs_queue.status.arn
+  input = jsonencode({ sweepReviewEnvironments = {} })
+}
+
 data "aws_iam_policy_document" "status_queue" {
   statement {
     sid       = "WorkflowEnds"
@@ -197,7 +212,7 @@ data "aws_iam_policy_document" "status_queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.execution_ended.arn]
+      values   = [aws_cloudwatch_event_rule.execution_ended.arn, aws_cloudwatch_event_rule.review_sweep.arn]
     }
   }
 }

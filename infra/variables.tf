@@ -231,3 +231,13 @@ variable "datasource_egress_ports" {
   type        = list(number)
   default     = [443, 5432]
 }
+
+variable "review_sweep_minutes" {
+  description = "How often (minutes) airlock review environments whose request left review are looked for and removed, if their removal at the decision was cut short or failed."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.review_sweep_minutes >= 1 && var.review_sweep_minutes <= 60 && floor(var.review_sweep_minutes) == var.review_sweep_minutes
+    error_message = "review_sweep_minutes must be a whole number from 1 to 60."
+  }
+}

@@ -78,6 +78,14 @@ pub enum AirlockAction {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Your review environment for a request in review (airlock managers): made where the
+    /// workspace's `airlock_review_config` says, unless you have one; `--show` only looks.
+    ReviewEnv {
+        request: String,
+        /// Only show the one you have (404 when none), make nothing.
+        #[arg(long)]
+        show: bool,
+    },
     /// The request's link: in draft a form upload for its files, afterwards a read link per
     /// file (for whoever may read them).
     Link { request: String },
@@ -320,6 +328,14 @@ pub async fn run(
             post(format!("{}/revoke", one(&request)), body).await?
         }
         AirlockAction::Link { request } => client.get(&format!("{}/link", one(&request))).await?,
+        AirlockAction::ReviewEnv { request, show } => {
+            let path = format!("{}/review-user-resource", one(&request));
+            if show {
+                client.get(&path).await?
+            } else {
+                post(path, json!({})).await?
+            }
+        }
         AirlockAction::Review {
             request,
             decision,

@@ -221,6 +221,22 @@ async fn an_export_through_the_cli() {
     .await
     .expect("join");
     assert!(!ok && err.contains("decisionExplanation"), "{err}");
+    // This workspace has no review environments: the reviewer is told to use the links.
+    let review_env = |extra: &'static [&'static str]| {
+        let (url, manager, ws, rid) = (url.clone(), manager.clone(), ws.clone(), rid.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut args: Vec<String> = ["airlock", "--workspace", &ws, "review-env", &rid]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            tre(&url, &manager, &args)
+        })
+    };
+    let (ok, _, err) = review_env(&[]).await.expect("join");
+    assert!(!ok && err.contains("through their links"), "{err}");
+    let (ok, _, err) = review_env(&["--show"]).await.expect("join");
+    assert!(!ok && err.contains("no review environment"), "{err}");
     run(
         &url,
         &manager,

@@ -2,7 +2,9 @@
 // user's token, so the API applies the same rules as for the CLI; the console only hides what
 // cannot apply to the user (a researcher has no review queue).
 
-const state = { config: null, oidc: null, me: null, timers: [] };
+// `generation` counts redraws that stop the page's polls: a poll whose refresh was already
+// running when they were stopped sees it changed and does not schedule itself again.
+const state = { config: null, oidc: null, me: null, timers: [], generation: 0 };
 
 const TOKEN_KEY = 'tre.console.token';
 const PKCE_KEY = 'tre.console.pkce';
@@ -244,15 +246,18 @@ function renderChrome() {
 function stopTimers() {
   for (const t of state.timers) clearTimeout(t);
   state.timers = [];
+  state.generation += 1;
 }
 
 // Re-runs `refresh` every two seconds while it returns true (something is still in progress),
 // until the user navigates away.
 function poll(refresh) {
+  const generation = state.generation;
   const tick = async () => {
+    if (generation !== state.generation) return;
     let again = false;
     try { again = await refresh(); } catch (e) { notify(e.message, true); }
-    if (again) state.timers.push(setTimeout(tick, 2000));
+    if (again && generation === state.generation) state.timers.push(setTimeout(tick, 2000));
   };
   state.timers.push(setTimeout(tick, 2000));
 }
@@ -481,6 +486,10 @@ function schemaField(name, prop, required) {
     control = h('select', common,
       required ? '' : h('option', { value: '' }, '(not set)'),
       prop.enum.map((v) => h('option', { value: JSON.stringify(v), selected: v === prop.default || undefined }, String(v))));
+  } else if (type === 'object' || type === 'array') {
+    // Structured settings (a workspace's `airlock_review_config`) are edited as JSON text.
+    control = h('textarea', { ...common, spellcheck: 'false', class: 'json' },
+      prop.default === undefined ? '' : JSON.stringify(prop.default, null, 2));
   } else if (type === 'boolean') {
     control = h('input', { ...common, type: 'checkbox', checked: prop.default === true || undefined });
   } else if (type === 'integer' || type === 'number') {
@@ -505,6 +514,11 @@ function fieldValue(control) {
   const type = control.dataset.type;
   if (control.tagName === 'SELECT') return control.value === '' ? undefined : JSON.parse(control.value);
   if (type === 'boolean') return control.checked;
+  if (type === 'object' || type === 'array') {
+    if (control.value.trim() === '') return undefined;
+    // Text that is not JSON goes as it is, so the API's message names the field.
+    try { return JSON.parse(control.value); } catch { return control.value; }
+  }
   if (control.value === '') return undefined;
   if (type === 'integer' || type === 'number') {
     const n = Number(control.value);
@@ -597,10 +611,17 @@ async function createPage(kind, ctx) {
   );
 }
 
-const openLink = (props) => {
-  // Azure TRE's convention: a resource that can be opened says so in `connection_uri`.
+// A resource's `connection_uri` (Azure TRE's convention for how to open it), when it is a web
+// or file address: anything else (`javascript:`...) is not made a link. `tre dev`'s review
+// environments are folders on the machine, hence `file:`.
+const connectionUri = (props) => {
   const uri = props?.connection_uri;
-  return typeof uri === 'string' && /^https?:\/\//.test(uri)
+  return typeof uri === 'string' && /^(https?|file):\/\//i.test(uri) ? uri : null;
+};
+
+const openLink = (props) => {
+  const uri = connectionUri(props);
+  return uri
     ? h('p', {}, h('a', { href: uri, target: '_blank', rel: 'noopener noreferrer', class: 'open', id: 'open-resource' }, 'Open (in a new tab)'))
     : '';
 };
@@ -1158,12 +1179,19 @@ async function reviewQueuePage() {
 }
 
 async function requestPage(ws, id) {
+  // A redraw (after an action, or a status change seen by a poll) replaces the page's polls.
+  stopTimers();
   const { airlockRequest: req, allowedUserActions } = await api('GET', reqPath(ws, id));
   // The API says what the caller may do with the request now.
   const canReview = allowedUserActions.includes('review');
   const isDraft = req.status === 'draft';
   const mine = req.createdBy?.id === state.me?.id;
   const canDownload = canReview || (mine && req.type === 'export' && req.status === 'approved');
+  // Its workspace's airlock managers other than its creator review it (the API decides; this
+  // only chooses what to show). The workspace's settings say how.
+  const reviewer = !mine && rolesIn(ws).includes('AirlockManager');
+  const workspace = reviewer ? (await api('GET', wsPath(ws)).catch(() => null))?.workspace : null;
+  const reviewEnv = reviewer ? reviewEnvironment(ws, req, workspace) : null;
 
   const fileRows = (files) => files.map((f) => [
     mono(f.name), bytes(f.size), mono(f.sha256 || 'not measured yet'),
@@ -1196,6 +1224,7 @@ async function requestPage(ws, id) {
       allowedUserActions.includes('submit') ? h('button', { type: 'button', class: 'primary', id: 'submit-request', onclick: () => requestAction(ws, id, 'submit', 'Submitted') }, 'Submit for review') : '',
       allowedUserActions.includes('cancel') ? h('button', { type: 'button', class: 'danger', id: 'cancel-request', onclick: () => requestAction(ws, id, 'cancel', 'Cancelled') }, 'Cancel the request') : ''),
     h('p', { id: 'download-status', role: 'status', 'aria-live': 'polite' }),
+    reviewEnv?.section,
     h('h2', {}, 'Scan result'),
     scan,
     h('h2', {}, 'Reviews'),
@@ -1208,6 +1237,7 @@ async function requestPage(ws, id) {
       'No status changes since it was opened.'),
     canReview ? reviewForm(ws, id) : '',
   );
+  reviewEnv?.start();
   if (['submitted', 'approval_in_progress', 'rejection_in_progress', 'blocking_in_progress'].includes(req.status)) {
     poll(async () => {
       const { airlockRequest: next } = await api('GET', reqPath(ws, id));
@@ -1215,6 +1245,144 @@ async function requestPage(ws, id) {
       return true;
     });
   }
+}
+
+// ---------- review environments: a reviewer's own place to read a request's in-review files ----------
+
+// The half of the workspace's `airlock_review_config` for requests of `type` (which template
+// a review environment is made of), or null: the workspace reviews through download links.
+function reviewConfig(workspace, type) {
+  const half = workspace?.properties?.airlock_review_config?.[type];
+  return half && typeof half === 'object' && Object.keys(half).length ? half : null;
+}
+
+// Requests whose review environment this tab has seen, so that the page can say it was removed
+// once the API no longer has it.
+const reviewEnvSeen = new Set();
+
+// The request page's section about the caller's review environment (`.../review-user-resource`):
+// which kind of review they get, the button that asks for one, its status while it deploys, the
+// link to open it, and, once the request is decided, its removal. `start` reads it after the
+// page is shown and follows it while something is under way.
+function reviewEnvironment(ws, req, workspace) {
+  const path = `${reqPath(ws, req.id)}/review-user-resource`;
+  const inReview = req.status === 'in_review';
+  const configured = reviewConfig(workspace, req.type) !== null;
+  const had = () => reviewEnvSeen.has(req.id) || Boolean(req.reviewUserResources?.[state.me?.id]);
+  if (!inReview && !had()) return null;
+
+  const heading = h('h2', { id: 'review-env-heading', tabindex: '-1' }, 'Review environment');
+  const body = h('div', { id: 'review-env-body' });
+  const status = h('p', { id: 'review-env-status', role: 'status', 'aria-live': 'polite' });
+  const section = h('section', { id: 'review-env', class: 'review-env', 'aria-labelledby': 'review-env-heading' },
+    heading, body, status);
+  const kind = configured
+    ? h('p', { id: 'review-env-kind', class: 'hint' }, `This workspace reviews ${req.type} requests in a review environment: your own, which can read this request's files and nothing else, and is removed when the request is decided.`)
+    : h('p', { id: 'review-env-kind', class: 'hint' }, `This workspace has no review environment for ${req.type} requests: review the files through their download links (each checked against its sha256).`);
+  // Redraws keep the keyboard user in the section: on the new link, else on its heading.
+  const put = (...nodes) => {
+    const hadFocus = body.contains(document.activeElement);
+    body.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== ''));
+    if (hadFocus) (document.getElementById('review-env-link') || heading).focus({ preventScroll: true });
+  };
+
+  const draw = (env) => {
+    const ur = env?.userResource;
+    const st = ur?.deploymentStatus;
+    if (!ur || st === 'deleted') {
+      if (inReview) {
+        put(kind, configured ? openButton : null);
+        status.textContent = '';
+      } else {
+        put();
+        status.textContent = 'Your review environment has been removed.';
+      }
+      return;
+    }
+    reviewEnvSeen.add(req.id);
+    const op = env.operation;
+    const words = String(st).replaceAll('_', ' ');
+    const uri = connectionUri(ur.properties);
+    const failed = String(st).endsWith('_failed');
+    const facts = h('dl', { class: 'facts' },
+      h('dt', {}, 'Status'), h('dd', { id: 'review-env-state' }, badge(st)),
+      h('dt', {}, 'Template'), h('dd', {}, `${ur.templateName} ${ur.templateVersion}`),
+      h('dt', {}, 'Id'), h('dd', { class: 'mono' }, ur.id));
+    const progress = h('p', { id: 'review-env-progress', class: 'hint' }, progressOf(op));
+    if (!inReview) {
+      put(facts, progress);
+      status.textContent = st === 'deleting_failed'
+        ? `The request is ${req.status.replaceAll('_', ' ')}: removing your review environment failed, and the TRE tries again.`
+        : `The request is ${req.status.replaceAll('_', ' ')}: your review environment is being removed (${words}).`;
+      return;
+    }
+    put(kind, facts, progress,
+      st === 'deployed' && uri
+        ? h('p', {}, h('a', { id: 'review-env-link', class: 'open', href: uri, target: '_blank', rel: 'noopener noreferrer' }, 'Open review environment (new tab)'))
+        : null,
+      failed ? h('p', { id: 'review-env-error', class: 'field-error' }, `Your review environment could not be made ready (${words})${op?.message ? `: ${op.message}` : '.'}`) : null,
+      // Asking again replaces one whose install failed.
+      st === 'deployment_failed' ? retry() : null);
+    status.textContent = IN_PROGRESS.has(st)
+      ? `Your review environment is ${words}; this page follows it.`
+      : failed ? `Your review environment failed: ${words}.`
+        : `Your review environment is ${words}${st === 'deployed' && uri ? ': open it with the link above.' : '.'}`;
+  };
+
+  // Whether to look again: while it deploys, and once the request is decided until it is gone.
+  const busy = (env) => {
+    const st = env?.userResource?.deploymentStatus;
+    if (!st || st === 'deleted') return false;
+    return !inReview || IN_PROGRESS.has(st) || IN_PROGRESS.has(env.operation?.status);
+  };
+  // A reading begun before the button was pressed says nothing about what it made.
+  let asked = 0;
+  const refresh = async () => {
+    const before = asked;
+    let env = null;
+    try { env = await api('GET', path); } catch (e) { if (e.status !== 404) throw e; }
+    // Left or redrawn meanwhile: this section is no longer on the page.
+    if (!section.isConnected || before !== asked) return false;
+    draw(env);
+    return busy(env);
+  };
+  const follow = async () => {
+    try {
+      if (await refresh()) poll(refresh);
+    } catch (e) {
+      status.textContent = `Your review environment could not be read: ${e.message}`;
+    }
+  };
+
+  const openButton = h('button', { type: 'button', class: 'primary', id: 'review-env-open' }, 'Open review environment');
+  const retry = () => {
+    openButton.disabled = false;
+    openButton.textContent = 'Make a new review environment';
+    return h('p', {}, openButton);
+  };
+  openButton.addEventListener('click', async () => {
+    openButton.disabled = true;
+    asked += 1;
+    status.textContent = 'Asking for your review environment…';
+    try {
+      const reply = await api('POST', path);
+      if (!section.isConnected) return;
+      draw(reply);
+      if (busy(reply)) poll(refresh);
+    } catch (e) {
+      openButton.disabled = false;
+      status.textContent = `No review environment: ${e.message}`;
+      notify(e.message, true);
+    }
+  });
+
+  const start = () => {
+    if (configured || had()) follow();
+    else draw(null);
+  };
+  draw(null);
+  if (!inReview) status.textContent = 'Looking for your review environment…';
+  return { section, start };
 }
 
 // Reads the file through its signed link, checks it against the sha256 the airlock measured,

@@ -8,6 +8,9 @@
         resource still carrying the tag tre:workspace-id = ID.
     aws_inventory.py --endpoint URL --region R --all-tagged
         One JSON document: every resource carrying any tre:workspace-id tag.
+    --lifecycle-config NAME (repeatable, with either)
+        Adds `lifecycle_configs`: {NAME: the SageMaker notebook lifecycle configuration, or null
+        when there is none} (SageMaker cannot list them by tag).
 
 `tagged` lists what exists. What AWS keeps for a while after it was deleted (KMS keys pending
 deletion, terminated instances) is listed apart, in `tagged_pending_deletion`, so "nothing is
@@ -19,6 +22,7 @@ error ends the script with exit code 2 and a one-line message naming the call th
 """
 
 import argparse
+import base64
 import json
 import sys
 
@@ -473,6 +477,18 @@ def kms_keys_of(aws, workspace_id):
     return out
 
 
+def lifecycle_configs_of(aws, names):
+    out = {}
+    for name in names:
+        d = aws.call("sagemaker", "describe_notebook_instance_lifecycle_config", missing=("ValidationException", "ResourceNotFound"), NotebookInstanceLifecycleConfigName=name)
+        out[name] = None if d is None else {
+            "arn": d.get("NotebookInstanceLifecycleConfigArn"),
+            # The scripts as text (the API holds them base64-encoded).
+            "on_start": [base64.b64decode(h.get("Content", "")).decode("utf-8", "replace") for h in d.get("OnStart", [])],
+        }
+    return out
+
+
 def policy_document(aws, arn):
     pol = aws.call("iam", "get_policy", missing=("NoSuchEntity",), PolicyArn=arn)
     if not pol:
@@ -518,6 +534,7 @@ def main(argv=None):
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--workspace-id", help="describe this workspace")
     mode.add_argument("--all-tagged", action="store_true", help="list everything carrying any tre:workspace-id tag")
+    ap.add_argument("--lifecycle-config", action="append", default=[], metavar="NAME", help="also describe this notebook lifecycle configuration")
     args = ap.parse_args(argv)
 
     aws = Aws(args.endpoint, args.region)
@@ -551,6 +568,8 @@ def main(argv=None):
                 "tagged_pending_deletion": pending,
                 "stale_tags_ignored": stale,
             }
+        if args.lifecycle_config:
+            doc["lifecycle_configs"] = lifecycle_configs_of(aws, args.lifecycle_config)
     except Failure as e:
         print(f"aws_inventory: {e}", file=sys.stderr)
         return 2

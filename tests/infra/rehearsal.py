@@ -82,6 +82,18 @@ def deployed(redact):
     if value_from != f"{secret['ARN']}:::{secret['VersionId']}":
         raise SystemExit(f"the registry reads {value_from}, not the secret's current version")
     out["registry_token_key_value_from"] = value_from
+    # Scheduled EventBridge rules and what they send where.
+    events = boto3.client("events")
+    out["schedules"] = {}
+    for r in events.list_rules()["Rules"]:
+        if not r.get("ScheduleExpression"):
+            continue
+        targets = events.list_targets_by_rule(Rule=r["Name"])["Targets"]
+        out["schedules"][r["Name"]] = {
+            "schedule": r["ScheduleExpression"],
+            "state": r.get("State"),
+            "targets": [{"arn": t["Arn"], "input": t.get("Input")} for t in targets],
+        }
     json.dump(out, sys.stdout, indent=2, sort_keys=True, default=str)
 
 

@@ -18,6 +18,8 @@ pub struct TestStack {
 pub struct Reply {
     pub status: u16,
     pub etag: Option<String>,
+    /// The `Location` header, when there is one.
+    pub location: Option<String>,
     pub content_type: String,
     pub body: Value,
 }
@@ -128,6 +130,11 @@ impl TestStack {
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let content_type = resp
             .headers()
             .get("content-type")
@@ -139,6 +146,7 @@ impl TestStack {
         Reply {
             status,
             etag,
+            location,
             content_type,
             body,
         }

@@ -148,6 +148,9 @@ fn airlock_expected(a: AirlockAction, who: Who, in_b: bool) -> Outcome {
         L::DownloadLink => Forbidden,
         L::Link => allow(who == Who::Researcher),
         L::Review | L::Revoke | L::ReviewUserResource => allow(who == Who::Manager),
+        // Others are refused; the manager may ask, but has none for a fresh draft (404).
+        L::GetReviewUserResource if who == Who::Manager => Hidden,
+        L::GetReviewUserResource => Forbidden,
         L::ReviewQueue | L::MyRequests => Allowed,
     }
 }
@@ -161,8 +164,6 @@ fn classify(status: u16) -> Outcome {
         403 => Outcome::Forbidden,
         404 => Outcome::Hidden,
         s if s < 500 => Outcome::Allowed,
-        // Review environments are not built yet: those who may ask are told so.
-        501 => Outcome::Allowed,
         s => panic!("server error {s}"),
     }
 }

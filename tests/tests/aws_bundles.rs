@@ -5,7 +5,9 @@
 //! public address, security groups allow only what they must, the bucket is private, TLS-only
 //! and endpoint-only, the notebook and the VM are locked down, and the researcher role reaches
 //! only its own workspace's airlock locations. Then an in-place upgrade, stop and start, a
-//! failing apply, a runner killed mid-apply, and deletion leaving nothing tagged behind.
+//! failing apply, a runner killed mid-apply, an airlock reviewer's notebook (aws-airlock-review)
+//! whose role reads only the request's in-review files and which goes with the decision, and
+//! deletion leaving nothing tagged behind.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -75,6 +77,7 @@ impl AwsStack {
             "aws-notebook",
             "aws-vms",
             "aws-linux-vm",
+            "aws-airlock-review",
         ] {
             register_bundle(&t, &admin, &sample_bundle(b)).await;
         }
@@ -168,10 +171,16 @@ impl AwsStack {
 
     /// What the account holds for `workspace`, read through the AWS APIs.
     fn inventory(&self, workspace: &str) -> Value {
+        self.inventory_with(workspace, &[])
+    }
+
+    /// `inventory` with more of aws_inventory.py's arguments.
+    fn inventory_with(&self, workspace: &str, extra: &[&str]) -> Value {
         let out = std::process::Command::new(python())
             .arg(root().join("tests/clients/aws_inventory.py"))
             .args(["--endpoint", &self.moto.endpoint(), "--region", "eu-west-2"])
             .args(["--workspace-id", workspace])
+            .args(extra)
             .envs(self.moto.sdk_env())
             .output()
             .expect("aws_inventory.py");
@@ -207,6 +216,147 @@ fn s3_resources(doc: &Value) -> Vec<(String, Value)> {
         .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("s3:")))
         .flat_map(|s| strings(&s["Resource"]).into_iter().map(|r| (r, s.clone())))
         .collect()
+}
+
+/// The statements of a policy document (one or a list).
+fn statements(doc: &Value) -> Vec<Value> {
+    match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
+/// Every statement of every policy of a role, as the inventory read them back: inline,
+/// attached and its permission boundary.
+fn role_statements(role: &Value) -> Vec<Value> {
+    let mut docs: Vec<&Value> = role["inline_policies"]
+        .as_object()
+        .into_iter()
+        .chain(role["attached_policies"].as_object())
+        .flat_map(|m| m.values())
+        .collect();
+    docs.push(&role["permissions_boundary"]);
+    docs.into_iter().flat_map(statements).collect()
+}
+
+/// The S3 gateway endpoint's policy statements of a VPC from the inventory.
+fn s3_endpoint_statements(vpc: &Value) -> Vec<Value> {
+    let endpoint = vpc["vpc_endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| {
+            e["type"] == "Gateway" && e["service_name"].as_str().unwrap_or("").ends_with(".s3")
+        })
+        .unwrap_or_else(|| panic!("no S3 gateway endpoint: {vpc}"));
+    statements(&endpoint["policy"])
+}
+
+/// What the statements naming `bucket` (its ARN or its objects) allow: (actions, resources).
+fn grants_on(statements: &[Value], bucket: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let mut actions = BTreeSet::new();
+    let mut resources = BTreeSet::new();
+    for st in statements {
+        let named: Vec<String> = strings(&st["Resource"])
+            .into_iter()
+            .filter(|r| r == &arn || r.starts_with(&format!("{arn}/")))
+            .collect();
+        if !named.is_empty() {
+            actions.extend(strings(&st["Action"]));
+            resources.extend(named);
+        }
+    }
+    (actions, resources)
+}
+
+/// Whether an IAM action (maybe a wildcard) could be an S3 write.
+fn may_write_s3(action: &str) -> bool {
+    let a = action.to_ascii_lowercase();
+    let Some(name) = a.strip_prefix("s3:") else {
+        return a == "*";
+    };
+    // A wildcard may stand for a write.
+    name.contains('*')
+        || [
+            "put",
+            "delete",
+            "create",
+            "abort",
+            "restore",
+            "replicate",
+            "bypass",
+            "update",
+        ]
+        .iter()
+        .any(|w| name.starts_with(w))
+}
+
+/// GET an airlock request until its status is none of `passing` (the airlock runner moves it).
+async fn request_leaving(s: &AwsStack, path: &str, token: &str, passing: &[&str]) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = s.t.get(path, token).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let request = r.body["airlockRequest"].clone();
+        if !passing.contains(&request["status"].as_str().unwrap_or_default()) {
+            return request;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} stayed: {request}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET the caller's review environment until its status is none of `passing`.
+async fn review_environment_leaving(
+    s: &AwsStack,
+    path: &str,
+    token: &str,
+    passing: &[&str],
+) -> Value {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let r = s.t.get(path, token).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let status = r.body["userResource"]["deploymentStatus"]
+            .as_str()
+            .unwrap_or_default();
+        if !passing.contains(&status) {
+            return r.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} stayed {status}: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait until the caller's review environment is deleted (404, or its status says so).
+async fn review_environment_gone(s: &AwsStack, path: &str, token: &str) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let r = s.t.get(path, token).await;
+        let status = r.body["userResource"]["deploymentStatus"]
+            .as_str()
+            .unwrap_or_default();
+        if r.status == 404 || status == "deleted" {
+            return;
+        }
+        // A failed deletion is retried by the control plane: only the deadline ends the wait.
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} stayed {status}: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Pids of the processes whose parent is `pid` and whose name is `name`.
@@ -501,6 +651,38 @@ async fn aws_bundles_deploy_isolated_environments_and_leave_nothing_behind() {
             "the researcher role should reach {needed}: {reached:?}"
         );
     }
+    // Nothing in review is the researchers' to read.
+    for stage in ["export-in-review", "import-in-review"] {
+        let (actions, _) = grants_on(
+            &role_statements(researcher),
+            &format!("{AIRLOCK_PREFIX}-{stage}"),
+        );
+        assert!(
+            actions.is_empty(),
+            "the researcher role reaches {stage}: {actions:?}"
+        );
+    }
+    let researcher_policies = researcher["inline_policies"].clone();
+    // The S3 endpoint lets review environments of this workspace read its exports in review
+    // (their own roles narrow it to one request), read only; imports in review stay out of a
+    // workspace that is not an import review workspace.
+    let endpoint = s3_endpoint_statements(vpc);
+    let (actions, resources) = grants_on(&endpoint, &format!("{AIRLOCK_PREFIX}-export-in-review"));
+    assert_eq!(
+        actions,
+        BTreeSet::from(["s3:GetObject".to_string(), "s3:ListBucket".to_string()]),
+        "{endpoint:?}"
+    );
+    assert_eq!(
+        resources,
+        BTreeSet::from([
+            format!("arn:aws:s3:::{AIRLOCK_PREFIX}-export-in-review"),
+            format!("arn:aws:s3:::{AIRLOCK_PREFIX}-export-in-review/{ws_id}/*"),
+        ]),
+        "{endpoint:?}"
+    );
+    let (actions, _) = grants_on(&endpoint, &format!("{AIRLOCK_PREFIX}-import-in-review"));
+    assert!(actions.is_empty(), "{endpoint:?}");
 
     // An instance-type change applies in place (same instance).
     let up = s
@@ -630,19 +812,317 @@ async fn aws_bundles_deploy_isolated_environments_and_leave_nothing_behind() {
     assert_eq!(instance["instance_type"], "t3.xlarge");
     assert_eq!(instance["state"], "running");
 
+    // Airlock review in a notebook: the workspace says exports are reviewed in aws-airlock-review
+    // notebooks of its notebook service (an updateable parameter; the same upgrade makes it an
+    // import review workspace too, whose endpoint then lets the imports in review through). The
+    // workspace bucket keeps its data unless the owner says otherwise before uninstalling: this
+    // upgrade says so too, for the deletion at the end (a workspace upgrade costs a minute).
+    let nbs_id = nbs.rsplit('/').next().expect("service id").to_string();
+    let w = s
+        .patch(
+            &ws,
+            json!({"properties": {
+                "airlock_review_config": {"export": {
+                    "export_vm_workspace_service_id": nbs_id,
+                    "export_vm_user_resource_template_name": "aws-airlock-review"}},
+                "airlock_import_review": true,
+                "delete_data_on_uninstall": true}}),
+        )
+        .await;
+    assert_eq!(status(&w), "updated", "{w}");
+    assert_eq!(
+        w["properties"]["airlock_review_config"]["export"]["export_vm_workspace_service_id"],
+        nbs_id.as_str(),
+        "{w}"
+    );
+
+    // A researcher's export, in review; its reviewer is another user.
+    for (user, role) in [
+        ("dev-researcher", "WorkspaceResearcher"),
+        ("dev-airlock-manager", "AirlockManager"),
+    ] {
+        s.t.post_ok(
+            &format!("{ws}/role-assignments"),
+            &s.admin,
+            &json!({"principalId": user, "role": role}),
+            201,
+        )
+        .await;
+    }
+    let researcher = s.t.token("researcher");
+    let manager = s.t.token("airlock-manager");
+    let created = s
+        .t
+        .post_ok(
+            &format!("{ws}/requests"),
+            &researcher,
+            &json!({"type": "export", "title": "Summary table", "businessJustification": "for the paper"}),
+            201,
+        )
+        .await;
+    let rid = created["airlockRequest"]["id"]
+        .as_str()
+        .expect("request id")
+        .to_string();
+    let rp = format!("{ws}/requests/{rid}");
+    let link =
+        s.t.post_ok(
+            &format!("{rp}/files"),
+            &researcher,
+            &json!({"name": "summary.csv"}),
+            200,
+        )
+        .await;
+    let put =
+        s.t.http
+            .put(link["url"].as_str().expect("upload url"))
+            .body(b"group,n\na,12\nb,15\n".to_vec())
+            .send()
+            .await
+            .expect("upload");
+    assert!(put.status().is_success(), "upload: {}", put.status());
+    s.t.post_ok(&format!("{rp}/submit"), &researcher, &json!({}), 200)
+        .await;
+    let request = request_leaving(&s, &rp, &researcher, &["submitted"]).await;
+    assert_eq!(request["status"], "in_review", "{request}");
+
+    // The airlock manager asks for a review environment; asking again gives the same one.
+    let review_path = format!("{rp}/review-user-resource");
+    let asked = s.t.post_ok(&review_path, &manager, &json!({}), 202).await;
+    let ur_id = asked["userResource"]["id"]
+        .as_str()
+        .expect("user resource id")
+        .to_string();
+    let again = s.t.post_ok(&review_path, &manager, &json!({}), 200).await;
+    assert_eq!(again["userResource"]["id"], ur_id.as_str(), "{again}");
+    let own = s.t.post(&review_path, &researcher, &json!({})).await;
+    assert_eq!(
+        own.status, 403,
+        "the requester reviews nothing: {}",
+        own.body
+    );
+    let env = review_environment_leaving(
+        &s,
+        &review_path,
+        &manager,
+        &["awaiting_deployment", "deploying"],
+    )
+    .await;
+    assert_eq!(env["userResource"]["deploymentStatus"], "deployed", "{env}");
+    let out = &env["userResource"]["properties"];
+    let in_review = format!("{AIRLOCK_PREFIX}-export-in-review");
+    let prefix = format!("{ws_id}/{rid}/");
+    assert_eq!(
+        out["review_files"],
+        format!("s3://{in_review}/{prefix}").as_str(),
+        "{out}"
+    );
+    let nb_name = format!("tre-nb-{ur_id}");
+    let lifecycle_name = format!("tre-nbs-{ur_id}");
+    assert!(
+        out["open_command"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!(
+                "create-presigned-notebook-instance-url --notebook-instance-name {nb_name}"
+            )),
+        "{out}"
+    );
+    assert!(
+        out["connection_uri"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("https://"),
+        "{out}"
+    );
+
+    // Read back: a notebook locked down like the researchers', but acting as its own role.
+    let lifecycle = ["--lifecycle-config", lifecycle_name.as_str()];
+    let inv = s.inventory_with(&ws_id, &lifecycle);
+    // The upgrade let the imports in review through the endpoint, and left the researcher role
+    // as it was.
+    let endpoint = s3_endpoint_statements(&inv["vpcs"][0]);
+    let (actions, resources) = grants_on(&endpoint, &format!("{AIRLOCK_PREFIX}-import-in-review"));
+    assert_eq!(
+        (actions, resources),
+        (
+            BTreeSet::from(["s3:GetObject".to_string(), "s3:ListBucket".to_string()]),
+            BTreeSet::from([
+                format!("arn:aws:s3:::{AIRLOCK_PREFIX}-import-in-review"),
+                format!("arn:aws:s3:::{AIRLOCK_PREFIX}-import-in-review/*"),
+            ])
+        ),
+        "{endpoint:?}"
+    );
+    let researcher_role = inv["iam_roles"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["arn"] == props["researcher_role_arn"]))
+        .expect("the researcher role");
+    assert_eq!(
+        researcher_role["inline_policies"], researcher_policies,
+        "the researcher role does not change"
+    );
+    let rnb = inv["notebook_instances"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == nb_name.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no notebook {nb_name}: {}", inv["notebook_instances"]));
+    assert!(
+        subnet_ids.contains(rnb["subnet_id"].as_str().unwrap_or_default()),
+        "{rnb}"
+    );
+    assert_eq!(
+        (
+            &rnb["direct_internet_access"],
+            &rnb["root_access"],
+            &rnb["minimum_imds_version"]
+        ),
+        (&json!("Disabled"), &json!("Disabled"), &json!("2")),
+        "{rnb}"
+    );
+    assert!(
+        key_arn.ends_with(rnb["kms_key_id"].as_str().unwrap_or("?")),
+        "{rnb}"
+    );
+    assert_eq!(
+        rnb["lifecycle_config_name"],
+        lifecycle_name.as_str(),
+        "{rnb}"
+    );
+    // Its start-up copies the request's files, and only those, into the notebook.
+    let on_start = strings(&inv["lifecycle_configs"][&lifecycle_name]["on_start"]).concat();
+    assert!(
+        on_start.contains(&format!(
+            "aws s3 sync --region eu-west-2 s3://{in_review}/{prefix} "
+        )),
+        "{on_start}"
+    );
+    assert_ne!(rnb["role_arn"], props["researcher_role_arn"], "{rnb}");
+    let role = inv["iam_roles"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["arn"] == rnb["role_arn"]))
+        .cloned()
+        .unwrap_or_else(|| panic!("the notebook's role {}", rnb["role_arn"]));
+    assert!(role["permissions_boundary_arn"].is_string(), "{role}");
+    assert_eq!(
+        role["permissions_boundary"], role["inline_policies"]["read-request-in-review"],
+        "the boundary holds the role to its grants: {role}"
+    );
+    let assumed_by: Vec<String> = statements(&role["assume_role_policy"])
+        .iter()
+        .flat_map(|st| strings(&st["Principal"]["Service"]))
+        .collect();
+    assert_eq!(assumed_by, ["sagemaker.amazonaws.com"], "{role}");
+    let granted = role_statements(&role);
+    let bucket_arn = format!("arn:aws:s3:::{in_review}");
+    for st in &granted {
+        assert_eq!(st["Effect"], "Allow", "{st}");
+        let actions = strings(&st["Action"]);
+        assert!(
+            !actions.iter().any(|a| may_write_s3(a)),
+            "an S3 write: {st}"
+        );
+        let resources = strings(&st["Resource"]);
+        // S3: read the request's prefix, list the bucket only with that prefix; nothing else.
+        if actions.iter().any(|a| a.starts_with("s3:")) {
+            if actions == ["s3:GetObject"] {
+                assert_eq!(resources, [format!("{bucket_arn}/{prefix}*")], "{st}");
+            } else {
+                assert_eq!(actions, ["s3:ListBucket"], "{st}");
+                assert_eq!(resources, [bucket_arn.as_str()], "{st}");
+                assert_eq!(
+                    strings(&st["Condition"]["StringLike"]["s3:prefix"]),
+                    [format!("{prefix}*")],
+                    "{st}"
+                );
+            }
+        }
+        // KMS: decrypt only, only through S3, only for that bucket and prefix.
+        if actions.iter().any(|a| a.starts_with("kms:")) {
+            assert_eq!(actions, ["kms:Decrypt"], "{st}");
+            assert_eq!(
+                strings(&st["Condition"]["StringEquals"]["kms:ViaService"]),
+                ["s3.eu-west-2.amazonaws.com"],
+                "{st}"
+            );
+            let contexts =
+                strings(&st["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]);
+            assert!(!contexts.is_empty(), "{st}");
+            for c in contexts {
+                assert!(
+                    c == bucket_arn || c == format!("{bucket_arn}/{prefix}*"),
+                    "{st}"
+                );
+            }
+        }
+        assert!(
+            actions
+                .iter()
+                .all(|a| a.starts_with("s3:") || a.starts_with("kms:") || a.starts_with("logs:")),
+            "{st}"
+        );
+        // Nothing of the workspace's own data or of any other airlock stage.
+        for r in &resources {
+            assert!(
+                !r.contains(&bucket)
+                    && (!r.starts_with("arn:aws:s3:::") || r.starts_with(&bucket_arn)),
+                "{r}: {st}"
+            );
+        }
+    }
+    let (actions, resources) = grants_on(&granted, &in_review);
+    assert_eq!(
+        (actions, resources),
+        (
+            BTreeSet::from(["s3:GetObject".to_string(), "s3:ListBucket".to_string()]),
+            BTreeSet::from([bucket_arn.clone(), format!("{bucket_arn}/{prefix}*")])
+        )
+    );
+
+    // The decision removes the review environment: the notebook, its role and its start-up
+    // configuration are gone from the account.
+    s.t.post_ok(
+        &format!("{rp}/review"),
+        &manager,
+        &json!({"approval": true, "decisionExplanation": "aggregate counts only"}),
+        200,
+    )
+    .await;
+    let decided =
+        request_leaving(&s, &rp, &researcher, &["in_review", "approval_in_progress"]).await;
+    assert_eq!(decided["status"], "approved", "{decided}");
+    review_environment_gone(&s, &review_path, &manager).await;
+    let inv = s.inventory_with(&ws_id, &lifecycle);
+    assert!(
+        !inv["notebook_instances"]
+            .as_array()
+            .expect("notebooks")
+            .iter()
+            .any(|n| n["name"] == nb_name.as_str()),
+        "{}",
+        inv["notebook_instances"]
+    );
+    assert!(
+        !inv["iam_roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .any(|r| r["arn"] == rnb["role_arn"]),
+        "the review role is left: {}",
+        inv["iam_roles"]
+    );
+    assert_eq!(
+        inv["lifecycle_configs"][&lifecycle_name],
+        Value::Null,
+        "{}",
+        inv["lifecycle_configs"]
+    );
+
     // Deleting user resources, services and the workspace leaves nothing carrying its tag; the
     // key waits out its deletion window.
     for path in [&bad, &vm, &vms, &nb, &nbs] {
         s.remove(path).await;
     }
-    // The workspace bucket keeps its data unless the owner says otherwise before uninstalling.
-    let w = s
-        .patch(
-            &ws,
-            json!({"properties": {"delete_data_on_uninstall": true}}),
-        )
-        .await;
-    assert_eq!(status(&w), "updated", "{w}");
     s.remove(&ws).await;
     let inv = s.inventory(&ws_id);
     assert_eq!(inv["tagged"], json!([]), "left behind: {}", inv["tagged"]);

@@ -628,20 +628,22 @@ async fn link_gives_a_form_upload_in_draft_and_file_links_after() {
 }
 
 /// Azure TRE api_app/api/routes/airlock.py (`POST .../review-user-resource`, airlock managers
-/// only): review environments are another issue's work, so those who may ask get a clear 501.
+/// only): a request not in review answers 400 (as Azure TRE does), the requester 403, an
+/// unknown request 404; each as problem+json. (tests/tests/airlock_review_env.rs makes real
+/// ones, and checks the 422 of a workspace without `airlock_review_config`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_user_resource_is_not_implemented_yet() {
+async fn review_user_resource_answers_as_azure_tre() {
     let e = env().await;
     let rid = e.draft("import").await;
     let path = format!("{}/review-user-resource", e.path(&rid));
     let r = e.t.post(&path, &e.manager, &json!({})).await;
-    assert_eq!(r.status, 501, "{}", r.body);
+    assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.content_type.starts_with("application/problem+json"));
     assert!(
         r.body["detail"]
             .as_str()
             .unwrap_or_default()
-            .contains("review environments"),
+            .contains("only made for a request in review"),
         "{}",
         r.body
     );
@@ -771,12 +773,12 @@ fn the_openapi_document_describes_the_airlock_shapes() {
         "array"
     );
     assert!(paths[format!("{ws}/{{requestId}}/link")]["get"].is_object());
-    let rur =
-        &paths[format!("{ws}/{{requestId}}/review-user-resource")]["post"]["responses"]["501"];
+    let rur = &paths[format!("{ws}/{{requestId}}/review-user-resource")];
     assert!(
-        rur["content"]["application/problem+json"].is_object(),
+        rur["post"]["responses"]["202"]["content"]["application/json"].is_object(),
         "{rur}"
     );
+    assert!(rur["get"]["responses"]["200"].is_object(), "{rur}");
     assert_eq!(
         paths[format!("{ws}/{{requestId}}/revoke")]["post"]["requestBody"]["required"],
         false

@@ -517,6 +517,36 @@ async fn a_binding_gives_a_workspace_read_access_and_an_unbound_one_none() {
         )
         .await;
     assert_eq!(gone.status, 404);
+    // And A's bundles are told of none on their next action.
+    let ws = t.get(&format!("/api/workspaces/{a}"), &admin).await;
+    let patched = t
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/workspaces/{a}"),
+            Some(&admin),
+            Some(&json!({"properties": {"display_name": "A, unbound"}})),
+            ws.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(patched.status, 202, "{}", patched.body);
+    let done = t.settled(&format!("/api/workspaces/{a}"), &admin).await;
+    assert_eq!(done.item()["deploymentStatus"], "updated", "{}", done.body);
+    let given: Value = serde_json::from_slice(
+        &std::fs::read(
+            t.stack
+                .data_dir
+                .join("storage/workspaces")
+                .join(&a)
+                .join("datasources.json"),
+        )
+        .expect("the bundle wrote what it was given"),
+    )
+    .expect("json");
+    assert_eq!(
+        given,
+        json!([]),
+        "an unbound source is no longer given to the bundles"
+    );
 }
 
 /// Credentials come from the named secret (here the local stack's secrets file), are sent to

@@ -994,6 +994,29 @@ async fn infra_applies_serves_and_tears_down_on_moto() -> anyhow::Result<()> {
         .and_then(|arn| arn.split(':').nth(4))
         .context("the functions' account")?
         .to_string();
+    // Review environments are swept on a schedule: a rule sends the status queue a message the
+    // status consumer understands.
+    let sweep = &deployed["schedules"][format!("{prefix}-review-sweep")];
+    ensure!(
+        sweep["schedule"] == "rate(5 minutes)" && sweep["state"] == "ENABLED",
+        "the review sweep's schedule: {sweep}"
+    );
+    let targets = sweep["targets"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        targets.len() == 1
+            && targets[0]["arn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&format!(":{prefix}-status"))),
+        "the review sweep must target the status queue: {sweep}"
+    );
+    let input = targets[0]["input"].as_str().unwrap_or_default();
+    ensure!(
+        matches!(
+            tre_core::app::StatusQueueMessage::parse(input),
+            Ok(tre_core::app::StatusQueueMessage::SweepReviewEnvironments)
+        ),
+        "the review sweep sends {input:?}, which the status consumer does not take as a sweep"
+    );
     phases.done("read-back", t);
 
     // ---------- browser uploads and downloads: the airlock buckets' CORS, the console's CSP ----------

@@ -44,7 +44,10 @@ resource "aws_ec2_tag" "endpoint_interfaces" {
 
 # S3 through the route tables. Its policy lets the workspace reach only its own bucket, its
 # airlock prefixes, and the AWS-owned buckets the SSM agent and Amazon Linux's package
-# repositories live in: with other credentials, nothing can be copied to another bucket.
+# repositories live in: with other credentials, nothing can be copied to another bucket. Review
+# environments (aws-airlock-review) may also read this workspace's exports in review and, in an
+# import review workspace, the imports in review: read only, and each environment's own role
+# narrows it to its one request (the researcher role grants none of it).
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.workspace.id
   service_name      = "com.amazonaws.${local.region}.s3"
@@ -66,6 +69,12 @@ locals {
     bucket = "arn:${local.partition}:s3:::${var.tre_airlock.export_staging.bucket}"
     prefix = var.tre_airlock.export_staging.prefix
   }
+  airlock_bucket_prefix = trimsuffix(var.tre_airlock.workspace_data.bucket, "-workspace-data")
+  export_in_review = {
+    bucket = "arn:${local.partition}:s3:::${local.airlock_bucket_prefix}-export-in-review"
+    prefix = "${var.tre_workspace_id}/"
+  }
+  import_in_review_bucket = "arn:${local.partition}:s3:::${local.airlock_bucket_prefix}-import-in-review"
   # SSM agent and patching (docs: "SSM Agent communications with AWS managed S3 buckets"),
   # Amazon Linux 2023 package repositories.
   aws_owned_buckets = [
@@ -111,6 +120,41 @@ data "aws_iam_policy_document" "s3_endpoint" {
     principals {
       type        = "*"
       identifiers = ["*"]
+    }
+  }
+  statement {
+    sid       = "ExportsInReviewList"
+    actions   = ["s3:ListBucket"]
+    resources = [local.export_in_review.bucket]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.export_in_review.prefix}*"]
+    }
+  }
+  statement {
+    sid       = "ExportsInReviewRead"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.export_in_review.bucket}/${local.export_in_review.prefix}*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.airlock_import_review ? [local.import_in_review_bucket] : []
+    content {
+      sid       = "ImportsInReviewRead"
+      actions   = ["s3:ListBucket", "s3:GetObject"]
+      resources = [statement.value, "${statement.value}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
     }
   }
   statement {

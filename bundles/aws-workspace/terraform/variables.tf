@@ -31,6 +31,11 @@ variable "tre_airlock" {
     ])
     error_message = "tre_airlock stores need a bucket and a prefix ending in '/' without wildcards (the TRE sets them)."
   }
+  # The other stages' buckets (in review) are named alike: <prefix>-<stage>.
+  validation {
+    condition     = endswith(var.tre_airlock.workspace_data.bucket, "-workspace-data")
+    error_message = "tre_airlock.workspace_data.bucket must be named <airlock bucket prefix>-workspace-data (the TRE sets it)."
+  }
 }
 
 # Bundle parameters (TF_VAR_<parameter name>).
@@ -62,4 +67,10 @@ variable "delete_data_on_uninstall" {
   type        = bool
   default     = false
   description = "Whether uninstalling deletes the workspace bucket with its objects. Off: an uninstall fails while the bucket holds data. Turn it on with an upgrade first."
+}
+
+variable "airlock_import_review" {
+  type        = bool
+  default     = false
+  description = "Whether this is an import review workspace: its S3 endpoint also lets the review environments it hosts read the imports in review (their own roles say which request; the researcher role reads none)."
 }

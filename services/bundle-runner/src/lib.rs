@@ -101,6 +101,9 @@ impl Job {
 pub struct Ports {
     pub table: Arc<dyn Table>,
     pub status_queue: Arc<dyn Queue>,
+    /// The airlock's stores, where the runner itself may read them (`tre dev`): a review
+    /// environment's steps then get a read-only copy of its request's files.
+    pub airlock: Option<Arc<tre_core::app::AirlockStorage>>,
 }
 
 /// How the runner runs steps (from its environment, read once).
@@ -202,6 +205,75 @@ pub async fn run(job: &Job, ports: &Ports, settings: &Settings) -> Result<StepOu
             Err(message)
         }
     }
+}
+
+/// A read-only copy of a review's request's in-review files in `dir` (files 0444, the folder
+/// 0555): exactly the request's files, nothing else of the airlock or the workspace.
+async fn review_copy(
+    airlock: &tre_core::app::AirlockStorage,
+    review: &tre_core::domain::AirlockReviewOf,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, String> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let stage = tre_core::domain::airlock::Stage::in_review(review.request_type);
+    let store = airlock
+        .store(stage)
+        .map_err(|e| format!("the airlock's {} store: {e}", stage.as_str()))?;
+    let prefix = format!("{}/{}/", review.workspace_id, review.request_id);
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(|e| format!("listing the request's in-review files: {e}"))?;
+        for meta in &page.objects {
+            let name = &meta.key[prefix.len()..];
+            // File names are one segment (the airlock refuses others); never leave `dir`.
+            if tre_core::domain::airlock::validate_file_name(name).is_err() {
+                continue;
+            }
+            let mut got = store
+                .get(&meta.key, None)
+                .await
+                .map_err(|e| format!("reading in-review file `{name}`: {e}"))?;
+            let path = dir.join(name);
+            let mut file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            while let Some(chunk) = got.body.next().await {
+                let chunk = chunk.map_err(|e| format!("reading in-review file `{name}`: {e}"))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            read_only(&path, 0o444)?;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    read_only(dir, 0o555)?;
+    Ok(dir.to_path_buf())
+}
+
+fn read_only(path: &std::path::Path, mode: u32) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("making {} read-only: {e}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// A resource's stored properties (`None` when there is no such resource).
@@ -309,6 +381,20 @@ async fn run_inner(
     };
 
     let work = tempfile::tempdir().map_err(|e| format!("creating a work folder: {e}"))?;
+    let airlock_review = match resource.get("airlockReview") {
+        Some(v) if !v.is_null() => Some(
+            serde_json::from_value::<tre_core::domain::AirlockReviewOf>(v.clone())
+                .map_err(|e| format!("the resource's airlockReview is unreadable: {e}"))?,
+        ),
+        _ => None,
+    };
+    let review_files = match (&airlock_review, &ports.airlock) {
+        // Only what is installed needs the files; an uninstall must work after they are gone.
+        (Some(review), Some(airlock)) if job.action != "uninstall" => {
+            Some(review_copy(airlock, review, &work.path().join("review-files")).await?)
+        }
+        _ => None,
+    };
     let bundle_dir = work.path().join("bundle");
     tre_bundle::extract(&artifact.layer.bytes, &bundle_dir)
         .map_err(|e| format!("unpacking the bundle: {e}"))?;
@@ -325,6 +411,8 @@ async fn run_inner(
         service_properties: service_properties.as_ref(),
         secret_values,
         terraform: &settings.terraform,
+        airlock_review: airlock_review.as_ref(),
+        review_files: review_files.as_deref(),
     };
     let total = action.steps.len();
     let mut outputs = StepOutputs::default();

@@ -17,9 +17,13 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
     if let Ok(dir) = std::env::var("TRE_DATA_DIR") {
         let embedded = tre_embedded::Embedded::open(std::path::Path::new(&dir))?;
         let queue = std::env::var("TRE_STATUS_QUEUE").unwrap_or_else(|_| "status".into());
+        // Review environments get a copy of their request's files from the local airlock
+        // (in AWS they read them themselves, with a role limited to them).
+        let airlock = embedded.airlock_storage("http://127.0.0.1")?;
         return Ok(Ports {
             table: Arc::new(embedded.table()),
             status_queue: Arc::new(embedded.queue(&queue, None)?),
+            airlock: Some(Arc::new(airlock)),
         });
     }
     let table =
@@ -29,6 +33,7 @@ async fn ports_from_env() -> anyhow::Result<Ports> {
     Ok(Ports {
         table: Arc::new(tre_aws::DynamoTable::from_conf(&conf, table)),
         status_queue: Arc::new(tre_aws::SqsQueue::from_conf(&conf, queue)),
+        airlock: None,
     })
 }
 

@@ -36,6 +36,10 @@ pub(crate) struct Context<'a> {
     /// Values of sensitive parameters: never in a message or a log.
     pub secret_values: Vec<String>,
     pub terraform: &'a TerraformSettings,
+    /// On a review environment: the airlock request whose files it may read.
+    pub airlock_review: Option<&'a tre_core::domain::AirlockReviewOf>,
+    /// Locally: a read-only copy of that request's in-review files.
+    pub review_files: Option<&'a Path>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +166,15 @@ pub(crate) async fn run_step(
         .kill_on_drop(true);
     for (k, v) in ctx.parameters {
         command.env(env_name(k), env_value(v));
+    }
+    if let Some(review) = ctx.airlock_review {
+        command
+            .env("TRE_AIRLOCK_REVIEW_REQUEST_ID", &review.request_id)
+            .env("TRE_AIRLOCK_REVIEW_TYPE", review.request_type.as_str())
+            .env("TRE_AIRLOCK_REVIEW_WORKSPACE_ID", &review.workspace_id);
+    }
+    if let Some(files) = ctx.review_files {
+        command.env("TRE_AIRLOCK_REVIEW_FILES", files);
     }
     let mut child = command
         .spawn()

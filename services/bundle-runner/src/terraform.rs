@@ -160,6 +160,22 @@ fn tre_variables(ctx: &Context<'_>, settings: &TerraformSettings) -> Map<String,
             }),
         );
     }
+    // A review environment learns where its request's files are; its own role reads only them.
+    if let (Some(prefix), Some(review)) = (&settings.airlock_bucket_prefix, ctx.airlock_review) {
+        let stage = tre_core::domain::airlock::Stage::in_review(review.request_type);
+        vars.insert(
+            "tre_airlock_review".into(),
+            serde_json::json!({
+                "request_id": review.request_id,
+                "request_type": review.request_type.as_str(),
+                "workspace_id": review.workspace_id,
+                "in_review": {
+                    "bucket": format!("{prefix}-{}", stage.as_str()),
+                    "prefix": format!("{}/{}/", review.workspace_id, review.request_id),
+                },
+            }),
+        );
+    }
     if let Some(ws) = ctx.workspace_properties {
         vars.insert("tre_workspace".into(), Value::Object(ws.clone()));
     }

@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use serde_json::json;
 use tre_core::app::{
     AddAirlockFile, AirlockRequestView, Caller, CompleteAirlockFile, CreateAirlockRequest, Paged,
-    RequestFilter, RequestOrder, ReviewAirlockRequest, RevokeAirlockRequest,
+    RequestFilter, RequestOrder, ReviewAirlockRequest, ReviewEnvironment, RevokeAirlockRequest,
 };
 use tre_core::domain::airlock::{RequestStatus, RequestType};
 
@@ -24,7 +24,11 @@ use crate::handlers::{
 };
 use crate::problem::{ApiError, Problem};
 use crate::router::ApiState;
-use crate::wire::airlock::{AirlockLink, AirlockRequest, AirlockRequestWithAllowedUserActions};
+use crate::wire::airlock::{
+    AirlockLink, AirlockRequest, AirlockRequestWithAllowedUserActions, AirlockReviewEnvironment,
+};
+use crate::wire::operation::Operation as WireOperation;
+use crate::wire::resource::Resource as WireResource;
 use crate::MAX_BODY_BYTES;
 
 type S = State<ApiState>;
@@ -50,7 +54,8 @@ pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> Meth
         }),
         A::Revoke => on(filter, revoke),
         A::Review => on(filter, review),
-        A::ReviewUserResource => on(filter, review_user_resource),
+        A::ReviewUserResource => on(filter, create_review_environment),
+        A::GetReviewUserResource => on(filter, get_review_environment),
         A::ReviewQueue => on(filter, review_queue),
         A::MyRequests => on(filter, my_requests),
     }
@@ -300,18 +305,48 @@ async fn revoke(State(s): S, Extension(c): C, p: Params, req: Request) -> ApiRes
     Ok(item(&view).into_response())
 }
 
-/// Review environments (a VM per reviewer, Azure TRE's `review-user-resource`) do not exist
-/// yet: once the caller is known to be allowed to ask, a clear 501 says so.
-async fn review_user_resource(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+/// A review environment (Azure TRE's `review-user-resource`): 202 with its install operation
+/// (`Location` names it) when made now, 200 when the caller already had one.
+async fn create_review_environment(State(s): S, Extension(c): C, p: Params) -> ApiResult {
     let m = params(p)?;
-    s.app
-        .check_review_environment(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+    let env = s
+        .app
+        .create_review_environment(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
         .await?;
-    Err(Problem::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "review environments are not available in this TRE yet: read the request's files through their links (GET .../requests/{id}/link)",
-    )
-    .into())
+    review_environment_response(&s, env).await
+}
+
+async fn get_review_environment(State(s): S, Extension(c): C, p: Params) -> ApiResult {
+    let m = params(p)?;
+    let env = s
+        .app
+        .review_environment(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .await?;
+    review_environment_response(&s, env).await
+}
+
+async fn review_environment_response(s: &ApiState, env: ReviewEnvironment) -> ApiResult {
+    let status = if env.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let upgrades = s.app.available_upgrades(&env.resource).await?;
+    let operation = env.operation.map(WireOperation::from);
+    let location = operation
+        .as_ref()
+        .filter(|_| env.created)
+        .map(|op| format!("/api{}/operations/{}", op.resource_path, op.id));
+    let body = AirlockReviewEnvironment {
+        airlock_request: env.request.as_ref().map(Into::into),
+        operation,
+        user_resource: WireResource::new(env.resource, upgrades, &s.sign_in.scope_id),
+    };
+    let mut resp = (status, Json(body)).into_response();
+    if let Some(v) = location.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(resp)
 }
 
 async fn review_queue(State(s): S, Extension(c): C, uri: Uri) -> ApiResult {

@@ -20,6 +20,7 @@ pub enum AirlockAction {
     Review,
     Revoke,
     ReviewUserResource,
+    GetReviewUserResource,
     ReviewQueue,
     MyRequests,
 }
@@ -59,7 +60,7 @@ pub(crate) fn add(b: &mut Builder) {
     let item = format!("{base}/{{requestId}}");
     let one = Reply::Schema("AirlockRequestWithAllowedUserActions");
     let list = Reply::ListOf("airlockRequests", "AirlockRequestWithAllowedUserActions");
-    let routes: [Row; 15] = [
+    let routes: [Row; 16] = [
         (A::List, Method::GET, base.into(), "listAirlockRequests",
          "Airlock requests of a workspace (its members), each with what the caller may do", None, 200,
          list.clone()),
@@ -94,8 +95,11 @@ pub(crate) fn add(b: &mut Builder) {
          "Revoke an approved request (an airlock manager): its files can no longer be downloaded",
          Some("RevokeAirlockRequest"), 200, one.clone()),
         (A::ReviewUserResource, Method::POST, format!("{item}/review-user-resource"), "createAirlockReviewUserResource",
-         "A review environment for the request: not available yet (501); review the files through their links",
-         None, 501, Reply::Schema("Problem")),
+         "A review environment for the calling airlock manager (202; 200 with the one they already have): a user resource, where the workspace's `airlock_review_config` says, that reads only this request's in-review files; removed when the request leaves review",
+         None, 202, Reply::Schema("AirlockReviewEnvironment")),
+        (A::GetReviewUserResource, Method::GET, format!("{item}/review-user-resource"), "getAirlockReviewUserResource",
+         "The calling airlock manager's review environment for the request, with its latest operation (404 when they have none)",
+         None, 200, Reply::Schema("AirlockReviewEnvironment")),
         (A::ReviewQueue, Method::GET, "/api/airlock/review-queue".into(), "airlockReviewQueue",
          "Requests waiting for the caller's review, in every workspace where they are an airlock manager",
          None, 200, list),

@@ -71,6 +71,7 @@ impl From<AppError> for ApiError {
                 Problem::new(StatusCode::BAD_REQUEST, detail).with_errors(errors)
             }
             AppError::Conflict(d) => Problem::new(StatusCode::CONFLICT, d),
+            AppError::Unprocessable(d) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, d),
             AppError::PreconditionFailed(d) => Problem::new(StatusCode::PRECONDITION_FAILED, d),
             AppError::PreconditionRequired(d) => Problem::new(StatusCode::PRECONDITION_REQUIRED, d),
             AppError::Unavailable(d) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, d),

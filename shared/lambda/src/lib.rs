@@ -301,6 +301,9 @@ const API_AIRLOCK: &[(&str, &str)] = &[
     ("DynamoTable", "get_item"),
     ("DynamoTable", "query"),
     ("DynamoTable", "put_item"),
+    // A review environment is a user resource: written with its operation and the request
+    // that names it in one transaction, then installed (and uninstalled at the decision).
+    ("DynamoTable", "transact_write_items"),
     ("SfnWorkflows", "start_execution"),
     ("SfnWorkflows", "send_task_success"),
     // Submission checks every file was uploaded.
@@ -350,6 +353,8 @@ const STATUS_CONSUMER: &[(&str, &str)] = &[
     ("SfnWorkflows", "describe_execution"),
     // airlockReview messages: a blocked request's review step is released at once.
     ("SfnWorkflows", "send_task_success"),
+    // Review environments whose request left review are uninstalled (and swept on a schedule).
+    ("SfnWorkflows", "start_execution"),
 ];
 
 /// Environment variables every function reads in AWS (Terraform must set each).

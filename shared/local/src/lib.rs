@@ -82,6 +82,9 @@ pub struct DevOptions {
     /// and `/api/.metadata` send users to that provider. The development issuer still runs but
     /// its tokens are refused.
     pub external_oidc: Option<ExternalOidc>,
+    /// How often review environments whose request left review are looked for and removed
+    /// (AWS runs the same sweep on a schedule); also once at start.
+    pub review_sweep_every: Duration,
 }
 
 /// An external provider, configured through the same keys as a deployment.
@@ -107,6 +110,7 @@ impl DevOptions {
             datasource_allowed_networks: Default::default(),
             max_running_tasks: default_max_running_tasks(),
             external_oidc: None,
+            review_sweep_every: Duration::from_secs(10),
         }
     }
 
@@ -114,6 +118,7 @@ impl DevOptions {
     pub fn for_tests(data_dir: &Path) -> Self {
         let mut o = Self::new(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)));
         o.status_retry_after = Duration::from_secs(1);
+        o.review_sweep_every = Duration::from_secs(1);
         o
     }
 }
@@ -144,6 +149,23 @@ pub struct DevStack {
     /// The OCI registry (`tre bundle push` and the runners use it with TRE tokens).
     pub registry_url: String,
     registry: Option<JoinHandle<()>>,
+}
+
+/// Remove review environments whose request left review, now and then every `every`, until
+/// told to stop.
+async fn sweep_review_environments(app: App, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = app.sweep_review_environments().await {
+            tracing::warn!(error = %e, "the review environment sweep failed; trying again later");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
 }
 
 impl DevStack {
@@ -291,6 +313,11 @@ impl DevStack {
             opts.status_retry_after,
             stop_rx,
         ));
+        let sweeper = tokio::spawn(sweep_review_environments(
+            app.clone(),
+            opts.review_sweep_every,
+            stop_workers.subscribe(),
+        ));
         tracing::info!(%api_url, data_dir = %opts.data_dir.display(), "local TRE started");
         Ok(Self {
             api_url,
@@ -305,7 +332,7 @@ impl DevStack {
             shutdown: Some(tx),
             server: Some(server),
             stop_workers,
-            workers: vec![consumer],
+            workers: vec![consumer, sweeper],
         })
     }
 

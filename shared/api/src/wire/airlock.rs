@@ -48,9 +48,9 @@ pub struct AirlockRequest {
     /// The version tag without quotes (airlock calls take no etag; it is informative).
     #[serde(rename = "_etag")]
     pub etag: String,
-    /// Review environments by reviewer: always empty until they exist here.
+    /// Review environments by reviewer id: where each reviewer's user resource is.
     #[schema(value_type = Object)]
-    pub review_user_resources: BTreeMap<String, serde_json::Value>,
+    pub review_user_resources: BTreeMap<String, tre_core::domain::airlock::ReviewUserResource>,
     /// Distinct approvals needed (the workspace's `airlock_required_approvals` when opened).
     pub required_approvals: u32,
     /// The scan of the files, once the workflow has run it.
@@ -244,7 +244,7 @@ impl From<&Domain> for AirlockRequest {
             status_message,
             reviews,
             etag: r.version.to_string(),
-            review_user_resources: BTreeMap::new(),
+            review_user_resources: r.review_user_resources.clone(),
             required_approvals: r.required_approvals,
             scan: r.scan.clone(),
         }
@@ -341,6 +341,7 @@ mod tests {
                 transition(Some(S::Approved), S::Revoked, "bob", 500),
             ],
             sequence: 2,
+            review_user_resources: Default::default(),
             version: 9,
         };
         let v = serde_json::to_value(AirlockRequest::from(&domain)).unwrap_or_default();
@@ -363,4 +364,16 @@ mod tests {
         assert_eq!(v["reviewUserResources"], serde_json::json!({}));
         assert!(v.get("justification").is_none() && v.get("scan").is_none());
     }
+}
+
+/// A reviewer's review environment: the user resource, its latest operation and, when just
+/// asked for, the request that now names it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AirlockReviewEnvironment {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub airlock_request: Option<AirlockRequestWithAllowedUserActions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<super::operation::Operation>,
+    pub user_resource: super::resource::Resource,
 }

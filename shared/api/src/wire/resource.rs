@@ -76,6 +76,9 @@ pub struct Resource {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub azure_status: Option<Map<String, Value>>,
+    /// On an airlock reviewer's environment: the request it was made for (set by the TRE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub airlock_review: Option<tre_core::domain::AirlockReviewOf>,
 }
 
 impl Resource {
@@ -109,6 +112,7 @@ impl Resource {
             azure_status: (r.kind == ResourceKind::UserResource).then(Map::new),
             workspace_id: r.workspace_id,
             parent_workspace_service_id: r.parent_service_id,
+            airlock_review: r.airlock_review,
         }
     }
 }

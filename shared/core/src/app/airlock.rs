@@ -367,6 +367,7 @@ impl App {
                 message: String::new(),
             }],
             sequence: 0,
+            review_user_resources: Default::default(),
             version: 0,
         };
         req.version = self

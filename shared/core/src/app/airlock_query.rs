@@ -209,6 +209,7 @@ mod tests {
             scan: None,
             history: Vec::new(),
             sequence: 0,
+            review_user_resources: Default::default(),
             version: 1,
         }
     }

@@ -29,6 +29,7 @@ impl App {
             // The workflow waits for a review: let it discard the files instead.
             self.complete_review_task(&req, "cancel").await?;
         }
+        self.end_review_environments(&req).await;
         Ok(Self::view(req, caller, &roles))
     }
 
@@ -97,6 +98,7 @@ impl App {
         if to != RequestStatus::InReview {
             self.complete_review_task(&req, decision_name(decision))
                 .await?;
+            self.end_review_environments(&req).await;
         }
         tracing::info!(request_id = %rid, decision = decision_name(decision), status = to.as_str(), "airlock request reviewed");
         Ok(Self::view(req, caller, &roles))
@@ -122,25 +124,6 @@ impl App {
         Self::transition_as(&mut req, to, caller, self.clock.now(), reason);
         self.save_airlock_request(&mut req, version).await?;
         Ok(Self::view(req, caller, &roles))
-    }
-
-    /// May the caller ask for a review environment for this request (an airlock manager of its
-    /// workspace, as in Azure TRE)? Review environments do not exist yet; the API says so to
-    /// those who may ask.
-    pub async fn check_review_environment(
-        &self,
-        caller: &Caller,
-        ws: &str,
-        rid: &str,
-    ) -> AppResult<()> {
-        let roles = self.airlock_roles(caller, ws).await?;
-        self.load_airlock_request(ws, rid).await?;
-        if !roles.contains(&WorkspaceRole::AirlockManager) {
-            return Err(AppError::Forbidden(
-                "only an airlock manager of the workspace may ask for a review environment".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// A page of the requests waiting for the caller's review: in review, in a workspace where

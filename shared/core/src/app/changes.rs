@@ -47,7 +47,10 @@ impl App {
         let secrets_key = keys::resource_secrets(id);
         let (
             Loaded {
-                resource, version, ..
+                resource,
+                version,
+                bindings,
+                ..
             },
             mut extra,
         ) = self
@@ -192,11 +195,11 @@ impl App {
                 condition: Condition::Absent,
             });
         }
-        ops.push(self.operation_put(&operation, Condition::Absent)?);
+        ops.extend(self.new_operation_puts(&operation)?);
         self.commit_change(&resource, &ops).await?;
         updated.etag = etag_for_version(version + 1);
         let operation = self
-            .start_operation(&updated, &template, operation, &others)
+            .start_operation(&updated, &template, operation, &others, bindings)
             .await?;
         let upgrades = self.upgrades(&templates, &updated).await?;
         Ok((updated, operation, upgrades))
@@ -211,7 +214,10 @@ impl App {
         id: &str,
     ) -> AppResult<Operation> {
         let Loaded {
-            resource, version, ..
+            resource,
+            version,
+            bindings,
+            ..
         } = self.load_resource(caller, scope, id, Intent::Write).await?;
         if resource.is_enabled {
             return Err(AppError::Conflict(format!(
@@ -250,6 +256,7 @@ impl App {
             operation,
             cascade_writes,
             &others,
+            bindings,
         )
         .await
         .map(|(_, op)| op)
@@ -264,7 +271,10 @@ impl App {
         action: &str,
     ) -> AppResult<Changed> {
         let Loaded {
-            resource, version, ..
+            resource,
+            version,
+            bindings,
+            ..
         } = self.load_resource(caller, scope, id, Intent::Write).await?;
         let templates = self
             .read_templates(
@@ -307,6 +317,7 @@ impl App {
                 operation,
                 Vec::new(),
                 &[],
+                bindings,
             )
             .await?;
         let upgrades = self.upgrades(&templates, &updated).await?;
@@ -378,7 +389,7 @@ impl App {
     /// Record `operation` on `resource` (with the writes of any resources it also acts on) in
     /// one transaction, then start its workflow.
     #[allow(clippy::too_many_arguments)]
-    async fn change_with_operation(
+    pub(super) async fn change_with_operation(
         &self,
         caller: &Caller,
         resource: Resource,
@@ -387,6 +398,7 @@ impl App {
         operation: Operation,
         other_writes: Vec<WriteOp>,
         others: &[(Resource, Template)],
+        bindings: Option<(String, Value)>,
     ) -> AppResult<(Resource, Operation)> {
         let mut updated = resource.clone();
         updated.deployment_status = if operation.steps.len() > 1 {
@@ -402,11 +414,11 @@ impl App {
             self.history_put(&resource, version)?,
         ];
         ops.extend(other_writes);
-        ops.push(self.operation_put(&operation, Condition::Absent)?);
+        ops.extend(self.new_operation_puts(&operation)?);
         self.commit_change(&resource, &ops).await?;
         updated.etag = etag_for_version(version + 1);
         let operation = self
-            .start_operation(&updated, &template, operation, others)
+            .start_operation(&updated, &template, operation, others, bindings)
             .await?;
         Ok((updated, operation))
     }

@@ -11,7 +11,7 @@ use super::LINK_LIFETIME;
 use super::{authz, keys, App, AppError, AppResult, Caller, DataSource, DataState, FileLink};
 use crate::domain::airlock::Stage;
 use crate::domain::datasource::data_key;
-use crate::ports::{Condition, PresignMethod, Query};
+use crate::ports::{Condition, Item, PortError, PresignMethod, Query, WriteOp};
 
 /// Body of `POST /api/workspaces/{id}/datasources`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -43,41 +43,152 @@ impl App {
         body: BindDataSource,
     ) -> AppResult<BoundDataSource> {
         caller.require_admin("bind data sources to workspaces")?;
-        self.workspace_exists(ws).await?;
-        let ds = self.get_data_source(caller, &body.data_source_id).await?;
+        // The workspace, the source, the binding and the summary in one batch.
+        let id = &body.data_source_id;
+        let mut got = self
+            .table
+            .get_many(&[
+                keys::resource(ws),
+                keys::data_source(id),
+                keys::data_source_binding(ws, id),
+                keys::data_source_bindings_summary(ws),
+            ])
+            .await?
+            .into_iter();
+        let mut next = || got.next().flatten();
+        check_workspace(ws, next())?;
+        let ds: DataSource = match next() {
+            Some(item) => serde_json::from_value(item.body)?,
+            None => return Err(AppError::NotFound(format!("data source `{id}` not found"))),
+        };
+        let existing = next();
+        let summary = next();
         if ds.data_state != DataState::Completed {
             return Err(AppError::Conflict(format!(
                 "only a Completed data source can be bound (`{}` is {:?})",
                 ds.id, ds.data_state
             )));
         }
-        if let Some(existing) = self.binding(ws, &ds.id).await? {
-            return Ok(existing);
+        if let Some(existing) = existing {
+            return Ok(serde_json::from_value(existing.body)?);
         }
         let bound = bound_view(&ds, caller.id(), self.clock.now());
-        self.table
-            .put(
-                &keys::data_source_binding(ws, &ds.id),
-                None,
-                &serde_json::to_value(&bound)?,
-                Condition::Absent,
-            )
+        let put = WriteOp::Put {
+            key: keys::data_source_binding(ws, &ds.id),
+            index: None,
+            body: serde_json::to_value(&bound)?,
+            condition: Condition::Absent,
+        };
+        let entry = bundle_entry(&bound);
+        let done = self
+            .change_bindings(ws, summary, put, |list| {
+                list.retain(|e| e["id"] != entry["id"]);
+                list.push(entry.clone());
+            })
             .await?;
+        if !done {
+            // Bound by a concurrent call meanwhile: that binding stands.
+            if let Some(existing) = self.binding(ws, &ds.id).await? {
+                return Ok(existing);
+            }
+        }
         tracing::info!(workspace_id = %ws, data_source_id = %ds.id, "data source bound");
         Ok(bound)
+    }
+
+    /// Write `op` (a binding's put or delete) with the workspace's bindings summary changed by
+    /// `change`, in one transaction, so what bundles are told never differs from the bindings.
+    /// Returns false when `op`'s own condition no longer holds (a concurrent bind or unbind of
+    /// the same source did it first).
+    async fn change_bindings(
+        &self,
+        ws: &str,
+        summary: Option<Item>,
+        op: WriteOp,
+        change: impl Fn(&mut Vec<Value>),
+    ) -> AppResult<bool> {
+        let summary_key = keys::data_source_bindings_summary(ws);
+        // The summary as the caller read it first, then as it is after each conflict.
+        let mut summary = Some(summary);
+        for _ in 0..8 {
+            let read = match summary.take() {
+                Some(read) => read,
+                None => self.table.get(&summary_key).await?,
+            };
+            let (mut list, condition) = match read {
+                Some(item) => (summary_list(&item.body), Condition::Version(item.version)),
+                // A workspace from before the summary: made from its bindings.
+                None => (
+                    self.bindings_of(ws)
+                        .await?
+                        .iter()
+                        .map(bundle_entry)
+                        .collect(),
+                    Condition::Absent,
+                ),
+            };
+            change(&mut list);
+            // In the bindings' own key order, as a query of them lists them.
+            list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            let ops = [
+                op.clone(),
+                WriteOp::Put {
+                    key: summary_key.clone(),
+                    index: None,
+                    body: json!({ "bound": list }),
+                    condition,
+                },
+            ];
+            match self.table.transact(&ops).await {
+                Ok(_) => return Ok(true),
+                Err(PortError::ConditionFailed(_)) => {
+                    let key = match &op {
+                        WriteOp::Put { key, .. }
+                        | WriteOp::Delete { key, .. }
+                        | WriteOp::Check { key, .. } => key,
+                    };
+                    let exists = self.table.get(key).await?.is_some();
+                    let still_possible = match &op {
+                        WriteOp::Put { .. } => !exists,
+                        _ => exists,
+                    };
+                    if !still_possible {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(format!(
+            "the data source bindings of workspace `{ws}` kept changing; try again"
+        )))
     }
 
     /// Unbind (TREAdmin); unbinding what is not bound is not an error.
     pub async fn unbind_data_source(&self, caller: &Caller, ws: &str, id: &str) -> AppResult<()> {
         caller.require_admin("unbind data sources")?;
-        self.workspace_exists(ws).await?;
-        self.table
-            .delete(&keys::data_source_binding(ws, id), Condition::Exists)
-            .await
-            .or_else(|e| match AppError::from(e) {
-                AppError::NotFound(_) | AppError::PreconditionFailed(_) => Ok(()),
-                other => Err(other),
-            })
+        let mut got = self
+            .table
+            .get_many(&[
+                keys::resource(ws),
+                keys::data_source_binding(ws, id),
+                keys::data_source_bindings_summary(ws),
+            ])
+            .await?
+            .into_iter();
+        let mut next = || got.next().flatten();
+        check_workspace(ws, next())?;
+        if next().is_none() {
+            return Ok(());
+        }
+        let summary = next();
+        let delete = WriteOp::Delete {
+            key: keys::data_source_binding(ws, id),
+            condition: Condition::Exists,
+        };
+        self.change_bindings(ws, summary, delete, |list| list.retain(|e| e["id"] != id))
+            .await?;
+        Ok(())
     }
 
     /// The data sources bound to a workspace: its people and TRE admins.
@@ -148,29 +259,58 @@ impl App {
         }
     }
 
-    async fn workspace_exists(&self, ws: &str) -> AppResult<()> {
-        match self.table.get(&keys::resource(ws)).await? {
-            Some(item) if item.body.get("kind").and_then(Value::as_str) == Some("workspace") => {
-                Ok(())
-            }
-            _ => Err(AppError::NotFound(format!("workspace `{ws}` not found"))),
-        }
-    }
-
     /// What a workspace's bundles are given about its bound data (a step parameter).
     pub(crate) async fn data_source_parameter(&self, ws: &str) -> AppResult<Value> {
-        let bound = self.bindings_of(ws).await?;
-        Ok(json!(bound
-            .iter()
-            .map(|b| json!({
-                "id": b.data_source_id,
-                "name": b.display_name,
-                "stage": Stage::WorkspaceData.as_str(),
-                "prefix": b.prefix,
-                "readOnly": true,
-            }))
-            .collect::<Vec<_>>()))
+        let summary = self
+            .table
+            .get(&keys::data_source_bindings_summary(ws))
+            .await?;
+        self.data_source_parameter_from(ws, summary).await
     }
+
+    /// [`Self::data_source_parameter`] from the summary item read already (in a path's batch);
+    /// a workspace from before the summary has its bindings queried.
+    pub(crate) async fn data_source_parameter_from(
+        &self,
+        ws: &str,
+        summary: Option<Item>,
+    ) -> AppResult<Value> {
+        match summary {
+            Some(item) => Ok(Value::Array(summary_list(&item.body))),
+            None => Ok(Value::Array(
+                self.bindings_of(ws)
+                    .await?
+                    .iter()
+                    .map(bundle_entry)
+                    .collect(),
+            )),
+        }
+    }
+}
+
+fn check_workspace(ws: &str, item: Option<Item>) -> AppResult<()> {
+    match item {
+        Some(item) if item.body.get("kind").and_then(Value::as_str) == Some("workspace") => Ok(()),
+        _ => Err(AppError::NotFound(format!("workspace `{ws}` not found"))),
+    }
+}
+
+/// One bound data source as bundles see it.
+fn bundle_entry(b: &BoundDataSource) -> Value {
+    json!({
+        "id": b.data_source_id,
+        "name": b.display_name,
+        "stage": Stage::WorkspaceData.as_str(),
+        "prefix": b.prefix,
+        "readOnly": true,
+    })
+}
+
+fn summary_list(body: &Value) -> Vec<Value> {
+    body.get("bound")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn bound_view(ds: &DataSource, by: &str, at: DateTime<Utc>) -> BoundDataSource {

@@ -29,6 +29,8 @@ pub enum StatusQueueMessage {
     AirlockStatus(AirlockStatus),
     AirlockReviewOpened(AirlockReviewOpened),
     DataSourceStatus(super::DataSourceStatus),
+    /// Remove review environments whose request left review (sent on a schedule).
+    SweepReviewEnvironments,
 }
 
 impl StatusQueueMessage {
@@ -60,6 +62,12 @@ impl StatusQueueMessage {
                 .map(StatusQueueMessage::DataSourceStatus)
                 .map_err(|e| format!("not a dataSourceStatus message: {e}"));
         }
+        if let Some(v) = wrapped("sweepReviewEnvironments") {
+            return match v {
+                Value::Object(o) if o.is_empty() => Ok(StatusQueueMessage::SweepReviewEnvironments),
+                _ => Err("a sweepReviewEnvironments message carries an empty object".into()),
+            };
+        }
         if let Some(v) = wrapped("airlockReview") {
             return serde_json::from_value(v)
                 .map(StatusQueueMessage::AirlockReviewOpened)
@@ -90,6 +98,10 @@ impl App {
             StatusQueueMessage::AirlockStatus(m) => self.apply_airlock_status(m).await,
             StatusQueueMessage::AirlockReviewOpened(m) => self.apply_airlock_review_opened(m).await,
             StatusQueueMessage::DataSourceStatus(m) => self.apply_data_source_status(m).await,
+            StatusQueueMessage::SweepReviewEnvironments => {
+                self.sweep_review_environments().await?;
+                Ok(Applied::Applied)
+            }
         }
     }
 

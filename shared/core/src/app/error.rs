@@ -12,6 +12,10 @@ pub enum AppError {
     /// Input is malformed or breaks a rule; `errors` lists each violation.
     #[error("{detail}")]
     Validation { detail: String, errors: Vec<String> },
+    /// Well-formed, but what it relies on is not set up to serve it (a configuration the
+    /// caller cannot fix, such as a workspace's review settings).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The request conflicts with the current state (exists already, resource enabled...).
     #[error("{0}")]
     Conflict(String),

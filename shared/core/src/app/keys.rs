@@ -97,9 +97,30 @@ pub fn data_source(id: &str) -> Key {
 }
 /// A data source bound to a workspace (listed with the workspace's other items).
 pub const DATA_SOURCE_BINDING_PREFIX: &str = "DSBIND#";
+/// What a workspace's bundles are told of its bound data sources, kept in one item beside the
+/// bindings (written in their transactions), so a change reads it in its path's batch.
+pub fn data_source_bindings_summary(workspace_id: &str) -> Key {
+    Key::new(roles_pk(workspace_id), "DSBOUND")
+}
 pub fn data_source_binding(workspace_id: &str, data_source_id: &str) -> Key {
     Key::new(
         roles_pk(workspace_id),
         format!("{DATA_SOURCE_BINDING_PREFIX}{data_source_id}"),
     )
+}
+
+/// Every review environment until it is gone (one partition, walked by the sweep that removes
+/// those whose request left review).
+pub const REVIEW_ENVIRONMENTS_PK: &str = "REVIEWENVS";
+pub fn review_environment(resource_id: &str) -> Key {
+    Key::new(REVIEW_ENVIRONMENTS_PK, resource_id)
+}
+
+/// A creator's unfinished operations, oldest first (what `GET /api/operations` lists): one item
+/// per operation, written with it and deleted when it ends.
+pub fn open_operation(creator: &str, created: &str, op_id: &str) -> Key {
+    Key::new(open_operations_pk(creator), format!("{created}#{op_id}"))
+}
+pub fn open_operations_pk(creator: &str) -> String {
+    format!("OPENOPS#{creator}")
 }

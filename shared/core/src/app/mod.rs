@@ -4,6 +4,7 @@
 mod airlock;
 mod airlock_query;
 mod airlock_review;
+mod airlock_review_env;
 mod airlock_status;
 mod airlock_upload;
 mod authz;
@@ -30,6 +31,7 @@ pub use airlock::{
     LINK_LIFETIME, REQUIRED_APPROVALS_PROPERTY,
 };
 pub use airlock_query::{RequestFilter, RequestOrder};
+pub use airlock_review_env::{ReviewEnvironment, Swept};
 pub use airlock_status::{AirlockEvent, AirlockReviewOpened, AirlockStatus};
 pub use airlock_upload::{
     AirlockLink, CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,

@@ -1,10 +1,12 @@
 //! Reading operations.
 
 use super::authz::Intent;
-use super::paging::{page_of_computed, PageRequest, Paged, Walk};
+use serde_json::Value;
+
+use super::paging::{PageRequest, Paged, Walk};
 use super::{keys, App, AppError, AppResult, Caller, ResourceScope};
-use crate::domain::Operation;
-use crate::ports::{Query, INDEX_GSI1};
+use crate::domain::{Operation, WorkspaceRole};
+use crate::ports::{Key, Query, INDEX_GSI1};
 
 impl App {
     /// A page of a resource's operations, newest first.
@@ -63,61 +65,72 @@ impl App {
 }
 
 impl App {
-    /// The caller's own operations that have not ended, oldest first, on every resource they
-    /// may still see (Azure TRE's `GET /api/operations`, which its UI polls for notifications).
-    /// Only resources with an operation in flight are read beyond the listing. The list is
-    /// computed whole (there is no index of operations by creator) and served in pages.
+    /// The caller's own operations that have not ended, oldest first, on resources they may
+    /// still see (Azure TRE's `GET /api/operations`, which its UI polls for notifications).
+    /// Read from the index of each creator's unfinished operations, a page at a time: one query,
+    /// then one batch of the operations with the caller's roles in their workspaces.
     pub async fn my_operations(
         &self,
         caller: &Caller,
         page: &PageRequest,
     ) -> AppResult<Paged<Operation>> {
         caller.require_user()?;
-        let mut busy = Vec::new();
-        let mut scopes = vec![ResourceScope::Workspaces];
-        if caller.is_admin() {
-            scopes.push(ResourceScope::SharedServices);
-        }
-        while let Some(scope) = scopes.pop() {
-            for r in self.list_resources(caller, &scope).await? {
-                match scope {
-                    ResourceScope::Workspaces => scopes.push(ResourceScope::WorkspaceServices {
-                        workspace_id: r.id.clone(),
-                    }),
-                    ResourceScope::WorkspaceServices { ref workspace_id } => {
-                        scopes.push(ResourceScope::UserResources {
-                            workspace_id: workspace_id.clone(),
-                            service_id: r.id.clone(),
-                        })
-                    }
-                    _ => {}
-                }
-                if r.deployment_status.is_in_progress() {
-                    busy.push(r.id);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for id in busy {
-            for item in self
-                .query_all(Query {
-                    index: Some(INDEX_GSI1.into()),
-                    pk: keys::operations_index_pk(&id),
-                    ..Default::default()
-                })
-                .await?
-            {
-                let op: Operation = serde_json::from_value(item.body)?;
-                if op.created_by == caller.id() && op.status.is_in_progress() {
-                    out.push(op);
-                }
-            }
-        }
-        Ok(page_of_computed(
-            out,
-            |o| vec![o.created_at.to_rfc3339(), o.id.clone()],
+        let mut walk = Walk::new(
+            Query {
+                pk: keys::open_operations_pk(caller.id()),
+                ..Default::default()
+            },
             page,
-        ))
+        );
+        let mut roles = WorkspaceRole::ALL;
+        roles.sort_by_key(|r| r.as_str());
+        while let Some(items) = walk.read(&*self.table).await? {
+            // The operations and, for each workspace they sit in, the caller's role items.
+            let mut wanted: Vec<Key> = Vec::with_capacity(items.len() * 2);
+            let mut workspaces: Vec<String> = Vec::new();
+            for item in &items {
+                let text = |k: &str| item.body.get(k).and_then(Value::as_str).unwrap_or_default();
+                wanted.push(keys::operation(text("resourceId"), text("operationId")));
+                if let Some(ws) = workspace_of(text("resourcePath")) {
+                    if !workspaces.iter().any(|w| w == ws) {
+                        workspaces.push(ws.to_string());
+                    }
+                }
+            }
+            let ops_end = wanted.len();
+            for ws in &workspaces {
+                wanted.extend(
+                    roles
+                        .iter()
+                        .map(|r| keys::role(ws, caller.id(), r.as_str())),
+                );
+            }
+            let got = self.table.get_many(&wanted).await?;
+            let visible: Vec<&String> = workspaces
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    let from = ops_end + i * roles.len();
+                    got[from..from + roles.len()].iter().any(Option::is_some)
+                })
+                .map(|(_, ws)| ws)
+                .collect();
+            for (item, op) in items.iter().zip(got.iter().take(ops_end)) {
+                if !walk.fresh(item) {
+                    continue;
+                }
+                let Some(op) = op else { continue };
+                let op: Operation = serde_json::from_value(op.body.clone())?;
+                let may_see = match workspace_of(&op.resource_path) {
+                    Some(ws) => caller.is_admin() || visible.iter().any(|v| v.as_str() == ws),
+                    None => caller.principal.is_user(),
+                };
+                if op.status.is_in_progress() && may_see && walk.push(op) {
+                    break;
+                }
+            }
+        }
+        Ok(walk.finish())
     }
 
     /// Newer registered versions of a resource's template (Azure TRE's `availableUpgrades`).
@@ -137,5 +150,32 @@ impl App {
             &resource.template_version,
             versions.iter().map(String::as_str),
         ))
+    }
+}
+
+/// The workspace a resource path is under (`.../workspaces/{id}/...`), if any.
+fn workspace_of(path: &str) -> Option<&str> {
+    let mut segments = path.split('/');
+    while let Some(s) = segments.next() {
+        if s == "workspaces" {
+            return segments.next().filter(|id| !id.is_empty());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workspace_of;
+
+    #[test]
+    fn the_workspace_of_a_resource_path() {
+        assert_eq!(workspace_of("/api/workspaces/w1"), Some("w1"));
+        assert_eq!(
+            workspace_of("/workspaces/w1/workspace-services/s/user-resources/u"),
+            Some("w1")
+        );
+        assert_eq!(workspace_of("/api/shared-services/x"), None);
+        assert_eq!(workspace_of("/api/workspaces/"), None);
     }
 }

@@ -253,32 +253,6 @@ impl<T> Walk<T> {
     }
 }
 
-/// A page of a list that a use case has to compute whole (the caller's unfinished operations,
-/// found across the resources they see), in the order of `key`, which must be unique; the page
-/// resumes after the last key returned, so changes between pages skip or repeat nothing.
-pub(super) fn page_of_computed<T>(
-    mut all: Vec<T>,
-    key: impl Fn(&T) -> Vec<String>,
-    page: &PageRequest,
-) -> Paged<T> {
-    all.sort_by_key(|t| key(t));
-    let after = page.after.as_ref().map(|p| p.after.clone());
-    let mut items: Vec<T> = all
-        .into_iter()
-        .filter(|t| after.as_ref().is_none_or(|a| key(t) > *a))
-        .collect();
-    let more = items.len() > page.size;
-    items.truncate(page.size.max(1));
-    let next = match items.last() {
-        Some(last) if more => Some(PagePosition {
-            after: key(last),
-            ..Default::default()
-        }),
-        _ => None,
-    };
-    Paged { items, next }
-}
-
 /// Signs and checks page tokens. The key comes from the deployment (or the local state
 /// directory); a process without one draws a random key, valid for its own lifetime.
 #[derive(Clone)]

@@ -49,15 +49,22 @@ pub(super) struct Loaded {
     pub resource: Resource,
     pub version: u64,
     pub roles: Vec<WorkspaceRole>,
+    /// The data-source parameter of the resource's workspace, from the path's batch.
+    pub bindings: Option<(String, Value)>,
 }
 
 /// What [`App::read_path`] read, unchecked.
 pub(super) struct PathRead {
+    /// The workspace the path names (the resource itself on a workspace's own routes).
+    pub workspace_id: Option<String>,
     pub workspace: Option<Item>,
     pub service: Option<Item>,
     pub resource: Option<Item>,
     /// The caller's roles in the path's workspace.
     pub roles: Vec<WorkspaceRole>,
+    /// The path's workspace's data-source bindings summary, when the path names a workspace
+    /// (`None` inside: a workspace from before the summary, or none bound yet there).
+    pub bindings: Option<Option<Item>>,
     /// The extra keys' items, in their order.
     pub extra: Vec<Option<Item>>,
 }
@@ -118,11 +125,24 @@ impl App {
             _ => roles,
         };
         authz::check_resource(caller, intent, &resource, &roles)?;
+        // Only a change starts steps, which are told of the bindings.
+        let bindings = match (path.bindings.take(), resource.governing_workspace()) {
+            (Some(summary), Some(ws))
+                if intent == Intent::Write && path.workspace_id.as_deref() == Some(ws) =>
+            {
+                Some((
+                    ws.to_string(),
+                    self.data_source_parameter_from(ws, summary).await?,
+                ))
+            }
+            _ => None,
+        };
         Ok((
             Loaded {
                 resource,
                 version: item.version,
                 roles,
+                bindings,
             },
             path.extra,
         ))
@@ -171,6 +191,11 @@ impl App {
                     .map(|r| keys::role(ws, caller.id(), r.as_str())),
             );
         }
+        let roles_to = keys.len();
+        let bindings_at = ws.map(|ws| {
+            keys.push(keys::data_source_bindings_summary(ws));
+            keys.len() - 1
+        });
         let extra_from = keys.len();
         keys.extend_from_slice(extra);
         let mut got = self.table.get_many(&keys).await?;
@@ -178,8 +203,9 @@ impl App {
         let workspace = take(ws_at);
         let service = take(svc_at);
         let resource = take(res_at);
+        let bindings = bindings_at.map(|at| take(Some(at)));
         let mut held = Vec::new();
-        for i in roles_from..extra_from {
+        for i in roles_from..roles_to {
             if let Some(role) = take(Some(i)).and_then(|item| {
                 item.body
                     .get("role")
@@ -189,10 +215,12 @@ impl App {
             }
         }
         Ok(PathRead {
+            workspace_id: ws.map(str::to_string),
             workspace,
             service,
             resource,
             roles: held,
+            bindings,
             extra: got.split_off(extra_from),
         })
     }
@@ -294,6 +322,13 @@ impl App {
         let (roles, parent) = Self::check_scope(caller, scope, &mut path)?;
         authz::check_create(caller, scope, &roles)?;
         let parent = Self::check_parent(parent)?;
+        let bindings = match (scope.workspace_id(), path.bindings.take()) {
+            (Some(ws), Some(summary)) => Some((
+                ws.to_string(),
+                self.data_source_parameter_from(ws, summary).await?,
+            )),
+            _ => None,
+        };
 
         let template_item = path.extra.pop().flatten();
         let template = self
@@ -319,15 +354,42 @@ impl App {
             }
         }
         super::templates::check_template_roles(caller, &roles, &template)?;
+        let id = self.ids.new_id();
+        self.insert_resource(
+            caller,
+            scope,
+            &template,
+            req.properties,
+            None,
+            id,
+            Vec::new(),
+            bindings,
+        )
+        .await
+    }
 
-        let schema = compile(&template)?;
-        let mut params = req.properties;
+    /// Create a resource of `template` in `scope` owned by the caller (authorisation already
+    /// done), with `extra` writes in the same transaction, and start its install.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn insert_resource(
+        &self,
+        caller: &Caller,
+        scope: &ResourceScope,
+        template: &Template,
+        properties: Map<String, Value>,
+        airlock_review: Option<crate::domain::AirlockReviewOf>,
+        id: String,
+        extra: Vec<WriteOp>,
+        bindings: Option<(String, Value)>,
+    ) -> AppResult<(Resource, Operation)> {
+        let kind = scope.kind();
+        let schema = compile(template)?;
+        let mut params = properties;
         schema.apply_defaults(&mut params);
         schema.validate(&params).map_err(invalid_parameters)?;
         let (public, secrets) = schema.split_sensitive(params);
 
         let now = self.clock.now();
-        let id = self.ids.new_id();
         let resource = Resource {
             id: id.clone(),
             kind,
@@ -348,6 +410,7 @@ impl App {
             updated_by: caller.id().to_string(),
             updated_by_name: Some(caller.principal.name.clone()),
             resource_version: 0,
+            airlock_review,
         };
         let operation = self.new_operation(caller, scope, &resource, actions::INSTALL);
         let mut ops = vec![WriteOp::Put {
@@ -369,12 +432,25 @@ impl App {
                 condition: Condition::Absent,
             });
         }
-        ops.push(self.operation_put(&operation, Condition::Absent)?);
+        ops.extend(self.new_operation_puts(&operation)?);
+        // A new workspace has nothing bound: its summary says so, read with its paths.
+        let bindings = if kind == ResourceKind::Workspace {
+            ops.push(WriteOp::Put {
+                key: keys::data_source_bindings_summary(&id),
+                index: None,
+                body: json!({ "bound": [] }),
+                condition: Condition::Absent,
+            });
+            Some((id.clone(), json!([])))
+        } else {
+            bindings
+        };
+        ops.extend(extra);
         let versions = self.table.transact(&ops).await?;
         let mut resource = resource;
         resource.etag = etag_for_version(versions.first().copied().unwrap_or(1));
         let operation = self
-            .start_operation(&resource, &template, operation, &[])
+            .start_operation(&resource, template, operation, &[], bindings)
             .await?;
         Ok((resource, operation))
     }
@@ -532,7 +608,30 @@ impl App {
             resource_version: resource.resource_version,
             created_at: now,
             updated_at: now,
+            listed_open: true,
         }
+    }
+
+    /// The writes that record a new operation: the operation, and its entry among its
+    /// creator's unfinished operations.
+    pub(super) fn new_operation_puts(&self, op: &Operation) -> AppResult<[WriteOp; 2]> {
+        Ok([
+            self.operation_put(op, Condition::Absent)?,
+            WriteOp::Put {
+                key: keys::open_operation(&op.created_by, &op.created_at.to_rfc3339(), &op.id),
+                index: None,
+                body: json!({"resourceId": op.resource_id, "operationId": op.id, "resourcePath": op.resource_path}),
+                condition: Condition::Absent,
+            },
+        ])
+    }
+
+    /// The write that takes an ended operation off its creator's unfinished operations.
+    pub(super) fn close_operation(op: &Operation) -> Option<WriteOp> {
+        op.listed_open.then(|| WriteOp::Delete {
+            key: keys::open_operation(&op.created_by, &op.created_at.to_rfc3339(), &op.id),
+            condition: Condition::Exists,
+        })
     }
 
     pub(super) fn operation_put(&self, op: &Operation, condition: Condition) -> AppResult<WriteOp> {
@@ -557,12 +656,14 @@ impl App {
         template: &Template,
         mut op: Operation,
         others: &[(Resource, Template)],
+        bindings: Option<(String, Value)>,
     ) -> AppResult<Operation> {
         // Each step carries what its runner needs: a pipeline's steps act on other resources,
         // with their own bundles and parameters.
         let mut steps = Vec::with_capacity(op.steps.len());
-        // A pipeline's steps all sit in one workspace: its bindings are read once.
-        let mut bindings: Option<(String, Value)> = None;
+        // A pipeline's steps all sit in one workspace: its bindings are read once (or came
+        // with the path's batch).
+        let mut bindings = bindings;
         for s in &op.steps {
             let (r, t) = if s.resource_id == resource.id {
                 (resource, template)
@@ -632,8 +733,12 @@ impl App {
                 {
                     op.status = failed;
                     op.message = format!("the workflow could not be started: {e}");
+                    let close = Self::close_operation(&op);
+                    op.listed_open = false;
                     if let Ok(put) = self.operation_put(&op, Condition::Version(item.version)) {
-                        let _ = self.table.transact(&[put]).await;
+                        let mut writes = vec![put];
+                        writes.extend(close);
+                        let _ = self.table.transact(&writes).await;
                     }
                 }
                 Err(AppError::Unavailable(

@@ -183,12 +183,21 @@ impl App {
         };
         op.updated_at = now;
 
+        // Ended: off its creator's unfinished operations, once (the flag goes with it).
+        let close = if op.status.is_final() {
+            let close = Self::close_operation(&op);
+            op.listed_open = false;
+            close
+        } else {
+            None
+        };
         let mut ops = vec![WriteOp::Put {
             key: op_item.key.clone(),
             index: op_item.index.clone(),
             body: serde_json::to_value(&op)?,
             condition: Condition::Version(op_item.version),
         }];
+        ops.extend(close);
 
         // The step's resource follows its step; the operation's own resource shows
         // `pipeline_running` while a multi-step operation runs, then the operation's end.

@@ -2,6 +2,8 @@
 //! status lifecycle follows Azure TRE's; every transition is a pure rule here, checked before
 //! anything is written, and recorded with who and when.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -240,10 +242,23 @@ pub struct AirlockRequest {
     /// Highest airlock-runner status sequence applied (duplicates and reordering ignored).
     #[serde(default)]
     pub sequence: u64,
+    /// Review environments by reviewer id (Azure TRE's `reviewUserResources`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub review_user_resources: BTreeMap<String, ReviewUserResource>,
     /// The store's version of the item this was read from (0 for one not read from the
     /// store): the request's etag. Not stored in the item itself.
     #[serde(skip)]
     pub version: u64,
+}
+
+/// Where a reviewer's review environment is: a user resource, perhaps in another workspace
+/// (imports are reviewed in a dedicated review workspace).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewUserResource {
+    pub workspace_id: String,
+    pub workspace_service_id: String,
+    pub user_resource_id: String,
 }
 
 /// Who asks for a transition, as far as the rules care.
@@ -524,6 +539,7 @@ mod tests {
             scan: None,
             history: Vec::new(),
             sequence: 0,
+            review_user_resources: Default::default(),
             version: 0,
         }
     }

@@ -1,6 +1,7 @@
 //! Domain types and rules: templates, resources, operations, role assignments.
 
 pub mod airlock;
+pub mod airlock_review;
 pub mod datasource;
 pub mod operation;
 pub mod principal;
@@ -13,6 +14,6 @@ pub mod version;
 
 pub use operation::{Operation, OperationStatus, OperationStep, StepOutcome};
 pub use principal::{Principal, TreRole};
-pub use resource::{DeploymentStatus, Resource, ResourceKind};
+pub use resource::{AirlockReviewOf, DeploymentStatus, Resource, ResourceKind};
 pub use roles::{RoleAssignment, WorkspaceRole};
 pub use template::{CustomAction, Template};

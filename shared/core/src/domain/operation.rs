@@ -51,6 +51,11 @@ pub struct Operation {
     pub resource_version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Listed among its creator's unfinished operations (an index item written with it and
+    /// removed when it ends); false for operations from before that index.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schema(ignore)]
+    pub listed_open: bool,
 }
 
 /// The standard bundle actions (custom actions use their own names).

@@ -117,6 +117,19 @@ pub struct Resource {
     /// updates do not count, unlike the etag.
     #[serde(default)]
     pub resource_version: u64,
+    /// Set (by the control plane only) on an airlock reviewer's environment: the request whose
+    /// in-review files it may read. Removed with the request's review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airlock_review: Option<AirlockReviewOf>,
+}
+
+/// The airlock request a review environment was made for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AirlockReviewOf {
+    pub workspace_id: String,
+    pub request_id: String,
+    pub request_type: super::airlock::RequestType,
 }
 
 impl Resource {
