@@ -576,3 +576,54 @@ async fn airlock_requests_page_within_and_across_workspaces() {
     assert_eq!(c.into_keys().collect::<BTreeSet<_>>(), imports);
     assert!(pages >= 3, "six imports in pages of two");
 }
+
+/// `GET /api/operations` pages through the caller's unfinished operations, oldest first, even
+/// when a page needs more than one batch read (more than 100 of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_unfinished_operations_page_past_one_batch() {
+    let t = TestStack::start_with(|o| o.max_running_tasks = 1)
+        .await
+        .expect("stack");
+    let admin = t.token("admin");
+    let dir = tempfile::tempdir().expect("tmp");
+    // Installs that take a minute: everything started below is still running when listed.
+    std::fs::write(
+        dir.path().join("bundle.yaml"),
+        "name: slow-ws\nversion: 1.0.0\ntype: workspace\nparameters:\n  type: object\n  properties:\n    display_name: {type: string}\nactions:\n  install: {steps: [{name: wait, exec: [sleep, \"60\"]}]}\n  upgrade: {steps: [{name: noop, exec: [\"true\"]}]}\n  uninstall: {steps: [{name: noop, exec: [\"true\"]}]}\n",
+    )
+    .expect("manifest");
+    tre_e2e::register_bundle(&t, &admin, dir.path()).await;
+    let mut started = Vec::new();
+    for i in 0..130 {
+        let r = t
+            .post_ok(
+                "/api/workspaces",
+                &admin,
+                &json!({"templateName": "slow-ws", "properties": {"display_name": format!("slow {i}")}}),
+                202,
+            )
+            .await;
+        started.push(r["operation"]["id"].as_str().expect("id").to_string());
+    }
+    let one = t.get("/api/operations?page_size=1000", &admin).await;
+    let (ids, next) = page_of(&one, "operations", "id");
+    assert_eq!(
+        ids, started,
+        "every unfinished operation, oldest first, in one page"
+    );
+    assert!(next.is_none());
+    let walked = walk(
+        &t,
+        "/api/operations?page_size=40",
+        &admin,
+        "operations",
+        "id",
+    )
+    .await;
+    assert_eq!(walked, started, "pages of 40 visit each once, in order");
+    // Another caller has none of them.
+    let owner = t.token("owner");
+    let theirs = t.get("/api/operations", &owner).await;
+    assert_eq!(page_of(&theirs, "operations", "id").0, Vec::<String>::new());
+    t.stack_shutdown().await;
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::paging::{PageRequest, Paged, Walk};
 use super::{keys, App, AppError, AppResult, Caller, ResourceScope};
 use crate::domain::{Operation, WorkspaceRole};
-use crate::ports::{Key, Query, INDEX_GSI1};
+use crate::ports::{Key, Query, INDEX_GSI1, MAX_GET_MANY};
 
 impl App {
     /// A page of a resource's operations, newest first.
@@ -105,7 +105,11 @@ impl App {
                         .map(|r| keys::role(ws, caller.id(), r.as_str())),
                 );
             }
-            let got = self.table.get_many(&wanted).await?;
+            // A page may need more keys than one batch takes.
+            let mut got = Vec::with_capacity(wanted.len());
+            for chunk in wanted.chunks(MAX_GET_MANY) {
+                got.extend(self.table.get_many(chunk).await?);
+            }
             let visible: Vec<&String> = workspaces
                 .iter()
                 .enumerate()
