@@ -193,6 +193,19 @@ impl TestStack {
         }
     }
 
+    /// Give each `(principal, role)` its role in workspace `ws` (as `admin`, a TRE admin).
+    pub async fn assign_roles(&self, admin: &str, ws: &str, assignments: &[(&str, &str)]) {
+        for (principal, role) in assignments {
+            self.post_ok(
+                &format!("/api/workspaces/{ws}/role-assignments"),
+                admin,
+                &serde_json::json!({"principalId": principal, "role": role}),
+                201,
+            )
+            .await;
+        }
+    }
+
     /// POST that must succeed with `status`; returns the body.
     pub async fn post_ok(&self, path: &str, token: &str, body: &Value, status: u16) -> Value {
         let r = self.post(path, token, body).await;

@@ -32,19 +32,16 @@ async fn setup() -> Airlock {
         "Airlock study",
     )
     .await;
-    for (user, role) in [
-        ("dev-owner", "WorkspaceOwner"),
-        ("dev-researcher", "WorkspaceResearcher"),
-        ("dev-airlock-manager", "AirlockManager"),
-    ] {
-        t.post_ok(
-            &format!("/api/workspaces/{ws}/role-assignments"),
-            &admin,
-            &json!({"principalId": user, "role": role}),
-            201,
-        )
-        .await;
-    }
+    t.assign_roles(
+        &admin,
+        &ws,
+        &[
+            ("dev-owner", "WorkspaceOwner"),
+            ("dev-researcher", "WorkspaceResearcher"),
+            ("dev-airlock-manager", "AirlockManager"),
+        ],
+    )
+    .await;
     Airlock {
         researcher: t.token("researcher"),
         manager: t.token("airlock-manager"),
@@ -440,19 +437,16 @@ async fn a_workspace_may_require_two_distinct_approvals() {
         .expect("id")
         .to_string();
     t.settled(&format!("/api/workspaces/{ws}"), &admin).await;
-    for (user, role) in [
-        ("dev-researcher", "WorkspaceResearcher"),
-        ("dev-airlock-manager", "AirlockManager"),
-        ("dev-owner", "AirlockManager"),
-    ] {
-        t.post_ok(
-            &format!("/api/workspaces/{ws}/role-assignments"),
-            &admin,
-            &json!({"principalId": user, "role": role}),
-            201,
-        )
-        .await;
-    }
+    t.assign_roles(
+        &admin,
+        &ws,
+        &[
+            ("dev-researcher", "WorkspaceResearcher"),
+            ("dev-airlock-manager", "AirlockManager"),
+            ("dev-owner", "AirlockManager"),
+        ],
+    )
+    .await;
     let a = Airlock {
         researcher: t.token("researcher"),
         manager: t.token("airlock-manager"),

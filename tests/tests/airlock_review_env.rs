@@ -80,19 +80,16 @@ async fn setup(t: TestStack, bundles: &Path) -> Review {
         "Review notebooks",
     )
     .await;
-    for (user, role) in [
-        ("dev-owner", "WorkspaceOwner"),
-        ("dev-researcher", "WorkspaceResearcher"),
-        ("dev-airlock-manager", "AirlockManager"),
-    ] {
-        t.post_ok(
-            &format!("/api/workspaces/{ws}/role-assignments"),
-            &admin,
-            &json!({"principalId": user, "role": role}),
-            201,
-        )
-        .await;
-    }
+    t.assign_roles(
+        &admin,
+        &ws,
+        &[
+            ("dev-owner", "WorkspaceOwner"),
+            ("dev-researcher", "WorkspaceResearcher"),
+            ("dev-airlock-manager", "AirlockManager"),
+        ],
+    )
+    .await;
     Review {
         researcher: t.token("researcher"),
         manager: t.token("airlock-manager"),

@@ -492,19 +492,16 @@ async fn workspace_roles_and_users() {
     );
     assert_eq!(roles.body["roles"][0]["displayName"], "Workspace Owner");
 
-    for (who, role) in [
-        ("dev-owner", "WorkspaceOwner"),
-        ("dev-researcher", "WorkspaceResearcher"),
-        ("dev-researcher", "AirlockManager"),
-    ] {
-        t.post_ok(
-            &format!("/api/workspaces/{ws}/role-assignments"),
-            &admin,
-            &json!({"principalId": who, "role": role}),
-            201,
-        )
-        .await;
-    }
+    t.assign_roles(
+        &admin,
+        &ws,
+        &[
+            ("dev-owner", "WorkspaceOwner"),
+            ("dev-researcher", "WorkspaceResearcher"),
+            ("dev-researcher", "AirlockManager"),
+        ],
+    )
+    .await;
     let owner = t.token("owner");
     let users = t.get(&format!("/api/workspaces/{ws}/users"), &owner).await;
     assert_eq!(users.status, 200, "{}", users.body);

@@ -32,18 +32,15 @@ impl Fixture {
             "Cohort study",
         )
         .await;
-        for (user, role) in [
-            ("dev-researcher", "WorkspaceResearcher"),
-            ("dev-airlock-manager", "AirlockManager"),
-        ] {
-            t.post_ok(
-                &format!("/api/workspaces/{ws}/role-assignments"),
-                &admin,
-                &json!({"principalId": user, "role": role}),
-                201,
-            )
-            .await;
-        }
+        t.assign_roles(
+            &admin,
+            &ws,
+            &[
+                ("dev-researcher", "WorkspaceResearcher"),
+                ("dev-airlock-manager", "AirlockManager"),
+            ],
+        )
+        .await;
         Self {
             researcher: t.token("researcher"),
             t,

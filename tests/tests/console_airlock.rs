@@ -67,18 +67,15 @@ async fn a_researcher_uploads_in_parts_and_downloads_an_approved_export_in_the_b
         "Airlock study",
     )
     .await;
-    for (user, role) in [
-        ("dev-researcher", "WorkspaceResearcher"),
-        ("dev-airlock-manager", "AirlockManager"),
-    ] {
-        t.post_ok(
-            &format!("/api/workspaces/{ws}/role-assignments"),
-            &admin,
-            &json!({"principalId": user, "role": role}),
-            201,
-        )
-        .await;
-    }
+    t.assign_roles(
+        &admin,
+        &ws,
+        &[
+            ("dev-researcher", "WorkspaceResearcher"),
+            ("dev-airlock-manager", "AirlockManager"),
+        ],
+    )
+    .await;
     let files = tempfile::tempdir().expect("files");
     let small = b"region,n\nnorth,12\nsouth,7\n".to_vec();
     // Not all one byte, so a part sent in the wrong place would change the digest.
