@@ -43,8 +43,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts the provider (missing Node or an uninstalled package fails the test, loudly).
-fn start_provider(port: u16, redirect_uri: &str) -> Provider {
+/// Starts the provider (missing Node or an uninstalled package fails the test, loudly). `Err`
+/// when it did not come up on `port` (another process took the port meanwhile).
+fn try_start_provider(port: u16, redirect_uri: &str) -> Result<Provider, String> {
     let node = find_program(
         "TRE_NODE",
         &["/usr/bin/node", "/usr/local/bin/node"],
@@ -80,12 +81,12 @@ fn start_provider(port: u16, redirect_uri: &str) -> Provider {
         }
     });
     let issuer = format!("http://127.0.0.1:{port}");
-    assert_eq!(
-        line.trim(),
-        format!("ready {issuer}"),
-        "the provider did not start"
-    );
-    Provider { child, issuer }
+    if line.trim() != format!("ready {issuer}") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("it said {:?}", line.trim()));
+    }
+    Ok(Provider { child, issuer })
 }
 
 /// Signs in on the provider's own login page, typing a username and password.
@@ -114,33 +115,48 @@ async fn console_token(c: &Client) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn console_signs_in_through_an_independent_openid_provider() {
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    // What a deployment's environment holds for a Keycloak realm.
-    let settings: HashMap<String, String> = [
-        ("TRE_OIDC_ISSUER", issuer.clone()),
-        ("TRE_OIDC_AUDIENCE", AUDIENCE.to_string()),
-        ("TRE_OIDC_JWKS_URL", format!("{issuer}/jwks")),
-        ("TRE_OIDC_ROLES_CLAIM", "realm_access.roles".to_string()),
-        ("TRE_OIDC_GROUPS_CLAIM", "groups".to_string()),
-        (
-            "TRE_OIDC_GROUP_ROLES",
-            "tre-researchers=TREUser".to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let t = TestStack::start_with(|o| {
-        o.external_oidc = Some(ExternalOidc {
-            settings,
-            console_client_id: CLIENT_ID.to_string(),
+    // The port is picked before the stack starts (the stack trusts the issuer at that address)
+    // and taken by Node after it: a parallel test may take it first, so try another.
+    let mut attempt = 0;
+    let (t, provider, issuer, console) = loop {
+        attempt += 1;
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        // What a deployment's environment holds for a Keycloak realm.
+        let settings: HashMap<String, String> = [
+            ("TRE_OIDC_ISSUER", issuer.clone()),
+            ("TRE_OIDC_AUDIENCE", AUDIENCE.to_string()),
+            ("TRE_OIDC_JWKS_URL", format!("{issuer}/jwks")),
+            ("TRE_OIDC_ROLES_CLAIM", "realm_access.roles".to_string()),
+            ("TRE_OIDC_GROUPS_CLAIM", "groups".to_string()),
+            (
+                "TRE_OIDC_GROUP_ROLES",
+                "tre-researchers=TREUser".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let t = TestStack::start_with(|o| {
+            o.external_oidc = Some(ExternalOidc {
+                settings,
+                console_client_id: CLIENT_ID.to_string(),
+            })
         })
-    })
-    .await
-    .expect("stack");
-    let console = format!("{}{}", t.stack.api_url, tre_console::MOUNT);
-    let provider = start_provider(port, &console);
+        .await
+        .expect("stack");
+        let console = format!("{}{}", t.stack.api_url, tre_console::MOUNT);
+        match try_start_provider(port, &console) {
+            Ok(provider) => break (t, provider, issuer, console),
+            Err(why) if attempt < 5 => {
+                eprintln!(
+                    "the OpenID provider did not start on port {port} ({why}); trying another"
+                );
+                t.stack_shutdown().await;
+            }
+            Err(why) => panic!("the OpenID provider did not start: {why}"),
+        }
+    };
     assert_eq!(provider.issuer, issuer);
 
     // Clients are told to sign in there.
