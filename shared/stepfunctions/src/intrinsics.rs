@@ -218,9 +218,19 @@ fn as_arr<'a>(name: &str, v: &'a Value) -> Result<&'a Vec<Value>, String> {
 }
 
 fn as_int(name: &str, v: &Value) -> Result<i64, String> {
+    // `f as i64` saturates, so a float outside i64's range would silently become i64::MAX.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
     v.as_i64()
-        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-        .ok_or_else(|| format!("{name}: expected an integer, got {v}"))
+        .or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && (-LIMIT..LIMIT).contains(f))
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| format!("{name}: expected an integer within 64 bits, got {v}"))
+}
+
+fn overflow(name: &str) -> String {
+    format!("{name}: the result does not fit in a 64-bit integer")
 }
 
 fn text_of(v: &Value) -> String {
@@ -302,7 +312,11 @@ fn apply(name: &str, args: Vec<Value>) -> Result<Value, String> {
                 if out.len() > 1000 {
                     return Err(format!("{name}: more than 1000 items"));
                 }
-                i += step;
+                // A step past i64's range ends the range rather than wrapping around.
+                match i.checked_add(step) {
+                    Some(next) => i = next,
+                    None => break,
+                }
             }
             Ok(Value::Array(out))
         }
@@ -379,15 +393,19 @@ fn apply(name: &str, args: Vec<Value>) -> Result<Value, String> {
             if end <= start {
                 return Err(format!("{name}: the end must exceed the start"));
             }
-            let span = (end - start) as u128;
-            let r = uuid::Uuid::new_v4().as_u128() % span;
-            Ok(Value::from(start + r as i64))
+            // In i128 so the widest span (i64::MIN..i64::MAX) cannot overflow.
+            let span = (i128::from(end) - i128::from(start)) as u128;
+            let r = (uuid::Uuid::new_v4().as_u128() % span) as i128;
+            i64::try_from(i128::from(start) + r)
+                .map(Value::from)
+                .map_err(|_| overflow(name))
         }
         "States.MathAdd" => {
             want_args(name, &args, 2..=2)?;
-            Ok(Value::from(
-                as_int(name, &args[0])? + as_int(name, &args[1])?,
-            ))
+            as_int(name, &args[0])?
+                .checked_add(as_int(name, &args[1])?)
+                .map(Value::from)
+                .ok_or_else(|| overflow(name))
         }
         "States.StringSplit" => {
             want_args(name, &args, 2..=2)?;
@@ -433,10 +451,52 @@ mod tests {
             Ok(json!("é 1 ☃"))
         );
         assert!(parse("States.Format('\\").is_err());
+        // Quadratic parsing would make this take hours, not fail an assertion.
         let long = format!("States.Format('{}')", "ü".repeat(200_000));
-        let started = std::time::Instant::now();
         assert!(parse(&long).is_ok());
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Found by the `intrinsic_functions` fuzz target in CI: a step beyond i64 saturated to
+    /// i64::MAX and the next `i += step` overflowed; the same kind of overflow was in
+    /// MathAdd and MathRandom.
+    #[test]
+    fn fuzzing_regressions_integer_overflow() {
+        assert_eq!(
+            run(
+                "States.ArrayPartition(States.ArrayRange(5, 5, 199999999999999999999999), 2)",
+                json!({})
+            )
+            .unwrap_err(),
+            "States.ArrayRange: expected an integer within 64 bits, got 2e+23"
+        );
+        let max = i64::MAX;
+        assert_eq!(
+            run(
+                &format!("States.ArrayRange({}, {max}, {max})", max - 1),
+                json!({})
+            ),
+            Ok(json!([max - 1]))
+        );
+        assert_eq!(
+            run(
+                &format!("States.ArrayRange(-5, {}, -{max})", i64::MIN),
+                json!({})
+            ),
+            Ok(json!([-5]))
+        );
+        assert!(run(&format!("States.MathAdd({max}, 1)"), json!({}))
+            .unwrap_err()
+            .contains("does not fit"));
+        assert_eq!(
+            run(&format!("States.MathAdd({max}, -1)"), json!({})),
+            Ok(json!(max - 1))
+        );
+        let r = run(
+            &format!("States.MathRandom({}, {max})", i64::MIN),
+            json!({}),
+        )
+        .unwrap();
+        assert!(r.as_i64().is_some());
     }
 
     #[test]
