@@ -341,7 +341,14 @@ async fn wait_deployed(api: &Api, ids: &[String]) -> anyhow::Result<HashMap<Stri
                 _ => {}
             }
         }
-        tokio::time::sleep(Duration::from_millis(if ids.len() == 1 { 5 } else { 500 })).await;
+        // A burst's poll lists every workspace, which for a thousand is itself real work for
+        // the stack: poll the less often the more there are (the figures come from
+        // `updatedWhen`, not from when the poll saw them).
+        let pause = match ids.len() {
+            1 => 5,
+            n => (2 * n as u64).clamp(500, 5000),
+        };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     Ok(seen)
 }

@@ -2,6 +2,7 @@
 //! OIDC issuer and the API, served together on one loopback port. `tre dev` and the end-to-end
 //! tests both start it through [`DevStack::start`], so the tests exercise what users run.
 
+mod background;
 mod consumer;
 mod snapshot;
 mod store;
@@ -149,6 +150,8 @@ pub struct DevStack {
     /// The OCI registry (`tre bundle push` and the runners use it with TRE tokens).
     pub registry_url: String,
     registry: Option<JoinHandle<()>>,
+    /// Last: shut down once everything running on it has been told to stop.
+    _background: background::Background,
 }
 
 /// Remove review environments whose request left review, now and then every `every`, until
@@ -205,6 +208,7 @@ impl DevStack {
             runners.insert("airlock-runner".to_string(), r.clone());
         }
         let registry_tokens = registry_token_key(&data_dir)?;
+        let background = background::Background::start()?;
         let store = store::EmbeddedStore::open(
             &data_dir,
             runners,
@@ -213,6 +217,7 @@ impl DevStack {
             registry_tokens.clone(),
             &opts.datasource_allowed_networks,
             opts.max_running_tasks,
+            background.handle(),
         )?;
         let app = store.app();
         // What runners reported before a restart lands first; then executions that were
@@ -307,13 +312,13 @@ impl DevStack {
             }
         });
         let (stop_workers, stop_rx) = watch::channel(false);
-        let consumer = tokio::spawn(consumer::run(
+        let consumer = background.spawn(consumer::run(
             app.clone(),
             status_queue,
             opts.status_retry_after,
             stop_rx,
         ));
-        let sweeper = tokio::spawn(sweep_review_environments(
+        let sweeper = background.spawn(sweep_review_environments(
             app.clone(),
             opts.review_sweep_every,
             stop_workers.subscribe(),
@@ -333,6 +338,7 @@ impl DevStack {
             server: Some(server),
             stop_workers,
             workers: vec![consumer, sweeper],
+            _background: background,
         })
     }
 

@@ -29,6 +29,8 @@ pub(crate) struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// `runtime`: where workflow executions run (the caller's runtime when `None`).
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         data_dir: &Path,
         runners: HashMap<String, RunnerCommand>,
@@ -37,6 +39,7 @@ impl EmbeddedStore {
         registry_tokens: tre_auth::registry_token::RegistryTokenKey,
         datasource_networks: &tre_core::domain::datasource::AllowedNetworks,
         max_running_tasks: usize,
+        runtime: Option<tokio::runtime::Handle>,
     ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
         let table = Arc::new(embedded.table());
@@ -76,12 +79,15 @@ impl EmbeddedStore {
         let listener = Arc::new(FailUnfinishedOperation {
             app: OnceLock::new(),
         });
-        let workflows = LocalWorkflows::with_engine(
+        let mut workflows = LocalWorkflows::with_engine(
             table.clone(),
             Engine::new(integrations),
             machines,
             Some(listener.clone()),
         );
+        if let Some(runtime) = runtime {
+            workflows = workflows.on_runtime(runtime);
+        }
         let secret = embedded
             .presign_secret()
             .map_err(|e| DevError::Store(e.to_string()))?;

@@ -37,6 +37,8 @@ pub trait ExecutionListener: Send + Sync {
 #[derive(Clone)]
 pub struct LocalWorkflows {
     inner: Arc<Inner>,
+    /// Where executions run: the caller's runtime unless given one (see `on_runtime`).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 struct Inner {
@@ -143,7 +145,16 @@ impl LocalWorkflows {
                 listener,
                 running: Mutex::new(HashMap::new()),
             }),
+            runtime: None,
         }
+    }
+
+    /// Run executions on `runtime` instead of the runtime of whoever starts them, so the
+    /// work they do (and the runner processes they start) can be kept apart from, and below,
+    /// the API's.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// Fail every execution recorded as running: call once at start-up, before starting any.
@@ -331,8 +342,7 @@ impl Workflows for LocalWorkflows {
             .lock()
             .map_err(|_| PortError::Backend("the engine's task list is poisoned".into()))?;
         let span = tracing::info_span!("execution", operation_id = %exec_name);
-        let task = tokio::spawn(
-            async move {
+        let execution = async move {
             let outcome = inner.engine.execute(&machine, &machine_arn, &exec_id, &exec_name, input).await;
             let finish = inner.finish(&exec_id, outcome).instrument(tracing::debug_span!("finish_execution"));
             if let Err(e) = finish.await {
@@ -342,8 +352,11 @@ impl Workflows for LocalWorkflows {
                 r.remove(&exec_name);
             }
         }
-            .instrument(span),
-        );
+        .instrument(span);
+        let task = match &self.runtime {
+            Some(runtime) => runtime.spawn(execution),
+            None => tokio::spawn(execution),
+        };
         running.insert(name.to_string(), task);
         Ok(id)
     }
