@@ -11,8 +11,11 @@ provider "aws" {
   skip_metadata_api_check     = true
   skip_region_validation      = true
   s3_use_path_style           = true
-  # Fail fast: an operation moto lacks errors at once instead of being retried for minutes.
-  max_retries = 1
+  # Few attempts: an operation moto lacks errors within seconds instead of being retried for
+  # minutes; but more than one, because moto serves requests on threads and some of its
+  # handlers are not safe beside each other: under this apply's parallelism AttachRolePolicy
+  # once answered 500 while policies were being created (IAM iterates its policy dict unlocked).
+  max_retries = 3
 
   endpoints {
     acm              = "MOTO_ENDPOINT"

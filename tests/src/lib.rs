@@ -447,3 +447,37 @@ impl TestStack {
         self.data_source_leaving(&id, "Importing").await
     }
 }
+
+/// A file server of the test's own (what a data engineer's source system would be): serves
+/// `files` under `/exports/<path>`, 404 for anything else. Plain HTTP on loopback, which the
+/// stack's allowed networks admit. Returns its base URL.
+pub async fn serve_exports(files: &'static [(&'static str, &'static [u8])]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
+        match files
+            .iter()
+            .find(|(p, _)| uri.path() == format!("/exports/{p}"))
+        {
+            Some((_, body)) => (axum::http::StatusCode::OK, body.to_vec()),
+            None => (
+                axum::http::StatusCode::NOT_FOUND,
+                b"no such export".to_vec(),
+            ),
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+/// Sample exports for [`serve_exports`]: a CSV and a text file in a folder.
+pub const ADMISSIONS: &[u8] = b"region,week,admissions\nnorth,1,12\nsouth,1,9\n";
+pub const CODEBOOK: &[u8] = b"region: NHS region\nweek: ISO week\n";
+pub static EXPORTS: &[(&str, &[u8])] = &[
+    ("admissions.csv", ADMISSIONS),
+    ("2026/codebook.txt", CODEBOOK),
+];

@@ -11,39 +11,10 @@ use console_support::*;
 use fantoccini::Locator;
 use http::Method;
 use serde_json::{json, Value};
-use tre_e2e::{create, register_bundle, sample_bundle, sha256_hex, TestStack};
-
-/// A file server of the test's own (what a data engineer's source system would be); plain HTTP
-/// on loopback, which the stack's allowed networks admit.
-async fn serve_exports(files: &'static [(&'static str, &'static [u8])]) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
-        match files
-            .iter()
-            .find(|(p, _)| uri.path() == format!("/exports/{p}"))
-        {
-            Some((_, body)) => (axum::http::StatusCode::OK, body.to_vec()),
-            None => (
-                axum::http::StatusCode::NOT_FOUND,
-                b"no such export".to_vec(),
-            ),
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    base
-}
-
-const ADMISSIONS: &[u8] = b"region,week,admissions\nnorth,1,12\nsouth,1,9\n";
-const CODEBOOK: &[u8] = b"region: NHS region\nweek: ISO week\n";
-static EXPORTS: &[(&str, &[u8])] = &[
-    ("admissions.csv", ADMISSIONS),
-    ("2026/codebook.txt", CODEBOOK),
-];
+use tre_e2e::{
+    create, register_bundle, sample_bundle, serve_exports, sha256_hex, TestStack, ADMISSIONS,
+    CODEBOOK, EXPORTS,
+};
 
 async fn bound_ids(t: &TestStack, ws: &str) -> Vec<String> {
     let r = t

@@ -3,7 +3,7 @@
 //! no one else may. A refused registration stores nothing.
 
 use serde_json::{json, Value};
-use tre_e2e::{sha256_hex, TestStack};
+use tre_e2e::{serve_exports, sha256_hex, TestStack, ADMISSIONS, CODEBOOK, EXPORTS};
 
 fn https_source(name: &str) -> Value {
     json!({
@@ -161,37 +161,6 @@ async fn bad_registrations_are_refused_precisely_and_store_nothing() {
         403
     );
 }
-
-/// A file server of the test's own (what a data engineer's source system would be).
-async fn serve_exports(files: &'static [(&'static str, &'static [u8])]) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
-        match files
-            .iter()
-            .find(|(p, _)| uri.path() == format!("/exports/{p}"))
-        {
-            Some((_, body)) => (axum::http::StatusCode::OK, body.to_vec()),
-            None => (
-                axum::http::StatusCode::NOT_FOUND,
-                b"no such export".to_vec(),
-            ),
-        }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    base
-}
-
-const ADMISSIONS: &[u8] = b"region,week,admissions\nnorth,1,12\nsouth,1,9\n";
-const CODEBOOK: &[u8] = b"region: NHS region\nweek: ISO week\n";
-static EXPORTS: &[(&str, &[u8])] = &[
-    ("admissions.csv", ADMISSIONS),
-    ("2026/codebook.txt", CODEBOOK),
-];
 
 fn source(base: &str, objects: &[&str]) -> Value {
     let mut b = https_source("Regional admissions");

@@ -52,16 +52,17 @@ pub fn write_cli_config(path: &Path) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Provider settings for moto: no credential or account checks it cannot answer, one retry
-/// (the provider otherwise retries an unsupported call for minutes), path-style S3. The
-/// endpoint itself comes from `AWS_ENDPOINT_URL`.
+/// Provider settings for moto: no credential or account checks it cannot answer, three
+/// attempts (the provider otherwise retries an unsupported call for minutes; one attempt is
+/// too few, as moto can answer 500 to a call that races another inside it), path-style S3.
+/// The endpoint itself comes from `AWS_ENDPOINT_URL`.
 pub const MOTO_PROVIDER_OVERRIDE: &str = r#"# Test-only: settings for the moto emulator.
 provider "aws" {
   skip_credentials_validation = true
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
-  max_retries                 = 1
+  max_retries                 = 3
   s3_use_path_style           = true
 }
 "#;
