@@ -17,6 +17,8 @@ use crate::DevError;
 const NICENESS: i32 = 10;
 
 pub(crate) struct Background {
+    handle: Handle,
+    /// Taken only when dropped.
     runtime: Option<Runtime>,
 }
 
@@ -33,22 +35,20 @@ impl Background {
             .build()
             .map_err(|e| DevError::Workflows(format!("starting the background runtime: {e}")))?;
         Ok(Self {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
 
-    pub fn handle(&self) -> Option<Handle> {
-        self.runtime.as_ref().map(|r| r.handle().clone())
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
     }
 
     pub fn spawn<F>(&self, task: F) -> JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        match &self.runtime {
-            Some(r) => r.spawn(task),
-            None => tokio::spawn(task),
-        }
+        self.handle.spawn(task)
     }
 }
 

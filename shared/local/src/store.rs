@@ -29,7 +29,7 @@ pub(crate) struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// `runtime`: where workflow executions run (the caller's runtime when `None`).
+    /// `runtime`: where workflow executions run.
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         data_dir: &Path,
@@ -39,7 +39,7 @@ impl EmbeddedStore {
         registry_tokens: tre_auth::registry_token::RegistryTokenKey,
         datasource_networks: &tre_core::domain::datasource::AllowedNetworks,
         max_running_tasks: usize,
-        runtime: Option<tokio::runtime::Handle>,
+        runtime: tokio::runtime::Handle,
     ) -> Result<Self, DevError> {
         let embedded = Embedded::open(data_dir).map_err(|e| DevError::Store(e.to_string()))?;
         let table = Arc::new(embedded.table());
@@ -79,15 +79,13 @@ impl EmbeddedStore {
         let listener = Arc::new(FailUnfinishedOperation {
             app: OnceLock::new(),
         });
-        let mut workflows = LocalWorkflows::with_engine(
+        let workflows = LocalWorkflows::with_engine(
             table.clone(),
             Engine::new(integrations),
             machines,
             Some(listener.clone()),
-        );
-        if let Some(runtime) = runtime {
-            workflows = workflows.on_runtime(runtime);
-        }
+        )
+        .on_runtime(runtime);
         let secret = embedded
             .presign_secret()
             .map_err(|e| DevError::Store(e.to_string()))?;
