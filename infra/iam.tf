@@ -11,7 +11,12 @@ locals {
       executions = [for a in f.iam_actions : a if a == "states:DescribeExecution"]
       tasks      = [for a in f.iam_actions : a if startswith(a, "states:SendTask")]
       queue      = [for a in f.iam_actions : a if startswith(a, "sqs:")]
-      objects    = [for a in f.iam_actions : a if startswith(a, "s3:")]
+      mail       = [for a in f.iam_actions : a if startswith(a, "ses:")]
+      # S3 actions of the API go to the airlock's buckets; those of the stream function (the
+      # audit archive) to the archive bucket only.
+      objects = [for a in f.iam_actions : a if startswith(a, "s3:") && f.kind != "stream"]
+      archive = [for a in f.iam_actions : a if startswith(a, "s3:") && f.kind == "stream"]
+      stream  = f.kind == "stream" ? local.stream_read_actions : []
     }
   }
 }
@@ -118,6 +123,43 @@ data "aws_iam_policy_document" "function" {
       sid       = "AirlockReads"
       actions   = ["s3:GetObject"]
       resources = [for stage in ["import-staging", "export-staging", "import-in-review", "export-in-review", "export-approved"] : "${aws_s3_bucket.airlock[stage].arn}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    # Notification email, from the configured sender only. In SES's sandbox the recipients'
+    # identities are checked against this policy too, hence every identity of the account.
+    for_each = length(local.function_actions[each.key].mail) > 0 ? [1] : []
+    content {
+      sid       = "SendNotificationEmail"
+      actions   = local.function_actions[each.key].mail
+      resources = ["arn:${data.aws_partition.current.partition}:ses:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:identity/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "ses:FromAddress"
+        # No sender: nothing may be sent (the code sends nothing then either).
+        values = [var.notification_sender == "" ? "nobody@invalid" : var.notification_sender]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    # The event source mapping reads the table's stream with the function's role.
+    for_each = length(local.function_actions[each.key].stream) > 0 ? [1] : []
+    content {
+      sid       = "ReadTableStream"
+      actions   = local.function_actions[each.key].stream
+      resources = [aws_dynamodb_table.tre.stream_arn]
+    }
+  }
+
+  dynamic "statement" {
+    # Audit events are written under audit/ of the archive bucket (and read back on redelivery).
+    for_each = length(local.function_actions[each.key].archive) > 0 ? [1] : []
+    content {
+      sid       = "ArchiveAuditEvents"
+      actions   = local.function_actions[each.key].archive
+      resources = ["${aws_s3_bucket.audit_archive.arn}/audit/*"]
     }
   }
 

@@ -41,4 +41,34 @@ data "aws_iam_policy_document" "kms" {
       ]
     }
   }
+  # The trail (audit.tf) encrypts its log files with this key: only for trails of this account,
+  # and only this deployment's trail (the encryption context names it).
+  statement {
+    sid       = "CloudTrailEncrypts"
+    actions   = ["kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:cloudtrail:arn"
+      values   = ["arn:${data.aws_partition.current.partition}:cloudtrail:*:${data.aws_caller_identity.current.account_id}:trail/*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = [local.trail_arn]
+    }
+  }
+  statement {
+    sid       = "CloudTrailDescribesKey"
+    actions   = ["kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+  }
 }

@@ -27,12 +27,19 @@ locals {
     "api-airlock" = {
       kind        = "api"
       description = "API: airlock requests, their files' links, review"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:SendTaskSuccess", "s3:GetObject", "s3:PutObject"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "states:StartExecution", "states:SendTaskSuccess", "s3:GetObject", "s3:PutObject", "sqs:SendMessage"]
     }
     "status-consumer" = {
       kind        = "sqs"
       description = "Applies runner status messages from the status queue"
-      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "states:DescribeExecution", "states:SendTaskSuccess", "states:StartExecution"]
+      iam_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:SendMessage", "states:DescribeExecution", "states:SendTaskSuccess", "states:StartExecution", "ses:SendEmail"]
+    }
+    "audit-archive" = {
+      # Fed by the table's stream: its role also reads the stream (local.stream_read_actions),
+      # and its S3 actions apply to the archive bucket only (iam.tf).
+      kind        = "stream"
+      description = "Copies audit events from the table's stream to the Object Lock archive bucket"
+      iam_actions = ["s3:GetObject", "s3:PutObject"]
     }
   }
   api_functions = { for k, v in local.functions : k => v if v.kind == "api" }
@@ -55,6 +62,18 @@ locals {
     TRE_REGISTRY_SERVICE   = var.registry_service_name
     # Signs list pages' continuation tokens: one key for every instance of every API function.
     TRE_PAGE_TOKEN_KEY = data.aws_secretsmanager_secret_version.page_token_key.secret_string
+  }
+
+  # What one function reads besides common_env (tre_lambda::FUNCTION_ENV_VARS; a test checks).
+  function_env = {
+    "audit-archive" = {
+      TRE_AUDIT_ARCHIVE_BUCKET = aws_s3_bucket.audit_archive.id
+    }
+    "status-consumer" = {
+      # Blank: notifications are only listed (GET /api/notifications), not emailed.
+      TRE_MAIL_FROM   = var.notification_sender
+      TRE_CONSOLE_URL = local.console_url
+    }
   }
 }
 
@@ -89,7 +108,7 @@ resource "aws_lambda_function" "function" {
   reserved_concurrent_executions = 50
 
   environment {
-    variables = local.common_env
+    variables = merge(local.common_env, try(local.function_env[each.key], {}))
   }
 
   vpc_config {
@@ -120,6 +139,35 @@ resource "aws_lambda_event_source_mapping" "status" {
   function_name           = aws_lambda_function.function["status-consumer"].arn
   batch_size              = 10
   function_response_types = ["ReportBatchItemFailures"]
+}
+
+# The audit archive reads the table's stream: only inserts of audit events reach it (the filter),
+# in order per shard. A record it cannot archive is reported by its sequence number and retried
+# from there; after the last retry its position goes to the function's failure queue (alarmed,
+# audit.tf) and the shard moves on. The events themselves stay in the table.
+resource "aws_lambda_event_source_mapping" "audit_archive" {
+  event_source_arn               = aws_dynamodb_table.tre.stream_arn
+  function_name                  = aws_lambda_function.function["audit-archive"].arn
+  starting_position              = "TRIM_HORIZON"
+  batch_size                     = 100
+  function_response_types        = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error = true
+  maximum_retry_attempts         = 10
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({
+        eventName = ["INSERT"]
+        dynamodb  = { Keys = { pk = { S = [{ prefix = "AUDIT#" }] } } }
+      })
+    }
+  }
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.function_dlq["audit-archive"].arn
+    }
+  }
 }
 
 # The key that signs list pages' continuation tokens, drawn like the registry's token key

@@ -72,3 +72,13 @@ output "bundle_state_bucket" {
   description = "Where bundles keep their state (TRE_BUNDLE_STATE_BUCKET in every step)."
   value       = aws_s3_bucket.bundle_state.bucket
 }
+
+output "audit_archive_bucket" {
+  description = "Where audit events are archived (audit/<chain>/<sequence>.json), under Object Lock in compliance mode."
+  value       = aws_s3_bucket.audit_archive.id
+}
+
+output "cloudtrail_bucket" {
+  description = "Where the trail writes its log files (with enable_cloudtrail), under Object Lock in compliance mode."
+  value       = var.enable_cloudtrail ? aws_s3_bucket.trail[0].id : null
+}

@@ -241,3 +241,51 @@ variable "review_sweep_minutes" {
     error_message = "review_sweep_minutes must be a whole number from 1 to 60."
   }
 }
+
+variable "audit_retention_days" {
+  description = "Days every archived audit event is kept under Object Lock in compliance mode (no one, the account's root included, can delete or change it sooner; it cannot be shortened for what is archived). Seven years by default."
+  type        = number
+  default     = 2555
+  validation {
+    condition     = var.audit_retention_days > 0 && floor(var.audit_retention_days) == var.audit_retention_days
+    error_message = "audit_retention_days must be a whole number of days above 0."
+  }
+}
+
+variable "enable_cloudtrail" {
+  description = "Create a CloudTrail trail (all regions, log file validation) of management events and the object-level events of the airlock, workspace and audit archive buckets, into a bucket of its own under Object Lock."
+  type        = bool
+  default     = true
+}
+
+variable "cloudtrail_retention_days" {
+  description = "Days every CloudTrail log file is kept under Object Lock in compliance mode (with enable_cloudtrail). Seven years by default."
+  type        = number
+  default     = 2555
+  validation {
+    condition     = var.cloudtrail_retention_days > 0 && floor(var.cloudtrail_retention_days) == var.cloudtrail_retention_days
+    error_message = "cloudtrail_retention_days must be a whole number of days above 0."
+  }
+}
+
+variable "enable_guardduty" {
+  description = "Create a GuardDuty detector in this account and region. Off by default: an account has at most one per region, usually made by its security team or organisation."
+  type        = bool
+  default     = false
+}
+
+variable "enable_guardduty_s3_protection" {
+  description = "With enable_guardduty: turn on GuardDuty's S3 protection (S3_DATA_EVENTS) on the detector."
+  type        = bool
+  default     = true
+}
+
+variable "notification_sender" {
+  description = "Address notification email is sent from: an SES email identity this deployment creates (the address must confirm SES's verification mail before anything is sent). Empty: notifications are only listed in the API and the console, never emailed."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.notification_sender == "" || can(regex("^[^\\s<>,;\"@]+@[^\\s<>,;\"@]+$", var.notification_sender))
+    error_message = "notification_sender must be empty or one plain address (local@domain)."
+  }
+}

@@ -148,3 +148,40 @@ pub fn dev_token(
     }
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
+
+/// The body that creates a workspace of the bench template [`register_bench_template`] adds.
+pub fn bench_workspace() -> serde_json::Value {
+    serde_json::json!({"templateName": "bench-ws", "properties": {"display_name": "bench"}})
+}
+
+/// Register `bench-ws` (a workspace template without a bundle: its operations only run the
+/// control plane) on the API at `api`, then create one workspace of it; returns its id.
+pub async fn register_bench_template(
+    client: &reqwest::Client,
+    api: &str,
+    token: &str,
+) -> anyhow::Result<String> {
+    let tmpl = serde_json::json!({"name": "bench-ws", "version": "1.0.0", "parameters": {
+        "type": "object", "properties": {"display_name": {"type": "string", "updateable": true}}}});
+    let r = client
+        .post(format!("{api}/api/workspace-templates"))
+        .bearer_auth(token)
+        .json(&tmpl)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("registering the template failed: {}", r.text().await?);
+    }
+    let r: serde_json::Value = client
+        .post(format!("{api}/api/workspaces"))
+        .bearer_auth(token)
+        .json(&bench_workspace())
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(r["operation"]["resourceId"]
+        .as_str()
+        .context("workspace id")?
+        .to_string())
+}

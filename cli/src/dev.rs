@@ -34,6 +34,13 @@ pub struct DevArgs {
     /// Default: four per core.
     #[arg(long, env = "TRE_MAX_RUNNING_TASKS")]
     pub max_running_tasks: Option<usize>,
+    /// Where notification email goes: `smtp://host[:port]` (plain SMTP, no TLS or login: a
+    /// local mail catcher or relay). Without it, notifications are only listed.
+    #[arg(long, env = "TRE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of notification email.
+    #[arg(long, env = "TRE_MAIL_FROM", default_value = "tre@localhost")]
+    pub mail_from: String,
 }
 
 #[derive(clap::Args)]
@@ -51,6 +58,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let mut opts = DevOptions::new(&args.data_dir, args.addr);
     opts.registry_addr = args.registry_addr;
+    if let Some(url) = &args.smtp_url {
+        opts.smtp = Some(
+            tre_local::SmtpSettings::parse(url, &args.mail_from)
+                .map_err(|e| anyhow::anyhow!("TRE_SMTP_URL / --smtp-url: {e}"))?,
+        );
+    }
     if let Some(n) = args.max_running_tasks {
         anyhow::ensure!(n >= 1, "--max-running-tasks is at least 1");
         opts.max_running_tasks = n;

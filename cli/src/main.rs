@@ -2,6 +2,7 @@
 //! authorisation as the console); `tre dev` runs the whole TRE on this machine.
 
 mod airlock;
+mod audit;
 mod bundle;
 mod client;
 mod commands;
@@ -135,6 +136,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::RoleAction,
     },
+    /// The audit trail: list events, export chains (JSON Lines), verify their hash links.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,6 +220,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Datasources { action } => datasources::run(&client()?, out, action).await,
         Command::Roles { workspace, action } => {
             commands::roles(&client()?, out, &workspace, action).await
+        }
+        Command::Audit { action } => {
+            let view = audit::View::new(cli.output, cli.query.is_some(), cli.page_size);
+            let verifying = action.is_verify();
+            let outcome = match client() {
+                Ok(c) => audit::run(&c, out, &view, action).await,
+                Err(e) => Err(e),
+            };
+            audit::finish(verifying, outcome)
         }
     }
 }

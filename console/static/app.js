@@ -221,7 +221,7 @@ const isAdmin = () => state.me?.treRoles.includes('TREAdmin');
 // ---------- navigation ----------
 
 function navLinks() {
-  const links = [['#/workspaces', 'Workspaces'], ['#/operations', 'Operations']];
+  const links = [['#/workspaces', 'Workspaces'], ['#/operations', 'Operations'], ['#/notifications', 'Notifications']];
   if (isAirlockManager()) links.push(['#/review', 'Review queue']);
   links.push(['#/templates', 'Templates']);
   if (isAdmin()) links.push(['#/shared-services', 'Shared services'], ['#/datasources', 'Data sources']);
@@ -277,6 +277,7 @@ const routes = [
   [/^#\/workspaces\/([^/]+)\/requests\/([^/]+)$/, requestPage],
   [/^#\/operations$/, operationsPage],
   [/^#\/review$/, reviewQueuePage],
+  [/^#\/notifications$/, notificationsPage],
   [/^#\/templates$/, templatesPage],
   [/^#\/shared-services$/, sharedServicesPage],
   [/^#\/datasources$/, dataSourcesPage],
@@ -1157,6 +1158,25 @@ async function operationsPage() {
   await load();
   draw();
   poll(async () => { await load(); draw(); return true; });
+}
+
+const EMAIL_DELIVERY = { sent: 'emailed', noAddress: 'not emailed (no address known)', notConfigured: 'not emailed (this TRE sends no email)', refused: 'not emailed (the mail service refused the address)' };
+
+async function notificationsPage() {
+  // The first page (the newest 200) is what a person reads; older ones stay in the API.
+  const { notifications } = await api('GET', '/api/notifications');
+  show(
+    h('h1', {}, 'Notifications'),
+    h('p', { class: 'hint' }, 'What needed you: requests to review, decisions on your requests, failed operations, data sources to review. Newest first.'),
+    table('Your notifications, newest first', ['When', 'What', 'Details', 'Email'],
+      notifications.map((n) => [
+        when(n.at),
+        h('a', { href: n.link }, n.subject),
+        n.text,
+        EMAIL_DELIVERY[n.email] || n.email,
+      ]),
+      'Nothing has needed you yet.'),
+  );
 }
 
 async function reviewQueuePage() {

@@ -7,6 +7,13 @@ The endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL
   rehearsal.py deployed [--redact]           JSON: every Lambda as read back (configuration, its
                                              role's inline and attached policy documents) and the
                                              ECS task definitions' task roles
+  rehearsal.py audit FUNCTION TRAIL BUCKET... JSON: the audit trail's parts the workspace has
+                                             no SDK crate for: FUNCTION's event source mappings,
+                                             the trail TRAIL (status, event selectors), the
+                                             GuardDuty detectors with their features; and the
+                                             BUCKETs' versioning (see audit)
+  rehearsal.py trail-gap NAME                after a destroy: delete the trail NAME by name if moto
+                                             kept it (see trail_gap); prints what it did
   rehearsal.py leftovers                     JSON: {what: [ids]} of everything still there
 """
 
@@ -97,6 +104,48 @@ def deployed(redact):
     json.dump(out, sys.stdout, indent=2, sort_keys=True, default=str)
 
 
+def audit(function, trail, buckets):
+    lam, ct, gd = (boto3.client(s) for s in ("lambda", "cloudtrail", "guardduty"))
+    # Every mapping, then those of FUNCTION: moto 5.2.5 filters ListEventSourceMappings by the
+    # FunctionName as the mapping was created with (the provider passes the ARN), so a filter by
+    # name finds none.
+    mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+    out = {"event_source_mappings": [m for m in mappings if m["FunctionArn"].endswith(f":function:{function}")]}
+    out["trails"] = ct.describe_trails(trailNameList=[trail])["trailList"]
+    if out["trails"]:
+        out["trail_status"] = ct.get_trail_status(Name=trail)
+        selectors = ct.get_event_selectors(TrailName=trail)
+        out["event_selectors"] = selectors.get("EventSelectors", [])
+        out["advanced_event_selectors"] = selectors.get("AdvancedEventSelectors", [])
+    out["guardduty_detectors"] = {d: gd.get_detector(DetectorId=d) for d in gd.list_detectors()["DetectorIds"]}
+    for d in out["guardduty_detectors"].values():
+        d.pop("ResponseMetadata", None)
+    # GetBucketVersioning through boto3: moto 5.2.5 answers it with the root element
+    # GetBucketVersioningResponse instead of S3's VersioningConfiguration, which boto3 accepts and
+    # the Rust SDK refuses ("expected VersioningConfiguration").
+    s3 = boto3.client("s3")
+    out["versioning"] = {b: s3.get_bucket_versioning(Bucket=b).get("Status") for b in buckets}
+    for k in ("trail_status",):
+        if k in out:
+            out[k].pop("ResponseMetadata", None)
+    json.dump(out, sys.stdout, indent=2, sort_keys=True, default=str)
+
+
+def trail_gap(name):
+    """moto 5.2.5's DeleteTrail ignores a trail named by its ARN (CloudTrailBackend.delete_trail
+    looks the argument up among the trails' names only, and answers success either way); the
+    provider deletes aws_cloudtrail by its id, the ARN. So after a destroy moto still lists the
+    trail: delete it by name, saying so, before the check that nothing is left. Once moto deletes
+    by ARN there is nothing to do here."""
+    ct = boto3.client("cloudtrail")
+    left = [t for t in ct.describe_trails(trailNameList=[name])["trailList"] if t["Name"] == name]
+    if left:
+        ct.delete_trail(Name=name)
+        print(f"moto kept trail {name} after DeleteTrail by ARN (moto 5.2.5); deleted it by name")
+    else:
+        print(f"trail {name} is gone")
+
+
 def leftovers():
     c = boto3.client
     left = {}
@@ -125,6 +174,8 @@ def leftovers():
     lam = c("lambda")
     check("functions", [f["FunctionName"] for f in lam.list_functions()["Functions"]])
     check("event source mappings", [m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]])
+    check("trails", [t["Name"] for t in c("cloudtrail").describe_trails()["trailList"]])
+    check("guardduty detectors", c("guardduty").list_detectors()["DetectorIds"])
     iam = c("iam")
     check("roles", [r["RoleName"] for r in iam.list_roles()["Roles"]])
     check("customer managed policies", [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]])
@@ -165,6 +216,10 @@ def main(argv):
             lambda_zips(out, names)
         case ["deployed", *flags] if set(flags) <= {"--redact"}:
             deployed("--redact" in flags)
+        case ["audit", function, trail, *buckets]:
+            audit(function, trail, buckets)
+        case ["trail-gap", name]:
+            trail_gap(name)
         case ["leftovers"]:
             leftovers()
         case _:

@@ -107,7 +107,9 @@ fixtures() {
 phase moto start_moto
 phase fixtures fixtures
 cd "$WORK/tree/infra"
-VARS=(-var-file=terraform.tfvars.example -var "lambda_artifacts_dir=$WORK/lambda" -var "registry_certificate_arn=$CERT_ARN")
+# GuardDuty is off by default (an account usually has its detector); the rehearsal turns it on
+# to apply and read back the detector and its S3 protection too.
+VARS=(-var-file=terraform.tfvars.example -var "lambda_artifacts_dir=$WORK/lambda" -var "registry_certificate_arn=$CERT_ARN" -var enable_guardduty=true)
 # The provider waits out fixed delays (lifecycle rules: 55 s; load balancer: 60 s); many at once.
 PAR=-parallelism=64
 
@@ -180,6 +182,9 @@ grep -E '^Destroy complete' "$WORK/destroy.log"
 
 leftovers() {
   local left
+  # moto 5.2.5 ignores DeleteTrail by ARN, which is how the provider deletes the trail
+  # (tests/infra/rehearsal.py trail_gap says more): delete it by name first.
+  "$VENV/bin/python" "$ROOT/tests/infra/rehearsal.py" trail-gap tre-tre
   left=$("$VENV/bin/python" "$ROOT/tests/infra/rehearsal.py" leftovers)
   if [ "$left" != "{}" ]; then
     echo "left behind after destroy: $left" >&2

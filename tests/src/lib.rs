@@ -481,3 +481,69 @@ pub static EXPORTS: &[(&str, &[u8])] = &[
     ("admissions.csv", ADMISSIONS),
     ("2026/codebook.txt", CODEBOOK),
 ];
+
+impl TestStack {
+    /// A draft export request opened by `token` in `ws`, with one file uploaded through its
+    /// link; returns the request's API path.
+    pub async fn export_with_file(
+        &self,
+        ws: &str,
+        token: &str,
+        title: &str,
+        file: &str,
+        content: &[u8],
+    ) -> String {
+        let requests = format!("/api/workspaces/{ws}/requests");
+        let body =
+            serde_json::json!({"type": "export", "title": title, "businessJustification": "paper"});
+        let opened = self.post_ok(&requests, token, &body, 201).await;
+        let rid = opened["airlockRequest"]["id"].as_str().expect("id");
+        let request = format!("{requests}/{rid}");
+        let link = self
+            .post_ok(
+                &format!("{request}/files"),
+                token,
+                &serde_json::json!({"name": file}),
+                200,
+            )
+            .await;
+        let put = self
+            .http
+            .put(link["url"].as_str().expect("url"))
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert!(put.status().is_success(), "upload: {}", put.status());
+        request
+    }
+
+    /// GET an airlock request (`path`) until its status is `until`.
+    pub async fn request_reaching(&self, path: &str, token: &str, until: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.get(path, token).await;
+            let request = r.body["airlockRequest"].clone();
+            if request["status"] == until {
+                return request;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never reached {until}: {}",
+                r.body
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// An `Import` data source fetching `admissions.csv` from [`serve_exports`] at `base`.
+pub fn admissions_source(base: &str) -> Value {
+    serde_json::json!({
+        "kind": "Import", "displayName": "Admissions", "project": "Cohort study",
+        "description": "Weekly admissions by region", "licence": "CC-BY-4.0",
+        "publisher": {"organisation": "Example Trust", "contactName": "A. Steward", "contactRole": "Data steward"},
+        "connection": {"type": "https", "baseUrl": format!("{base}/exports")},
+        "objects": ["admissions.csv"]
+    })
+}

@@ -5,6 +5,7 @@
 use http::Method;
 use serde_json::json;
 use tre_api::airlock_routes::AirlockAction;
+use tre_api::audit_routes::AuditAction;
 use tre_api::datasource_routes::DataSourceAction;
 use tre_api::routes::{route_table, Action, RouteSpec};
 use tre_api::template_routes::TemplateAction;
@@ -65,12 +66,20 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     // they are.
     if matches!(
         route.action,
-        Action::RegistryToken | Action::Me | Action::MyOperations
+        Action::RegistryToken | Action::Me | Action::MyOperations | Action::Notifications
     ) {
         return Allowed;
     }
     if who == Who::Admin {
         return Allowed;
+    }
+    // The whole audit trail is for TRE admins; a workspace's chain for its owners too.
+    match route.action {
+        Action::Audit(AuditAction::List | AuditAction::Chains) => return Forbidden,
+        Action::Audit(AuditAction::Workspace) if in_b => return Hidden,
+        Action::Audit(AuditAction::Workspace) if who == Who::Owner => return Allowed,
+        Action::Audit(AuditAction::Workspace) => return Forbidden,
+        _ => {}
     }
     let write = route.method != Method::GET;
     if in_b {

@@ -1,6 +1,6 @@
 //! The console's live operations view in a real browser: operations the caller starts appear
 //! while they run, with their steps' progress, and stay on the page with how they ended; a
-//! failed one shows its message. Screenshots land in `target/test-artifacts/console/`.
+//! failed one shows its message, and is among its owner's notifications. Screenshots land in `target/test-artifacts/console/`.
 
 mod console_support;
 
@@ -89,5 +89,31 @@ async fn operations_are_followed_live_and_a_failed_one_shows_its_message() {
     screenshot(&c, "operations-02-ended").await;
     let calls = api_calls(&c, &t.stack.api_url).await;
     assert!(calls.iter().any(|p| p == "/api/operations"), "{calls:?}");
+
+    // The failure is among the owner's notifications, linking to the operation's page.
+    link(&c, "Notifications")
+        .await
+        .click()
+        .await
+        .expect("notifications");
+    let listed = text_contains(
+        &c,
+        "main table",
+        "The install of workspace Doomed study failed",
+    )
+    .await;
+    assert!(listed.contains("this TRE sends no email"), "{listed}");
+    assert!(
+        !listed.contains("Slow study"),
+        "only the failure is notified: {listed}"
+    );
+    accessibility_basics(&c).await;
+    screenshot(&c, "operations-03-notified").await;
+    link(&c, "The install of workspace Doomed study failed")
+        .await
+        .click()
+        .await
+        .expect("open the notification");
+    text_contains(&c, "main", "quota exceeded").await;
     c.close().await.expect("close browser");
 }

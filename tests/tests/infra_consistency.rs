@@ -1017,3 +1017,481 @@ fn every_airlock_stage_with_links_answers_the_console() {
         assert_eq!(strings(methods), want, "CORS methods of {stage}");
     }
 }
+
+// ---------- the audit trail: the archive, CloudTrail, GuardDuty (infra/audit.tf) ----------
+
+/// The body of `resource "<kind>" "<name>"` in an infra file.
+fn resource_body(file: &str, kind: &str, name: &str) -> hcl::Body {
+    parse(file)
+        .blocks()
+        .find(|b| {
+            b.identifier() == "resource"
+                && b.labels().iter().map(|l| l.as_str()).collect::<Vec<_>>() == [kind, name]
+        })
+        .map(|b| b.body().clone())
+        .unwrap_or_else(|| panic!("infra/{file} has no resource {kind}.{name}"))
+}
+
+/// An expression as HCL text on one line (`var.x`, `true`, `"NEW_IMAGE"`, `["a", "b"]`).
+fn one_line(e: &hcl::Expression) -> String {
+    format!("{e}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+        .replace(",]", "]")
+}
+
+/// An attribute as HCL text on one line.
+fn attr_text(body: &hcl::Body, key: &str) -> String {
+    body.attributes()
+        .find(|a| a.key() == key)
+        .map(|a| one_line(a.expr()))
+        .unwrap_or_else(|| panic!("no attribute `{key}`"))
+}
+
+/// The single nested block `name` of a body.
+fn block<'a>(body: &'a hcl::Body, name: &str) -> &'a hcl::Body {
+    let found: Vec<&hcl::Block> = body.blocks().filter(|b| b.identifier() == name).collect();
+    assert_eq!(found.len(), 1, "expected one `{name}` block");
+    found[0].body()
+}
+
+/// The `content` of the dynamic statement with `sid` in data.aws_iam_policy_document.function.
+fn function_policy_statement(sid: &str) -> (String, hcl::Body) {
+    let iam = parse("iam.tf");
+    let doc = iam
+        .blocks()
+        .find(|b| {
+            b.identifier() == "data"
+                && b.labels().iter().map(|l| l.as_str()).collect::<Vec<_>>()
+                    == ["aws_iam_policy_document", "function"]
+        })
+        .expect("data.aws_iam_policy_document.function");
+    doc.body()
+        .blocks()
+        .filter(|b| b.identifier() == "dynamic")
+        .find_map(|d| {
+            let content = d.body().blocks().find(|b| b.identifier() == "content")?;
+            (string_attr(content.body(), "sid").as_deref() == Some(sid))
+                .then(|| (attr_text(d.body(), "for_each"), content.body().clone()))
+        })
+        .unwrap_or_else(|| panic!("infra/iam.tf: no dynamic statement `{sid}`"))
+}
+
+/// What a function reads besides the common environment is set on that function (and only on
+/// it): `local.function_env` in lambda.tf is `tre_lambda::FUNCTION_ENV_VARS`, merged in.
+#[test]
+fn every_function_gets_the_variables_only_it_reads() {
+    let lambda = parse("lambda.tf");
+    let functions: BTreeSet<String> = object(local(&lambda, "functions"))
+        .keys()
+        .map(key_name)
+        .collect();
+    let env = object(local(&lambda, "function_env"));
+    let in_tf: BTreeSet<String> = env.keys().map(key_name).collect();
+    let in_code: BTreeSet<String> = tre_lambda::FUNCTION_ENV_VARS
+        .iter()
+        .map(|(f, _)| f.to_string())
+        .collect();
+    assert_eq!(in_tf, in_code, "local.function_env vs FUNCTION_ENV_VARS");
+    for (function, vars) in tre_lambda::FUNCTION_ENV_VARS {
+        assert!(functions.contains(*function), "{function} is not deployed");
+        let set: BTreeSet<String> = object(attribute(env, function))
+            .keys()
+            .map(key_name)
+            .collect();
+        let want: BTreeSet<String> = vars.iter().map(|v| v.to_string()).collect();
+        assert_eq!(set, want, "local.function_env[\"{function}\"]");
+    }
+    let text = std::fs::read_to_string(root().join("infra/lambda.tf")).expect("lambda.tf");
+    assert!(
+        text.contains("variables = merge(local.common_env, try(local.function_env[each.key], {}))"),
+        "each Lambda's environment is common_env and its own function_env"
+    );
+    // The archive function finds the archive bucket.
+    let archive_env = object(attribute(env, "audit-archive"));
+    assert_eq!(
+        format!(
+            "{}",
+            attribute(
+                archive_env,
+                tre_lambda::audit_archive::ENV_AUDIT_ARCHIVE_BUCKET
+            )
+        ),
+        "aws_s3_bucket.audit_archive.id"
+    );
+}
+
+/// The table streams every item as written, and the archive function gets only the inserts of
+/// audit events (the key prefix its code archives), with partial batch failures reported and
+/// what fails every retry kept in its failure queue.
+#[test]
+fn the_audit_archive_is_fed_the_inserts_of_audit_events() {
+    let table = resource_body("dynamodb.tf", "aws_dynamodb_table", "tre");
+    assert_eq!(attr_text(&table, "stream_enabled"), "true");
+    assert_eq!(attr_text(&table, "stream_view_type"), "\"NEW_IMAGE\"");
+
+    let lambda = parse("lambda.tf");
+    let spec = object(attribute(
+        object(local(&lambda, "functions")),
+        "audit-archive",
+    ));
+    assert_eq!(format!("{}", attribute(spec, "kind")), "\"stream\"");
+    let kinds: Vec<String> = object(local(&lambda, "functions"))
+        .iter()
+        .filter(|(_, v)| format!("{}", attribute(object(v), "kind")) == "\"stream\"")
+        .map(|(k, _)| key_name(k))
+        .collect();
+    assert_eq!(kinds, ["audit-archive"], "the stream functions");
+
+    let esm = resource_body(
+        "lambda.tf",
+        "aws_lambda_event_source_mapping",
+        "audit_archive",
+    );
+    assert_eq!(
+        attr_text(&esm, "event_source_arn"),
+        "aws_dynamodb_table.tre.stream_arn"
+    );
+    assert_eq!(
+        attr_text(&esm, "function_name"),
+        "aws_lambda_function.function[\"audit-archive\"].arn"
+    );
+    assert_eq!(
+        attr_text(&esm, "function_response_types"),
+        "[\"ReportBatchItemFailures\"]"
+    );
+    assert_eq!(attr_text(&esm, "starting_position"), "\"TRIM_HORIZON\"");
+    assert_eq!(
+        attr_text(
+            block(block(&esm, "destination_config"), "on_failure"),
+            "destination_arn"
+        ),
+        "aws_sqs_queue.function_dlq[\"audit-archive\"].arn"
+    );
+    let pattern = block(block(&esm, "filter_criteria"), "filter")
+        .attributes()
+        .find(|a| a.key() == "pattern")
+        .map(|a| a.expr().clone())
+        .expect("filter pattern");
+    let hcl::Expression::FuncCall(call) = pattern else {
+        panic!("the filter pattern must be jsonencode({{...}})");
+    };
+    assert_eq!(call.name.to_string(), "jsonencode");
+    let value = hcl::eval::Evaluate::evaluate(&call.args[0], &hcl::eval::Context::new())
+        .expect("the pattern is a literal");
+    let json = serde_json::to_value(value).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "eventName": ["INSERT"],
+            "dynamodb": {"Keys": {"pk": {"S": [{"prefix": tre_lambda::audit_archive::AUDIT_PK_PREFIX}]}}}
+        }),
+        "the mapping's filter: inserts of items whose pk starts with the audit prefix"
+    );
+    // The failure queue is alarmed.
+    let alarm = resource_body(
+        "audit.tf",
+        "aws_cloudwatch_metric_alarm",
+        "audit_archive_failures",
+    );
+    assert!(attr_text(&alarm, "dimensions")
+        .contains("aws_sqs_queue.function_dlq[\"audit-archive\"].name"));
+}
+
+/// The stream function's role reads the table's stream and writes under `audit/` of the archive
+/// bucket, nothing else: its S3 actions never reach the airlock's buckets (those statements
+/// take `objects`, which leaves stream functions out).
+#[test]
+fn the_audit_archive_may_read_the_stream_and_write_the_archive_only() {
+    let audit = parse("audit.tf");
+    assert_eq!(
+        strings(local(&audit, "stream_read_actions")),
+        [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams"
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        "what a DynamoDB stream event source mapping reads"
+    );
+    let (for_each, stream) = function_policy_statement("ReadTableStream");
+    assert!(for_each.contains(".stream)"), "{for_each}");
+    assert_eq!(
+        attr_text(&stream, "actions"),
+        "local.function_actions[each.key].stream"
+    );
+    assert_eq!(
+        attr_text(&stream, "resources"),
+        "[aws_dynamodb_table.tre.stream_arn]"
+    );
+    let (for_each, archive) = function_policy_statement("ArchiveAuditEvents");
+    assert!(for_each.contains(".archive)"), "{for_each}");
+    assert_eq!(
+        attr_text(&archive, "resources"),
+        format!(
+            "[\"${{aws_s3_bucket.audit_archive.arn}}/{}*\"]",
+            tre_lambda::audit_archive::KEY_PREFIX
+        )
+    );
+    for sid in ["AirlockUploads", "AirlockReads"] {
+        let (for_each, _) = function_policy_statement(sid);
+        assert!(
+            for_each.contains("local.function_actions[each.key].objects"),
+            "{sid}: {for_each}"
+        );
+    }
+    let iam = std::fs::read_to_string(root().join("infra/iam.tf")).expect("iam.tf");
+    for line in [
+        "stream  = f.kind == \"stream\" ? local.stream_read_actions : []",
+        "objects = [for a in f.iam_actions : a if startswith(a, \"s3:\") && f.kind != \"stream\"]",
+        "archive = [for a in f.iam_actions : a if startswith(a, \"s3:\") && f.kind == \"stream\"]",
+    ] {
+        assert!(iam.contains(line), "infra/iam.tf: `{line}`");
+    }
+}
+
+/// The archive and the trail's buckets: Object Lock from creation, versioning, a default
+/// retention in compliance mode of the variable's days, the deployment's KMS key, no public
+/// access, TLS only.
+#[test]
+fn the_archive_and_trail_buckets_are_locked_encrypted_and_private() {
+    for (name, days, gated) in [
+        ("audit_archive", "var.audit_retention_days", false),
+        ("trail", "var.cloudtrail_retention_days", true),
+    ] {
+        let index = if gated { "[0]" } else { "" };
+        let bucket = resource_body("audit.tf", "aws_s3_bucket", name);
+        assert_eq!(attr_text(&bucket, "object_lock_enabled"), "true", "{name}");
+        assert_eq!(attr_text(&bucket, "force_destroy"), "false", "{name}");
+        let parts = [
+            "aws_s3_bucket_versioning",
+            "aws_s3_bucket_object_lock_configuration",
+            "aws_s3_bucket_server_side_encryption_configuration",
+            "aws_s3_bucket_public_access_block",
+            "aws_s3_bucket_lifecycle_configuration",
+            "aws_s3_bucket_policy",
+        ];
+        for part in std::iter::once("aws_s3_bucket").chain(parts) {
+            let body = resource_body("audit.tf", part, name);
+            if gated {
+                assert_eq!(
+                    attr_text(&body, "count"),
+                    "var.enable_cloudtrail ? 1 : 0",
+                    "{part}.{name}"
+                );
+            } else {
+                assert!(
+                    body.attributes().all(|a| a.key() != "count"),
+                    "{part}.{name}"
+                );
+            }
+            if part != "aws_s3_bucket" {
+                assert_eq!(
+                    attr_text(&body, "bucket"),
+                    format!("aws_s3_bucket.{name}{index}.id"),
+                    "{part}.{name}"
+                );
+            }
+        }
+        let versioning = resource_body("audit.tf", "aws_s3_bucket_versioning", name);
+        assert_eq!(
+            attr_text(block(&versioning, "versioning_configuration"), "status"),
+            "\"Enabled\""
+        );
+        let lock = resource_body("audit.tf", "aws_s3_bucket_object_lock_configuration", name);
+        let retention = block(block(&lock, "rule"), "default_retention");
+        assert_eq!(attr_text(retention, "mode"), "\"COMPLIANCE\"", "{name}");
+        assert_eq!(attr_text(retention, "days"), days, "{name}");
+        let sse = resource_body(
+            "audit.tf",
+            "aws_s3_bucket_server_side_encryption_configuration",
+            name,
+        );
+        let default = block(
+            block(&sse, "rule"),
+            "apply_server_side_encryption_by_default",
+        );
+        assert_eq!(attr_text(default, "sse_algorithm"), "\"aws:kms\"");
+        assert_eq!(
+            attr_text(default, "kms_master_key_id"),
+            "aws_kms_key.tre.arn"
+        );
+        let public = resource_body("audit.tf", "aws_s3_bucket_public_access_block", name);
+        for k in [
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        ] {
+            assert_eq!(attr_text(&public, k), "true", "{name} {k}");
+        }
+    }
+    // Both policies deny every request without TLS.
+    let statements = policy_statements(&parse("audit.tf"));
+    for doc in ["audit_archive_bucket", "trail_bucket"] {
+        assert!(
+            statements.iter().any(|s| s.document == doc
+                && s.sid == "TlsOnly"
+                && !s.allow
+                && s.actions == ["s3:*"]
+                && s.conditions.iter().any(|(t, v, vals)| t == "Bool"
+                    && v == "aws:SecureTransport"
+                    && vals.contains("false"))),
+            "{doc} has no TLS-only statement"
+        );
+    }
+}
+
+/// The trail: every region, log file validation, the deployment's key; management events and
+/// the object-level events of the airlock's buckets, the workspaces' (named as the aws-workspace
+/// bundle names them) and the archive.
+#[test]
+fn the_trail_records_management_events_and_the_tres_buckets_objects() {
+    let trail = resource_body("audit.tf", "aws_cloudtrail", "tre");
+    assert_eq!(attr_text(&trail, "count"), "var.enable_cloudtrail ? 1 : 0");
+    assert_eq!(attr_text(&trail, "is_multi_region_trail"), "true");
+    assert_eq!(attr_text(&trail, "include_global_service_events"), "true");
+    assert_eq!(attr_text(&trail, "enable_log_file_validation"), "true");
+    assert_eq!(attr_text(&trail, "kms_key_id"), "aws_kms_key.tre.arn");
+    assert_eq!(
+        attr_text(&trail, "s3_bucket_name"),
+        "aws_s3_bucket.trail[0].id"
+    );
+    let selectors: Vec<Vec<(String, String, String)>> = trail
+        .blocks()
+        .filter(|b| b.identifier() == "advanced_event_selector")
+        .map(|s| {
+            s.body()
+                .blocks()
+                .filter(|f| f.identifier() == "field_selector")
+                .map(|f| {
+                    let b = f.body();
+                    let op = b
+                        .attributes()
+                        .find(|a| a.key() != "field")
+                        .expect("an operator");
+                    (
+                        attr_text(b, "field"),
+                        op.key().to_string(),
+                        one_line(op.expr()),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let t = |f: &str, o: &str, v: &str| (format!("\"{f}\""), o.to_string(), v.to_string());
+    assert_eq!(
+        selectors,
+        vec![
+            vec![t("eventCategory", "equals", "[\"Management\"]")],
+            vec![
+                t("eventCategory", "equals", "[\"Data\"]"),
+                t("resources.type", "equals", "[\"AWS::S3::Object\"]"),
+                t(
+                    "resources.ARN",
+                    "starts_with",
+                    "local.trail_data_arn_prefixes"
+                ),
+            ],
+        ]
+    );
+    let prefixes = format!("{}", local(&parse("audit.tf"), "trail_data_arn_prefixes"));
+    for want in [
+        "for stage in local.airlock_stages : \"${aws_s3_bucket.airlock[stage].arn}/\"",
+        "\"arn:${data.aws_partition.current.partition}:s3:::tre-ws-\"",
+        "\"${aws_s3_bucket.audit_archive.arn}/\"",
+    ] {
+        assert!(
+            prefixes.contains(want),
+            "trail_data_arn_prefixes lacks {want}: {prefixes}"
+        );
+    }
+    // The workspaces' buckets are tre-ws-<workspace id>-<account> (bundles/aws-workspace).
+    let bundle =
+        std::fs::read_to_string(root().join("bundles/aws-workspace/terraform/versions.tf"))
+            .expect("versions.tf");
+    assert!(bundle.contains("name      = \"tre-ws-${var.tre_workspace_id}\""));
+    let storage =
+        std::fs::read_to_string(root().join("bundles/aws-workspace/terraform/storage.tf"))
+            .expect("storage.tf");
+    assert!(storage.contains("bucket_name = \"${local.name}-${local.account}\""));
+    // The key policy lets CloudTrail encrypt for this trail only.
+    let kms = policy_statements(&parse("kms.tf"));
+    let encrypts = kms
+        .iter()
+        .find(|s| s.sid == "CloudTrailEncrypts")
+        .expect("kms.tf: CloudTrailEncrypts");
+    assert!(encrypts
+        .conditions
+        .iter()
+        .any(|(_, v, vals)| v == "aws:SourceArn" && vals.contains("local.trail_arn")));
+}
+
+/// GuardDuty is an option (off: an account has one detector per region, usually its security
+/// team's), and its S3 protection an option of it.
+#[test]
+fn guardduty_and_its_s3_protection_are_options() {
+    let detector = resource_body("audit.tf", "aws_guardduty_detector", "tre");
+    assert_eq!(
+        attr_text(&detector, "count"),
+        "var.enable_guardduty ? 1 : 0"
+    );
+    assert_eq!(attr_text(&detector, "enable"), "true");
+    let s3 = resource_body("audit.tf", "aws_guardduty_detector_feature", "s3");
+    assert_eq!(
+        attr_text(&s3, "count"),
+        "var.enable_guardduty && var.enable_guardduty_s3_protection ? 1 : 0"
+    );
+    assert_eq!(attr_text(&s3, "name"), "\"S3_DATA_EVENTS\"");
+    assert_eq!(attr_text(&s3, "status"), "\"ENABLED\"");
+    assert_eq!(
+        attr_text(&s3, "detector_id"),
+        "aws_guardduty_detector.tre[0].id"
+    );
+}
+
+/// The audit trail's variables are described, have the documented defaults, refuse nonsense,
+/// and appear in terraform.tfvars.example.
+#[test]
+fn the_audit_variables_are_described_defaulted_and_in_the_example() {
+    let variables = parse("variables.tf");
+    let example = std::fs::read_to_string(root().join("infra/terraform.tfvars.example"))
+        .expect("terraform.tfvars.example");
+    for (name, default, validated) in [
+        ("audit_retention_days", "2555", true),
+        ("cloudtrail_retention_days", "2555", true),
+        ("enable_cloudtrail", "true", false),
+        ("enable_guardduty", "false", false),
+        ("enable_guardduty_s3_protection", "true", false),
+    ] {
+        let v = variables
+            .blocks()
+            .find(|b| {
+                b.identifier() == "variable" && b.labels().first().map(|l| l.as_str()) == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no variable {name}"))
+            .body();
+        assert!(
+            string_attr(v, "description").is_some_and(|d| d.len() > 30),
+            "{name} has no description"
+        );
+        assert_eq!(attr_text(v, "default"), default, "{name}");
+        if validated {
+            let rule = block(v, "validation");
+            assert!(
+                attr_text(rule, "condition").contains(&format!("var.{name} > 0")),
+                "{name} must be above 0"
+            );
+        }
+        assert!(
+            example.contains(name),
+            "terraform.tfvars.example does not mention {name}"
+        );
+    }
+}

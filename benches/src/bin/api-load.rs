@@ -6,8 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use serde_json::json;
+use anyhow::bail;
 use tre_benches::{dev_token, load, start, start_dev};
 
 #[tokio::main]
@@ -27,30 +26,8 @@ async fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(conc)
         .build()?;
-    let tmpl = json!({"name": "bench-ws", "version": "1.0.0", "parameters": {
-        "type": "object", "properties": {"display_name": {"type": "string", "updateable": true}}}});
-    let r = client
-        .post(format!("{api}/api/workspace-templates"))
-        .bearer_auth(&token)
-        .json(&tmpl)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("registering the template failed: {}", r.text().await?);
-    }
-    let create = json!({"templateName": "bench-ws", "properties": {"display_name": "bench"}});
-    let r: serde_json::Value = client
-        .post(format!("{api}/api/workspaces"))
-        .bearer_auth(&token)
-        .json(&create)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = r["operation"]["resourceId"]
-        .as_str()
-        .context("workspace id")?
-        .to_string();
+    let create = tre_benches::bench_workspace();
+    let id = tre_benches::register_bench_template(&client, &api, &token).await?;
 
     // Warm up both servers (connections, caches) before measuring.
     load(&client, 200, conc, |c, _| {

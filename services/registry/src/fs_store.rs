@@ -239,10 +239,15 @@ impl TempObject {
 }
 
 fn publish_file(tmp: &Path, dest: &Path, if_none_match: bool) -> PortResult<()> {
-    // A concurrent delete may prune the parent directory between create and rename: retry.
+    // A concurrent delete may prune the parent directory (or one above it) while it is being
+    // created, or between create and rename: retry.
     for attempt in 1.. {
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_err("creating object directory", e))?;
+            match std::fs::create_dir_all(parent) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
+                Err(e) => return Err(io_err("creating object directory", e)),
+            }
         }
         let res = if if_none_match {
             // A hard link fails atomically when the destination exists: create-if-absent.
@@ -781,5 +786,36 @@ mod tests {
             .expect("tmp")
             .count();
         assert_eq!(tmp, 0, "no temp file left behind");
+    }
+}
+
+#[cfg(test)]
+mod races {
+    use super::*;
+    use tre_core::ports::bytes_stream;
+
+    /// Objects written beside others being deleted (which prunes the directories they leave
+    /// empty, up to a shared parent) are all written: the writes retry a pruned directory.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_beside_deletes_that_prune_their_parent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = std::sync::Arc::new(RegistryFs::open(dir.path()).expect("open"));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    for _ in 0..150 {
+                        let key = format!("uploads/{}/state.json", uuid::Uuid::new_v4());
+                        s.put(&key, bytes_stream(b"{}".to_vec()), PutOptions::default())
+                            .await
+                            .expect("put beside deletes");
+                        s.delete(&key).await.expect("delete");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
     }
 }

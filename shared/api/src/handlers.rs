@@ -588,6 +588,13 @@ pub(crate) async fn registry_token(
             }
         }
     }
+    let scopes: Vec<serde_json::Value> = access
+        .iter()
+        .map(|a| json!(format!("{}:{}:{}", a.kind, a.name, a.actions.join(","))))
+        .collect();
+    s.app
+        .audit(&tre_core::app::AuditEntry::by(&caller, "registry.token").detail("scopes", scopes))
+        .await?;
     let ttl = std::time::Duration::from_secs(300);
     let token = key
         .issue(caller.id(), access, ttl)

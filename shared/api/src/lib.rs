@@ -4,10 +4,12 @@
 
 mod airlock_handlers;
 pub mod airlock_routes;
+pub mod audit_routes;
 pub mod auth;
 mod body;
 pub mod datasource_routes;
 mod handlers;
+mod notification_routes;
 pub mod openapi;
 pub mod problem;
 mod router;

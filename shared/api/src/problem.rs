@@ -20,7 +20,14 @@ pub struct Problem {
     /// Each individual violation, for validation problems.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<String>,
+    /// Authorisation refused the call (a 404 that hides, or a 403): the audit trail records it.
+    #[serde(skip)]
+    pub refused: bool,
 }
+
+/// Marks a response whose refusal the audit trail records.
+#[derive(Clone, Copy, Debug)]
+pub struct Refusal;
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
@@ -32,7 +39,14 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            refused: false,
         }
+    }
+
+    /// Mark as a refusal by authorisation.
+    pub fn refusal(mut self) -> Self {
+        self.refused = true;
+        self
     }
 
     pub fn with_errors(mut self, errors: Vec<String>) -> Self {
@@ -54,6 +68,9 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
+        if self.refused {
+            resp.extensions_mut().insert(Refusal);
+        }
         resp
     }
 }
@@ -66,7 +83,8 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let p = match e {
             AppError::NotFound(d) => Problem::new(StatusCode::NOT_FOUND, d),
-            AppError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, d),
+            AppError::Hidden(d) => Problem::new(StatusCode::NOT_FOUND, d).refusal(),
+            AppError::Forbidden(d) => Problem::new(StatusCode::FORBIDDEN, d).refusal(),
             AppError::Validation { detail, errors } => {
                 Problem::new(StatusCode::BAD_REQUEST, detail).with_errors(errors)
             }

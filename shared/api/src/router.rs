@@ -136,10 +136,10 @@ fn build(state: ApiState, include: impl Fn(RouteGroup) -> bool) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let request_id = req
                 .headers()
-                .get("x-request-id")
+                .get(crate::auth::REQUEST_ID_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                .unwrap_or_default()
+                .to_string();
             tracing::info_span!(
                 "request",
                 method = %req.method(),
@@ -148,6 +148,7 @@ fn build(state: ApiState, include: impl Fn(RouteGroup) -> bool) -> Router {
                 principal = tracing::field::Empty,
             )
         }))
+        .layer(axum::middleware::from_fn(crate::auth::ensure_request_id))
         .with_state(state)
 }
 
@@ -215,5 +216,7 @@ fn method_router(spec: &RouteSpec) -> MethodRouter<ApiState> {
         Action::RegistryToken => on(filter, h::registry_token),
         Action::Me => on(filter, h::me),
         Action::DataSources(a) => crate::datasource_routes::method_router(a, filter),
+        Action::Audit(a) => crate::audit_routes::method_router(a, filter),
+        Action::Notifications => crate::notification_routes::method_router(filter),
     }
 }

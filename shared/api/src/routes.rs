@@ -166,6 +166,8 @@ pub enum Action {
     RegistryToken,
     Me,
     DataSources(crate::datasource_routes::DataSourceAction),
+    Audit(crate::audit_routes::AuditAction),
+    Notifications,
 }
 
 pub(crate) struct Builder {
@@ -405,6 +407,8 @@ pub fn route_table() -> Vec<RouteSpec> {
     crate::user_routes::add(&mut b);
     crate::airlock_routes::add(&mut b);
     crate::datasource_routes::add(&mut b);
+    crate::audit_routes::add(&mut b);
+    crate::notification_routes::add(&mut b);
     b.add(
         A::Me,
         Method::GET,
@@ -467,6 +471,8 @@ fn is_paged(action: &Action) -> bool {
             | Action::Users(U::ListAssignments | U::ListUsers)
             | Action::Airlock(Air::List | Air::MyRequests | Air::ReviewQueue)
             | Action::DataSources(Ds::List)
+            | Action::Audit(_)
+            | Action::Notifications
     )
 }
 

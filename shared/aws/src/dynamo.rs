@@ -22,7 +22,7 @@ use crate::errors::{backend, code};
 
 type Attrs = HashMap<String, AttributeValue>;
 
-const MAX_TRANSACTION_OPS: usize = 25;
+const MAX_TRANSACTION_OPS: usize = 32;
 
 /// How often a batch get asks again for keys DynamoDB left unprocessed before giving up.
 const MAX_BATCH_GET_ROUNDS: u32 = 8;

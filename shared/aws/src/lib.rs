@@ -1,6 +1,7 @@
 //! AWS adapters for the ports: DynamoDB ([`DynamoTable`]), S3 ([`S3ObjectStore`]), SQS
-//! ([`SqsQueue`]) and Step Functions ([`SfnWorkflows`]). Each passes the same contract suite as
-//! its embedded twin (`tre-testkit`), run against moto server in the tests.
+//! ([`SqsQueue`]), Step Functions ([`SfnWorkflows`]) and SES ([`SesMailer`]). Each passes the
+//! same contract suite as its embedded twin (`tre-testkit`), run against moto server in the
+//! tests.
 
 mod calls;
 mod dynamo;
@@ -8,6 +9,7 @@ mod errors;
 mod s3;
 mod s3_post;
 mod secrets;
+mod ses;
 mod sfn;
 mod sqs;
 
@@ -15,6 +17,7 @@ pub use calls::{AwsCall, CallCount, CallCounter, CallTally};
 pub use dynamo::{create_table_if_missing, DynamoTable};
 pub use s3::S3ObjectStore;
 pub use secrets::SecretsManagerSecrets;
+pub use ses::SesMailer;
 pub use sfn::SfnWorkflows;
 pub use sqs::{create_queue_with_dlq, SqsQueue};
 
@@ -77,6 +80,8 @@ pub const IAM_ACTIONS: &[(&str, &str, &str)] = &[
         "get_secret_value",
         "secretsmanager:GetSecretValue",
     ),
+    // Notification email, from the sender identity (and through its configuration set).
+    ("SesMailer", "send_email", "ses:SendEmail"),
     ("SqsQueue", "send_message", "sqs:SendMessage"),
     ("SqsQueue", "receive_message", "sqs:ReceiveMessage"),
     ("SqsQueue", "delete_message", "sqs:DeleteMessage"),

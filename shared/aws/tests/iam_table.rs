@@ -10,6 +10,7 @@ fn every_sdk_call_has_an_iam_action() {
         ("dynamo.rs", "DynamoTable"),
         ("s3.rs", "S3ObjectStore"),
         ("sqs.rs", "SqsQueue"),
+        ("ses.rs", "SesMailer"),
         ("sfn.rs", "SfnWorkflows"),
         ("secrets.rs", "SecretsManagerSecrets"),
     ];

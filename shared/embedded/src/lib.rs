@@ -5,6 +5,7 @@ mod db;
 mod objects;
 mod queue;
 mod secrets;
+mod smtp;
 mod table;
 mod workflows;
 
@@ -16,6 +17,7 @@ pub use db::{Db, DB_FILE};
 pub use objects::{presigned_router, FsObjectStore};
 pub use queue::{RedrivePolicy, SqliteQueue};
 pub use secrets::{FileSecrets, SECRETS_FILE};
+pub use smtp::{SmtpMailer, SmtpSettings};
 pub use table::SqliteTable;
 pub use workflows::{RecordedWorkflows, TaskOutcome};
 

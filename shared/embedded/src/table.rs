@@ -15,7 +15,7 @@ use tre_core::{PortError, PortResult};
 use crate::db::{sql_err, Db};
 
 /// Most ops in one `transact` (the port's limit).
-const MAX_TRANSACT_OPS: usize = 25;
+const MAX_TRANSACT_OPS: usize = 32;
 /// Page size when the query gives no limit (DynamoDB also pages by itself).
 const DEFAULT_PAGE: usize = 1000;
 

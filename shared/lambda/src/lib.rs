@@ -7,6 +7,7 @@
 //! a laptop with no AWS at all); otherwise the DynamoDB/Step Functions adapters (`TRE_TABLE`,
 //! `TRE_STATE_MACHINE_PREFIX`) on the SDK configuration the caller gives.
 
+pub mod audit_archive;
 pub mod status;
 
 use std::path::PathBuf;
@@ -30,6 +31,12 @@ pub const ENV_OIDC_AUDIENCE: &str = "TRE_OIDC_AUDIENCE";
 /// Networks beyond globally routable addresses that data sources may name (the import job
 /// reads the same variable); unset: none.
 pub const ENV_DATASOURCE_ALLOWED_NETWORKS: &str = "TRE_DATASOURCE_ALLOWED_NETWORKS";
+/// The sender of notification email (an SES identity); unset: notifications are only listed.
+/// Read by the status consumer, which delivers them.
+pub const ENV_MAIL_FROM: &str = "TRE_MAIL_FROM";
+/// The console's address (`https://tre.example.org/console/`), which the links in notification
+/// email start with; required with [`ENV_MAIL_FROM`].
+pub const ENV_CONSOLE_URL: &str = "TRE_CONSOLE_URL";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
@@ -69,6 +76,21 @@ pub struct Settings {
     pub group_roles: Option<String>,
     /// `TRE_DATASOURCE_ALLOWED_NETWORKS` (see [`Settings::datasource_networks`]).
     pub datasource_allowed_networks: Option<String>,
+    /// `TRE_STATUS_QUEUE_URL`: where a change that causes a notification asks for its delivery
+    /// at once (unset: the periodic sweep delivers it).
+    pub status_queue_url: Option<String>,
+    /// `TRE_MAIL_FROM`, `TRE_CONSOLE_URL` (see [`Settings::mail`]).
+    pub mail_from: Option<String>,
+    pub console_url: Option<String>,
+}
+
+/// How the status consumer emails notifications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The sender: an address SES has verified (or one of a verified domain).
+    pub from: String,
+    /// The console's address, ending in `/`.
+    pub console_url: String,
 }
 
 impl Settings {
@@ -99,7 +121,47 @@ impl Settings {
             groups_claim: get(tre_auth::ENV_GROUPS_CLAIM),
             group_roles: get(tre_auth::ENV_GROUP_ROLES),
             datasource_allowed_networks: get(ENV_DATASOURCE_ALLOWED_NETWORKS),
+            status_queue_url: get(tre_aws::ENV_STATUS_QUEUE_URL),
+            mail_from: get(ENV_MAIL_FROM),
+            console_url: get(ENV_CONSOLE_URL),
         }
+    }
+
+    /// Whether and how notifications are emailed: `None` without a sender (they are then only
+    /// listed); with one, the console's `http(s)://` address is required too.
+    pub fn mail(&self) -> Result<Option<MailSettings>, WiringError> {
+        let Some(from) = &self.mail_from else {
+            return Ok(None);
+        };
+        let console = self.console_url.as_deref().ok_or_else(|| {
+            WiringError::Config(format!(
+                "{ENV_CONSOLE_URL} must be set with {ENV_MAIL_FROM} (the links in notification email start with it)"
+            ))
+        })?;
+        let rest = console
+            .strip_prefix("https://")
+            .or_else(|| console.strip_prefix("http://"))
+            .unwrap_or_default();
+        if rest.is_empty()
+            || rest.starts_with('/')
+            || console
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '#')
+        {
+            return Err(WiringError::Config(format!(
+                "{ENV_CONSOLE_URL} is not an http(s):// address of the console: `{console}`"
+            )));
+        }
+        // Page paths (`#/...`) are appended as they are.
+        let console_url = if console.ends_with('/') {
+            console.to_string()
+        } else {
+            format!("{console}/")
+        };
+        Ok(Some(MailSettings {
+            from: from.clone(),
+            console_url,
+        }))
     }
 
     /// The networks data sources may name besides globally routable addresses.
@@ -213,7 +275,29 @@ pub fn app_from_settings(
     if let Some(tokens) = settings.page_tokens()? {
         app = app.with_page_tokens(tokens);
     }
+    // A change that causes a notification asks the status consumer to deliver it at once.
+    if let Some(url) = &settings.status_queue_url {
+        app = app.with_notify_queue(Arc::new(tre_aws::SqsQueue::from_conf(conf, url)));
+    }
     Ok(app)
+}
+
+/// The status consumer's App: [`app_from_settings`] and, where [`Settings::mail`] names a
+/// sender, notification email through SES (the embedded backend sends none).
+pub fn status_consumer_app(
+    settings: &Settings,
+    conf: &aws_config::SdkConfig,
+) -> Result<App, WiringError> {
+    let app = app_from_settings(settings, conf)?;
+    if settings.data_dir.is_some() {
+        return Ok(app);
+    }
+    let Some(mail) = settings.mail()? else {
+        return Ok(app);
+    };
+    let mailer = tre_aws::SesMailer::from_conf(conf, &mail.from)
+        .map_err(|e| WiringError::Config(format!("{ENV_MAIL_FROM}: {e}")))?;
+    Ok(app.with_mailer(Arc::new(mailer), &mail.console_url))
 }
 
 fn embedded_app(settings: &Settings) -> Result<App, WiringError> {
@@ -275,11 +359,35 @@ pub async fn run_api(group: RouteGroup) -> Result<(), lambda_http::Error> {
 /// Serve the status consumer (SQS event source with partial batch responses).
 pub async fn run_status_consumer() -> Result<(), lambda_runtime::Error> {
     tre_api::lambda::init_tracing();
-    let app = app_for(&Settings::from_env()).await?;
+    let settings = Settings::from_env();
+    let app = if settings.data_dir.is_some() {
+        embedded_app(&settings)?
+    } else {
+        status_consumer_app(&settings, &tre_aws::sdk_config().await)?
+    };
+    match &app.mailer {
+        Some(_) => tracing::info!("notifications are emailed through SES"),
+        None => tracing::info!("{ENV_MAIL_FROM} is not set: notifications are only listed"),
+    }
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
             Ok::<_, lambda_runtime::Error>(status::handle_batch(app, event.payload).await)
+        },
+    ))
+    .await
+}
+
+/// Serve the audit archive (DynamoDB stream event source with partial batch responses): the
+/// bucket is read from the environment once, before the first event.
+pub async fn run_audit_archive() -> Result<(), lambda_runtime::Error> {
+    tre_api::lambda::init_tracing();
+    let config = audit_archive::ArchiveConfig::from_env()?;
+    let archive = audit_archive::AuditArchive::on_s3(&tre_aws::sdk_config().await, &config);
+    let archive = &archive;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<aws_lambda_events::event::dynamodb::Event>| async move {
+            Ok::<_, lambda_runtime::Error>(audit_archive::handle_batch(archive, event.payload).await)
         },
     ))
     .await
@@ -295,6 +403,17 @@ pub const FUNCTION_SDK_CALLS: &[(&str, &[(&str, &str)])] = &[
     ("api-shared-services", API_WITH_WORKFLOWS),
     ("status-consumer", STATUS_CONSUMER),
     ("api-airlock", API_AIRLOCK),
+    ("audit-archive", AUDIT_ARCHIVE),
+];
+
+// A conditional put (it heads first), and a read of what is there when something is. The event
+// source mapping reads the table's stream with the function's role: those actions are not SDK
+// calls of this code (infra/iam.tf grants them on the stream only; the infrastructure test
+// checks that).
+const AUDIT_ARCHIVE: &[(&str, &str)] = &[
+    ("S3ObjectStore", "head_object"),
+    ("S3ObjectStore", "put_object"),
+    ("S3ObjectStore", "get_object"),
 ];
 
 const API_AIRLOCK: &[(&str, &str)] = &[
@@ -306,6 +425,9 @@ const API_AIRLOCK: &[(&str, &str)] = &[
     ("DynamoTable", "transact_write_items"),
     ("SfnWorkflows", "start_execution"),
     ("SfnWorkflows", "send_task_success"),
+    // Submission and review notify (airlock managers, the requester): the delivery is asked
+    // for on the status queue at once.
+    ("SqsQueue", "send_message"),
     // Submission checks every file was uploaded.
     ("S3ObjectStore", "head_object"),
     // Pre-signed links (signed put_object / get_object requests) act with the function's
@@ -355,6 +477,18 @@ const STATUS_CONSUMER: &[(&str, &str)] = &[
     ("SfnWorkflows", "send_task_success"),
     // Review environments whose request left review are uninstalled (and swept on a schedule).
     ("SfnWorkflows", "start_execution"),
+    // Notifications: a failed operation (or data source) asks for its delivery on the status
+    // queue at once; delivery emails from the sender identity.
+    ("SqsQueue", "send_message"),
+    ("SesMailer", "send_email"),
+];
+
+/// Environment variables one function reads besides [`AWS_ENV_VARS`] (Terraform sets each on
+/// that function only: `local.function_env` in infra/lambda.tf).
+pub const FUNCTION_ENV_VARS: &[(&str, &[&str])] = &[
+    ("audit-archive", &[audit_archive::ENV_AUDIT_ARCHIVE_BUCKET]),
+    // Blank TRE_MAIL_FROM: notifications are only listed.
+    ("status-consumer", &[ENV_MAIL_FROM, ENV_CONSOLE_URL]),
 ];
 
 /// Environment variables every function reads in AWS (Terraform must set each).
@@ -369,6 +503,8 @@ pub const AWS_ENV_VARS: &[&str] = &[
     "TRE_REGISTRY_SERVICE",
     // List pages' continuation tokens must verify on every instance of every API function.
     ENV_PAGE_TOKEN_KEY,
+    // Changes that cause notifications ask for their delivery here.
+    tre_aws::ENV_STATUS_QUEUE_URL,
 ];
 
 #[cfg(test)]
@@ -443,6 +579,88 @@ mod tests {
         assert!(settings(&[(ENV_PAGE_TOKEN_KEY, short)])
             .page_tokens()
             .is_err());
+    }
+
+    #[test]
+    fn mail_needs_a_sender_and_the_console_or_is_off() {
+        assert_eq!(settings(&[]).mail().unwrap(), None);
+        // Blank is unset: notifications are only listed.
+        let off = settings(&[(ENV_MAIL_FROM, " "), (ENV_CONSOLE_URL, "https://x.org/")]);
+        assert_eq!(off.mail().unwrap(), None);
+        let on = settings(&[
+            (ENV_MAIL_FROM, "tre@example.org"),
+            (ENV_CONSOLE_URL, "https://tre.example.org/console"),
+        ]);
+        assert_eq!(
+            on.mail().unwrap(),
+            Some(MailSettings {
+                from: "tre@example.org".into(),
+                console_url: "https://tre.example.org/console/".into(),
+            })
+        );
+        let err = settings(&[(ENV_MAIL_FROM, "tre@example.org")])
+            .mail()
+            .unwrap_err();
+        assert!(err.to_string().contains(ENV_CONSOLE_URL), "{err}");
+        for bad in [
+            "tre.example.org",
+            "ftp://tre.example.org/",
+            "https://",
+            "https:///console/",
+            "https://tre.example.org/#/",
+            "https://tre.example.org/a b/",
+        ] {
+            let err = settings(&[(ENV_MAIL_FROM, "tre@example.org"), (ENV_CONSOLE_URL, bad)])
+                .mail()
+                .unwrap_err();
+            assert!(err.to_string().contains(ENV_CONSOLE_URL), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_status_consumer_emails_when_configured_and_changes_ask_for_delivery() {
+        let conf = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let base = [
+            ("TRE_TABLE", "tre"),
+            (
+                "TRE_STATE_MACHINE_PREFIX",
+                "arn:aws:states:eu-west-2:1:stateMachine:tre-",
+            ),
+        ];
+        // Neither: only listed, delivered by the sweep.
+        let app = status_consumer_app(&settings(&base), &conf).unwrap();
+        assert!(app.mailer.is_none() && app.notify_queue.is_none());
+        let with = |extra: &[(&str, &str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            settings(&vars)
+        };
+        let s = with(&[
+            (
+                "TRE_STATUS_QUEUE_URL",
+                "https://sqs.eu-west-2.amazonaws.com/1/tre-status",
+            ),
+            (ENV_MAIL_FROM, "tre@example.org"),
+            (ENV_CONSOLE_URL, "https://tre.example.org/console/"),
+        ]);
+        let app = status_consumer_app(&s, &conf).unwrap();
+        assert!(app.mailer.is_some() && app.notify_queue.is_some());
+        assert_eq!(app.console_url, "https://tre.example.org/console/");
+        // An API function asks for delivery, and never sends mail itself.
+        let api = app_from_settings(&s, &conf).unwrap();
+        assert!(api.mailer.is_none() && api.notify_queue.is_some());
+        let bad = with(&[
+            (ENV_MAIL_FROM, "tre@example.org\r\nBcc: x@y"),
+            (ENV_CONSOLE_URL, "https://tre.example.org/console/"),
+        ]);
+        let err = status_consumer_app(&bad, &conf)
+            .err()
+            .expect("a bad sender");
+        assert!(err.to_string().contains(ENV_MAIL_FROM), "{err}");
+        // What only the consumer reads cannot stop an API function.
+        assert!(app_from_settings(&bad, &conf).is_ok());
     }
 
     #[test]

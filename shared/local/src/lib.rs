@@ -86,7 +86,13 @@ pub struct DevOptions {
     /// How often review environments whose request left review are looked for and removed
     /// (AWS runs the same sweep on a schedule); also once at start.
     pub review_sweep_every: Duration,
+    /// Where notification email goes (`TRE_SMTP_URL`, `TRE_MAIL_FROM` for `tre dev`); without
+    /// it notifications are only listed (`GET /api/notifications`, the console).
+    pub smtp: Option<tre_embedded::SmtpSettings>,
 }
+
+/// Plain SMTP settings for notification email (see [`DevOptions::smtp`]).
+pub use tre_embedded::SmtpSettings;
 
 /// An external provider, configured through the same keys as a deployment.
 #[derive(Clone, Debug, Default)]
@@ -112,6 +118,7 @@ impl DevOptions {
             max_running_tasks: default_max_running_tasks(),
             external_oidc: None,
             review_sweep_every: Duration::from_secs(10),
+            smtp: None,
         }
     }
 
@@ -160,6 +167,10 @@ async fn sweep_review_environments(app: App, every: Duration, mut stop: watch::R
     loop {
         if let Err(e) = app.sweep_review_environments().await {
             tracing::warn!(error = %e, "the review environment sweep failed; trying again later");
+        }
+        // Also the retry of notification deliveries that failed or were never asked for.
+        if let Err(e) = app.deliver_notifications().await {
+            tracing::warn!(error = %e, "notifications could not be delivered; trying again later");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -219,10 +230,17 @@ impl DevStack {
             opts.max_running_tasks,
             background.handle(),
         )?;
-        let app = store.app();
         // What runners reported before a restart lands first; then executions that were
         // running when the stack stopped are failed, so no operation waits forever.
         let status_queue = store.status_queue()?;
+        // A change that causes a notification asks for its delivery on the status queue.
+        let mut app = store.app().with_notify_queue(status_queue.clone());
+        if let Some(smtp) = &opts.smtp {
+            app = app.with_mailer(
+                Arc::new(tre_embedded::SmtpMailer::new(smtp.clone())),
+                &format!("{api_url}{}", tre_console::MOUNT),
+            );
+        }
         consumer::drain(&app, &status_queue, opts.status_retry_after).await;
         let recovered = store
             .workflows()
@@ -269,7 +287,12 @@ impl DevStack {
 
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            // With the peer's address, which the audit trail records as the request's source.
+            let serve = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
                 let _ = rx.await;
             });
             if let Err(e) = serve.await {

@@ -12,13 +12,14 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::paging::{PageRequest, Paged, Walk};
-use super::{authz, keys, App, AppError, AppResult, Caller};
+use super::{authz, keys, App, AppError, AppResult, AuditEntry, Caller, NewNotification};
 use crate::domain::airlock::{
     actor, allowed_actions, next_status, object_key, validate_file_name, AirlockFile,
     AirlockRequest, Decision, Event, RequestStatus, RequestType, Stage, Transition, UserAction,
 };
+use crate::domain::notification::{Audience, NotificationKind};
 use crate::domain::WorkspaceRole;
-use crate::ports::{Condition, ObjectStore, PresignMethod, Query};
+use crate::ports::{Condition, ObjectStore, PresignMethod, Query, WriteOp};
 
 /// Logical name of the state machine that moves, scans and publishes a request's files.
 pub const AIRLOCK_STATE_MACHINE: &str = "airlock-review";
@@ -222,27 +223,45 @@ impl App {
     }
 
     /// Write the request if it is still at `version`; `req` then carries the new version.
+    /// `audit`: the caller's action this write records (`None` for the system's own updates,
+    /// which the request's history records).
     pub(crate) async fn save_airlock_request(
         &self,
         req: &mut AirlockRequest,
         version: u64,
+        audit: Option<AuditEntry>,
     ) -> AppResult<u64> {
         let body = serde_json::to_value(&*req)?;
-        let saved = self
-            .table
-            .put(
-                &keys::airlock_request(&req.workspace_id, &req.id),
-                None,
-                &body,
-                Condition::Version(version),
-            )
-            .await
-            .map_err(|e| match AppError::from(e) {
-                AppError::PreconditionFailed(_) => AppError::Conflict(
-                    "the request changed while this was being done; fetch it and try again".into(),
-                ),
-                other => other,
-            })?;
+        let key = keys::airlock_request(&req.workspace_id, &req.id);
+        let written = match audit {
+            Some(audit) => {
+                let audit = audit
+                    .workspace(Some(&req.workspace_id))
+                    .resource(&req.id)
+                    .versioned(key.clone())
+                    .detail("status", req.status.as_str());
+                let put = WriteOp::Put {
+                    key,
+                    index: None,
+                    body,
+                    condition: Condition::Version(version),
+                };
+                self.transact_audited(&[put], &audit)
+                    .await
+                    .map(|v| v.first().copied().unwrap_or(version + 1))
+            }
+            None => {
+                self.table
+                    .put(&key, None, &body, Condition::Version(version))
+                    .await
+            }
+        };
+        let saved = written.map_err(|e| match AppError::from(e) {
+            AppError::PreconditionFailed(_) => AppError::Conflict(
+                "the request changed while this was being done; fetch it and try again".into(),
+            ),
+            other => other,
+        })?;
         req.version = saved;
         Ok(saved)
     }
@@ -370,15 +389,24 @@ impl App {
             review_user_resources: Default::default(),
             version: 0,
         };
+        let key = keys::airlock_request(ws, &req.id);
+        let put = WriteOp::Put {
+            key: key.clone(),
+            index: None,
+            body: serde_json::to_value(&req)?,
+            condition: Condition::Absent,
+        };
+        let audit = AuditEntry::by(caller, "airlock.create")
+            .workspace(Some(ws))
+            .resource(&req.id)
+            .versioned(key)
+            .detail("type", req.kind.as_str());
         req.version = self
-            .table
-            .put(
-                &keys::airlock_request(ws, &req.id),
-                None,
-                &serde_json::to_value(&req)?,
-                Condition::Absent,
-            )
-            .await?;
+            .transact_audited(&[put], &audit)
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(1);
         tracing::info!(request_id = %req.id, workspace_id = %ws, kind = req.kind.as_str(), "airlock request opened");
         Ok(Self::view(req, caller, &roles))
     }
@@ -472,7 +500,21 @@ impl App {
                 sha256: None,
             });
             req.updated_at = self.clock.now();
-            self.save_airlock_request(&mut req, version).await?;
+            let audit = AuditEntry::by(caller, "airlock.upload-link")
+                .detail("file", body.name.as_str())
+                .detail("added", true);
+            self.save_airlock_request(&mut req, version, Some(audit))
+                .await?;
+        } else {
+            // Named before: only a new link is issued, which is recorded all the same.
+            self.audit(
+                &AuditEntry::by(caller, "airlock.upload-link")
+                    .workspace(Some(ws))
+                    .resource(rid)
+                    .detail("file", body.name.as_str())
+                    .detail("added", false),
+            )
+            .await?;
         }
         let key = object_key(Stage::staging(req.kind), ws, rid, &body.name);
         if let Some(size) = body
@@ -570,7 +612,16 @@ impl App {
                 "request `{rid}` has no file `{file}`"
             )));
         }
-        self.read_link(&req, stage, file).await
+        let link = self.read_link(&req, stage, file).await?;
+        self.audit(
+            &AuditEntry::by(caller, "airlock.download-link")
+                .workspace(Some(ws))
+                .resource(rid)
+                .detail("file", file)
+                .detail("stage", stage.as_str()),
+        )
+        .await?;
+        Ok(link)
     }
 
     pub async fn submit_airlock_request(
@@ -610,7 +661,29 @@ impl App {
             });
         }
         Self::transition_as(&mut req, to, caller, self.clock.now(), String::new());
-        self.save_airlock_request(&mut req, version).await?;
+        let notify = self.notification_op(NewNotification {
+            kind: NotificationKind::AirlockSubmitted,
+            audience: Audience::AirlockManagers {
+                workspace_id: ws.to_string(),
+            },
+            subject: format!("Airlock {} request to review: {}", req.kind.as_str(), req.title),
+            text: format!(
+                "{} submitted the {} request \"{}\" ({} file(s)) in workspace {ws}. It waits for your review once its scan is done.",
+                display(caller),
+                req.kind.as_str(),
+                req.title,
+                req.files.len()
+            ),
+            link: format!("#/workspaces/{ws}/requests/{rid}"),
+            workspace_id: Some(ws.to_string()),
+            resource_id: Some(rid.to_string()),
+            caused_by: Some(caller.id().to_string()),
+        })?;
+        let audit = AuditEntry::by(caller, "airlock.submit")
+            .detail("files", req.files.len())
+            .with_write(notify);
+        self.save_airlock_request(&mut req, version, Some(audit))
+            .await?;
         let input = json!({
             "requestId": req.id,
             "workspaceId": req.workspace_id,
@@ -633,7 +706,7 @@ impl App {
                 self.clock.now(),
                 message.clone(),
             );
-            self.save_airlock_request(&mut again, v).await?;
+            self.save_airlock_request(&mut again, v, None).await?;
             return Err(AppError::Unavailable(message));
         }
         tracing::info!(request_id = %req.id, "airlock request submitted");
@@ -681,5 +754,14 @@ impl App {
             return Err(AppError::validation("a request holds at most 1000 files"));
         }
         Ok(())
+    }
+}
+
+/// How a caller is named to people: their name, else their id.
+pub(super) fn display(caller: &Caller) -> String {
+    if caller.principal.name.trim().is_empty() {
+        caller.id().to_string()
+    } else {
+        caller.principal.name.clone()
     }
 }

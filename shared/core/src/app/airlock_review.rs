@@ -4,10 +4,14 @@
 use serde_json::{json, Value};
 
 use super::airlock::{refused, text_limit, AirlockRequestView};
-use super::{keys, App, AppError, AppResult, Caller, ReviewAirlockRequest, RevokeAirlockRequest};
+use super::{
+    keys, App, AppError, AppResult, AuditEntry, Caller, NewNotification, ReviewAirlockRequest,
+    RevokeAirlockRequest,
+};
 use crate::domain::airlock::{
     actor, next_status, Actor, AirlockRequest, Decision, Event, RequestStatus, Review,
 };
+use crate::domain::notification::{Audience, NotificationKind};
 use crate::domain::WorkspaceRole;
 use crate::ports::{Condition, PortError, WriteOp};
 
@@ -24,7 +28,12 @@ impl App {
         let who = actor(&req, caller.id(), &roles, Event::Cancel);
         let to = next_status(was, Event::Cancel, who).map_err(|e| refused(was, e))?;
         Self::transition_as(&mut req, to, caller, self.clock.now(), String::new());
-        self.save_airlock_request(&mut req, version).await?;
+        self.save_airlock_request(
+            &mut req,
+            version,
+            Some(AuditEntry::by(caller, "airlock.cancel")),
+        )
+        .await?;
         if was == RequestStatus::InReview {
             // The workflow waits for a review: let it discard the files instead.
             self.complete_review_task(&req, "cancel").await?;
@@ -94,7 +103,33 @@ impl App {
             at: now,
         });
         Self::transition_as(&mut req, to, caller, now, explanation);
-        self.save_airlock_request(&mut req, version).await?;
+        let mut audit =
+            AuditEntry::by(caller, "airlock.review").detail("decision", decision_name(decision));
+        if to != RequestStatus::InReview {
+            let verdict = match decision {
+                Decision::Approve => "approved",
+                Decision::Reject => "rejected",
+            };
+            audit = audit.with_write(self.notification_op(NewNotification {
+                kind: NotificationKind::AirlockDecided,
+                audience: Audience::Principal {
+                    id: req.created_by.clone(),
+                },
+                subject: format!("Your airlock request was {verdict}: {}", req.title),
+                text: format!(
+                    "{} {verdict} your {} request \"{}\" in workspace {ws}.",
+                    super::airlock::display(caller),
+                    req.kind.as_str(),
+                    req.title
+                ),
+                link: format!("#/workspaces/{ws}/requests/{rid}"),
+                workspace_id: Some(ws.to_string()),
+                resource_id: Some(rid.to_string()),
+                caused_by: Some(caller.id().to_string()),
+            })?);
+        }
+        self.save_airlock_request(&mut req, version, Some(audit))
+            .await?;
         if to != RequestStatus::InReview {
             self.complete_review_task(&req, decision_name(decision))
                 .await?;
@@ -122,7 +157,12 @@ impl App {
         let who = actor(&req, caller.id(), &roles, Event::Revoke);
         let to = next_status(req.status, Event::Revoke, who).map_err(|e| refused(req.status, e))?;
         Self::transition_as(&mut req, to, caller, self.clock.now(), reason);
-        self.save_airlock_request(&mut req, version).await?;
+        self.save_airlock_request(
+            &mut req,
+            version,
+            Some(AuditEntry::by(caller, "airlock.revoke")),
+        )
+        .await?;
         Ok(Self::view(req, caller, &roles))
     }
 

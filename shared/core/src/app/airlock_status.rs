@@ -93,7 +93,7 @@ impl App {
                 }
             }
         }
-        self.save_airlock_request(&mut req, version).await?;
+        self.save_airlock_request(&mut req, version, None).await?;
         // Normally done when the review was decided; again here in case that was cut short.
         self.end_review_environments(&req).await;
         Ok(Applied::Applied)

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::airlock::{AirlockRequestView, FileLink, LINK_LIFETIME};
-use super::{App, AppError, AppResult, Caller};
+use super::{App, AppError, AppResult, AuditEntry, Caller};
 use crate::domain::airlock::{object_key, validate_file_name, RequestStatus, Stage};
 use crate::ports::{ObjectStore, PartInfo, PortError, PresignedPost, PutOptions, MAX_POST_BYTES};
 
@@ -152,6 +152,13 @@ impl App {
                 .store(stage)?
                 .presign_post(&prefix, MAX_POST_BYTES, LINK_LIFETIME)
                 .await?;
+            self.audit(
+                &AuditEntry::by(caller, "airlock.upload-link")
+                    .workspace(Some(ws))
+                    .resource(rid)
+                    .detail("form", true),
+            )
+            .await?;
             return Ok(AirlockLink {
                 upload: Some(form),
                 files: Vec::new(),
@@ -162,6 +169,20 @@ impl App {
         for f in &req.files {
             files.push(self.read_link(&req, stage, &f.name).await?);
         }
+        self.audit(
+            &AuditEntry::by(caller, "airlock.download-link")
+                .workspace(Some(ws))
+                .resource(rid)
+                .detail(
+                    "files",
+                    files
+                        .iter()
+                        .map(|f| serde_json::Value::String(f.file.clone()))
+                        .collect::<Vec<_>>(),
+                )
+                .detail("stage", stage.as_str()),
+        )
+        .await?;
         Ok(AirlockLink {
             upload: None,
             files,
@@ -262,7 +283,9 @@ impl App {
         req.files.retain(|f| f.name != file);
         if req.files.len() != before {
             req.updated_at = self.clock.now();
-            self.save_airlock_request(&mut req, version).await?;
+            let audit = AuditEntry::by(caller, "airlock.remove-file").detail("file", file);
+            self.save_airlock_request(&mut req, version, Some(audit))
+                .await?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! gets "not found" rather than a hint that it exists.
 
 use super::{keys, App, AppError, AppResult};
+use crate::domain::audit::RequestContext;
 use crate::domain::{Principal, Resource, ResourceKind, WorkspaceRole};
 use crate::ports::Query;
 
@@ -10,11 +11,21 @@ use crate::ports::Query;
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub principal: Principal,
+    /// The HTTP request being served, for the audit trail (absent for internal callers).
+    pub context: Option<RequestContext>,
 }
 
 impl Caller {
     pub fn new(principal: Principal) -> Self {
-        Self { principal }
+        Self {
+            principal,
+            context: None,
+        }
+    }
+
+    pub fn with_context(mut self, context: RequestContext) -> Self {
+        self.context = Some(context);
+        self
     }
 
     pub fn id(&self) -> &str {
@@ -194,7 +205,15 @@ pub(super) fn check_workspace_visible(
     if caller.is_admin() || !roles.is_empty() {
         Ok(())
     } else {
-        Err(not_found(ResourceKind::Workspace, workspace_id))
+        Err(hidden(ResourceKind::Workspace, workspace_id))
+    }
+}
+
+/// Not found, to a caller who may not see it.
+fn hidden(kind: ResourceKind, id: &str) -> AppError {
+    match not_found(kind, id) {
+        AppError::NotFound(d) => AppError::Hidden(d),
+        other => other,
     }
 }
 
@@ -218,7 +237,7 @@ pub(super) fn check_resource(
         ResourceKind::SharedService => (caller.principal.is_user(), admin),
     };
     if !visible {
-        return Err(not_found(r.kind, &r.id));
+        return Err(hidden(r.kind, &r.id));
     }
     if intent == Intent::Write && !writable {
         return Err(AppError::Forbidden(format!(

@@ -8,7 +8,7 @@ use super::authz::Intent;
 use super::cascade::Descendant;
 use super::resources::{check_precondition, compile, invalid_parameters, Loaded, Precondition};
 use super::templates::{current_key, upgrades_from_copy};
-use super::{keys, App, AppError, AppResult, Caller, PatchResource, ResourceScope};
+use super::{keys, App, AppError, AppResult, AuditEntry, Caller, PatchResource, ResourceScope};
 use crate::domain::operation::{actions, initial_status};
 use crate::domain::resource::etag_for_version;
 use crate::domain::version::AvailableUpgrade;
@@ -196,7 +196,12 @@ impl App {
             });
         }
         ops.extend(self.new_operation_puts(&operation)?);
-        self.commit_change(&resource, &ops).await?;
+        let audit = AuditEntry::by(caller, format!("{}.update", resource.kind.as_str()))
+            .on_resource(&resource)
+            .detail("operation", operation.id.as_str())
+            .detail("templateVersion", updated.template_version.as_str())
+            .detail("isEnabled", updated.is_enabled);
+        self.commit_change(&resource, &ops, &audit).await?;
         updated.etag = etag_for_version(version + 1);
         let operation = self
             .start_operation(&updated, &template, operation, &others, bindings)
@@ -415,7 +420,15 @@ impl App {
         ];
         ops.extend(other_writes);
         ops.extend(self.new_operation_puts(&operation)?);
-        self.commit_change(&resource, &ops).await?;
+        let what = match operation.action.as_str() {
+            actions::UNINSTALL => "delete".to_string(),
+            actions::INSTALL => "install".to_string(),
+            other => format!("action.{other}"),
+        };
+        let audit = AuditEntry::by(caller, format!("{}.{what}", resource.kind.as_str()))
+            .on_resource(&resource)
+            .detail("operation", operation.id.as_str());
+        self.commit_change(&resource, &ops, &audit).await?;
         updated.etag = etag_for_version(version + 1);
         let operation = self
             .start_operation(&updated, &template, operation, others, bindings)
@@ -453,8 +466,13 @@ impl App {
         })
     }
 
-    async fn commit_change(&self, resource: &Resource, ops: &[WriteOp]) -> AppResult<()> {
-        match self.table.transact(ops).await {
+    async fn commit_change(
+        &self,
+        resource: &Resource,
+        ops: &[WriteOp],
+        audit: &AuditEntry,
+    ) -> AppResult<()> {
+        match self.transact_audited(ops, audit).await {
             Ok(_) => Ok(()),
             Err(PortError::ConditionFailed(_)) => Err(stale(resource)),
             Err(e) => Err(e.into()),

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::LINK_LIFETIME;
-use super::{authz, keys, App, AppError, AppResult, Caller, DataSource, DataState, FileLink};
+use super::{
+    authz, keys, App, AppError, AppResult, AuditEntry, Caller, DataSource, DataState, FileLink,
+};
 use crate::domain::airlock::Stage;
 use crate::domain::datasource::data_key;
 use crate::ports::{Condition, Item, PortError, PresignMethod, Query, WriteOp};
@@ -80,8 +82,11 @@ impl App {
             condition: Condition::Absent,
         };
         let entry = bundle_entry(&bound);
+        let audit = AuditEntry::by(caller, "datasource.bind")
+            .workspace(Some(ws))
+            .resource(&ds.id);
         let done = self
-            .change_bindings(ws, summary, put, |list| {
+            .change_bindings(ws, summary, put, &audit, |list| {
                 list.retain(|e| e["id"] != entry["id"]);
                 list.push(entry.clone());
             })
@@ -105,6 +110,7 @@ impl App {
         ws: &str,
         summary: Option<Item>,
         op: WriteOp,
+        audit: &AuditEntry,
         change: impl Fn(&mut Vec<Value>),
     ) -> AppResult<bool> {
         let summary_key = keys::data_source_bindings_summary(ws);
@@ -139,7 +145,7 @@ impl App {
                     condition,
                 },
             ];
-            match self.table.transact(&ops).await {
+            match self.transact_audited(&ops, audit).await {
                 Ok(_) => return Ok(true),
                 Err(PortError::ConditionFailed(_)) => {
                     let key = match &op {
@@ -186,8 +192,13 @@ impl App {
             key: keys::data_source_binding(ws, id),
             condition: Condition::Exists,
         };
-        self.change_bindings(ws, summary, delete, |list| list.retain(|e| e["id"] != id))
-            .await?;
+        let audit = AuditEntry::by(caller, "datasource.unbind")
+            .workspace(Some(ws))
+            .resource(id);
+        self.change_bindings(ws, summary, delete, &audit, |list| {
+            list.retain(|e| e["id"] != id)
+        })
+        .await?;
         Ok(())
     }
 
@@ -243,6 +254,14 @@ impl App {
             .store(Stage::WorkspaceData)?
             .presign(PresignMethod::Get, &data_key(id, file), LINK_LIFETIME)
             .await?;
+        // Who was given which data: the link is handed out only once this is recorded.
+        self.audit(
+            &AuditEntry::by(caller, "datasource.download-link")
+                .workspace(Some(ws))
+                .resource(id)
+                .detail("file", file),
+        )
+        .await?;
         Ok(FileLink {
             file: file.to_string(),
             method: "GET".into(),

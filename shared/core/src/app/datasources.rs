@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::paging::{PageRequest, Paged, Walk};
-use super::{keys, App, AppError, AppResult, Caller};
+use super::{keys, App, AppError, AppResult, AuditEntry, Caller};
 use crate::domain::airlock::{Decision, Stage};
 use crate::domain::datasource::data_key;
 use crate::domain::datasource::{AllowedNetworks, DataSourceKind, DataSourceSpec};
-use crate::ports::{Condition, Query};
+use crate::ports::{Condition, Query, WriteOp};
 use serde_json::json;
 
 /// Where a data source's data stands.
@@ -137,18 +137,21 @@ impl App {
             updated_at: now,
             spec,
         };
-        self.table
-            .put(
-                &keys::data_source(&ds.id),
-                None,
-                &serde_json::to_value(&ds)?,
-                Condition::Absent,
-            )
-            .await?;
         let kind = match ds.spec.kind {
             DataSourceKind::Import => "import",
             DataSourceKind::Uploaded => "uploaded",
         };
+        let put = WriteOp::Put {
+            key: keys::data_source(&ds.id),
+            index: None,
+            body: serde_json::to_value(&ds)?,
+            condition: Condition::Absent,
+        };
+        let audit = AuditEntry::by(caller, "datasource.register")
+            .resource(&ds.id)
+            .versioned(keys::data_source(&ds.id))
+            .detail("kind", kind);
+        self.transact_audited(&[put], &audit).await?;
         tracing::info!(data_source_id = %ds.id, kind, "data source registered");
         Ok(ds)
     }
@@ -201,21 +204,43 @@ impl App {
         Ok((serde_json::from_value(item.body)?, item.version))
     }
 
-    async fn save_data_source(&self, ds: &DataSource, version: u64) -> AppResult<u64> {
-        self.table
-            .put(
-                &keys::data_source(&ds.id),
-                None,
-                &serde_json::to_value(ds)?,
-                Condition::Version(version),
-            )
-            .await
-            .map_err(|e| match AppError::from(e) {
-                AppError::PreconditionFailed(_) => AppError::Conflict(
-                    "the data source changed while this was being done; try again".into(),
-                ),
-                other => other,
-            })
+    /// `audit`: the caller's action this write records (`None` for the system's updates).
+    async fn save_data_source(
+        &self,
+        ds: &DataSource,
+        version: u64,
+        audit: Option<AuditEntry>,
+    ) -> AppResult<u64> {
+        let key = keys::data_source(&ds.id);
+        let body = serde_json::to_value(ds)?;
+        let written = match audit {
+            Some(audit) => {
+                let audit = audit
+                    .resource(&ds.id)
+                    .versioned(key.clone())
+                    .detail("dataState", format!("{:?}", ds.data_state));
+                let put = WriteOp::Put {
+                    key,
+                    index: None,
+                    body,
+                    condition: Condition::Version(version),
+                };
+                self.transact_audited(&[put], &audit)
+                    .await
+                    .map(|v| v.first().copied().unwrap_or(version + 1))
+            }
+            None => {
+                self.table
+                    .put(&key, None, &body, Condition::Version(version))
+                    .await
+            }
+        };
+        written.map_err(|e| match AppError::from(e) {
+            AppError::PreconditionFailed(_) => AppError::Conflict(
+                "the data source changed while this was being done; try again".into(),
+            ),
+            other => other,
+        })
     }
 
     /// Start (or re-run) the import of an Import source. Not while one runs or waits for its
@@ -244,7 +269,8 @@ impl App {
         ds.failure_reason = None;
         ds.review = None;
         ds.updated_at = self.clock.now();
-        let version = self.save_data_source(&ds, version).await?;
+        let audit = AuditEntry::by(caller, "datasource.import").detail("run", ds.run);
+        let version = self.save_data_source(&ds, version, Some(audit)).await?;
         let input = json!({"dataSourceId": ds.id, "run": ds.run});
         let name = format!("{}-run-{}", ds.id, ds.run);
         if let Err(e) = self
@@ -254,7 +280,7 @@ impl App {
         {
             ds.data_state = DataState::Failed;
             ds.failure_reason = Some(format!("the import could not start: {e}"));
-            self.save_data_source(&ds, version).await?;
+            self.save_data_source(&ds, version, None).await?;
             return Err(AppError::Unavailable(format!(
                 "the import of data source `{id}` could not start: {e}"
             )));
@@ -289,7 +315,43 @@ impl App {
             }
         }
         ds.updated_at = self.clock.now();
-        self.save_data_source(&ds, version).await?;
+        if ds.data_state == DataState::InReview {
+            // Its reviewers are told, with the change (so it is never lost).
+            let notify = self.notification_op(super::NewNotification {
+                kind: crate::domain::notification::NotificationKind::DataSourceAwaitingReview,
+                audience: crate::domain::notification::Audience::TreAdmins,
+                subject: format!("Data source to review: {}", ds.spec.display_name),
+                text: format!(
+                    "The import of data source \"{}\" ({}, run {}) brought in {} file(s), which wait for a TRE admin's review.",
+                    ds.spec.display_name,
+                    ds.id,
+                    ds.run,
+                    ds.files.len()
+                ),
+                link: format!("#/datasources/{}", ds.id),
+                workspace_id: None,
+                resource_id: Some(ds.id.clone()),
+                caused_by: None,
+            })?;
+            let put = WriteOp::Put {
+                key: keys::data_source(&ds.id),
+                index: None,
+                body: serde_json::to_value(&ds)?,
+                condition: Condition::Version(version),
+            };
+            self.table
+                .transact(&[put, notify])
+                .await
+                .map_err(|e| match AppError::from(e) {
+                    AppError::PreconditionFailed(_) => AppError::Conflict(
+                        "the data source changed while this was being done; try again".into(),
+                    ),
+                    other => other,
+                })?;
+            self.nudge_delivery().await;
+        } else {
+            self.save_data_source(&ds, version, None).await?;
+        }
         tracing::info!(data_source_id = %ds.id, run = ds.run, state = ?ds.data_state, "data source import reported");
         Ok(super::Applied::Applied)
     }
@@ -337,7 +399,12 @@ impl App {
                 ds.files.clear();
             }
         }
-        self.save_data_source(&ds, version).await?;
+        let decision = match body.decision {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        };
+        let audit = AuditEntry::by(caller, "datasource.review").detail("decision", decision);
+        self.save_data_source(&ds, version, Some(audit)).await?;
         Ok(ds)
     }
 
@@ -369,7 +436,18 @@ impl App {
             }
             ds.uploads.push(name.to_string());
             ds.updated_at = self.clock.now();
-            self.save_data_source(&ds, version).await?;
+            let audit = AuditEntry::by(caller, "datasource.upload-link")
+                .detail("file", name)
+                .detail("added", true);
+            self.save_data_source(&ds, version, Some(audit)).await?;
+        } else {
+            self.audit(
+                &AuditEntry::by(caller, "datasource.upload-link")
+                    .resource(&ds.id)
+                    .detail("file", name)
+                    .detail("added", false),
+            )
+            .await?;
         }
         let link = self
             .storage()?

@@ -29,8 +29,11 @@ pub enum StatusQueueMessage {
     AirlockStatus(AirlockStatus),
     AirlockReviewOpened(AirlockReviewOpened),
     DataSourceStatus(super::DataSourceStatus),
-    /// Remove review environments whose request left review (sent on a schedule).
+    /// Remove review environments whose request left review (sent on a schedule); also
+    /// delivers whatever notifications still wait.
     SweepReviewEnvironments,
+    /// Deliver the notifications waiting in the outbox (sent right after a change causes one).
+    DeliverNotifications,
 }
 
 impl StatusQueueMessage {
@@ -68,6 +71,12 @@ impl StatusQueueMessage {
                 _ => Err("a sweepReviewEnvironments message carries an empty object".into()),
             };
         }
+        if let Some(v) = wrapped("deliverNotifications") {
+            return match v {
+                Value::Object(o) if o.is_empty() => Ok(StatusQueueMessage::DeliverNotifications),
+                _ => Err("a deliverNotifications message carries an empty object".into()),
+            };
+        }
         if let Some(v) = wrapped("airlockReview") {
             return serde_json::from_value(v)
                 .map(StatusQueueMessage::AirlockReviewOpened)
@@ -100,6 +109,15 @@ impl App {
             StatusQueueMessage::DataSourceStatus(m) => self.apply_data_source_status(m).await,
             StatusQueueMessage::SweepReviewEnvironments => {
                 self.sweep_review_environments().await?;
+                // The periodic sweep is also the retry of every delivery that failed or was
+                // never asked for.
+                if let Err(e) = self.deliver_notifications().await {
+                    tracing::warn!(error = %e, "notifications could not be delivered; the next sweep retries");
+                }
+                Ok(Applied::Applied)
+            }
+            StatusQueueMessage::DeliverNotifications => {
+                self.deliver_notifications().await?;
                 Ok(Applied::Applied)
             }
         }

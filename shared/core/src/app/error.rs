@@ -7,6 +7,10 @@ pub enum AppError {
     /// Missing, or hidden from this caller (we do not reveal what exists to those who may not see it).
     #[error("{0}")]
     NotFound(String),
+    /// Answered as not found because the caller may not see it: a refusal, which the audit
+    /// trail records (a plain `NotFound` is not).
+    #[error("{0}")]
+    Hidden(String),
     #[error("{0}")]
     Forbidden(String),
     /// Input is malformed or breaks a rule; `errors` lists each violation.

@@ -124,3 +124,65 @@ pub fn open_operation(creator: &str, created: &str, op_id: &str) -> Key {
 pub fn open_operations_pk(creator: &str) -> String {
     format!("OPENOPS#{creator}")
 }
+
+/// Audit events: one partition per chain (a workspace id or `TRE`), sorted by sequence number.
+pub fn audit_event(chain: &str, seq: u64) -> Key {
+    Key::new(audit_chain_pk(chain), format!("{seq:020}"))
+}
+pub fn audit_chain_pk(chain: &str) -> String {
+    format!("AUDIT#{chain}")
+}
+/// Index key of every event in the order they were written, across chains.
+pub const AUDIT_LOG_PK: &str = "AUDITLOG";
+pub fn audit_log_index(at: &chrono::DateTime<chrono::Utc>, chain: &str, seq: u64) -> Key {
+    Key::new(
+        AUDIT_LOG_PK,
+        format!(
+            "{}#{chain}#{seq:020}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    )
+}
+/// One item per chain, written with its first event, so a verifier can find every chain.
+pub const AUDIT_CHAINS_PK: &str = "AUDITCHAINS";
+pub fn audit_chain(chain: &str) -> Key {
+    Key::new(AUDIT_CHAINS_PK, chain)
+}
+
+/// Notifications waiting to be delivered (one item each, deleted once delivered), and their
+/// index in the order they were written.
+pub fn outbox(id: &str) -> Key {
+    Key::new(format!("NOTEOUT#{id}"), "META")
+}
+pub const OUTBOX_INDEX_PK: &str = "NOTEOUTBOX";
+pub fn outbox_index(at: &chrono::DateTime<chrono::Utc>, id: &str) -> Key {
+    Key::new(
+        OUTBOX_INDEX_PK,
+        format!(
+            "{}#{id}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    )
+}
+/// A recipient's notifications, in the order they were written.
+pub fn inbox(recipient: &str, at: &chrono::DateTime<chrono::Utc>, id: &str) -> Key {
+    Key::new(
+        inbox_pk(recipient),
+        format!(
+            "{}#{id}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    )
+}
+pub fn inbox_pk(recipient: &str) -> String {
+    format!("NOTE#{recipient}")
+}
+/// Who a principal is, as they last signed in (name, address, whether a TRE admin).
+pub fn profile(principal: &str) -> Key {
+    Key::new(format!("PROFILE#{principal}"), "META")
+}
+/// Index of the TRE admins who have signed in (whom notifications for TRE admins reach).
+pub const ADMINS_INDEX_PK: &str = "TREADMINS";
+pub fn admin_index(principal: &str) -> Key {
+    Key::new(ADMINS_INDEX_PK, principal)
+}

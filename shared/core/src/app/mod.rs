@@ -7,6 +7,7 @@ mod airlock_review;
 mod airlock_review_env;
 mod airlock_status;
 mod airlock_upload;
+mod audit;
 mod authz;
 mod cascade;
 mod changes;
@@ -15,6 +16,7 @@ mod datasources;
 mod ended;
 mod error;
 mod keys;
+mod notifications;
 mod operations;
 mod paging;
 mod registry_access;
@@ -36,6 +38,7 @@ pub use airlock_status::{AirlockEvent, AirlockReviewOpened, AirlockStatus};
 pub use airlock_upload::{
     AirlockLink, CompleteAirlockFile, CompletedPart, MultipartLinks, PartLink, MULTIPART_PART_BYTES,
 };
+pub use audit::{AuditEntry, AuditFilter, AuditHeads};
 pub use authz::{Caller, ResourceScope};
 pub use datasource_bindings::{BindDataSource, BoundDataSource};
 pub use datasources::{
@@ -47,6 +50,7 @@ pub use error::{AppError, AppResult};
 /// Where a request is stored (the airlock runner reads the checksums it recorded).
 pub use keys::airlock_request as airlock_request_key;
 pub use keys::data_source as data_source_key;
+pub use notifications::{Delivered, NewNotification, SeenPrincipals, DELIVER_MESSAGE};
 pub use paging::{
     PagePosition, PageRequest, PageTokens, Paged, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
     PAGE_TOKEN_KEY_MIN_BYTES,
@@ -80,6 +84,16 @@ pub struct App {
     pub datasource_networks: Arc<crate::domain::datasource::AllowedNetworks>,
     /// Signs the continuation tokens of list pages (a deployment's key, or this process's own).
     pub page_tokens: Arc<PageTokens>,
+    /// The last audit event this process wrote to each chain (a guess that saves a read).
+    pub audit_heads: Arc<AuditHeads>,
+    /// Sends notification email (absent: notifications are only listed).
+    pub mailer: Option<Arc<dyn crate::ports::Mailer>>,
+    /// Where a delivery run is asked for right after a change (the status queue; absent: the
+    /// periodic sweep delivers).
+    pub notify_queue: Option<Arc<dyn crate::ports::Queue>>,
+    /// The console's address, which notification links start with.
+    pub console_url: String,
+    pub seen_principals: Arc<SeenPrincipals>,
 }
 
 impl App {
@@ -93,6 +107,11 @@ impl App {
             bundle_tokens: None,
             datasource_networks: Arc::default(),
             page_tokens: Arc::new(PageTokens::random()),
+            audit_heads: Arc::default(),
+            mailer: None,
+            notify_queue: None,
+            console_url: String::new(),
+            seen_principals: Arc::default(),
         }
     }
 
@@ -103,6 +122,21 @@ impl App {
 
     pub fn with_bundle_tokens(mut self, tokens: Arc<dyn crate::ports::BundlePullTokens>) -> Self {
         self.bundle_tokens = Some(tokens);
+        self
+    }
+
+    /// Email notifications through `mailer`, linking to the console at `console_url` (its page
+    /// paths, `#/...`, are appended as they are).
+    pub fn with_mailer(mut self, mailer: Arc<dyn crate::ports::Mailer>, console_url: &str) -> Self {
+        self.mailer = Some(mailer);
+        self.console_url = console_url.to_string();
+        self
+    }
+
+    /// Ask for notifications to be delivered through `queue` (the status queue) right after the
+    /// change that causes them.
+    pub fn with_notify_queue(mut self, queue: Arc<dyn crate::ports::Queue>) -> Self {
+        self.notify_queue = Some(queue);
         self
     }
 

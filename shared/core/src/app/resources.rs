@@ -446,7 +446,16 @@ impl App {
             bindings
         };
         ops.extend(extra);
-        let versions = self.table.transact(&ops).await?;
+        let mut audit = super::AuditEntry::by(caller, format!("{}.create", kind.as_str()))
+            .on_resource(&resource)
+            .detail(
+                "template",
+                format!("{}@{}", template.name, template.version),
+            );
+        if kind == ResourceKind::Workspace {
+            audit = audit.opening_chain();
+        }
+        let versions = self.transact_audited(&ops, &audit).await?;
         let mut resource = resource;
         resource.etag = etag_for_version(versions.first().copied().unwrap_or(1));
         let operation = self

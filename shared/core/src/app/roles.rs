@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::authz::Intent;
 use super::paging::{PageRequest, Paged, Walk};
-use super::{keys, App, AppError, AppResult, Caller, ResourceScope};
+use super::{keys, App, AppError, AppResult, AuditEntry, Caller, ResourceScope};
 use crate::domain::{RoleAssignment, TreRole, WorkspaceRole};
 use crate::ports::{Condition, Item, PortError, Query, WriteOp};
 
@@ -43,6 +43,8 @@ pub struct WorkspaceRoles {
 impl App {
     pub async fn whoami(&self, caller: &Caller) -> AppResult<Me> {
         caller.require_user()?;
+        // Signing in (the console asks this first) is when the TRE learns a person's address.
+        self.remember_principal(&caller.principal).await;
         let mut workspace_roles: Vec<WorkspaceRoles> = Vec::new();
         for (ws, role) in self.principal_roles(caller.id()).await? {
             match workspace_roles.last_mut() {
@@ -218,7 +220,12 @@ impl App {
             body: serde_json::to_value(&assignment)?,
             condition: Condition::Absent,
         };
-        match self.table.transact(&[put]).await {
+        let audit = AuditEntry::by(caller, "role.assign")
+            .workspace(Some(workspace_id))
+            .resource(workspace_id)
+            .detail("principalId", principal)
+            .detail("role", role);
+        match self.transact_audited(&[put], &audit).await {
             Ok(_) => Ok(assignment),
             Err(PortError::ConditionFailed(_)) => Err(AppError::Conflict(format!(
                 "`{principal}` already holds {role} in workspace `{workspace_id}`"
@@ -283,7 +290,18 @@ impl App {
         if ops.is_empty() {
             return Ok(assigned);
         }
-        match self.table.transact(&ops).await {
+        let audit = AuditEntry::by(caller, "role.assign")
+            .workspace(Some(workspace_id))
+            .resource(workspace_id)
+            .detail(
+                "principalIds",
+                assigned
+                    .iter()
+                    .map(|a| Value::String(a.principal_id.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .detail("role", role.as_str());
+        match self.transact_audited(&ops, &audit).await {
             Ok(_) => Ok(assigned),
             Err(PortError::ConditionFailed(_)) => Err(AppError::Conflict(
                 "the workspace's role assignments changed meanwhile; retry".into(),
@@ -345,15 +363,17 @@ impl App {
         role: WorkspaceRole,
     ) -> AppResult<()> {
         self.check_manage_roles(caller, workspace_id).await?;
-        match self
-            .table
-            .delete(
-                &keys::role(workspace_id, principal_id, role.as_str()),
-                Condition::Exists,
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
+        let audit = AuditEntry::by(caller, "role.remove")
+            .workspace(Some(workspace_id))
+            .resource(workspace_id)
+            .detail("principalId", principal_id)
+            .detail("role", role.as_str());
+        let delete = WriteOp::Delete {
+            key: keys::role(workspace_id, principal_id, role.as_str()),
+            condition: Condition::Exists,
+        };
+        match self.transact_audited(&[delete], &audit).await {
+            Ok(_) => Ok(()),
             Err(PortError::ConditionFailed(_)) => Err(AppError::NotFound(format!(
                 "`{principal_id}` does not hold {} in workspace `{workspace_id}`",
                 role.as_str()

@@ -210,6 +210,8 @@ impl App {
         } else {
             status
         };
+        // An operation that ends failed is told to its resource's owner.
+        let mut failed_owner: Option<(String, crate::domain::Resource)> = None;
         let mut targets = vec![(msg.resource_id.clone(), true)];
         if msg.resource_id != op.resource_id {
             targets.push((op.resource_id.clone(), false));
@@ -220,6 +222,9 @@ impl App {
                 continue;
             };
             let mut resource = super::resources::decode_resource(&res_item)?;
+            if resource_id == op.resource_id && op.status.is_final() && is_failed(op.status) {
+                failed_owner = Some((resource.owner_id.clone(), resource.clone()));
+            }
             let before = resource.clone();
             let new_status = if resource_id == op.resource_id {
                 main_status
@@ -265,11 +270,71 @@ impl App {
                 });
             }
         }
+        let notify = failed_owner.is_some();
+        if let Some((owner, resource)) = failed_owner {
+            ops.push(self.failed_operation_notification(&owner, &resource, &op)?);
+        }
         match self.table.transact(&ops).await {
-            Ok(_) => Ok(Applied::Applied),
+            Ok(_) => {
+                if notify {
+                    self.nudge_delivery().await;
+                }
+                Ok(Applied::Applied)
+            }
             Err(PortError::ConditionFailed(m)) => Err(AppError::PreconditionFailed(m)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The notification that `op` on `resource` failed, for its owner.
+    fn failed_operation_notification(
+        &self,
+        owner: &str,
+        resource: &crate::domain::Resource,
+        op: &Operation,
+    ) -> AppResult<WriteOp> {
+        use crate::domain::ResourceKind as K;
+        let name = resource
+            .properties
+            .get("display_name")
+            .and_then(|v| v.as_str())
+            .unwrap_or(&resource.id)
+            .to_string();
+        let link = match (
+            resource.kind,
+            &resource.workspace_id,
+            &resource.parent_service_id,
+        ) {
+            (K::Workspace, _, _) => format!("#/workspaces/{}/operations/{}", resource.id, op.id),
+            (K::SharedService, _, _) => format!("#/shared-services/{}", resource.id),
+            (K::WorkspaceService, Some(ws), _) => {
+                format!("#/workspaces/{ws}/services/{}", resource.id)
+            }
+            (K::UserResource, Some(ws), Some(svc)) => {
+                format!("#/workspaces/{ws}/services/{svc}/resources/{}", resource.id)
+            }
+            _ => "#/operations".to_string(),
+        };
+        let kind = resource.kind.as_str().replace('_', " ");
+        self.notification_op(super::NewNotification {
+            kind: crate::domain::notification::NotificationKind::OperationFailed,
+            audience: crate::domain::notification::Audience::Principal {
+                id: owner.to_string(),
+            },
+            subject: format!("The {} of {kind} {name} failed", op.action),
+            text: format!(
+                "The {} of {kind} \"{name}\" ({}) failed. The operation's page says why.",
+                op.action, resource.id
+            ),
+            link,
+            workspace_id: if resource.kind == K::Workspace {
+                Some(resource.id.clone())
+            } else {
+                resource.workspace_id.clone()
+            },
+            resource_id: Some(resource.id.clone()),
+            caused_by: None,
+        })
     }
 }
 

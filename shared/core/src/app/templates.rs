@@ -580,7 +580,12 @@ impl App {
                 }
             }
         }
-        match self.table.transact(&ops).await {
+        let audit = super::AuditEntry::by(caller, "template.register")
+            .resource(&template.name)
+            .versioned(key.clone())
+            .detail("kind", kind.as_str())
+            .detail("version", template.version.as_str());
+        match self.transact_audited(&ops, &audit).await {
             Ok(_) => Ok(template),
             Err(crate::ports::PortError::ConditionFailed(_)) => {
                 if self.table.get(&key).await?.is_some() {

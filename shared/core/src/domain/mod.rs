@@ -2,7 +2,9 @@
 
 pub mod airlock;
 pub mod airlock_review;
+pub mod audit;
 pub mod datasource;
+pub mod notification;
 pub mod operation;
 pub mod principal;
 pub mod resource;

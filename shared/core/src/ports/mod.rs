@@ -3,6 +3,7 @@
 
 mod bundle_access;
 mod clock;
+mod mailer;
 mod object_store;
 mod prefixed;
 mod queue;
@@ -12,6 +13,7 @@ mod workflows;
 
 pub use bundle_access::BundlePullTokens;
 pub use clock::{Clock, Ids, RandomIds, SystemClock};
+pub use mailer::{Mail, Mailer};
 pub use object_store::{
     bytes_stream, validate_post_prefix, ByteRange, ByteStream, GetObject, ListPage, ObjectMeta,
     ObjectStore, PartInfo, PresignMethod, PresignedPost, PresignedUrl, PutOptions, MAX_POST_BYTES,

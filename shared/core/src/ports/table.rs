@@ -131,7 +131,8 @@ pub trait Table: Send + Sync {
 
     /// All-or-nothing: either every op's condition holds and all are applied, or nothing changes
     /// and `ConditionFailed` names the first op that failed. Returns, per op, the new version of
-    /// a `Put` (0 for `Delete`/`Check`). At most 25 ops (DynamoDB's limit would be 100; we keep
-    /// headroom) and each key at most once.
+    /// a `Put` (0 for `Delete`/`Check`). At most 32 ops (DynamoDB's limit would be 100; we keep
+    /// headroom): a use case writes at most 25 and its audit event adds up to 2. Each key at
+    /// most once.
     async fn transact(&self, ops: &[WriteOp]) -> PortResult<Vec<u64>>;
 }

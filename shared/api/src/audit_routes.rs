@@ -1,0 +1,196 @@
+//! The audit trail's routes and their handlers (served by the `api-workspaces` Lambda): read
+//! only, by design. There is no route that changes or removes an event.
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Extension;
+use chrono::{DateTime, Utc};
+use http::Method;
+use tre_core::app::{AppError, AuditFilter, Caller};
+
+use crate::handlers::{page_request, paged, param, params, ApiResult, Params};
+use crate::router::ApiState;
+use crate::routes::{Action, Builder, Reply, RouteGroup};
+
+/// One chain of the audit trail.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditChain {
+    /// A workspace id, or `TRE`.
+    pub chain: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    List,
+    Chains,
+    Workspace,
+}
+
+const FILTERS: [(&str, bool, &str); 5] = [
+    ("actor", false, "Only events of this subject id"),
+    ("resource", false, "Only events about this resource id"),
+    (
+        "action",
+        false,
+        "Only this action (`workspace.create`), or every action starting so when it ends in `.` (`airlock.`)",
+    ),
+    ("from", false, "Only events at or after this time (RFC 3339)"),
+    ("to", false, "Only events before this time (RFC 3339)"),
+];
+
+pub(crate) fn add(b: &mut Builder) {
+    let mut list_query = vec![(
+        "chain",
+        false,
+        "One chain (a workspace id, or `TRE`), in sequence order; without it, every event in the order written",
+    )];
+    list_query.extend(FILTERS);
+    b.add(
+        Action::Audit(AuditAction::List),
+        Method::GET,
+        "/api/audit",
+        RouteGroup::Workspaces,
+        "listAuditEvents".into(),
+        "Audit events: who did what, who was given which data, who was refused (TREAdmin)",
+        "audit",
+        None,
+        200,
+        Reply::ListOf("auditEvents", "AuditEvent"),
+    )
+    .query = list_query;
+    b.add(
+        Action::Audit(AuditAction::Chains),
+        Method::GET,
+        "/api/audit/chains",
+        RouteGroup::Workspaces,
+        "listAuditChains".into(),
+        "Every audit chain (a workspace id, or `TRE`), so a verifier can walk them all (TREAdmin)",
+        "audit",
+        None,
+        200,
+        Reply::ListOf("chains", "AuditChain"),
+    );
+    b.add(
+        Action::Audit(AuditAction::Workspace),
+        Method::GET,
+        "/api/workspaces/{workspaceId}/audit",
+        RouteGroup::Workspaces,
+        "listWorkspaceAuditEvents".into(),
+        "A workspace's audit chain, in sequence order (TREAdmin or WorkspaceOwner)",
+        "audit",
+        None,
+        200,
+        Reply::ListOf("auditEvents", "AuditEvent"),
+    )
+    .query = FILTERS.to_vec();
+}
+
+type S = State<ApiState>;
+type C = Extension<Caller>;
+
+pub(crate) fn method_router(action: AuditAction, filter: MethodFilter) -> MethodRouter<ApiState> {
+    match action {
+        AuditAction::List => on(filter, list),
+        AuditAction::Chains => on(filter, chains),
+        AuditAction::Workspace => on(filter, workspace),
+    }
+}
+
+/// The filters of a listing, every value checked (an unknown parameter is refused, so a typo
+/// never silently widens an auditor's query).
+fn audit_filter(uri: &Uri, chain_allowed: bool) -> Result<AuditFilter, AppError> {
+    let mut f = AuditFilter::default();
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        let value = || -> Result<String, AppError> {
+            let v = v.trim();
+            if v.is_empty() || v.len() > 256 {
+                return Err(AppError::validation(format!(
+                    "`{k}` needs a value of 1-256 characters"
+                )));
+            }
+            Ok(v.to_string())
+        };
+        let time = || -> Result<DateTime<Utc>, AppError> {
+            DateTime::parse_from_rfc3339(v.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    AppError::validation(format!(
+                        "`{k}` is a time in RFC 3339 (2026-12-02T10:00:00Z), not `{v}`: {e}"
+                    ))
+                })
+        };
+        match k.as_ref() {
+            "chain" if chain_allowed => f.chain = Some(value()?),
+            "actor" => f.actor = Some(value()?),
+            "resource" => f.resource = Some(value()?),
+            "action" => f.action = Some(value()?),
+            "from" => f.from = Some(time()?),
+            "to" => f.to = Some(time()?),
+            "page_size" | "page_token" => {}
+            other => {
+                return Err(AppError::validation(format!(
+                    "unknown query parameter `{other}`; the filters are {}{}",
+                    if chain_allowed { "chain, " } else { "" },
+                    "actor, resource, action, from and to"
+                )))
+            }
+        }
+    }
+    if let (Some(from), Some(to)) = (f.from, f.to) {
+        if from >= to {
+            return Err(AppError::validation("`from` must be before `to`"));
+        }
+    }
+    Ok(f)
+}
+
+async fn list(State(s): S, Extension(c): C, uri: Uri) -> ApiResult {
+    let filter = audit_filter(&uri, true)?;
+    let page = page_request(&s, &c, &uri)?;
+    let got = s.app.list_audit(&c, &filter, &page).await?;
+    Ok(paged(
+        &s,
+        &c,
+        &uri,
+        "auditEvents",
+        got.items,
+        got.next.as_ref(),
+    ))
+}
+
+async fn chains(State(s): S, Extension(c): C, uri: Uri) -> ApiResult {
+    audit_filter(&uri, false).and_then(|f| {
+        if f == AuditFilter::default() {
+            Ok(())
+        } else {
+            Err(AppError::validation("the list of chains takes no filters"))
+        }
+    })?;
+    let page = page_request(&s, &c, &uri)?;
+    let got = s.app.audit_chains(&c, &page).await?;
+    let chains: Vec<AuditChain> = got
+        .items
+        .into_iter()
+        .map(|chain| AuditChain { chain })
+        .collect();
+    Ok(paged(&s, &c, &uri, "chains", chains, got.next.as_ref()))
+}
+
+async fn workspace(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
+    let m = params(p)?;
+    let filter = audit_filter(&uri, false)?;
+    let page = page_request(&s, &c, &uri)?;
+    let got = s
+        .app
+        .workspace_audit(&c, param(&m, "workspaceId")?, &filter, &page)
+        .await?;
+    Ok(paged(
+        &s,
+        &c,
+        &uri,
+        "auditEvents",
+        got.items,
+        got.next.as_ref(),
+    ))
+}
