@@ -73,6 +73,26 @@ async fn client_commands_round_trip() {
 
     let (ok, out, _) = run(s(&["workspaces", "list"])).await.expect("join");
     assert!(ok && out.contains(&id));
+    // An update waits for the install to end (the API refuses one while an operation runs).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (ok, out, err) = run(s(&["workspaces", "get", &id])).await.expect("join");
+        assert!(ok, "{out}{err}");
+        let w: serde_json::Value = serde_json::from_str(&out).expect("json output");
+        let status = w["workspace"]["deploymentStatus"]
+            .as_str()
+            .or(w["deploymentStatus"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if !status.starts_with("awaiting_") && status != "deploying" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the install never ended: {out}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (ok, out, err) = run(s(&[
         "workspaces",
         "update",
