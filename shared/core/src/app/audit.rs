@@ -373,16 +373,7 @@ impl App {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> AppResult<Paged<AuditEvent>> {
-        caller.require_user()?;
-        if !caller.is_admin() {
-            let roles = self.workspace_roles(caller.id(), workspace_id).await?;
-            super::authz::check_workspace_visible(caller, workspace_id, &roles)?;
-            if !roles.contains(&WorkspaceRole::WorkspaceOwner) {
-                return Err(AppError::Forbidden(
-                    "only a TREAdmin or the workspace's owner reads its audit trail".into(),
-                ));
-            }
-        }
+        self.check_workspace_audit(caller, workspace_id).await?;
         let query = Query {
             pk: keys::audit_chain_pk(workspace_id),
             ..Default::default()
@@ -390,6 +381,27 @@ impl App {
         let mut filter = filter.clone();
         filter.chain = Some(workspace_id.to_string());
         self.audit_page(query, &filter, page).await
+    }
+
+    /// May the caller read the workspace's chain? TRE admins and its owners may; anyone else
+    /// with a role is refused, and a stranger finds no workspace.
+    pub async fn check_workspace_audit(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+    ) -> AppResult<()> {
+        caller.require_user()?;
+        if caller.is_admin() {
+            return Ok(());
+        }
+        let roles = self.workspace_roles(caller.id(), workspace_id).await?;
+        super::authz::check_workspace_visible(caller, workspace_id, &roles)?;
+        if !roles.contains(&WorkspaceRole::WorkspaceOwner) {
+            return Err(AppError::Forbidden(
+                "only a TREAdmin or the workspace's owner reads its audit trail".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Every chain that has events (TRE admins), so a verifier can walk them all.
