@@ -233,29 +233,12 @@ impl App {
     ) -> AppResult<u64> {
         let body = serde_json::to_value(&*req)?;
         let key = keys::airlock_request(&req.workspace_id, &req.id);
-        let written = match audit {
-            Some(audit) => {
-                let audit = audit
-                    .workspace(Some(&req.workspace_id))
-                    .resource(&req.id)
-                    .versioned(key.clone())
-                    .detail("status", req.status.as_str());
-                let put = WriteOp::Put {
-                    key,
-                    index: None,
-                    body,
-                    condition: Condition::Version(version),
-                };
-                self.transact_audited(&[put], &audit)
-                    .await
-                    .map(|v| v.first().copied().unwrap_or(version + 1))
-            }
-            None => {
-                self.table
-                    .put(&key, None, &body, Condition::Version(version))
-                    .await
-            }
-        };
+        let audit = audit.map(|a| {
+            a.workspace(Some(&req.workspace_id))
+                .resource(&req.id)
+                .detail("status", req.status.as_str())
+        });
+        let written = self.put_audited(key, body, version, audit).await;
         let saved = written.map_err(|e| match AppError::from(e) {
             AppError::PreconditionFailed(_) => AppError::Conflict(
                 "the request changed while this was being done; fetch it and try again".into(),

@@ -315,6 +315,33 @@ impl App {
         )))
     }
 
+    /// Put `body` under `key` if the item is still at `version`, with `audit`'s event when a
+    /// caller's action makes the write (`None`: the system's own update, a plain put). Returns
+    /// the new version.
+    pub(super) async fn put_audited(
+        &self,
+        key: Key,
+        body: serde_json::Value,
+        version: u64,
+        audit: Option<AuditEntry>,
+    ) -> PortResult<u64> {
+        let Some(audit) = audit else {
+            return self
+                .table
+                .put(&key, None, &body, Condition::Version(version))
+                .await;
+        };
+        let audit = audit.versioned(key.clone());
+        let put = WriteOp::Put {
+            key,
+            index: None,
+            body,
+            condition: Condition::Version(version),
+        };
+        let versions = self.transact_audited(&[put], &audit).await?;
+        Ok(versions.first().copied().unwrap_or(version + 1))
+    }
+
     /// Record an event that accompanies no write (a link or token issued, a refusal).
     pub async fn audit(&self, entry: &AuditEntry) -> AppResult<()> {
         self.transact_audited(&[], entry).await?;

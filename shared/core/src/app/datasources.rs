@@ -211,30 +211,18 @@ impl App {
         version: u64,
         audit: Option<AuditEntry>,
     ) -> AppResult<u64> {
-        let key = keys::data_source(&ds.id);
-        let body = serde_json::to_value(ds)?;
-        let written = match audit {
-            Some(audit) => {
-                let audit = audit
-                    .resource(&ds.id)
-                    .versioned(key.clone())
-                    .detail("dataState", format!("{:?}", ds.data_state));
-                let put = WriteOp::Put {
-                    key,
-                    index: None,
-                    body,
-                    condition: Condition::Version(version),
-                };
-                self.transact_audited(&[put], &audit)
-                    .await
-                    .map(|v| v.first().copied().unwrap_or(version + 1))
-            }
-            None => {
-                self.table
-                    .put(&key, None, &body, Condition::Version(version))
-                    .await
-            }
-        };
+        let audit = audit.map(|a| {
+            a.resource(&ds.id)
+                .detail("dataState", format!("{:?}", ds.data_state))
+        });
+        let written = self
+            .put_audited(
+                keys::data_source(&ds.id),
+                serde_json::to_value(ds)?,
+                version,
+                audit,
+            )
+            .await;
         written.map_err(|e| match AppError::from(e) {
             AppError::PreconditionFailed(_) => AppError::Conflict(
                 "the data source changed while this was being done; try again".into(),
