@@ -1,9 +1,11 @@
 //! `tre audit`: the audit trail (TRE admins; a workspace's owners for its own chain): list
 //! events, export chains as JSON Lines, and verify chains' hash links here, on the client.
 //!
-//! Verifying the server's answers proves the stored chain is unbroken; verifying an export
-//! proves the file was not altered since (every line present from seq 1 is the event as it
-//! was written). Neither can see events cut off a chain's end: compare the last hash.
+//! Verifying the server's answers proves the stored chain is unbroken, and the API's
+//! reconciliation of each chain with the store names every record version written without an
+//! event (a write around the API); verifying an export proves the file was not altered since
+//! (every line present from seq 1 is the event as it was written). Neither can see events cut
+//! off a chain's end: compare the last hash.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
@@ -46,8 +48,10 @@ pub enum AuditAction {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Check chains' hash links here: every chain the API lists (the default), one chain, or
-    /// an export (`--file`). Exits 1 when a chain is broken, 2 when it could not check.
+    /// Check chains' hash links here, and have the API hold each chain against the records it
+    /// stores (every version must have its event): every chain the API lists (the default),
+    /// one chain, or an export (`--file`, links only). Exits 1 when a chain is broken or a
+    /// record has versions without events, 2 when it could not check.
     Verify(VerifySource),
 }
 
@@ -498,6 +502,9 @@ struct ChainCheck {
     next_seq: u64,
     prev: String,
     broken: Option<ChainBreak>,
+    /// What the API's reconciliation of the chain found unaccounted for (`None`: not asked, as
+    /// for an export).
+    unaccounted: Option<Vec<Value>>,
 }
 
 impl ChainCheck {
@@ -507,6 +514,7 @@ impl ChainCheck {
             next_seq: 1,
             prev: GENESIS.to_string(),
             broken: None,
+            unaccounted: None,
         }
     }
 
@@ -550,7 +558,7 @@ impl ChainCheck {
     }
 
     fn report(&self) -> Value {
-        match &self.broken {
+        let mut r = match &self.broken {
             None => json!({
                 "chain": self.chain,
                 "events": self.verified(),
@@ -562,7 +570,15 @@ impl ChainCheck {
                 "brokenAt": b.seq,
                 "reason": b.reason,
             }),
+        };
+        if let Some(u) = &self.unaccounted {
+            r["unaccounted"] = Value::Array(u.clone());
         }
+        r
+    }
+
+    fn unaccounted(&self) -> &[Value] {
+        self.unaccounted.as_deref().unwrap_or_default()
     }
 }
 
@@ -631,6 +647,17 @@ async fn verify(
                         reason: "event 1 is missing (the chain is listed but has no events)".into(),
                     });
                 }
+                let reconciled = c
+                    .get(&format!("/api/audit/chains/{}/reconciliation", enc(&chain)))
+                    .await
+                    .with_context(|| format!("reconciling the audit chain `{chain}`"))?;
+                check.unaccounted = Some(
+                    reconciled
+                        .get("unaccounted")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
                 checks.push(check);
             }
             checks
@@ -655,6 +682,9 @@ async fn verify(
                 ),
             };
             text.push_str(&line);
+            for u in c.unaccounted() {
+                text.push_str(&format!("  {}\n", unaccounted_line(u)));
+            }
         }
         std::io::stdout().lock().write_all(text.as_bytes())?;
     } else {
@@ -669,10 +699,29 @@ async fn verify(
         );
         verdict = Verdict::Broken;
     }
+    for c in &checks {
+        for u in c.unaccounted() {
+            eprintln!("audit chain `{}`: {}", c.chain, unaccounted_line(u));
+            verdict = Verdict::Broken;
+        }
+    }
     if checks.is_empty() {
         eprintln!("no audit chains to verify");
     }
     Ok(verdict)
+}
+
+/// `workspace_service svc-1: version 4 has no audit event: written around the API`
+fn unaccounted_line(u: &Value) -> String {
+    let text = |k: &str| u.get(k).and_then(Value::as_str).unwrap_or_default();
+    let kind = text("kind");
+    format!(
+        "{}{}{}: {}",
+        kind,
+        if kind.is_empty() { "" } else { " " },
+        text("record"),
+        text("reason")
+    )
 }
 
 fn chain_count(n: usize) -> String {
@@ -738,6 +787,7 @@ mod tests {
                     workspace_id: Some("ws1".into()),
                     resource_id: Some("ws1".into()),
                     resource_version: Some(seq),
+                    changed: Default::default(),
                     request: None,
                     details: serde_json::Map::new(),
                     prev: prev.clone(),

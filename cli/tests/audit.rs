@@ -356,6 +356,59 @@ async fn audit_list_export_and_verify() {
     .json();
     assert!(report(&one, &ws)["events"].as_u64() >= Some(3), "{one}");
     ok(&api, &owner, &["audit", "verify", "--workspace", &ws]).await;
+    assert_eq!(
+        report(&all, &ws)["unaccounted"],
+        serde_json::json!([]),
+        "{all}"
+    );
+
+    // The workspace's record changed behind the API's back: its new version has no event.
+    let res_key = Key::new(format!("RES#{ws}"), "META");
+    let res = stack
+        .app
+        .table
+        .get(&res_key)
+        .await
+        .expect("get")
+        .expect("the workspace is stored");
+    let mut renamed = res.body.clone();
+    renamed["properties"]["display_name"] = "Renamed in the store".into();
+    stack
+        .app
+        .table
+        .put(
+            &res_key,
+            res.index.as_ref(),
+            &renamed,
+            Condition::Version(res.version),
+        )
+        .await
+        .expect("a direct write");
+    let found = tre(&api, &owner, &["audit", "verify", "--workspace", &ws]).await;
+    assert_eq!(found.code, Some(1), "{}{}", found.out, found.err);
+    let line = format!(
+        "audit chain `{ws}`: workspace {ws}: version {} has no audit event: written around the API",
+        res.version + 1
+    );
+    assert!(found.err.contains(&line), "{}", found.err);
+    let found = found.json();
+    let unaccounted = &report(&found, &ws)["unaccounted"];
+    assert_eq!(
+        unaccounted[0]["storedVersion"],
+        res.version + 1,
+        "{unaccounted}"
+    );
+    let table = tre(
+        &api,
+        &owner,
+        &["-o", "table", "audit", "verify", "--workspace", &ws],
+    )
+    .await;
+    assert!(
+        table.out.contains(&format!("  workspace {ws}: version")),
+        "{}",
+        table.out
+    );
 
     // One stored event changed behind the API's back: the server's chain no longer verifies.
     let key = Key::new(format!("AUDIT#{ws}"), format!("{:020}", 2));

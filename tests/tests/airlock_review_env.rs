@@ -502,7 +502,13 @@ async fn review_environments_read_exactly_their_request_and_end_with_it() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let Review { t, ws, svc, .. } = r;
+    let Review {
+        t,
+        ws,
+        svc,
+        review_ws,
+        ..
+    } = r;
     t.stack_shutdown().await;
     std::fs::remove_file(storage.join("fail-uninstall")).expect("marker");
 
@@ -532,6 +538,27 @@ async fn review_environments_read_exactly_their_request_and_end_with_it() {
             .unwrap_or_default()
     )
     .exists());
+    // Every version of the requests (the review environments they named included, written in
+    // the review workspace's transaction) and of the environments has its audit event.
+    for chain in [ws.as_str(), review_ws.as_str(), "TRE"] {
+        let got = t
+            .get(&format!("/api/audit/chains/{chain}/reconciliation"), &admin)
+            .await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        assert_eq!(got.body["unaccounted"], json!([]), "{chain}: {}", got.body);
+    }
+    let companions = t
+        .get(
+            &format!("/api/audit?chain={ws}&action=airlock.review-environment"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        companions.body["auditEvents"].as_array().map(Vec::len),
+        Some(1),
+        "the import's (the export's is reviewed in its own workspace, one event): {}",
+        companions.body
+    );
     t.stack_shutdown().await;
 }
 

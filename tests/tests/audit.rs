@@ -42,6 +42,21 @@ fn one<'a>(events: &'a [AuditEvent], action: &str, resource: &str) -> &'a AuditE
     found[0]
 }
 
+/// What a chain's reconciliation finds unaccounted for.
+async fn reconciled(t: &TestStack, chain: &str) -> Vec<serde_json::Value> {
+    let r = t
+        .get(
+            &format!("/api/audit/chains/{chain}/reconciliation"),
+            &t.token("admin"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["unaccounted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn verified(events: &[AuditEvent]) {
     let name = events.first().map(|e| e.chain.clone()).unwrap_or_default();
     if let Err(b) = verify_links(&name, 1, GENESIS.into(), events) {
@@ -227,15 +242,32 @@ async fn every_main_flow_leaves_its_audit_event_and_the_chains_verify() {
     assert_eq!(read_event.actor.id, "dev-researcher");
     assert_eq!(read_event.details["file"], "admissions.csv");
 
-    // The deleted workspace's chain: created, disabled, deleted.
+    // The deleted workspace's chain: created, disabled, deleted, each followed by the statuses
+    // its operation reported, written by the control plane.
     let gone = chain(&t, &doomed).await;
     verified(&gone);
     let actions: Vec<&str> = gone.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["workspace.create", "workspace.update", "workspace.delete"]
+        [
+            "workspace.create",
+            "workspace.status",
+            "workspace.status",
+            "workspace.update",
+            "workspace.status",
+            "workspace.status",
+            "workspace.delete",
+            "workspace.status",
+            "workspace.status"
+        ]
     );
-    assert_eq!(gone[1].details["isEnabled"], false);
+    for e in gone.iter().filter(|e| e.action == "workspace.status") {
+        assert_eq!(e.actor.id, "system");
+        assert!(e.request.is_none());
+    }
+    let last = gone.last().expect("events");
+    assert_eq!(last.details["status"], "deleted");
+    assert_eq!(gone[3].details["isEnabled"], false);
 
     // The TRE chain: templates, the data source's decisions, the token, the refusals.
     let tre = chain(&t, "TRE").await;
@@ -301,6 +333,20 @@ async fn every_main_flow_leaves_its_audit_event_and_the_chains_verify() {
     for c in [ws.as_str(), doomed.as_str(), "TRE"] {
         assert!(names.contains(&c), "{c} not in {names:?}");
     }
+    // Every version of every record, the control plane's status writes included, has its
+    // event.
+    for c in names {
+        let r = t
+            .get(&format!("/api/audit/chains/{c}/reconciliation"), &admin)
+            .await;
+        assert_eq!(r.status, 200, "{c}: {}", r.body);
+        assert_eq!(r.body["unaccounted"], json!([]), "{c}: {}", r.body);
+        assert!(
+            r.body["records"].as_u64().unwrap_or(0) > 0,
+            "{c}: {}",
+            r.body
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,8 +401,86 @@ async fn writes_that_bypass_the_api_break_the_chain_and_events_cannot_be_changed
     t.assign_roles(&admin, &ws, &[("dev-researcher", "WorkspaceResearcher")])
         .await;
     let events = chain(&t, &ws).await;
-    assert_eq!(events.len(), 3);
+    // Created, deploying, deployed (the control plane's), two role assignments.
+    assert_eq!(events.len(), 5);
     verified(&events);
+    assert_eq!(reconciled(&t, &ws).await, Vec::<serde_json::Value>::new());
+
+    // A record changed behind the API's back is found: its new version has no event.
+    let table = t.stack.app.table.clone();
+    let res_key = Key::new(format!("RES#{ws}"), "META");
+    let stored = table.get(&res_key).await.expect("get").expect("workspace");
+    let mut edited = stored.body.clone();
+    edited["properties"]["display_name"] = json!("Quietly renamed");
+    table
+        .put(
+            &res_key,
+            stored.index.as_ref(),
+            &edited,
+            Condition::Version(stored.version),
+        )
+        .await
+        .expect("a direct write");
+    let found = reconciled(&t, &ws).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["record"], json!(ws));
+    assert_eq!(found[0]["kind"], json!("workspace"));
+    assert_eq!(found[0]["storedVersion"], json!(stored.version + 1));
+    assert_eq!(found[0]["auditedVersion"], json!(stored.version));
+    assert!(
+        found[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!(
+                "version {} has no audit event",
+                stored.version + 1
+            )),
+        "{found:?}"
+    );
+    // ... and so is a workspace made around the API altogether: it has no chain.
+    let mut forged_ws = stored.body.clone();
+    forged_ws["id"] = json!("made-in-the-store");
+    let forged_index = stored
+        .index
+        .as_ref()
+        .map(|k| Key::new(k.pk.clone(), k.sk.replace(ws.as_str(), "made-in-the-store")));
+    table
+        .put(
+            &Key::new("RES#made-in-the-store", "META"),
+            forged_index.as_ref(),
+            &forged_ws,
+            Condition::Absent,
+        )
+        .await
+        .expect("a direct write");
+    let found = reconciled(&t, "TRE").await;
+    assert!(
+        found.iter().any(|u| u["record"] == "made-in-the-store"
+            && u["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no audit chain")),
+        "{found:?}"
+    );
+    // Owners reconcile their workspace's chain; researchers may not, nor anyone the TRE's.
+    let r = t
+        .get(
+            &format!("/api/audit/chains/{ws}/reconciliation"),
+            &t.token("owner"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = t
+        .get(
+            &format!("/api/audit/chains/{ws}/reconciliation"),
+            &t.token("researcher"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = t
+        .get("/api/audit/chains/TRE/reconciliation", &t.token("owner"))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
 
     // No route changes or removes an event.
     for method in [Method::PUT, Method::PATCH, Method::DELETE, Method::POST] {
@@ -383,7 +507,6 @@ async fn writes_that_bypass_the_api_break_the_chain_and_events_cannot_be_changed
     }
     // The store refuses to write an event where one is: events are written only on condition
     // that their place is empty.
-    let table = t.stack.app.table.clone();
     let key = Key::new(format!("AUDIT#{ws}"), format!("{:020}", 2));
     let stored = table.get(&key).await.expect("get").expect("event 2");
     let mut forged = stored.body.clone();
@@ -451,7 +574,8 @@ async fn concurrent_changes_in_one_workspace_all_land_in_one_unbroken_chain() {
     futures::future::join_all(calls).await;
     let events = chain(&t, &ws).await;
     verified(&events);
-    assert_eq!(events.len(), 25);
+    // Its creation, the two statuses its deployment reported, and the 24 assignments.
+    assert_eq!(events.len(), 27);
     assert_eq!(
         events.iter().filter(|e| e.action == "role.assign").count(),
         24

@@ -76,9 +76,11 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     // The whole audit trail is for TRE admins; a workspace's chain for its owners too.
     match route.action {
         Action::Audit(AuditAction::List | AuditAction::Chains) => return Forbidden,
-        Action::Audit(AuditAction::Workspace) if in_b => return Hidden,
-        Action::Audit(AuditAction::Workspace) if who == Who::Owner => return Allowed,
-        Action::Audit(AuditAction::Workspace) => return Forbidden,
+        Action::Audit(AuditAction::Workspace | AuditAction::Reconcile) if in_b => return Hidden,
+        Action::Audit(AuditAction::Workspace | AuditAction::Reconcile) if who == Who::Owner => {
+            return Allowed
+        }
+        Action::Audit(AuditAction::Workspace | AuditAction::Reconcile) => return Forbidden,
         _ => {}
     }
     let write = route.method != Method::GET;
@@ -233,6 +235,7 @@ fn fill(route: &RouteSpec, ids: &Ids, shared: &str, op_shared: &str, who: &str) 
     let mut path = route
         .path
         .replace("{workspaceId}", &ids.ws)
+        .replace("{chain}", &ids.ws)
         .replace("{serviceId}", &ids.svc)
         .replace("{userResourceId}", &ids.ur)
         .replace("{sharedServiceId}", shared)
@@ -394,11 +397,12 @@ async fn every_route_as_every_caller() {
     let mut failures = Vec::new();
     let mut checked = 0;
     for (n, route) in routes.iter().enumerate() {
-        let targets: Vec<(&Ids, bool)> = if route.path.contains("{workspaceId}") {
-            vec![(&a, false), (&b, true)]
-        } else {
-            vec![(&a, false)]
-        };
+        let targets: Vec<(&Ids, bool)> =
+            if route.path.contains("{workspaceId}") || route.path.contains("{chain}") {
+                vec![(&a, false), (&b, true)]
+            } else {
+                vec![(&a, false)]
+            };
         for (ids, in_b) in targets {
             for who in Who::ALL {
                 let token = t.token(who.user());

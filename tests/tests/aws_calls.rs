@@ -46,6 +46,10 @@ enum Budget {
     /// recorded before it is handed out (one write, and the read of its chain's head); and
     /// `GET /api/me`, which records who signed in the first time a process sees them.
     Issue,
+    /// An audit chain held against its `n` records: the chain read page by page (one page
+    /// here), each kind of record listed (the user resources once per service), and the
+    /// workspace itself: at most 4 DynamoDB reads plus one per record, nothing written.
+    Reconcile(u64),
 }
 
 impl Budget {
@@ -56,6 +60,7 @@ impl Budget {
             Budget::Change => "change: ≤ 1 write + 1 SFN + 3 reads".into(),
             Budget::Message => "message: ≤ 1 write + 1 SFN + 3 reads".into(),
             Budget::Issue => "issue: ≤ 3 reads + 1 write (its audit event, or the profile)".into(),
+            Budget::Reconcile(n) => format!("reconciliation of {n} records: ≤ 4 + {n} DynamoDB"),
         }
     }
 
@@ -78,6 +83,11 @@ impl Budget {
             Budget::List(n) => {
                 return (ddb > 2 + n || writes > 0 || sfn > 0).then(|| {
                     format!("a list of {n} makes {ddb} DynamoDB calls ({writes} writes), {sfn} SFN")
+                })
+            }
+            Budget::Reconcile(n) => {
+                return (ddb > 4 + n || writes > 0 || sfn > 0).then(|| {
+                    format!("a reconciliation of {n} records makes {ddb} DynamoDB calls ({writes} writes), {sfn} SFN")
                 })
             }
             Budget::Change => (3, 1, 1),
@@ -421,6 +431,9 @@ fn budget_of(route: &RouteSpec, body: &Value) -> Budget {
     {
         return Budget::Issue;
     }
+    if route.path.ends_with("/reconciliation") {
+        return Budget::Reconcile(body["records"].as_u64().unwrap_or(0));
+    }
     match (&route.method, &route.reply) {
         (&Method::GET, Reply::ListOf(key, _)) => Budget::List(len(&body[*key])),
         (&Method::GET, Reply::ArrayOf(_)) => Budget::List(len(body)),
@@ -699,6 +712,8 @@ async fn aws_calls_per_operation_stay_within_their_budgets() {
     h.get(RESEARCHER, "/api/notifications").await;
     h.get(ADMIN, "/api/audit?page_size=3").await;
     h.get(ADMIN, "/api/audit/chains?page_size=3").await;
+    h.get(ADMIN, &format!("/api/audit/chains/{ws}/reconciliation"))
+        .await;
     h.get(ADMIN, &format!("/api/workspaces/{ws}/audit?page_size=3"))
         .await;
     h.call(

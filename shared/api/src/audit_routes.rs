@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::Uri;
+use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Extension;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,7 @@ pub struct AuditChain {
 pub enum AuditAction {
     List,
     Chains,
+    Reconcile,
     Workspace,
 }
 
@@ -72,6 +74,18 @@ pub(crate) fn add(b: &mut Builder) {
         Reply::ListOf("chains", "AuditChain"),
     );
     b.add(
+        Action::Audit(AuditAction::Reconcile),
+        Method::GET,
+        "/api/audit/chains/{chain}/reconciliation",
+        RouteGroup::Workspaces,
+        "reconcileAuditChain".into(),
+        "Every version of every record of a chain held against its events: what was written around the API (TREAdmin; WorkspaceOwner for their workspace's chain)",
+        "audit",
+        None,
+        200,
+        Reply::Schema("Reconciliation"),
+    );
+    b.add(
         Action::Audit(AuditAction::Workspace),
         Method::GET,
         "/api/workspaces/{workspaceId}/audit",
@@ -93,6 +107,7 @@ pub(crate) fn method_router(action: AuditAction, filter: MethodFilter) -> Method
     match action {
         AuditAction::List => on(filter, list),
         AuditAction::Chains => on(filter, chains),
+        AuditAction::Reconcile => on(filter, reconcile),
         AuditAction::Workspace => on(filter, workspace),
     }
 }
@@ -196,4 +211,15 @@ async fn workspace(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResu
         got.items,
         got.next.as_ref(),
     ))
+}
+
+async fn reconcile(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
+    let m = params(p)?;
+    let chain = param(&m, "chain")?;
+    s.app.check_chain_audit(&c, chain).await?;
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err(AppError::validation("a reconciliation takes no query parameters").into());
+    }
+    let checked = s.app.reconcile_audit(&c, chain).await?;
+    Ok(axum::Json(checked).into_response())
 }

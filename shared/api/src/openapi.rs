@@ -31,6 +31,8 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec, COLLECTIONS};
         tre_core::domain::audit::AuditOutcome,
         tre_core::domain::audit::RequestContext,
         crate::audit_routes::AuditChain,
+        tre_core::domain::audit::Reconciliation,
+        tre_core::domain::audit::Unaccounted,
         tre_core::domain::notification::ReceivedNotification,
         tre_core::domain::notification::Notification,
         tre_core::domain::notification::NotificationKind,

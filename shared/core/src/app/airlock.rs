@@ -222,22 +222,20 @@ impl App {
         Ok((req, item.version))
     }
 
-    /// Write the request if it is still at `version`; `req` then carries the new version.
-    /// `audit`: the caller's action this write records (`None` for the system's own updates,
-    /// which the request's history records).
+    /// Write the request if it is still at `version`, with `audit`'s event (the caller's
+    /// action, or the system's own update); `req` then carries the new version.
     pub(crate) async fn save_airlock_request(
         &self,
         req: &mut AirlockRequest,
         version: u64,
-        audit: Option<AuditEntry>,
+        audit: AuditEntry,
     ) -> AppResult<u64> {
         let body = serde_json::to_value(&*req)?;
         let key = keys::airlock_request(&req.workspace_id, &req.id);
-        let audit = audit.map(|a| {
-            a.workspace(Some(&req.workspace_id))
-                .resource(&req.id)
-                .detail("status", req.status.as_str())
-        });
+        let audit = audit
+            .workspace(Some(&req.workspace_id))
+            .resource(&req.id)
+            .detail("status", req.status.as_str());
         let written = self.put_audited(key, body, version, audit).await;
         let saved = written.map_err(|e| match AppError::from(e) {
             AppError::PreconditionFailed(_) => AppError::Conflict(
@@ -486,8 +484,7 @@ impl App {
             let audit = AuditEntry::by(caller, "airlock.upload-link")
                 .detail("file", body.name.as_str())
                 .detail("added", true);
-            self.save_airlock_request(&mut req, version, Some(audit))
-                .await?;
+            self.save_airlock_request(&mut req, version, audit).await?;
         } else {
             // Named before: only a new link is issued, which is recorded all the same.
             self.audit(
@@ -665,8 +662,7 @@ impl App {
         let audit = AuditEntry::by(caller, "airlock.submit")
             .detail("files", req.files.len())
             .with_write(notify);
-        self.save_airlock_request(&mut req, version, Some(audit))
-            .await?;
+        self.save_airlock_request(&mut req, version, audit).await?;
         let input = json!({
             "requestId": req.id,
             "workspaceId": req.workspace_id,
@@ -689,7 +685,8 @@ impl App {
                 self.clock.now(),
                 message.clone(),
             );
-            self.save_airlock_request(&mut again, v, None).await?;
+            self.save_airlock_request(&mut again, v, AuditEntry::system("airlock.status"))
+                .await?;
             return Err(AppError::Unavailable(message));
         }
         tracing::info!(request_id = %req.id, "airlock request submitted");

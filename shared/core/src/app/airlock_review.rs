@@ -28,12 +28,8 @@ impl App {
         let who = actor(&req, caller.id(), &roles, Event::Cancel);
         let to = next_status(was, Event::Cancel, who).map_err(|e| refused(was, e))?;
         Self::transition_as(&mut req, to, caller, self.clock.now(), String::new());
-        self.save_airlock_request(
-            &mut req,
-            version,
-            Some(AuditEntry::by(caller, "airlock.cancel")),
-        )
-        .await?;
+        self.save_airlock_request(&mut req, version, AuditEntry::by(caller, "airlock.cancel"))
+            .await?;
         if was == RequestStatus::InReview {
             // The workflow waits for a review: let it discard the files instead.
             self.complete_review_task(&req, "cancel").await?;
@@ -128,8 +124,7 @@ impl App {
                 caused_by: Some(caller.id().to_string()),
             })?);
         }
-        self.save_airlock_request(&mut req, version, Some(audit))
-            .await?;
+        self.save_airlock_request(&mut req, version, audit).await?;
         if to != RequestStatus::InReview {
             self.complete_review_task(&req, decision_name(decision))
                 .await?;
@@ -157,12 +152,8 @@ impl App {
         let who = actor(&req, caller.id(), &roles, Event::Revoke);
         let to = next_status(req.status, Event::Revoke, who).map_err(|e| refused(req.status, e))?;
         Self::transition_as(&mut req, to, caller, self.clock.now(), reason);
-        self.save_airlock_request(
-            &mut req,
-            version,
-            Some(AuditEntry::by(caller, "airlock.revoke")),
-        )
-        .await?;
+        self.save_airlock_request(&mut req, version, AuditEntry::by(caller, "airlock.revoke"))
+            .await?;
         Ok(Self::view(req, caller, &roles))
     }
 
@@ -271,7 +262,8 @@ impl App {
                         "request `{rid}` has no scan result yet; the review opens after it"
                     ))
                 })?;
-                let event = if scan.verdict == "clean" {
+                let verdict = scan.verdict.clone();
+                let event = if verdict == "clean" {
                     Event::ScanClean
                 } else {
                     Event::ScanThreat
@@ -280,8 +272,14 @@ impl App {
                     next_status(req.status, event, Actor::System).map_err(AppError::Conflict)?;
                 Self::transition(&mut req, to, "system", self.clock.now(), String::new());
                 let token_key = keys::airlock_token(ws, rid);
-                self.table
-                    .transact(&[
+                let audit = AuditEntry::system("airlock.status")
+                    .workspace(Some(ws))
+                    .resource(rid)
+                    .versioned(keys::airlock_request(ws, rid))
+                    .detail("status", to.as_str())
+                    .detail("scan", verdict);
+                self.transact_audited(
+                    &[
                         WriteOp::Put {
                             key: token_key,
                             index: None,
@@ -294,8 +292,10 @@ impl App {
                             body: serde_json::to_value(&req)?,
                             condition: Condition::Version(version),
                         },
-                    ])
-                    .await?;
+                    ],
+                    &audit,
+                )
+                .await?;
                 if to != RequestStatus::InReview {
                     self.complete_review_task(&req, "block").await?;
                 }

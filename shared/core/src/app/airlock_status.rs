@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{App, AppError, AppResult, Applied};
+use super::{App, AppError, AppResult, Applied, AuditEntry};
 use crate::domain::airlock::{next_status, Actor, AirlockFile, Event, RequestStatus, ScanResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -93,7 +93,8 @@ impl App {
                 }
             }
         }
-        self.save_airlock_request(&mut req, version, None).await?;
+        self.save_airlock_request(&mut req, version, AuditEntry::system("airlock.status"))
+            .await?;
         // Normally done when the review was decided; again here in case that was cut short.
         self.end_review_environments(&req).await;
         Ok(Applied::Applied)

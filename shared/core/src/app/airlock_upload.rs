@@ -284,8 +284,7 @@ impl App {
         if req.files.len() != before {
             req.updated_at = self.clock.now();
             let audit = AuditEntry::by(caller, "airlock.remove-file").detail("file", file);
-            self.save_airlock_request(&mut req, version, Some(audit))
-                .await?;
+            self.save_airlock_request(&mut req, version, audit).await?;
         }
         Ok(())
     }

@@ -37,6 +37,9 @@ pub struct AuditEntry {
     new_chain: bool,
     /// Writes that go with the event (the notifications the change causes).
     with: Vec<WriteOp>,
+    /// Events of other chains committed with this one (a change that also writes a record of
+    /// another workspace).
+    companions: Vec<AuditEntry>,
 }
 
 impl AuditEntry {
@@ -53,6 +56,25 @@ impl AuditEntry {
             details: Map::new(),
             new_chain: false,
             with: Vec::new(),
+            companions: Vec::new(),
+        }
+    }
+
+    /// The control plane's own change (a reported status, a verdict), so that every version
+    /// of a record is accounted for.
+    pub fn system(action: impl Into<String>) -> Self {
+        Self {
+            actor: AuditActor::system(),
+            request: None,
+            action: action.into(),
+            outcome: AuditOutcome::Succeeded,
+            workspace_id: None,
+            resource_id: None,
+            versioned: None,
+            details: Map::new(),
+            new_chain: false,
+            with: Vec::new(),
+            companions: Vec::new(),
         }
     }
 
@@ -74,6 +96,7 @@ impl AuditEntry {
             details: Map::new(),
             new_chain: false,
             with: Vec::new(),
+            companions: Vec::new(),
         };
         e.details.insert("status".into(), status.into());
         // The problem's detail says which rule refused; it names ids, never secrets.
@@ -101,6 +124,12 @@ impl AuditEntry {
     /// Also write `op` in the change's transaction (a notification's outbox item).
     pub fn with_write(mut self, op: WriteOp) -> Self {
         self.with.push(op);
+        self
+    }
+
+    /// Also append `other` (an event of another chain) in the same transaction.
+    pub fn with_companion(mut self, other: AuditEntry) -> Self {
+        self.companions.push(other);
         self
     }
 
@@ -139,18 +168,34 @@ impl AuditEntry {
         id: String,
         ops: &[WriteOp],
     ) -> AuditEvent {
+        let written = |op: &WriteOp| match op {
+            WriteOp::Put {
+                key,
+                body,
+                condition,
+                ..
+            } => match condition {
+                Condition::Absent => Some((key.clone(), body.clone(), 1)),
+                Condition::Version(v) => Some((key.clone(), body.clone(), v + 1)),
+                Condition::Exists => None,
+            },
+            _ => None,
+        };
         let resource_version = self.versioned.as_ref().and_then(|key| {
-            ops.iter().find_map(|op| match op {
-                WriteOp::Put {
-                    key: k, condition, ..
-                } if k == key => match condition {
-                    Condition::Absent => Some(1),
-                    Condition::Version(v) => Some(v + 1),
-                    Condition::Exists => None,
-                },
-                _ => None,
-            })
+            ops.iter()
+                .filter_map(written)
+                .find_map(|(k, _, v)| (&k == key).then_some(v))
         });
+        // Each chain accounts for its own records; a record of another chain written in the
+        // same transaction is that chain's companion event's to account for.
+        let changed = ops
+            .iter()
+            .filter_map(written)
+            .filter_map(|(k, body, v)| {
+                let (id, chain) = keys::audited_record(&k, &body)?;
+                (chain == self.chain()).then_some((id, v))
+            })
+            .collect();
         AuditEvent {
             chain: self.chain().to_string(),
             seq,
@@ -162,6 +207,7 @@ impl AuditEntry {
             workspace_id: self.workspace_id.clone(),
             resource_id: self.resource_id.clone(),
             resource_version,
+            changed,
             request: self.request.clone(),
             details: self.details.clone(),
             prev,
@@ -256,54 +302,77 @@ impl App {
         ops: &[WriteOp],
         entry: &AuditEntry,
     ) -> PortResult<Vec<u64>> {
-        let chain = entry.chain().to_string();
-        let mut guess = if entry.new_chain {
-            Some((0, GENESIS.to_string()))
-        } else {
-            self.audit_heads.get(&chain)
-        };
+        // A companion of the main event's own chain adds nothing: that event accounts for
+        // every record of its chain the change writes.
+        let mut entries: Vec<&AuditEntry> = vec![entry];
+        for c in &entry.companions {
+            if entries.iter().all(|e| e.chain() != c.chain()) {
+                entries.push(c);
+            }
+        }
+        let mut guesses: Vec<Option<(u64, String)>> = entries
+            .iter()
+            .map(|e| {
+                if e.new_chain {
+                    Some((0, GENESIS.to_string()))
+                } else {
+                    self.audit_heads.get(e.chain())
+                }
+            })
+            .collect();
         for _ in 0..APPEND_ATTEMPTS {
-            let (last, prev) = match guess.take() {
-                Some(head) => head,
-                None => self.audit_head(&chain).await?,
-            };
-            let event = entry
-                .event(last + 1, prev, self.clock.now(), self.ids.new_id(), ops)
-                .seal()
-                .map_err(|e| PortError::Invalid(format!("audit event: {e}")))?;
-            let key = keys::audit_event(&chain, event.seq);
             let mut all = ops.to_vec();
-            all.extend(entry.with.iter().cloned());
-            all.push(WriteOp::Put {
-                key: key.clone(),
-                index: Some(keys::audit_log_index(&event.at, &chain, event.seq)),
-                body: serde_json::to_value(&event)
-                    .map_err(|e| PortError::Invalid(format!("audit event: {e}")))?,
-                condition: Condition::Absent,
-            });
-            if event.seq == 1 {
+            let mut appended = Vec::with_capacity(entries.len());
+            for (e, guess) in entries.iter().zip(guesses.iter_mut()) {
+                let chain = e.chain().to_string();
+                let (last, prev) = match guess.take() {
+                    Some(head) => head,
+                    None => self.audit_head(&chain).await?,
+                };
+                let event = e
+                    .event(last + 1, prev, self.clock.now(), self.ids.new_id(), ops)
+                    .seal()
+                    .map_err(|e| PortError::Invalid(format!("audit event: {e}")))?;
+                let key = keys::audit_event(&chain, event.seq);
+                all.extend(e.with.iter().cloned());
                 all.push(WriteOp::Put {
-                    key: keys::audit_chain(&chain),
-                    index: None,
-                    body: serde_json::json!({ "chain": chain }),
+                    key: key.clone(),
+                    index: Some(keys::audit_log_index(&event.at, &chain, event.seq)),
+                    body: serde_json::to_value(&event)
+                        .map_err(|e| PortError::Invalid(format!("audit event: {e}")))?,
                     condition: Condition::Absent,
                 });
+                if event.seq == 1 {
+                    all.push(WriteOp::Put {
+                        key: keys::audit_chain(&chain),
+                        index: None,
+                        body: serde_json::json!({ "chain": chain }),
+                        condition: Condition::Absent,
+                    });
+                }
+                appended.push((chain, key, event.seq, event.hash));
             }
             match self.table.transact(&all).await {
                 Ok(mut versions) => {
-                    self.audit_heads.set(&chain, (event.seq, event.hash));
+                    for (chain, _, seq, hash) in appended {
+                        self.audit_heads.set(&chain, (seq, hash));
+                    }
                     versions.truncate(ops.len());
-                    if !entry.with.is_empty() {
+                    if entries.iter().any(|e| !e.with.is_empty()) {
                         self.nudge_delivery().await;
                     }
                     return Ok(versions);
                 }
                 Err(PortError::ConditionFailed(why)) => {
-                    // Lost the race for this position (or the remembered head was stale):
-                    // read the head and try again. Otherwise one of the change's own
-                    // conditions failed, which is the caller's answer.
-                    self.audit_heads.forget(&chain);
-                    if self.table.get(&key).await?.is_none() {
+                    // Lost the race for a position (or a remembered head was stale): read the
+                    // heads and try again. Otherwise one of the change's own conditions
+                    // failed, which is the caller's answer.
+                    let mut raced = false;
+                    for (chain, key, _, _) in &appended {
+                        self.audit_heads.forget(chain);
+                        raced |= self.table.get(key).await?.is_some();
+                    }
+                    if !raced {
                         return Err(PortError::ConditionFailed(why));
                     }
                 }
@@ -311,26 +380,20 @@ impl App {
             }
         }
         Err(PortError::Backend(format!(
-            "the audit chain `{chain}` kept moving; try again"
+            "the audit chain `{}` kept moving; try again",
+            entry.chain()
         )))
     }
 
-    /// Put `body` under `key` if the item is still at `version`, with `audit`'s event when a
-    /// caller's action makes the write (`None`: the system's own update, a plain put). Returns
+    /// Put `body` under `key` if the item is still at `version`, with `audit`'s event. Returns
     /// the new version.
     pub(super) async fn put_audited(
         &self,
         key: Key,
         body: serde_json::Value,
         version: u64,
-        audit: Option<AuditEntry>,
+        audit: AuditEntry,
     ) -> PortResult<u64> {
-        let Some(audit) = audit else {
-            return self
-                .table
-                .put(&key, None, &body, Condition::Version(version))
-                .await;
-        };
         let audit = audit.versioned(key.clone());
         let put = WriteOp::Put {
             key,
@@ -477,5 +540,169 @@ impl App {
             }
         }
         Ok(walk.finish())
+    }
+}
+
+impl App {
+    /// Compare a chain with the store: every version of every record of the chain (for a
+    /// workspace: it, its services, their user resources, its airlock requests; for `TRE`: the
+    /// shared services and data sources) must have its event, and every workspace its chain.
+    /// Reads the whole chain and every such record: a check an auditor runs, not a page.
+    pub async fn reconcile_audit(
+        &self,
+        caller: &Caller,
+        chain: &str,
+    ) -> AppResult<crate::domain::audit::Reconciliation> {
+        use crate::domain::audit::{reconcile, StoredRecord, Unaccounted};
+        use crate::domain::ResourceKind as K;
+        self.check_chain_audit(caller, chain).await?;
+        let mut keys_of: HashMap<String, Key> = HashMap::new();
+        let mut record = |kind: &'static str, item: &crate::ports::Item| {
+            keys::audited_record(&item.key, &item.body).map(|(id, _)| {
+                keys_of.insert(id.clone(), item.key.clone());
+                StoredRecord {
+                    id,
+                    kind,
+                    version: item.version,
+                }
+            })
+        };
+        let by_parent = |kind: K, parent: &str| Query {
+            index: Some(INDEX_GSI1.into()),
+            pk: keys::resource_list_pk(kind, parent),
+            ..Default::default()
+        };
+        let mut records = Vec::new();
+        let mut extra = Vec::new();
+        if chain == TRE_CHAIN {
+            for item in self.all_items(by_parent(K::SharedService, "-")).await? {
+                records.extend(record("shared_service", &item));
+            }
+            for item in self
+                .all_items(Query {
+                    pk: keys::DATA_SOURCES_PK.into(),
+                    sk_prefix: Some(keys::DATA_SOURCE_PREFIX.into()),
+                    ..Default::default()
+                })
+                .await?
+            {
+                records.extend(record("data_source", &item));
+            }
+            // A workspace made around the API has no chain of its own.
+            for ws in self.all_items(by_parent(K::Workspace, "-")).await? {
+                let Some((id, _)) = keys::audited_record(&ws.key, &ws.body) else {
+                    continue;
+                };
+                if self.table.get(&keys::audit_chain(&id)).await?.is_none() {
+                    extra.push(Unaccounted {
+                        record: id,
+                        kind: "workspace".into(),
+                        stored_version: Some(ws.version),
+                        audited_version: 0,
+                        reason: "the workspace has no audit chain: made around the API".into(),
+                    });
+                }
+            }
+        } else {
+            let Some(ws) = self.table.get(&keys::resource(chain)).await? else {
+                let events = self.chain_events(chain).await?;
+                if events.is_empty() {
+                    return Err(AppError::NotFound(format!(
+                        "workspace `{chain}` not found and no audit chain has that name"
+                    )));
+                }
+                return Ok(crate::domain::audit::Reconciliation {
+                    chain: chain.to_string(),
+                    events: events.len() as u64,
+                    records: 0,
+                    unaccounted: reconcile(&events, &[]),
+                });
+            };
+            records.extend(record("workspace", &ws));
+            for svc in self
+                .all_items(by_parent(K::WorkspaceService, chain))
+                .await?
+            {
+                records.extend(record("workspace_service", &svc));
+                let Some((svc_id, _)) = keys::audited_record(&svc.key, &svc.body) else {
+                    continue;
+                };
+                for ur in self.all_items(by_parent(K::UserResource, &svc_id)).await? {
+                    records.extend(record("user_resource", &ur));
+                }
+            }
+            for req in self
+                .all_items(Query {
+                    pk: keys::roles_pk(chain),
+                    sk_prefix: Some(keys::AIRLOCK_REQUEST_PREFIX.into()),
+                    ..Default::default()
+                })
+                .await?
+            {
+                records.extend(record("airlock_request", &req));
+            }
+        }
+        // Records are read before events: a record's write commits its event with it, so every
+        // version read is in the events read after. A write landing in between makes a record
+        // look older than its trail; such records are read again.
+        let events = self.chain_events(chain).await?;
+        let mut unaccounted = reconcile(&events, &records);
+        let mut again = Vec::new();
+        for u in &unaccounted {
+            if u.stored_version.is_some_and(|v| v < u.audited_version) {
+                if let Some(r) = records.iter_mut().find(|r| r.id == u.record) {
+                    if let Some(key) = keys_of.get(&r.id) {
+                        if let Some(item) = self.table.get(key).await? {
+                            r.version = item.version;
+                            again.push(r.id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if !again.is_empty() {
+            unaccounted = reconcile(&events, &records);
+        }
+        unaccounted.extend(extra);
+        Ok(crate::domain::audit::Reconciliation {
+            chain: chain.to_string(),
+            events: events.len() as u64,
+            records: records.len() as u64,
+            unaccounted,
+        })
+    }
+
+    /// Whether `caller` may read `chain`: TRE admins any; a workspace's owners its own.
+    pub async fn check_chain_audit(&self, caller: &Caller, chain: &str) -> AppResult<()> {
+        if chain == TRE_CHAIN {
+            caller.require_admin("read the TRE's audit chain")
+        } else {
+            self.check_workspace_audit(caller, chain).await
+        }
+    }
+
+    async fn chain_events(&self, chain: &str) -> AppResult<Vec<AuditEvent>> {
+        self.all_items(Query {
+            pk: keys::audit_chain_pk(chain),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .map(|i| Ok(serde_json::from_value(i.body)?))
+        .collect()
+    }
+
+    /// Every item a query finds, page by page.
+    async fn all_items(&self, mut query: Query) -> AppResult<Vec<crate::ports::Item>> {
+        let mut out = Vec::new();
+        query.limit = Some(1000);
+        loop {
+            let page = self.table.query(&query).await?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
     }
 }

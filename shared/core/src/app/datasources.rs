@@ -204,17 +204,17 @@ impl App {
         Ok((serde_json::from_value(item.body)?, item.version))
     }
 
-    /// `audit`: the caller's action this write records (`None` for the system's updates).
+    /// Write the data source if it is still at `version`, with `audit`'s event (the caller's
+    /// action, or the system's own update).
     async fn save_data_source(
         &self,
         ds: &DataSource,
         version: u64,
-        audit: Option<AuditEntry>,
+        audit: AuditEntry,
     ) -> AppResult<u64> {
-        let audit = audit.map(|a| {
-            a.resource(&ds.id)
-                .detail("dataState", format!("{:?}", ds.data_state))
-        });
+        let audit = audit
+            .resource(&ds.id)
+            .detail("dataState", format!("{:?}", ds.data_state));
         let written = self
             .put_audited(
                 keys::data_source(&ds.id),
@@ -258,7 +258,7 @@ impl App {
         ds.review = None;
         ds.updated_at = self.clock.now();
         let audit = AuditEntry::by(caller, "datasource.import").detail("run", ds.run);
-        let version = self.save_data_source(&ds, version, Some(audit)).await?;
+        let version = self.save_data_source(&ds, version, audit).await?;
         let input = json!({"dataSourceId": ds.id, "run": ds.run});
         let name = format!("{}-run-{}", ds.id, ds.run);
         if let Err(e) = self
@@ -268,7 +268,8 @@ impl App {
         {
             ds.data_state = DataState::Failed;
             ds.failure_reason = Some(format!("the import could not start: {e}"));
-            self.save_data_source(&ds, version, None).await?;
+            self.save_data_source(&ds, version, AuditEntry::system("datasource.status"))
+                .await?;
             return Err(AppError::Unavailable(format!(
                 "the import of data source `{id}` could not start: {e}"
             )));
@@ -327,8 +328,12 @@ impl App {
                 body: serde_json::to_value(&ds)?,
                 condition: Condition::Version(version),
             };
-            self.table
-                .transact(&[put, notify])
+            let audit = AuditEntry::system("datasource.status")
+                .resource(&ds.id)
+                .versioned(keys::data_source(&ds.id))
+                .detail("dataState", format!("{:?}", ds.data_state))
+                .with_write(notify);
+            self.transact_audited(&[put], &audit)
                 .await
                 .map_err(|e| match AppError::from(e) {
                     AppError::PreconditionFailed(_) => AppError::Conflict(
@@ -336,9 +341,9 @@ impl App {
                     ),
                     other => other,
                 })?;
-            self.nudge_delivery().await;
         } else {
-            self.save_data_source(&ds, version, None).await?;
+            self.save_data_source(&ds, version, AuditEntry::system("datasource.status"))
+                .await?;
         }
         tracing::info!(data_source_id = %ds.id, run = ds.run, state = ?ds.data_state, "data source import reported");
         Ok(super::Applied::Applied)
@@ -392,7 +397,7 @@ impl App {
             Decision::Reject => "reject",
         };
         let audit = AuditEntry::by(caller, "datasource.review").detail("decision", decision);
-        self.save_data_source(&ds, version, Some(audit)).await?;
+        self.save_data_source(&ds, version, audit).await?;
         Ok(ds)
     }
 
@@ -427,7 +432,7 @@ impl App {
             let audit = AuditEntry::by(caller, "datasource.upload-link")
                 .detail("file", name)
                 .detail("added", true);
-            self.save_data_source(&ds, version, Some(audit)).await?;
+            self.save_data_source(&ds, version, audit).await?;
         } else {
             self.audit(
                 &AuditEntry::by(caller, "datasource.upload-link")

@@ -149,6 +149,28 @@ pub fn audit_chain(chain: &str) -> Key {
     Key::new(AUDIT_CHAINS_PK, chain)
 }
 
+/// The id and audit chain of the record a write of `body` under `key` makes, where it is one the
+/// audit trail accounts for version by version (a resource, an airlock request, a data source).
+pub fn audited_record(key: &Key, body: &serde_json::Value) -> Option<(String, String)> {
+    use crate::domain::audit::TRE_CHAIN;
+    if key.sk == "META" {
+        let id = key.pk.strip_prefix("RES#")?;
+        let chain = match body.get("workspaceId").and_then(|v| v.as_str()) {
+            Some(ws) => ws,
+            None if body.get("kind").and_then(|v| v.as_str()) == Some("workspace") => id,
+            None => TRE_CHAIN,
+        };
+        return Some((id.to_string(), chain.to_string()));
+    }
+    if key.pk == DATA_SOURCES_PK {
+        let id = key.sk.strip_prefix(DATA_SOURCE_PREFIX)?;
+        return Some((id.to_string(), TRE_CHAIN.to_string()));
+    }
+    let ws = key.pk.strip_prefix("WS#")?;
+    let id = key.sk.strip_prefix(AIRLOCK_REQUEST_PREFIX)?;
+    Some((id.to_string(), ws.to_string()))
+}
+
 /// Notifications waiting to be delivered (one item each, deleted once delivered), and their
 /// index in the order they were written.
 pub fn outbox(id: &str) -> Key {

@@ -455,6 +455,19 @@ impl App {
         if kind == ResourceKind::Workspace {
             audit = audit.opening_chain();
         }
+        if let Some(review) = &resource.airlock_review {
+            // The request (in its own workspace's chain) now names its review environment.
+            audit = audit.with_companion(
+                super::AuditEntry::by(caller, "airlock.review-environment")
+                    .workspace(Some(&review.workspace_id))
+                    .resource(&review.request_id)
+                    .detail("userResource", resource.id.as_str())
+                    .detail(
+                        "reviewWorkspace",
+                        resource.workspace_id.as_deref().unwrap_or_default(),
+                    ),
+            );
+        }
         let versions = self.transact_audited(&ops, &audit).await?;
         let mut resource = resource;
         resource.etag = etag_for_version(versions.first().copied().unwrap_or(1));

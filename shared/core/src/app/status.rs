@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::{keys, App, AppError, AppResult};
+use super::{keys, App, AppError, AppResult, AuditEntry};
 use crate::domain::operation::step_status;
 use crate::domain::{DeploymentStatus, Operation, StepOutcome};
 use crate::ports::{Condition, PortError, WriteOp};
@@ -212,6 +212,8 @@ impl App {
         };
         // An operation that ends failed is told to its resource's owner.
         let mut failed_owner: Option<(String, crate::domain::Resource)> = None;
+        // The resource the change's audit event is about (the operation's own, when changed).
+        let mut changed_main: Option<crate::domain::Resource> = None;
         let mut targets = vec![(msg.resource_id.clone(), true)];
         if msg.resource_id != op.resource_id {
             targets.push((op.resource_id.clone(), false));
@@ -253,6 +255,9 @@ impl App {
                 resource.is_enabled = false;
             }
             if resource != before {
+                if changed_main.is_none() || resource_id == op.resource_id {
+                    changed_main = Some(resource.clone());
+                }
                 resource.updated_at = now;
                 let mut snapshot = before.clone();
                 snapshot.etag = crate::domain::resource::etag_for_version(res_item.version);
@@ -271,10 +276,23 @@ impl App {
             }
         }
         let notify = failed_owner.is_some();
-        if let Some((owner, resource)) = failed_owner {
-            ops.push(self.failed_operation_notification(&owner, &resource, &op)?);
+        if let Some((owner, resource)) = &failed_owner {
+            ops.push(self.failed_operation_notification(owner, resource, &op)?);
         }
-        match self.table.transact(&ops).await {
+        // Every version of a resource is accounted for in the audit trail, the ones the
+        // control plane writes as well as the callers'.
+        let written = match changed_main {
+            Some(main) => {
+                let audit = AuditEntry::system(format!("{}.status", main.kind.as_str()))
+                    .on_resource(&main)
+                    .detail("operation", op.id.as_str())
+                    .detail("step", msg.step_id.as_str())
+                    .detail("status", serde_json::to_value(status)?);
+                self.transact_audited(&ops, &audit).await
+            }
+            None => self.table.transact(&ops).await,
+        };
+        match written {
             Ok(_) => {
                 if notify {
                     self.nudge_delivery().await;

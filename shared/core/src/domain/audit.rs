@@ -3,6 +3,8 @@
 //! the event before it, so removing, reordering or editing any event breaks the chain at that
 //! point.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -34,7 +36,20 @@ impl AuditActor {
             roles: Vec::new(),
         }
     }
+
+    /// The control plane itself: a deployment's reported status, a scan's verdict, an import's
+    /// result.
+    pub fn system() -> Self {
+        Self {
+            id: SYSTEM_ACTOR.into(),
+            name: "TRE control plane".into(),
+            roles: Vec::new(),
+        }
+    }
 }
+
+/// The actor id of what the control plane does on its own.
+pub const SYSTEM_ACTOR: &str = "system";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +96,11 @@ pub struct AuditEvent {
     /// The stored version the change left the resource at, where it wrote one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<u64>,
+    /// Every record (resource, airlock request, data source) the change wrote, by id, with the
+    /// stored version the write left it at: what `tre audit verify` compares with the store, so
+    /// a record changed without an event is found.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changed: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RequestContext>,
     /// What else identifies the action (file names, role names, HTTP status of a refusal);
@@ -203,6 +223,120 @@ pub fn verify_links<'a>(
     Ok(prev)
 }
 
+/// A record as the store holds it, for [`reconcile`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub id: String,
+    /// `workspace`, `workspace_service`, `user_resource`, `shared_service`, `airlock_request`
+    /// or `data_source`.
+    pub kind: &'static str,
+    pub version: u64,
+}
+
+/// A record whose stored versions the audit trail does not account for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Unaccounted {
+    pub record: String,
+    /// The record's kind, where the store still holds it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// The version the store holds (absent: the trail names a record the store lacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_version: Option<u64>,
+    /// The highest version the trail accounts for (0: none).
+    pub audited_version: u64,
+    pub reason: String,
+}
+
+/// What a chain's events and the store's records say of each other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciliation {
+    pub chain: String,
+    pub events: u64,
+    pub records: u64,
+    /// Empty when every stored version of every record has its event.
+    pub unaccounted: Vec<Unaccounted>,
+}
+
+/// Every write of a record raises its stored version by one, and every write through the API
+/// or the control plane records the version it left in its event. So each version from 1 to
+/// the stored one must appear in the chain; a version without an event is a write that went
+/// around the API, and a stored version below the trail's is an older copy put back.
+pub fn reconcile<'a>(
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+    records: &[StoredRecord],
+) -> Vec<Unaccounted> {
+    let mut seen: BTreeMap<&str, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    for e in events {
+        for (id, v) in &e.changed {
+            seen.entry(id.as_str()).or_default().insert(*v);
+        }
+    }
+    let mut out = Vec::new();
+    for r in records {
+        let versions = seen.get(r.id.as_str());
+        let audited = versions.and_then(|s| s.last().copied()).unwrap_or(0);
+        let missing: Vec<u64> = (1..=r.version)
+            .filter(|v| versions.is_none_or(|s| !s.contains(v)))
+            .collect();
+        let reason = if audited > r.version {
+            format!(
+                "the store holds version {} but the trail accounts for version {audited}: an older copy was put back",
+                r.version
+            )
+        } else if !missing.is_empty() {
+            format!(
+                "{} {} no audit event: written around the API",
+                version_list(&missing),
+                if missing.len() == 1 { "has" } else { "have" }
+            )
+        } else {
+            continue;
+        };
+        out.push(Unaccounted {
+            record: r.id.clone(),
+            kind: r.kind.to_string(),
+            stored_version: Some(r.version),
+            audited_version: audited,
+            reason,
+        });
+    }
+    // No record is ever removed (a deleted resource stays, marked deleted).
+    for (id, versions) in &seen {
+        if records.iter().all(|r| r.id != *id) {
+            let audited = versions.last().copied().unwrap_or(0);
+            out.push(Unaccounted {
+                record: id.to_string(),
+                kind: String::new(),
+                stored_version: None,
+                audited_version: audited,
+                reason: format!(
+                    "the trail accounts for version {audited} but the store no longer holds it: removed around the API"
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// "version 3", "versions 2, 5 and 7", at most ten named.
+fn version_list(v: &[u64]) -> String {
+    let named: Vec<String> = v.iter().take(10).map(u64::to_string).collect();
+    let more = v.len().saturating_sub(named.len());
+    match (named.len(), more) {
+        (1, _) => format!("version {}", named[0]),
+        (_, 0) => {
+            let (last, rest) = named
+                .split_last()
+                .map_or(("", &[][..]), |(l, r)| (l.as_str(), r));
+            format!("versions {} and {last}", rest.join(", "))
+        }
+        _ => format!("versions {} and {more} more", named.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +355,7 @@ mod tests {
             workspace_id: Some("ws1".into()),
             resource_id: Some("ws1".into()),
             resource_version: Some(seq),
+            changed: Default::default(),
             request: None,
             details: Map::new(),
             prev: prev.into(),
@@ -284,5 +419,66 @@ mod tests {
         let brk = verify_links("ws1", 1, GENESIS.into(), &c).unwrap_err();
         assert_eq!(brk.seq, 3);
         assert!(brk.reason.contains("does not link"), "{}", brk.reason);
+    }
+
+    fn record(id: &str, version: u64) -> StoredRecord {
+        StoredRecord {
+            id: id.into(),
+            kind: "workspace",
+            version,
+        }
+    }
+
+    #[test]
+    fn reconcile_names_versions_written_without_an_event() {
+        let mut c = chain(3);
+        c[0].changed.insert("ws1".into(), 1);
+        c[1].changed.insert("ws1".into(), 2);
+        c[2].changed.insert("ws1".into(), 3);
+        c[2].changed.insert("svc".into(), 1);
+        assert!(reconcile(&c, &[record("ws1", 3), record("svc", 1)]).is_empty());
+        let found = reconcile(&c, &[record("ws1", 5), record("svc", 2), record("new", 1)]);
+        let reasons: Vec<(&str, &str)> = found
+            .iter()
+            .map(|u| (u.record.as_str(), u.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    "ws1",
+                    "versions 4 and 5 have no audit event: written around the API"
+                ),
+                (
+                    "svc",
+                    "version 2 has no audit event: written around the API"
+                ),
+                (
+                    "new",
+                    "version 1 has no audit event: written around the API"
+                ),
+            ]
+        );
+        let older = reconcile(&c, &[record("ws1", 2)]);
+        assert_eq!(older[0].audited_version, 3);
+        assert!(
+            older[0].reason.contains("older copy"),
+            "{}",
+            older[0].reason
+        );
+        let gone = reconcile(&c, &[record("ws1", 3)]);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].record, "svc");
+        assert_eq!(gone[0].stored_version, None);
+        assert!(gone[0].reason.contains("removed"), "{}", gone[0].reason);
+    }
+
+    #[test]
+    fn version_lists_read_well() {
+        assert_eq!(version_list(&[2, 5, 7]), "versions 2, 5 and 7");
+        assert_eq!(
+            version_list(&(1..=12).collect::<Vec<_>>()),
+            "versions 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more"
+        );
     }
 }
