@@ -18,6 +18,8 @@ use crate::ports::{Condition, Key, PortError, PortResult, Query, WriteOp, INDEX_
 
 /// Attempts to append to a chain other writers keep moving on before giving up.
 const APPEND_ATTEMPTS: usize = 16;
+/// The part of the chain list after `TRE` (a page position's `part`).
+const WORKSPACE_CHAINS: &str = "workspaces";
 /// Chains whose last event a process remembers (a guess, checked by the write's condition).
 const REMEMBERED_HEADS: usize = 4096;
 
@@ -160,23 +162,23 @@ impl AuditEntry {
         self.workspace_id.as_deref().unwrap_or(TRE_CHAIN)
     }
 
-    fn event(
+    fn event<'a>(
         &self,
         seq: u64,
         prev: String,
         at: DateTime<Utc>,
         id: String,
-        ops: &[WriteOp],
+        ops: &'a [WriteOp],
     ) -> AuditEvent {
-        let written = |op: &WriteOp| match op {
+        let written = |op: &'a WriteOp| match op {
             WriteOp::Put {
                 key,
                 body,
                 condition,
                 ..
             } => match condition {
-                Condition::Absent => Some((key.clone(), body.clone(), 1)),
-                Condition::Version(v) => Some((key.clone(), body.clone(), v + 1)),
+                Condition::Absent => Some((key, body, 1)),
+                Condition::Version(v) => Some((key, body, v + 1)),
                 Condition::Exists => None,
             },
             _ => None,
@@ -184,7 +186,7 @@ impl AuditEntry {
         let resource_version = self.versioned.as_ref().and_then(|key| {
             ops.iter()
                 .filter_map(written)
-                .find_map(|(k, _, v)| (&k == key).then_some(v))
+                .find_map(|(k, _, v)| (k == key).then_some(v))
         });
         // Each chain accounts for its own records; a record of another chain written in the
         // same transaction is that chain's companion event's to account for.
@@ -192,7 +194,7 @@ impl AuditEntry {
             .iter()
             .filter_map(written)
             .filter_map(|(k, body, v)| {
-                let (id, chain) = keys::audited_record(&k, &body)?;
+                let (id, chain) = keys::audited_record(k, body)?;
                 (chain == self.chain()).then_some((id, v))
             })
             .collect();
@@ -320,8 +322,10 @@ impl App {
                 }
             })
             .collect();
+        let mut all = Vec::with_capacity(ops.len() + 3 * entries.len());
+        all.extend_from_slice(ops);
         for _ in 0..APPEND_ATTEMPTS {
-            let mut all = ops.to_vec();
+            all.truncate(ops.len());
             let mut appended = Vec::with_capacity(entries.len());
             for (e, guess) in entries.iter().zip(guesses.iter_mut()) {
                 let chain = e.chain().to_string();
@@ -329,28 +333,19 @@ impl App {
                     Some(head) => head,
                     None => self.audit_head(&chain).await?,
                 };
-                let event = e
-                    .event(last + 1, prev, self.clock.now(), self.ids.new_id(), ops)
-                    .seal()
+                let event = e.event(last + 1, prev, self.clock.now(), self.ids.new_id(), ops);
+                let (body, hash) = event
+                    .sealed_json()
                     .map_err(|e| PortError::Invalid(format!("audit event: {e}")))?;
                 let key = keys::audit_event(&chain, event.seq);
                 all.extend(e.with.iter().cloned());
                 all.push(WriteOp::Put {
                     key: key.clone(),
                     index: Some(keys::audit_log_index(&event.at, &chain, event.seq)),
-                    body: serde_json::to_value(&event)
-                        .map_err(|e| PortError::Invalid(format!("audit event: {e}")))?,
+                    body,
                     condition: Condition::Absent,
                 });
-                if event.seq == 1 {
-                    all.push(WriteOp::Put {
-                        key: keys::audit_chain(&chain),
-                        index: None,
-                        body: serde_json::json!({ "chain": chain }),
-                        condition: Condition::Absent,
-                    });
-                }
-                appended.push((chain, key, event.seq, event.hash));
+                appended.push((chain, key, event.seq, hash));
             }
             match self.table.transact(&all).await {
                 Ok(mut versions) => {
@@ -494,31 +489,63 @@ impl App {
         Ok(())
     }
 
-    /// Every chain that has events (TRE admins), so a verifier can walk them all.
+    /// Every chain (TRE admins), so a verifier can walk them all: `TRE` once it has events,
+    /// then every workspace's, in the order the workspaces were created. Every workspace has a
+    /// chain from its creation (and no chain exists without its workspace, which is never
+    /// removed), so the workspace list is the list of chains; a workspace made around the API
+    /// is listed with no events, which `tre audit verify` reports.
     pub async fn audit_chains(
         &self,
         caller: &Caller,
         page: &PageRequest,
     ) -> AppResult<Paged<String>> {
         caller.require_admin("read the whole audit trail")?;
+        let mut items = Vec::new();
+        let mut request = page.clone();
+        if page.after.is_none() && self.audit_head(TRE_CHAIN).await?.0 > 0 {
+            items.push(TRE_CHAIN.to_string());
+            request.size = page.size.saturating_sub(1);
+            if request.size == 0 {
+                // The workspaces start on the next page.
+                return Ok(Paged {
+                    items,
+                    next: Some(super::paging::PagePosition {
+                        part: Some(WORKSPACE_CHAINS.into()),
+                        ..Default::default()
+                    }),
+                });
+            }
+        }
         let mut walk = Walk::new(
             Query {
-                pk: keys::AUDIT_CHAINS_PK.into(),
+                index: Some(INDEX_GSI1.into()),
+                pk: keys::resource_list_pk(crate::domain::ResourceKind::Workspace, "-"),
                 ..Default::default()
             },
-            page,
+            &request,
         );
-        while let Some(items) = walk.read(&*self.table).await? {
-            for item in items {
+        while let Some(found) = walk.read(&*self.table).await? {
+            for item in found {
                 if !walk.fresh(&item) {
                     continue;
                 }
-                if walk.push(item.key.sk.clone()) {
+                let Some(id) = item.key.pk.strip_prefix("RES#") else {
+                    continue;
+                };
+                if walk.push(id.to_string()) {
                     break;
                 }
             }
         }
-        Ok(walk.finish())
+        let mut got = walk.finish();
+        if let Some(next) = &mut got.next {
+            next.part = Some(WORKSPACE_CHAINS.into());
+        }
+        items.append(&mut got.items);
+        Ok(Paged {
+            items,
+            next: got.next,
+        })
     }
 
     async fn audit_page(
@@ -593,7 +620,7 @@ impl App {
                 let Some((id, _)) = keys::audited_record(&ws.key, &ws.body) else {
                     continue;
                 };
-                if self.table.get(&keys::audit_chain(&id)).await?.is_none() {
+                if self.audit_head(&id).await?.0 == 0 {
                     extra.push(Unaccounted {
                         record: id,
                         kind: "workspace".into(),

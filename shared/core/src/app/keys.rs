@@ -143,12 +143,6 @@ pub fn audit_log_index(at: &chrono::DateTime<chrono::Utc>, chain: &str, seq: u64
         ),
     )
 }
-/// One item per chain, written with its first event, so a verifier can find every chain.
-pub const AUDIT_CHAINS_PK: &str = "AUDITCHAINS";
-pub fn audit_chain(chain: &str) -> Key {
-    Key::new(AUDIT_CHAINS_PK, chain)
-}
-
 /// The id and audit chain of the record a write of `body` under `key` makes, where it is one the
 /// audit trail accounts for version by version (a resource, an airlock request, a data source).
 pub fn audited_record(key: &Key, body: &serde_json::Value) -> Option<(String, String)> {

@@ -132,6 +132,22 @@ impl AuditEvent {
         self.hash = self.compute_hash()?;
         Ok(self)
     }
+
+    /// The sealed event as stored (its JSON with `hash` set) and its hash, from one
+    /// serialization (what every audited write does, so it is kept cheap).
+    pub fn sealed_json(&self) -> Result<(Value, String), serde_json::Error> {
+        let mut value = serde_json::to_value(self)?;
+        if let Value::Object(m) = &mut value {
+            m.remove("hash");
+        }
+        let mut text = String::with_capacity(1024);
+        canonical(&value, &mut text);
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
+        if let Value::Object(m) = &mut value {
+            m.insert("hash".into(), Value::String(hash.clone()));
+        }
+        Ok((value, hash))
+    }
 }
 
 /// JSON with object keys in byte order and no insignificant whitespace, independent of how
@@ -471,6 +487,15 @@ mod tests {
         assert_eq!(gone[0].record, "svc");
         assert_eq!(gone[0].stored_version, None);
         assert!(gone[0].reason.contains("removed"), "{}", gone[0].reason);
+    }
+
+    #[test]
+    fn sealed_json_is_the_sealed_event() {
+        let e = event(1, GENESIS);
+        let (body, hash) = e.sealed_json().unwrap();
+        let sealed = e.clone().seal().unwrap();
+        assert_eq!(hash, sealed.hash);
+        assert_eq!(body, serde_json::to_value(&sealed).unwrap());
     }
 
     #[test]
