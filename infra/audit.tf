@@ -1,8 +1,8 @@
 # The audit trail's long-term keeping, and the AWS security services beside it.
 #
-# Audit events are items of the table (pk AUDIT#<chain>, written once, never changed). The
+# Audit events are items of the table (sk AUDIT#<seq>, written once, never changed). The
 # table's stream (dynamodb.tf) feeds the audit-archive Lambda (lambda.tf), which copies each
-# event's body to audit/<chain>/<sk>.json here: versioned, Object Lock in compliance mode, so no
+# event's body to audit/<chain>/<seq>.json here: versioned, Object Lock in compliance mode, so no
 # one (root included) can delete or overwrite an archived version before its retention ends.
 # CloudTrail records management events and object-level (data) events of the airlock, workspace
 # and archive buckets into a bucket of its own, locked alike. GuardDuty is optional: an account

@@ -6,7 +6,7 @@ resource "aws_dynamodb_table" "tre" {
   range_key                   = "sk"
   deletion_protection_enabled = var.deletion_protection
   # Every item as written, for the audit archive (audit.tf): its event source mapping passes on
-  # only the inserts of audit events (pk AUDIT#...).
+  # only the inserts of audit events (sk AUDIT#...).
   stream_enabled   = true
   stream_view_type = "NEW_IMAGE"
 

@@ -158,7 +158,7 @@ resource "aws_lambda_event_source_mapping" "audit_archive" {
     filter {
       pattern = jsonencode({
         eventName = ["INSERT"]
-        dynamodb  = { Keys = { pk = { S = [{ prefix = "AUDIT#" }] } } }
+        dynamodb  = { Keys = { sk = { S = [{ prefix = "AUDIT#" }] } } }
       })
     }
   }

@@ -411,7 +411,7 @@ async fn audit_list_export_and_verify() {
     );
 
     // One stored event changed behind the API's back: the server's chain no longer verifies.
-    let key = Key::new(format!("AUDIT#{ws}"), format!("{:020}", 2));
+    let key = Key::new(format!("RES#{ws}"), format!("AUDIT#{:020}", 2));
     let item = stack
         .app
         .table

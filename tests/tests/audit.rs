@@ -524,7 +524,7 @@ async fn writes_that_bypass_the_api_break_the_chain_and_events_cannot_be_changed
     }
     // The store refuses to write an event where one is: events are written only on condition
     // that their place is empty.
-    let key = Key::new(format!("AUDIT#{ws}"), format!("{:020}", 2));
+    let key = Key::new(format!("RES#{ws}"), format!("AUDIT#{:020}", 2));
     let stored = table.get(&key).await.expect("get").expect("event 2");
     let mut forged = stored.body.clone();
     forged["actor"]["id"] = json!("someone-else");

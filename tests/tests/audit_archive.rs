@@ -36,7 +36,13 @@ fn body(chain: &str, seq: u64, action: &str, prev: &str) -> String {
         .to_string()
 }
 
+/// An event's sort key.
 fn sk(seq: u64) -> String {
+    format!("AUDIT#{}", digits(seq))
+}
+
+/// Its sequence number as the archive's object names spell it.
+fn digits(seq: u64) -> String {
     format!("{seq:020}")
 }
 
@@ -164,7 +170,8 @@ async fn audit_events_are_archived_once_under_a_compliance_lock() -> anyhow::Res
     )));
 
     let tre_1 = body("TRE", 1, "template.registered", "");
-    let ws_pk = format!("AUDIT#{WORKSPACE}");
+    // A workspace's chain lives beside the workspace's items.
+    let ws_pk = format!("RES#{WORKSPACE}");
     let ws_1 = body(WORKSPACE, 1, "workspace.created", "");
     let ws_2 = body(WORKSPACE, 2, "workspace.updated", "abc");
     let batch = vec![
@@ -186,9 +193,9 @@ async fn audit_events_are_archived_once_under_a_compliance_lock() -> anyhow::Res
 
     // Written under audit/<chain>/<sk>.json with the table's exact bytes, as JSON.
     let expected = [
-        (audit_archive::object_key("TRE", &sk(1)), &tre_1),
-        (audit_archive::object_key(WORKSPACE, &sk(1)), &ws_1),
-        (audit_archive::object_key(WORKSPACE, &sk(2)), &ws_2),
+        (audit_archive::object_key("TRE", &digits(1)), &tre_1),
+        (audit_archive::object_key(WORKSPACE, &digits(1)), &ws_1),
+        (audit_archive::object_key(WORKSPACE, &digits(2)), &ws_2),
     ];
     assert_eq!(expected[0].0, "audit/TRE/00000000000000000001.json");
     for (key, want) in &expected {

@@ -1187,7 +1187,7 @@ fn the_audit_archive_is_fed_the_inserts_of_audit_events() {
         json,
         serde_json::json!({
             "eventName": ["INSERT"],
-            "dynamodb": {"Keys": {"pk": {"S": [{"prefix": tre_lambda::audit_archive::AUDIT_PK_PREFIX}]}}}
+            "dynamodb": {"Keys": {"sk": {"S": [{"prefix": tre_lambda::audit_archive::AUDIT_SK_PREFIX}]}}}
         }),
         "the mapping's filter: inserts of items whose pk starts with the audit prefix"
     );

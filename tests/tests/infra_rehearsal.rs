@@ -904,7 +904,7 @@ async fn check_audit(
         .collect::<Result<_, _>>()?;
     let want_pattern = json!({
         "eventName": ["INSERT"],
-        "dynamodb": {"Keys": {"pk": {"S": [{"prefix": tre_lambda::audit_archive::AUDIT_PK_PREFIX}]}}}
+        "dynamodb": {"Keys": {"sk": {"S": [{"prefix": tre_lambda::audit_archive::AUDIT_SK_PREFIX}]}}}
     });
     ensure!(
         m["EventSourceArn"] == stream_arn.as_str()

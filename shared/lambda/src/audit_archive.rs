@@ -1,12 +1,13 @@
 //! The audit archive: the table's stream (NEW_IMAGE) carries every audit event written to the
-//! table (`pk = AUDIT#<chain>`, `sk` = its sequence number, 20 digits); each is copied, as the
-//! exact `body` bytes the table holds, to `audit/<chain>/<sk>.json` in the archive bucket, whose
+//! table (`sk = AUDIT#<sequence number, 20 digits>` under its chain: `pk = RES#<workspace id>`,
+//! or `AUDIT#TRE`); each is copied, as the exact `body` bytes the table holds, to
+//! `audit/<chain>/<sequence number>.json` in the archive bucket, whose
 //! Object Lock (compliance mode, infra/audit.tf) keeps every version for the retention period.
 //!
 //! Every write is a conditional put (`If-None-Match: *`): a record delivered again finds its
 //! object and succeeds when the stored bytes are the same, so no second version is made; stored
 //! bytes that differ are a tampering (or a broken writer) and fail loudly, never overwrite. The
-//! event source mapping's filter passes only INSERTs of `AUDIT#` items; anything else that
+//! event source mapping's filter passes only INSERTs of items whose `sk` starts `AUDIT#`; anything else that
 //! arrives is ignored. Failures are reported per record (`batchItemFailures` naming the record's
 //! sequence number): the stream's records are processed in order, so the batch stops at the
 //! first failure and Lambda retries from it.
@@ -21,8 +22,11 @@ use tre_core::ports::{bytes_stream, ObjectStore, PortError, PutOptions};
 
 /// The archive bucket's name (Terraform sets it on the audit-archive function only).
 pub const ENV_AUDIT_ARCHIVE_BUCKET: &str = "TRE_AUDIT_ARCHIVE_BUCKET";
-/// The partition key prefix of audit events.
-pub const AUDIT_PK_PREFIX: &str = "AUDIT#";
+/// The sort key prefix of audit events (what the stream filter matches).
+pub const AUDIT_SK_PREFIX: &str = "AUDIT#";
+/// The partition of the `TRE` chain; a workspace's chain is in the workspace's (`RES#<id>`).
+pub const TRE_CHAIN_PK: &str = "AUDIT#TRE";
+const WORKSPACE_PK_PREFIX: &str = "RES#";
 /// Where in the bucket the events go (`audit/<chain>/<sk>.json`).
 pub const KEY_PREFIX: &str = "audit/";
 /// The content type of every archived event.
@@ -67,7 +71,7 @@ pub enum RecordError {
     BadBody(String),
     #[error("`{0}` is not a chain name the archive can hold (letters, digits, '-', '_')")]
     BadChain(String),
-    #[error("sort key `{0}` is not a sequence number of {SK_DIGITS} digits")]
+    #[error("sort key `{0}` is not `AUDIT#` and a sequence number of {SK_DIGITS} digits")]
     BadSortKey(String),
     #[error(
         "the event's body names chain `{body_chain}` seq {body_seq}, its item `{pk}` / `{sk}`"
@@ -136,15 +140,23 @@ impl AuditArchive {
             _ => Err(RecordError::Missing(name)),
         };
         let pk = string("pk")?;
-        let Some(chain) = pk.strip_prefix(AUDIT_PK_PREFIX) else {
+        let full_sk = string("sk")?;
+        let Some(sk) = full_sk.strip_prefix(AUDIT_SK_PREFIX) else {
             return Ok(Archived::Ignored);
+        };
+        let chain = if pk == TRE_CHAIN_PK {
+            "TRE"
+        } else {
+            match pk.strip_prefix(WORKSPACE_PK_PREFIX) {
+                Some(ws) => ws,
+                None => return Ok(Archived::Ignored),
+            }
         };
         if record.event_name != "INSERT" {
             // Audit items are never changed or removed by the TRE; say so where it happens.
             tracing::warn!(pk, event = %record.event_name, "an audit item was changed or removed in the table; the archive keeps what was inserted");
             return Ok(Archived::Ignored);
         }
-        let sk = string("sk")?;
         let body = match image.get("body") {
             Some(AttributeValue::S(s)) => s.as_str(),
             _ => {
@@ -155,7 +167,7 @@ impl AuditArchive {
         };
         check_chain(chain)?;
         if sk.len() != SK_DIGITS || !sk.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(RecordError::BadSortKey(sk.to_string()));
+            return Err(RecordError::BadSortKey(full_sk.to_string()));
         }
         let parsed: serde_json::Value =
             serde_json::from_str(body).map_err(|e| RecordError::BadBody(e.to_string()))?;
@@ -169,7 +181,7 @@ impl AuditArchive {
         if body_chain != chain || format!("{body_seq:0width$}", width = SK_DIGITS) != sk {
             return Err(RecordError::KeyMismatch {
                 pk: pk.to_string(),
-                sk: sk.to_string(),
+                sk: full_sk.to_string(),
                 body_chain: body_chain.to_string(),
                 body_seq,
             });

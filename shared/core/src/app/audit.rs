@@ -412,6 +412,7 @@ impl App {
             .table
             .query(&Query {
                 pk: keys::audit_chain_pk(chain),
+                sk_prefix: Some(keys::AUDIT_EVENT_PREFIX.into()),
                 limit: Some(1),
                 descending: true,
                 ..Default::default()
@@ -439,6 +440,7 @@ impl App {
         let query = match &filter.chain {
             Some(chain) => Query {
                 pk: keys::audit_chain_pk(chain),
+                sk_prefix: Some(keys::AUDIT_EVENT_PREFIX.into()),
                 ..Default::default()
             },
             None => Query {
@@ -461,6 +463,7 @@ impl App {
         self.check_workspace_audit(caller, workspace_id).await?;
         let query = Query {
             pk: keys::audit_chain_pk(workspace_id),
+            sk_prefix: Some(keys::AUDIT_EVENT_PREFIX.into()),
             ..Default::default()
         };
         let mut filter = filter.clone();
@@ -711,6 +714,7 @@ impl App {
     async fn chain_events(&self, chain: &str) -> AppResult<Vec<AuditEvent>> {
         self.all_items(Query {
             pk: keys::audit_chain_pk(chain),
+            sk_prefix: Some(keys::AUDIT_EVENT_PREFIX.into()),
             ..Default::default()
         })
         .await?

@@ -125,13 +125,24 @@ pub fn open_operations_pk(creator: &str) -> String {
     format!("OPENOPS#{creator}")
 }
 
-/// Audit events: one partition per chain (a workspace id or `TRE`), sorted by sequence number.
+/// Audit events, sorted by sequence number under their chain: a workspace's beside the
+/// workspace's own items (`RES#<id>`), whose page its changes write anyway, so an event costs
+/// the store no page of its own; the `TRE` chain's in a partition of its own.
 pub fn audit_event(chain: &str, seq: u64) -> Key {
-    Key::new(audit_chain_pk(chain), format!("{seq:020}"))
+    Key::new(
+        audit_chain_pk(chain),
+        format!("{AUDIT_EVENT_PREFIX}{seq:020}"),
+    )
 }
 pub fn audit_chain_pk(chain: &str) -> String {
-    format!("AUDIT#{chain}")
+    if chain == crate::domain::audit::TRE_CHAIN {
+        format!("AUDIT#{chain}")
+    } else {
+        resource(chain).pk
+    }
 }
+/// The sort key prefix of every audit event (what the archive's stream filter matches).
+pub const AUDIT_EVENT_PREFIX: &str = "AUDIT#";
 /// Index key of every event in the order they were written, across chains.
 pub const AUDIT_LOG_PK: &str = "AUDITLOG";
 pub fn audit_log_index(at: &chrono::DateTime<chrono::Utc>, chain: &str, seq: u64) -> Key {
