@@ -530,6 +530,8 @@ def config_for(role):
             f"sharedServiceId = {q(shared)}",
             f"requestId = {q(request)}",
             f"dataSourceId = {q(source)}",
+            # An audit chain: the seeded workspace's (its owners and admins may reconcile it).
+            f"chain = {q(ws)}",
             'fileName = "data.csv"',
             'file = "data.csv"',
             'principalId = "dev-researcher"',

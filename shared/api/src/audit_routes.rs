@@ -79,7 +79,7 @@ pub(crate) fn add(b: &mut Builder) {
         "/api/audit/chains/{chain}/reconciliation",
         RouteGroup::Workspaces,
         "reconcileAuditChain".into(),
-        "Every version of every record of a chain held against its events: what was written around the API (TREAdmin; WorkspaceOwner for their workspace's chain)",
+        "Every version of every record of a chain held against its events: what was written around the API; the `TRE` chain for TREAdmins only (TREAdmin or WorkspaceOwner)",
         "audit",
         None,
         200,
