@@ -47,11 +47,25 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// `caller` did `action` (and it succeeded, unless marked refused).
     pub fn by(caller: &Caller, action: impl Into<String>) -> Self {
+        Self::new(
+            actor_of(caller),
+            caller.context.clone(),
+            action.into(),
+            AuditOutcome::Succeeded,
+        )
+    }
+
+    fn new(
+        actor: AuditActor,
+        request: Option<crate::domain::audit::RequestContext>,
+        action: String,
+        outcome: AuditOutcome,
+    ) -> Self {
         Self {
-            actor: actor_of(caller),
-            request: caller.context.clone(),
-            action: action.into(),
-            outcome: AuditOutcome::Succeeded,
+            actor,
+            request,
+            action,
+            outcome,
             workspace_id: None,
             resource_id: None,
             versioned: None,
@@ -65,19 +79,12 @@ impl AuditEntry {
     /// The control plane's own change (a reported status, a verdict), so that every version
     /// of a record is accounted for.
     pub fn system(action: impl Into<String>) -> Self {
-        Self {
-            actor: AuditActor::system(),
-            request: None,
-            action: action.into(),
-            outcome: AuditOutcome::Succeeded,
-            workspace_id: None,
-            resource_id: None,
-            versioned: None,
-            details: Map::new(),
-            new_chain: false,
-            with: Vec::new(),
-            companions: Vec::new(),
-        }
+        Self::new(
+            AuditActor::system(),
+            None,
+            action.into(),
+            AuditOutcome::Succeeded,
+        )
     }
 
     /// A refused request (`caller` absent: no valid token).
@@ -87,19 +94,12 @@ impl AuditEntry {
         status: u16,
         detail: &str,
     ) -> Self {
-        let mut e = Self {
-            actor: caller.map(actor_of).unwrap_or_else(AuditActor::anonymous),
-            request: Some(request),
-            action: "request.refused".into(),
-            outcome: AuditOutcome::Refused,
-            workspace_id: None,
-            resource_id: None,
-            versioned: None,
-            details: Map::new(),
-            new_chain: false,
-            with: Vec::new(),
-            companions: Vec::new(),
-        };
+        let mut e = Self::new(
+            caller.map(actor_of).unwrap_or_else(AuditActor::anonymous),
+            Some(request),
+            "request.refused".into(),
+            AuditOutcome::Refused,
+        );
         e.details.insert("status".into(), status.into());
         // The problem's detail says which rule refused; it names ids, never secrets.
         e.details
@@ -605,11 +605,11 @@ impl App {
         let mut records = Vec::new();
         let mut extra = Vec::new();
         if chain == TRE_CHAIN {
-            for item in self.all_items(by_parent(K::SharedService, "-")).await? {
+            for item in self.query_all(by_parent(K::SharedService, "-")).await? {
                 records.extend(record("shared_service", &item));
             }
             for item in self
-                .all_items(Query {
+                .query_all(Query {
                     pk: keys::DATA_SOURCES_PK.into(),
                     sk_prefix: Some(keys::DATA_SOURCE_PREFIX.into()),
                     ..Default::default()
@@ -619,7 +619,7 @@ impl App {
                 records.extend(record("data_source", &item));
             }
             // A workspace made around the API has no chain of its own.
-            for ws in self.all_items(by_parent(K::Workspace, "-")).await? {
+            for ws in self.query_all(by_parent(K::Workspace, "-")).await? {
                 let Some((id, _)) = keys::audited_record(&ws.key, &ws.body) else {
                     continue;
                 };
@@ -650,19 +650,19 @@ impl App {
             };
             records.extend(record("workspace", &ws));
             for svc in self
-                .all_items(by_parent(K::WorkspaceService, chain))
+                .query_all(by_parent(K::WorkspaceService, chain))
                 .await?
             {
                 records.extend(record("workspace_service", &svc));
                 let Some((svc_id, _)) = keys::audited_record(&svc.key, &svc.body) else {
                     continue;
                 };
-                for ur in self.all_items(by_parent(K::UserResource, &svc_id)).await? {
+                for ur in self.query_all(by_parent(K::UserResource, &svc_id)).await? {
                     records.extend(record("user_resource", &ur));
                 }
             }
             for req in self
-                .all_items(Query {
+                .query_all(Query {
                     pk: keys::roles_pk(chain),
                     sk_prefix: Some(keys::AIRLOCK_REQUEST_PREFIX.into()),
                     ..Default::default()
@@ -677,20 +677,20 @@ impl App {
         // look older than its trail; such records are read again.
         let events = self.chain_events(chain).await?;
         let mut unaccounted = reconcile(&events, &records);
-        let mut again = Vec::new();
+        let mut reread = false;
         for u in &unaccounted {
             if u.stored_version.is_some_and(|v| v < u.audited_version) {
                 if let Some(r) = records.iter_mut().find(|r| r.id == u.record) {
                     if let Some(key) = keys_of.get(&r.id) {
                         if let Some(item) = self.table.get(key).await? {
                             r.version = item.version;
-                            again.push(r.id.clone());
+                            reread = true;
                         }
                     }
                 }
             }
         }
-        if !again.is_empty() {
+        if reread {
             unaccounted = reconcile(&events, &records);
         }
         unaccounted.extend(extra);
@@ -712,7 +712,7 @@ impl App {
     }
 
     async fn chain_events(&self, chain: &str) -> AppResult<Vec<AuditEvent>> {
-        self.all_items(Query {
+        self.query_all(Query {
             pk: keys::audit_chain_pk(chain),
             sk_prefix: Some(keys::AUDIT_EVENT_PREFIX.into()),
             ..Default::default()
@@ -721,19 +721,5 @@ impl App {
         .into_iter()
         .map(|i| Ok(serde_json::from_value(i.body)?))
         .collect()
-    }
-
-    /// Every item a query finds, page by page.
-    async fn all_items(&self, mut query: Query) -> AppResult<Vec<crate::ports::Item>> {
-        let mut out = Vec::new();
-        query.limit = Some(1000);
-        loop {
-            let page = self.table.query(&query).await?;
-            out.extend(page.items);
-            match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
     }
 }
