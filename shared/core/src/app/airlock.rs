@@ -77,7 +77,10 @@ pub struct AddAirlockFile {
     pub name: String,
     /// The file's size in bytes: above `MULTIPART_PART_BYTES` the upload is split into parts,
     /// each with its own link (S3 takes at most 5 GiB in one PUT).
-    #[serde(default, deserialize_with = "super::airlock_upload::whole_number_opt")]
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::whole_number::whole_number_opt"
+    )]
     pub size: Option<u64>,
 }
 

@@ -38,6 +38,7 @@ pub enum Connection {
     /// One table, exported whole.
     Postgres {
         host: String,
+        #[serde(deserialize_with = "crate::domain::whole_number::whole_number")]
         port: u16,
         database: String,
         user: String,
@@ -674,6 +675,34 @@ mod tests {
             "objects": ["2026/admissions.csv", "codebook.txt"]
         }))
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_port_spelled_with_a_zero_fraction_is_the_whole_number() {
+        // JSON Schema's `integer` takes 5432.0, and generated clients send it so.
+        let spec = |port: serde_json::Value| {
+            serde_json::from_value::<DataSourceSpec>(json!({
+                "kind": "Import", "displayName": "Admissions", "project": "Cohort study",
+                "licence": "CC-BY-4.0",
+                "publisher": {"organisation": "Example Trust", "contactName": "A. Steward", "contactRole": "Data steward"},
+                "connection": {"type": "postgres", "host": "db.example.org", "port": port,
+                    "database": "cohort", "user": "reader", "table": "admissions", "format": "csv"}
+            }))
+        };
+        let Ok(DataSourceSpec {
+            connection: Some(Connection::Postgres { port, .. }),
+            ..
+        }) = spec(json!(5432.0))
+        else {
+            panic!("5432.0 was refused");
+        };
+        assert_eq!(port, 5432);
+        for refused in [json!(5432.5), json!(70000), json!(-1), json!("5432")] {
+            assert!(
+                spec(refused.clone()).is_err(),
+                "{refused} was taken as a port"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod roles;
 pub mod schema;
 pub mod template;
 pub mod version;
+pub mod whole_number;
 
 pub use operation::{Operation, OperationStatus, OperationStep, StepOutcome};
 pub use principal::{Principal, TreRole};
