@@ -149,15 +149,6 @@ pub fn token(args: TokenArgs, api: &str) -> anyhow::Result<()> {
 /// `RUST_LOG=debug` that shows where an operation's time goes (engine states, history
 /// writes, execution ends, status messages; the runner's run time is logged as an event).
 fn init_tracing() {
-    let spans = match std::env::var("TRE_LOG_SPANS").as_deref() {
-        Ok("1") => tracing_subscriber::fmt::format::FmtSpan::CLOSE,
-        _ => tracing_subscriber::fmt::format::FmtSpan::NONE,
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
-        )
-        .with_span_events(spans)
-        .try_init();
+    let spans_on_close = std::env::var("TRE_LOG_SPANS").as_deref() == Ok("1");
+    tre_telemetry::Telemetry::Console { spans_on_close }.init();
 }

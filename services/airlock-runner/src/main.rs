@@ -5,13 +5,6 @@
 
 #[tokio::main]
 async fn main() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    tre_telemetry::Telemetry::Job.init();
     std::process::exit(airlock_runner::process::run_from_env().await);
 }

@@ -46,13 +46,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    tre_telemetry::Telemetry::Service.init();
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let store: Arc<dyn ObjectStore> = match (var("TRE_REGISTRY_BUCKET"), var("TRE_REGISTRY_DIR")) {
         (Some(bucket), _) => {

@@ -89,15 +89,7 @@ pub fn lambda_router(group: RouteGroup, app: App, mapping: tre_auth::ClaimMappin
 
 /// Structured JSON logs, as CloudWatch wants them.
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .without_time()
-        .try_init();
+    tre_telemetry::Telemetry::Lambda.init();
 }
 
 /// Serve one route group until the Lambda runtime stops us.
