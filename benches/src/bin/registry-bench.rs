@@ -193,8 +193,11 @@ async fn start_ours(program: &str, dir: &Path) -> anyhow::Result<Target> {
     let proc = Proc(child);
     let base = format!("http://{addr}");
     wait_until_up(&base).await?;
-    let tokens = tre_auth::registry_token::RegistryTokenKey::new(key, "tre-registry")
-        .map_err(anyhow::Error::msg)?;
+    let tokens = tre_auth::registry_token::RegistryTokenKey::new(
+        key,
+        tre_auth::registry_token::DEFAULT_SERVICE,
+    )
+    .map_err(anyhow::Error::msg)?;
     let access = tre_auth::registry_token::Access {
         kind: "repository".into(),
         name: REPO.into(),

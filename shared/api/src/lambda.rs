@@ -67,36 +67,17 @@ impl Authenticator for ApiGatewayAuthenticator {
     }
 }
 
-/// The router one Lambda serves.
+/// A route group behind API Gateway's authoriser, with no registry token realm and no sign-in
+/// settings: what the sample events exercise. The deployed Lambdas build theirs from their
+/// settings (`tre-lambda`'s `api_router`), which read the environment once.
 pub fn lambda_router(group: RouteGroup, app: App, mapping: tre_auth::ClaimMapping) -> axum::Router {
-    let mut state = ApiState::new(app, Arc::new(ApiGatewayAuthenticator::new(mapping)));
-    // The registry's token realm, where a registry is deployed (key base64 in the environment).
-    if let Some(key) = std::env::var("TRE_REGISTRY_TOKEN_KEY").ok().and_then(|k| {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode(k.trim())
-            .ok()
-    }) {
-        let service =
-            std::env::var("TRE_REGISTRY_SERVICE").unwrap_or_else(|_| "tre-registry".into());
-        match tre_auth::registry_token::RegistryTokenKey::new(key, service) {
-            Ok(k) => state = state.with_registry_tokens(k),
-            Err(e) => tracing::error!(error = %e, "TRE_REGISTRY_TOKEN_KEY is unusable"),
-        }
-    }
-    router_for(group, state)
+    router_for(
+        group,
+        ApiState::new(app, Arc::new(ApiGatewayAuthenticator::new(mapping))),
+    )
 }
 
 /// Structured JSON logs, as CloudWatch wants them.
 pub fn init_tracing() {
     tre_telemetry::Telemetry::Lambda.init();
-}
-
-/// Serve one route group until the Lambda runtime stops us.
-pub async fn serve(
-    group: RouteGroup,
-    app: App,
-    mapping: tre_auth::ClaimMapping,
-) -> Result<(), lambda_http::Error> {
-    lambda_http::run(lambda_router(group, app, mapping)).await
 }

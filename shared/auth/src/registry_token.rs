@@ -7,6 +7,10 @@ use std::time::Duration;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+/// The registry's name in its tokens (`aud`, and the challenge's `service`) unless a
+/// deployment names it otherwise.
+pub const DEFAULT_SERVICE: &str = "tre-registry";
+
 /// What a token allows: `{"type": "repository", "name": ..., "actions": ["pull", "push"]}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {

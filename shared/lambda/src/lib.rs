@@ -217,7 +217,7 @@ impl Settings {
         let service = self
             .registry_service
             .clone()
-            .unwrap_or_else(|| "tre-registry".into());
+            .unwrap_or_else(|| tre_auth::registry_token::DEFAULT_SERVICE.into());
         tre_auth::registry_token::RegistryTokenKey::new(key, service)
             .map(Some)
             .map_err(WiringError::Config)

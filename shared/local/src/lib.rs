@@ -448,7 +448,7 @@ impl Drop for DevStack {
 }
 
 /// The name the local registry's tokens are issued for.
-pub const REGISTRY_SERVICE: &str = "tre-registry";
+pub const REGISTRY_SERVICE: &str = tre_auth::registry_token::DEFAULT_SERVICE;
 
 /// The key of list page tokens, kept in the data directory (made on first use) so the
 /// tokens a client holds survive a restart.
