@@ -76,8 +76,3 @@ pub fn lambda_router(group: RouteGroup, app: App, mapping: tre_auth::ClaimMappin
         ApiState::new(app, Arc::new(ApiGatewayAuthenticator::new(mapping))),
     )
 }
-
-/// Structured JSON logs, as CloudWatch wants them.
-pub fn init_tracing() {
-    tre_telemetry::Telemetry::Lambda.init();
-}

@@ -350,7 +350,7 @@ pub fn api_router(
 
 /// Serve one API route group until the Lambda runtime stops the process.
 pub async fn run_api(group: RouteGroup) -> Result<(), lambda_http::Error> {
-    tre_api::lambda::init_tracing();
+    tre_telemetry::Telemetry::Lambda.init();
     let settings = Settings::from_env();
     let app = app_for(&settings).await?;
     lambda_http::run(api_router(group, app, &settings)?).await
@@ -358,7 +358,7 @@ pub async fn run_api(group: RouteGroup) -> Result<(), lambda_http::Error> {
 
 /// Serve the status consumer (SQS event source with partial batch responses).
 pub async fn run_status_consumer() -> Result<(), lambda_runtime::Error> {
-    tre_api::lambda::init_tracing();
+    tre_telemetry::Telemetry::Lambda.init();
     let settings = Settings::from_env();
     let app = if settings.data_dir.is_some() {
         embedded_app(&settings)?
@@ -381,7 +381,7 @@ pub async fn run_status_consumer() -> Result<(), lambda_runtime::Error> {
 /// Serve the audit archive (DynamoDB stream event source with partial batch responses): the
 /// bucket is read from the environment once, before the first event.
 pub async fn run_audit_archive() -> Result<(), lambda_runtime::Error> {
-    tre_api::lambda::init_tracing();
+    tre_telemetry::Telemetry::Lambda.init();
     let config = audit_archive::ArchiveConfig::from_env()?;
     let archive = audit_archive::AuditArchive::on_s3(&tre_aws::sdk_config().await, &config);
     let archive = &archive;

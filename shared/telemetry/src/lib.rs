@@ -71,10 +71,4 @@ mod tests {
             assert_eq!(kind.default_filter(), "info");
         }
     }
-
-    #[test]
-    fn a_second_init_keeps_the_first_subscriber_without_failing() {
-        Telemetry::Job.init();
-        Telemetry::Service.init();
-    }
 }
