@@ -75,6 +75,31 @@ async fn output_formats_and_queries() {
         first.get_or_insert_with(|| id.clone());
         ids.insert(id);
     }
+    // The installs run in the background: the lists below are compared with each other, so
+    // they are taken once every workspace has stopped changing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for id in &ids {
+        loop {
+            let (ok, out, err) = run(&["-o", "json", "workspaces", "get", id])
+                .await
+                .expect("join");
+            assert!(ok, "{out}{err}");
+            let w: Value = serde_json::from_str(&out).expect("json");
+            let status = w["workspace"]["deploymentStatus"]
+                .as_str()
+                .or(w["deploymentStatus"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if !status.starts_with("awaiting_") && status != "deploying" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the install of {id} never ended: {out}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 
     // JSON: the API's answer, every workspace in it.
     let (ok, json_out, err) = run(&["workspaces", "list", "-o", "json"])
