@@ -5,6 +5,8 @@ use std::process::Command;
 
 use tre_local::{DevOptions, DevStack};
 
+mod common;
+
 fn tre(api: &str, token: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tre"))
         .args(args)
@@ -78,13 +80,7 @@ async fn client_commands_round_trip() {
     loop {
         let (ok, out, err) = run(s(&["workspaces", "get", &id])).await.expect("join");
         assert!(ok, "{out}{err}");
-        let w: serde_json::Value = serde_json::from_str(&out).expect("json output");
-        let status = w["workspace"]["deploymentStatus"]
-            .as_str()
-            .or(w["deploymentStatus"].as_str())
-            .unwrap_or_default()
-            .to_string();
-        if !status.starts_with("awaiting_") && status != "deploying" {
+        if common::install_ended(&out) {
             break;
         }
         assert!(

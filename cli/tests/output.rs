@@ -7,6 +7,8 @@ use std::process::Command;
 use serde_json::Value;
 use tre_local::{DevOptions, DevStack};
 
+mod common;
+
 fn tre(api: &str, token: &str, args: &[String]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tre"))
         .args(args)
@@ -84,13 +86,7 @@ async fn output_formats_and_queries() {
                 .await
                 .expect("join");
             assert!(ok, "{out}{err}");
-            let w: Value = serde_json::from_str(&out).expect("json");
-            let status = w["workspace"]["deploymentStatus"]
-                .as_str()
-                .or(w["deploymentStatus"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            if !status.starts_with("awaiting_") && status != "deploying" {
+            if common::install_ended(&out) {
                 break;
             }
             assert!(
