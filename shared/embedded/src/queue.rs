@@ -29,6 +29,13 @@ const MAX_BODY: usize = 256 * 1024;
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 const POLL_WITHOUT_BELL: Duration = Duration::from_millis(100);
 
+/// The message a receipt was issued for: receipts are `<seq>.<random>`, so deleting or
+/// changing visibility finds the row by its key and needs no index on receipts. A receipt
+/// of another shape (one issued before receipts named their row) is looked up by value.
+fn receipt_seq(receipt: &str) -> Option<i64> {
+    receipt.split_once('.')?.0.parse().ok()
+}
+
 /// Where messages go after too many receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedrivePolicy {
@@ -121,7 +128,7 @@ impl SqliteQueue {
                             dead_lettered = true;
                             continue;
                         }
-                        let receipt = uuid::Uuid::new_v4().simple().to_string();
+                        let receipt = format!("{seq}.{}", uuid::Uuid::new_v4().simple());
                         tx.execute(
                             "UPDATE queue_messages SET receive_count = ?1, receipt = ?2,
                                  visible_at = ?3 WHERE seq = ?4",
@@ -243,11 +250,21 @@ impl Queue for SqliteQueue {
         self.db
             .write(move |conn| {
                 // A stale or unknown receipt matches nothing: a no-op (see the module docs).
-                conn.prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2")
-                    .map_err(sql_err)?
-                    .execute(params![name, receipt])
-                    .map_err(sql_err)
-                    .map(|_| ())
+                let deleted = match receipt_seq(&receipt) {
+                    Some(seq) => conn
+                        .prepare_cached(
+                            "DELETE FROM queue_messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                        )
+                        .map_err(sql_err)?
+                        .execute(params![seq, name, receipt]),
+                    None => conn
+                        .prepare_cached(
+                            "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                        )
+                        .map_err(sql_err)?
+                        .execute(params![name, receipt]),
+                };
+                deleted.map_err(sql_err).map(|_| ())
             })
             .await
     }
@@ -261,15 +278,22 @@ impl Queue for SqliteQueue {
             .db
             .write(move |conn| {
                 let now = now_ms();
-                let seq: Option<i64> = conn
-                    .query_row(
+                let seq: Option<i64> = match receipt_seq(&receipt_s) {
+                    Some(seq) => conn.query_row(
+                        "SELECT seq FROM queue_messages
+                         WHERE seq = ?1 AND queue = ?2 AND receipt = ?3 AND visible_at > ?4",
+                        params![seq, name, receipt_s, now],
+                        |r| r.get(0),
+                    ),
+                    None => conn.query_row(
                         "SELECT seq FROM queue_messages
                          WHERE queue = ?1 AND receipt = ?2 AND visible_at > ?3",
                         params![name, receipt_s, now],
                         |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(sql_err)?;
+                    ),
+                }
+                .optional()
+                .map_err(sql_err)?;
                 let Some(seq) = seq else { return Ok(false) };
                 conn.execute(
                     "UPDATE queue_messages SET visible_at = ?1 WHERE seq = ?2",

@@ -49,12 +49,25 @@ fn validate_put(key: &Key, index: Option<&Key>, body: &Value) -> PortResult<()> 
     Ok(())
 }
 
-fn current_version(tx: &Connection, key: &Key) -> PortResult<Option<u64>> {
-    tx.prepare_cached("SELECT version FROM items WHERE pk = ?1 AND sk = ?2")
+/// What the store holds under a key: its version and index key (a write that keeps the index
+/// key leaves the index alone, which spares the transaction a page).
+struct Stored {
+    version: u64,
+    index: Option<(String, String)>,
+}
+
+fn stored(tx: &Connection, key: &Key) -> PortResult<Option<Stored>> {
+    tx.prepare_cached("SELECT version, ipk, isk FROM items WHERE pk = ?1 AND sk = ?2")
         .map_err(sql_err)?
-        .query_row(params![key.pk, key.sk], |r| r.get::<_, i64>(0))
+        .query_row(params![key.pk, key.sk], |r| {
+            let ipk: Option<String> = r.get(1)?;
+            let isk: Option<String> = r.get(2)?;
+            Ok(Stored {
+                version: r.get::<_, i64>(0)? as u64,
+                index: ipk.zip(isk),
+            })
+        })
         .optional()
-        .map(|v| v.map(|v| v as u64))
         .map_err(sql_err)
 }
 
@@ -85,24 +98,36 @@ fn write_put(
     key: &Key,
     index: Option<&Key>,
     text: &str,
-    current: Option<u64>,
+    current: Option<&Stored>,
 ) -> PortResult<u64> {
-    let version = current.unwrap_or(0) + 1;
-    tx.prepare_cached(
-        "INSERT INTO items (pk, sk, ipk, isk, body, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (pk, sk) DO UPDATE SET ipk = excluded.ipk, isk = excluded.isk,
-             body = excluded.body, version = excluded.version",
-    )
-    .map_err(sql_err)?
-    .execute(params![
-        key.pk,
-        key.sk,
-        index.map(|k| k.pk.as_str()),
-        index.map(|k| k.sk.as_str()),
-        text,
-        version as i64
-    ])
-    .map_err(sql_err)?;
+    let version = current.map_or(1, |c| c.version + 1);
+    let sql = match current {
+        None => {
+            "INSERT INTO items (pk, sk, ipk, isk, body, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        }
+        // Setting the index columns, even to the values they hold, makes SQLite rewrite the
+        // index entry: a page more in the WAL for every update of an indexed item.
+        Some(c)
+            if c.index.as_ref().map(|(pk, sk)| (pk.as_str(), sk.as_str()))
+                == index.map(|k| (k.pk.as_str(), k.sk.as_str())) =>
+        {
+            "UPDATE items SET body = ?5, version = ?6 WHERE pk = ?1 AND sk = ?2"
+        }
+        Some(_) => {
+            "UPDATE items SET ipk = ?3, isk = ?4, body = ?5, version = ?6 WHERE pk = ?1 AND sk = ?2"
+        }
+    };
+    tx.prepare_cached(sql)
+        .map_err(sql_err)?
+        .execute(params![
+            key.pk,
+            key.sk,
+            index.map(|k| k.pk.as_str()),
+            index.map(|k| k.sk.as_str()),
+            text,
+            version as i64
+        ])
+        .map_err(sql_err)?;
     Ok(version)
 }
 
@@ -275,13 +300,14 @@ fn run_transact(tx: &Connection, ops: &[Op]) -> PortResult<Vec<u64>> {
             | Op::Delete { key, condition }
             | Op::Check { key, condition } => (key, *condition),
         };
-        let cur = current_version(tx, key)?;
-        if !holds(condition, cur) {
+        let cur = stored(tx, key)?;
+        let version = cur.as_ref().map(|c| c.version);
+        if !holds(condition, version) {
             return Err(PortError::ConditionFailed(format!(
                 "transaction op {i} ({}/{}): {}",
                 key.pk,
                 key.sk,
-                describe(condition, cur)
+                describe(condition, version)
             )));
         }
         current.push(cur);
@@ -291,7 +317,7 @@ fn run_transact(tx: &Connection, ops: &[Op]) -> PortResult<Vec<u64>> {
         match op {
             Op::Put {
                 key, index, text, ..
-            } => out.push(write_put(tx, key, index.as_ref(), text, cur)?),
+            } => out.push(write_put(tx, key, index.as_ref(), text, cur.as_ref())?),
             Op::Delete { key, .. } => {
                 tx.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
                     .map_err(sql_err)?
@@ -369,16 +395,17 @@ impl Table for SqliteTable {
         let (key, index, text) = (key.clone(), index.cloned(), body_text(body)?);
         self.db
             .write(move |tx| {
-                let cur = current_version(tx, &key)?;
-                if !holds(condition, cur) {
+                let cur = stored(tx, &key)?;
+                let version = cur.as_ref().map(|c| c.version);
+                if !holds(condition, version) {
                     return Err(PortError::ConditionFailed(format!(
                         "put {}/{}: {}",
                         key.pk,
                         key.sk,
-                        describe(condition, cur)
+                        describe(condition, version)
                     )));
                 }
-                write_put(tx, &key, index.as_ref(), &text, cur)
+                write_put(tx, &key, index.as_ref(), &text, cur.as_ref())
             })
             .await
     }
@@ -388,7 +415,7 @@ impl Table for SqliteTable {
         let key = key.clone();
         self.db
             .write(move |tx| {
-                let cur = current_version(tx, &key)?;
+                let cur = stored(tx, &key)?.map(|c| c.version);
                 if !holds(condition, cur) {
                     return Err(PortError::ConditionFailed(format!(
                         "delete {}/{}: {}",

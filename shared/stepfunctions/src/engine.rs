@@ -155,6 +155,9 @@ pub enum HistoryEvent {
 #[async_trait]
 pub trait Observer: Send + Sync {
     async fn record(&self, execution_id: &str, event: HistoryEvent);
+    /// The execution is about to wait (on a task that runs for a while, a Wait state, a retry's
+    /// delay): what was recorded so far should be visible now, not at the end.
+    async fn flush(&self, _execution_id: &str) {}
 }
 
 #[derive(Clone)]
@@ -197,6 +200,12 @@ impl Engine {
     async fn record(&self, exec: &Exec, event: HistoryEvent) {
         if let Some(o) = &self.observer {
             o.record(&exec.id, event).await;
+        }
+    }
+
+    async fn flush(&self, exec: &Exec) {
+        if let Some(o) = &self.observer {
+            o.flush(&exec.id).await;
         }
     }
 
@@ -452,6 +461,7 @@ impl Engine {
                         })?)?
                     }
                 };
+                self.flush(exec).await;
                 self.sleeper.sleep(wait).await;
                 Ok(Self::next_or_end(
                     state,
@@ -548,6 +558,7 @@ impl Engine {
                         },
                     )
                     .await;
+                    self.flush(exec).await;
                     self.sleeper.sleep(Duration::from_secs_f64(delay)).await;
                     continue;
                 }
@@ -616,6 +627,10 @@ impl Engine {
             Some(s) => Some(Duration::from_secs(self.seconds(s, raw, &context)?)),
             None => None,
         };
+        // A task that waits for its job or for a callback can run for hours.
+        if wait_for_token || resource.ends_with(".sync") {
+            self.flush(exec).await;
+        }
         let run = async {
             match &token {
                 None => integration.invoke(resource, params, &ctx).await,

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 use tre_core::ports::{
-    Condition, Execution, ExecutionStatus, Key, Query, Table, Workflows, INDEX_GSI1,
+    Condition, Execution, ExecutionStatus, Key, Query, Table, Workflows, WriteOp, INDEX_GSI1,
 };
 use tre_core::{PortError, PortResult};
 
@@ -43,36 +43,92 @@ pub struct LocalWorkflows {
 
 struct Inner {
     table: Arc<dyn Table>,
+    history: Arc<TableHistory>,
     engine: Engine,
     machines: HashMap<String, Arc<StateMachine>>,
     listener: Option<Arc<dyn ExecutionListener>>,
     running: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
-/// Writes history events as items under the execution's partition, numbered in order.
+/// Writes history events as items under the execution's partition, numbered in order. Events
+/// are kept until the execution is about to wait ([`Observer::flush`]), a transaction's worth
+/// has gathered, or it ends, and then written in one transaction (at the end, the same one
+/// that records the end): a short execution costs the store one commit, not one per event.
+/// What is kept is lost if the process dies; the execution is then failed at the next start.
 struct TableHistory {
     table: Arc<dyn Table>,
-    counters: Mutex<HashMap<String, u64>>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Events numbered so far.
+    count: u64,
+    unwritten: Vec<WriteOp>,
+}
+
+/// Most events one history write takes (one less than a transaction's ops: the end's write
+/// goes with the last of them).
+const HISTORY_BATCH: usize = 31;
+
+impl TableHistory {
+    /// The events of `execution_id` not yet written (and, with `ended`, forget its count).
+    fn take(&self, execution_id: &str, ended: bool) -> Vec<WriteOp> {
+        let Ok(mut pending) = self.pending.lock() else {
+            return Vec::new();
+        };
+        if ended {
+            return pending
+                .remove(execution_id)
+                .map(|p| p.unwritten)
+                .unwrap_or_default();
+        }
+        pending
+            .get_mut(execution_id)
+            .map(|p| std::mem::take(&mut p.unwritten))
+            .unwrap_or_default()
+    }
+
+    async fn write(&self, execution_id: &str, ops: Vec<WriteOp>) {
+        for chunk in ops.chunks(HISTORY_BATCH) {
+            let write = self.table.transact(chunk);
+            if let Err(e) = write
+                .instrument(tracing::debug_span!("history_events"))
+                .await
+            {
+                tracing::warn!(execution_id, error = %e, "could not record history events");
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Observer for TableHistory {
     async fn record(&self, execution_id: &str, event: HistoryEvent) {
-        let n = match self.counters.lock() {
-            Ok(mut c) => {
-                let n = c.entry(execution_id.to_string()).or_insert(0);
-                *n += 1;
-                *n
+        let mut body = serde_json::to_value(&event).unwrap_or(Value::Null);
+        body["timestamp"] = json!(Utc::now().to_rfc3339());
+        let full = match self.pending.lock() {
+            Ok(mut pending) => {
+                let p = pending.entry(execution_id.to_string()).or_default();
+                p.count += 1;
+                p.unwritten.push(WriteOp::Put {
+                    key: Key::new(exec_pk(execution_id), format!("EV#{:08}", p.count)),
+                    index: None,
+                    body,
+                    condition: Condition::Absent,
+                });
+                (p.unwritten.len() >= HISTORY_BATCH).then(|| std::mem::take(&mut p.unwritten))
             }
             Err(_) => return,
         };
-        let mut body = serde_json::to_value(&event).unwrap_or(Value::Null);
-        body["timestamp"] = json!(Utc::now().to_rfc3339());
-        let key = Key::new(exec_pk(execution_id), format!("EV#{n:08}"));
-        let put = self.table.put(&key, None, &body, Condition::Absent);
-        if let Err(e) = put.instrument(tracing::debug_span!("history_event")).await {
-            tracing::warn!(execution_id, error = %e, "could not record a history event");
+        if let Some(ops) = full {
+            self.write(execution_id, ops).await;
         }
+    }
+
+    async fn flush(&self, execution_id: &str) {
+        let ops = self.take(execution_id, false);
+        self.write(execution_id, ops).await;
     }
 }
 
@@ -132,11 +188,12 @@ impl LocalWorkflows {
     ) -> Self {
         let history = Arc::new(TableHistory {
             table: table.clone(),
-            counters: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         });
         Self {
             inner: Arc::new(Inner {
                 table,
+                history: history.clone(),
                 engine: engine.with_observer(history),
                 machines: machines
                     .into_iter()
@@ -240,6 +297,14 @@ impl Inner {
     /// Record the end of an execution; false if it had already ended.
     async fn finish(&self, id: &str, outcome: ExecutionOutcome) -> PortResult<bool> {
         let key = Key::new(exec_pk(id), RECORD_SK);
+        // The history is whole once the end is recorded: its last events go in the same
+        // transaction (earlier ones first, should there be more than it takes).
+        let mut history = self.history.take(id, true);
+        if history.len() > HISTORY_BATCH {
+            let last = history.split_off(history.len() - HISTORY_BATCH);
+            self.history.write(id, history).await;
+            history = last;
+        }
         for _ in 0..8 {
             let Some(item) = self.table.get(&key).await? else {
                 return Err(PortError::NotFound(format!("execution {id}")));
@@ -261,11 +326,14 @@ impl Inner {
             }
             body["stoppedAt"] = json!(Utc::now().to_rfc3339());
             // Without an index entry the execution leaves the running list.
-            match self
-                .table
-                .put(&key, None, &body, Condition::Version(item.version))
-                .await
-            {
+            let mut ops = history.clone();
+            ops.push(WriteOp::Put {
+                key: key.clone(),
+                index: None,
+                body: body.clone(),
+                condition: Condition::Version(item.version),
+            });
+            match self.table.transact(&ops).await {
                 Ok(_) => {
                     let exec = decode(&body)?;
                     tracing::info!(execution = %exec.name, status = status_name(exec.status), "execution ended");
@@ -274,7 +342,13 @@ impl Inner {
                     }
                     return Ok(true);
                 }
-                Err(PortError::ConditionFailed(_)) => continue,
+                Err(PortError::ConditionFailed(_)) => {
+                    // The record moved (or, should it ever happen, an event was there): the
+                    // events go on their own, so the end is never held up by them.
+                    let events = std::mem::take(&mut history);
+                    self.history.write(id, events).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }

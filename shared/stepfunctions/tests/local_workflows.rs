@@ -101,6 +101,17 @@ async fn task_tokens_complete_through_the_port_and_history_is_kept() {
         .await
         .expect("start");
     let token = next_token(&tokens).await;
+    // History is written in batches, but an execution that waits shows how far it got.
+    let waiting = wf.history(&approved).await.expect("history while waiting");
+    let types: Vec<&str> = waiting
+        .iter()
+        .filter_map(|e| e.get("type").and_then(Value::as_str))
+        .collect();
+    assert_eq!(
+        types,
+        ["StateEntered"],
+        "history while waiting: {waiting:?}"
+    );
     wf.send_task_success(&token, &json!({"decision": "approved"}))
         .await
         .expect("success");
