@@ -297,20 +297,17 @@ impl Inner {
     /// Record the end of an execution; false if it had already ended.
     async fn finish(&self, id: &str, outcome: ExecutionOutcome) -> PortResult<bool> {
         let key = Key::new(exec_pk(id), RECORD_SK);
-        // The history is whole once the end is recorded: its last events go in the same
-        // transaction (earlier ones first, should there be more than it takes).
+        // The history is whole once the end is recorded: its last events (fewer than
+        // HISTORY_BATCH, as `record` writes a full batch at once) go in the same transaction.
         let mut history = self.history.take(id, true);
-        if history.len() > HISTORY_BATCH {
-            let last = history.split_off(history.len() - HISTORY_BATCH);
-            self.history.write(id, history).await;
-            history = last;
-        }
         for _ in 0..8 {
             let Some(item) = self.table.get(&key).await? else {
                 return Err(PortError::NotFound(format!("execution {id}")));
             };
             let mut body = item.body.clone();
             if body.get("status").and_then(Value::as_str) != Some("RUNNING") {
+                // Ended already (stopped from outside): its events are still kept.
+                self.history.write(id, history).await;
                 return Ok(false);
             }
             match &outcome {
