@@ -368,10 +368,10 @@ fn the_bundle_runner_task_gets_what_its_code_needs() {
     }
 }
 
-/// Run by `scripts/test` after `cargo lambda build --release --output-format zip` (ignored in
+/// Run by `scripts/test` after `cargo lambda build --output-format zip` (ignored in
 /// a plain `cargo test`, which builds no zips): every zip Terraform deploys was produced.
 #[test]
-#[ignore = "needs `cargo lambda build --release --output-format zip` first (scripts/test runs it)"]
+#[ignore = "needs `cargo lambda build --output-format zip` first (scripts/test runs it)"]
 fn every_lambda_zip_terraform_deploys_was_built() {
     let lambda = std::fs::read_to_string(root().join("infra/lambda.tf")).expect("lambda.tf");
     assert!(

@@ -1,6 +1,6 @@
-//! The registry's filesystem store: the embedded `FsObjectStore`'s layout and file format (so
-//! `tre registry gc --dir`, `tre dev` and directories written before read and write the same
-//! files; a test here keeps the two in step), with a write path made for blobs:
+//! The registry's filesystem store: the embedded `FsObjectStore`'s layout and file format (its
+//! `fs_layout`, so `tre registry gc --dir`, `tre dev` and directories written before read and
+//! write the same files), with a write path made for blobs:
 //!
 //! - bytes are written on a blocking thread of their own while the request's task receives and
 //!   hashes the next ones, so a push costs one hash (the registry's) instead of two;
@@ -20,18 +20,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 use tre_core::ports::{
     ByteRange, ByteStream, GetObject, ListPage, ObjectMeta, ObjectStore, PartInfo, PresignMethod,
     PresignedPost, PresignedUrl, PutOptions,
 };
 use tre_core::{PortError, PortResult};
+use tre_embedded::fs_layout::{
+    io_err, meta_of, object_path, publish_file, validate_key, Header, HEADER_LEN,
+};
 use tre_embedded::FsObjectStore;
 
-/// Bytes at the start of every object file for its metadata (the embedded store's format).
-const HEADER_LEN: u64 = 512;
-const MAGIC: &[u8] = b"TREOBJ1\n";
 /// Bodies that end within this many bytes are written in one blocking call.
 const SMALL: usize = 256 * 1024;
 /// Received chunks are handed to the writing thread in batches of about this size (one wake-up
@@ -69,87 +69,8 @@ impl RegistryFs {
     }
 }
 
-fn io_err(what: &str, e: std::io::Error) -> PortError {
-    PortError::Backend(format!("{what}: {e}"))
-}
-
 fn task_err(e: tokio::task::JoinError) -> PortError {
     PortError::Backend(format!("object task failed: {e}"))
-}
-
-/// The embedded store's key rules: relative, no empty, `.` or `..` segments, no NUL.
-fn validate_key(key: &str) -> PortResult<()> {
-    let bad = |why: &str| Err(PortError::Invalid(format!("object key {key:?}: {why}")));
-    if key.is_empty() || key.len() > 1024 {
-        return bad("empty or longer than 1024 bytes");
-    }
-    if key.starts_with('/') || key.contains('\0') {
-        return bad("leading '/' or NUL");
-    }
-    if key
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == ".." || s.len() > 250)
-    {
-        return bad("empty, '.', '..' or over-long segment");
-    }
-    Ok(())
-}
-
-/// `a/b/c` is `objects/a.dir/b.dir/c.obj` (the embedded store's layout).
-fn object_path(objects: &Path, key: &str) -> PathBuf {
-    let mut path = objects.to_path_buf();
-    let mut segs = key.split('/').peekable();
-    while let Some(seg) = segs.next() {
-        if segs.peek().is_some() {
-            path.push(format!("{seg}.dir"));
-        } else {
-            path.push(format!("{seg}.obj"));
-        }
-    }
-    path
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Header {
-    etag: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    content_type: Option<String>,
-}
-
-fn encode_header(h: &Header) -> PortResult<Vec<u8>> {
-    let json = serde_json::to_vec(h)
-        .map_err(|e| PortError::Backend(format!("encoding object header: {e}")))?;
-    let mut out = MAGIC.to_vec();
-    out.extend_from_slice(&json);
-    if out.len() + 1 > HEADER_LEN as usize {
-        return Err(PortError::Invalid("content type too long".into()));
-    }
-    out.resize(HEADER_LEN as usize - 1, b' ');
-    out.push(b'\n');
-    Ok(out)
-}
-
-/// Metadata of an open object file.
-fn meta_of(file: &mut std::fs::File, key: &str) -> PortResult<ObjectMeta> {
-    let fs_meta = file.metadata().map_err(|e| io_err("reading object", e))?;
-    let mut raw = vec![0u8; HEADER_LEN as usize];
-    file.seek(SeekFrom::Start(0))
-        .and_then(|_| file.read_exact(&mut raw))
-        .map_err(|e| io_err("reading object header", e))?;
-    let corrupt = || PortError::Backend("object file has a corrupt header".into());
-    let rest = raw.strip_prefix(MAGIC).ok_or_else(corrupt)?;
-    let header: Header = serde_json::from_slice(rest.trim_ascii()).map_err(|_| corrupt())?;
-    let modified: DateTime<Utc> = fs_meta
-        .modified()
-        .map(DateTime::<Utc>::from)
-        .unwrap_or_else(|_| Utc::now());
-    Ok(ObjectMeta {
-        key: key.to_string(),
-        size: fs_meta.len().saturating_sub(HEADER_LEN),
-        etag: header.etag,
-        last_modified: modified,
-        content_type: header.content_type,
-    })
 }
 
 /// Start writing `len` bytes at `offset` back to disk without waiting for it, so a later sync
@@ -182,10 +103,11 @@ struct TempObject {
 
 impl TempObject {
     fn create(path: PathBuf, content_type: Option<String>) -> PortResult<Self> {
-        let header = encode_header(&Header {
+        let header = Header {
             etag: uuid::Uuid::new_v4().simple().to_string(),
             content_type,
-        })?;
+        }
+        .encode()?;
         let mut file = std::fs::File::create(&path).map_err(|e| io_err("creating object", e))?;
         let made = file.write_all(&header);
         let mut t = Self {
@@ -236,38 +158,6 @@ impl TempObject {
         self.discard();
         out.map(|()| self.size)
     }
-}
-
-fn publish_file(tmp: &Path, dest: &Path, if_none_match: bool) -> PortResult<()> {
-    // A concurrent delete may prune the parent directory (or one above it) while it is being
-    // created, or between create and rename: retry.
-    for attempt in 1.. {
-        if let Some(parent) = dest.parent() {
-            match std::fs::create_dir_all(parent) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
-                Err(e) => return Err(io_err("creating object directory", e)),
-            }
-        }
-        let res = if if_none_match {
-            // A hard link fails atomically when the destination exists: create-if-absent.
-            std::fs::hard_link(tmp, dest)
-        } else {
-            std::fs::rename(tmp, dest)
-        };
-        match res {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && if_none_match => {
-                return Err(PortError::AlreadyExists(format!(
-                    "object {}",
-                    dest.display()
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 5 => continue,
-            Err(e) => return Err(io_err("publishing object", e)),
-        }
-    }
-    Ok(())
 }
 
 fn meta_now(key: &str, size: u64, content_type: Option<String>) -> ObjectMeta {

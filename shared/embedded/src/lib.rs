@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use tre_core::PortResult;
 
 pub use db::{Db, DB_FILE};
+/// The object store's on-disk layout and file format, for stores that write the same files
+/// their own way (the registry's).
+pub use objects::layout as fs_layout;
 pub use objects::{presigned_router, FsObjectStore};
 pub use queue::{RedrivePolicy, SqliteQueue};
 pub use secrets::{FileSecrets, SECRETS_FILE};

@@ -218,3 +218,33 @@ async fn keys_with_empty_or_dot_segments_are_invalid() {
         assert!(matches!(r, Err(PortError::Invalid(_))), "{key:?}");
     }
 }
+
+/// Objects written beside others being deleted (each delete prunes the directories it leaves
+/// empty, up to a shared parent) are all written: publishing retries a pruned directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_beside_deletes_that_prune_their_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let emb = Embedded::open(dir.path()).unwrap();
+    let store = Arc::new(
+        emb.object_store("http://localhost", &b"0123456789abcdef"[..])
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..150 {
+                    let key = format!("uploads/{}/state.json", uuid::Uuid::new_v4());
+                    store
+                        .put(&key, bytes_stream(&b"{}"[..]), PutOptions::default())
+                        .await
+                        .expect("put beside deletes");
+                    store.delete(&key).await.expect("delete");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+}

@@ -129,6 +129,56 @@ pub fn meta_of(file: &mut std::fs::File, key: &str) -> PortResult<ObjectMeta> {
     })
 }
 
+/// How often a publish retries a parent directory pruned under it by a concurrent delete.
+const PUBLISH_ATTEMPTS: u32 = 32;
+
+/// Move the finished file `tmp` to `dest` (blocking), creating its parent directories; with
+/// `if_none_match`, `AlreadyExists` when `dest` holds an object. `tmp` is the caller's to remove.
+///
+/// A concurrent delete prunes the directories it leaves empty, so the parent can vanish at any
+/// point: while `create_dir_all` runs (which then fails with `NotFound`, or with `AlreadyExists`
+/// when its own check finds the directory gone after `mkdir` saw it), or between creating it and
+/// the rename. Each of those is retried; a delete never prunes a directory holding an object, so
+/// once the file is in place it stays.
+pub fn publish_file(tmp: &Path, dest: &Path, if_none_match: bool) -> PortResult<()> {
+    let pruned = |e: &std::io::Error, attempt: u32| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists
+        ) && attempt < PUBLISH_ATTEMPTS
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Some(parent) = dest.parent() {
+            match std::fs::create_dir_all(parent) {
+                Ok(()) => {}
+                Err(e) if pruned(&e, attempt) => continue,
+                Err(e) => return Err(io_err("creating object directory", e)),
+            }
+        }
+        let res = if if_none_match {
+            // A hard link fails atomically when the destination exists: create-if-absent.
+            std::fs::hard_link(tmp, dest)
+        } else {
+            std::fs::rename(tmp, dest)
+        };
+        match res {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && if_none_match => {
+                return Err(PortError::AlreadyExists(format!(
+                    "object {}",
+                    dest.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < PUBLISH_ATTEMPTS => {
+                continue
+            }
+            Err(e) => return Err(io_err("publishing object", e)),
+        }
+    }
+}
+
 /// Remove directories left empty by a delete, up to (not including) `objects`.
 pub fn prune_empty_dirs(objects: &Path, mut dir: Option<&Path>) {
     while let Some(d) = dir {

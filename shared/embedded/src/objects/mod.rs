@@ -5,7 +5,7 @@
 //! rename (same filesystem, so atomic): a reader sees the old object or the new one, never half.
 //! The etag is the hex SHA-256 of the content, computed while streaming.
 
-mod layout;
+pub mod layout;
 mod multipart;
 mod presign;
 
@@ -149,7 +149,7 @@ impl FsObjectStore {
         let dest = object_path(&self.objects, key);
         let key = key.to_string();
         let res = tokio::task::spawn_blocking(move || {
-            let out = publish_blocking(&tmp, &dest, if_none_match)
+            let out = layout::publish_file(&tmp, &dest, if_none_match)
                 .and_then(|_| read_meta(&dest, &key))
                 .and_then(|m| m.ok_or_else(|| PortError::Backend("object vanished".into())));
             let _ = std::fs::remove_file(&tmp);
@@ -213,34 +213,6 @@ pub(crate) async fn finish_header(
     file.sync_all()
         .await
         .map_err(|e| io_err("syncing object", e))
-}
-
-fn publish_blocking(tmp: &Path, dest: &Path, if_none_match: bool) -> PortResult<()> {
-    // A concurrent delete may prune the parent directory between create and rename: retry.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_err("creating object directory", e))?;
-        }
-        let res = if if_none_match {
-            // A hard link fails atomically when the destination exists: create-if-absent.
-            std::fs::hard_link(tmp, dest)
-        } else {
-            std::fs::rename(tmp, dest)
-        };
-        match res {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && if_none_match => {
-                return Err(PortError::AlreadyExists(format!(
-                    "object {}",
-                    dest.display()
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 5 => continue,
-            Err(e) => return Err(io_err("publishing object", e)),
-        }
-    }
 }
 
 #[async_trait]
