@@ -4,12 +4,14 @@
 
 use http::Method;
 use serde_json::json;
-use tre_api::airlock_routes::AirlockAction;
-use tre_api::audit_routes::AuditAction;
-use tre_api::datasource_routes::DataSourceAction;
+use tre_api::routes::airlock::AirlockAction;
+use tre_api::routes::audit::AuditAction;
+use tre_api::routes::data_sources::DataSourceAction;
+use tre_api::routes::identity::IdentityAction;
+use tre_api::routes::resources::ResourceAction as R;
+use tre_api::routes::templates::TemplateAction;
+use tre_api::routes::users::UserAction;
 use tre_api::routes::{route_table, Action, RouteSpec};
-use tre_api::template_routes::TemplateAction;
-use tre_api::user_routes::UserAction;
 use tre_core::domain::ResourceKind;
 use tre_e2e::{create, register_sample_templates, TestStack};
 
@@ -66,7 +68,9 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     // they are.
     if matches!(
         route.action,
-        Action::RegistryToken | Action::Me | Action::MyOperations | Action::Notifications
+        Action::Identity(IdentityAction::RegistryToken | IdentityAction::Me)
+            | Action::Resources(R::MyOperations)
+            | Action::Notifications(_)
     ) {
         return Allowed;
     }
@@ -89,7 +93,7 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
     }
     match route.action {
         // Every member of a workspace may learn the scope to ask tokens for in it.
-        Action::WorkspaceScopeId => Allowed,
+        Action::Resources(R::WorkspaceScopeId) => Allowed,
         // Templates are for every TRE user to read (a workspace's view, for its people) and
         // for TRE admins to register.
         Action::Templates(TemplateAction::Register(_) | TemplateAction::RegisterOfService) => {
@@ -106,18 +110,20 @@ fn expected(route: &RouteSpec, who: Who, in_b: bool) -> Outcome {
         }
         a => {
             let kind = match a {
-                Action::List(k)
-                | Action::Create(k)
-                | Action::Get(k)
-                | Action::Patch(k)
-                | Action::Delete(k)
-                | Action::InvokeAction(k)
-                | Action::ListOperations(k)
-                | Action::GetOperation(k)
-                | Action::History(k) => k,
+                Action::Resources(
+                    R::List(k)
+                    | R::Create(k)
+                    | R::Get(k)
+                    | R::Patch(k)
+                    | R::Delete(k)
+                    | R::InvokeAction(k)
+                    | R::ListOperations(k)
+                    | R::GetOperation(k)
+                    | R::History(k),
+                ) => k,
                 _ => unreachable!("meta routes are not authenticated"),
             };
-            let collection = matches!(a, Action::List(_) | Action::Create(_));
+            let collection = matches!(a, Action::Resources(R::List(_) | R::Create(_)));
             match kind {
                 ResourceKind::Workspace | ResourceKind::SharedService if write => Forbidden,
                 ResourceKind::Workspace | ResourceKind::SharedService => Allowed,
@@ -216,9 +222,9 @@ async fn workspace_fixture(t: &TestStack, admin: &str) -> Ids {
 
 fn fill(route: &RouteSpec, ids: &Ids, shared: &str, op_shared: &str, who: &str) -> String {
     let op = match route.action {
-        Action::GetOperation(ResourceKind::Workspace) => &ids.op_ws,
-        Action::GetOperation(ResourceKind::WorkspaceService) => &ids.op_svc,
-        Action::GetOperation(ResourceKind::UserResource) => &ids.op_ur,
+        Action::Resources(R::GetOperation(ResourceKind::Workspace)) => &ids.op_ws,
+        Action::Resources(R::GetOperation(ResourceKind::WorkspaceService)) => &ids.op_svc,
+        Action::Resources(R::GetOperation(ResourceKind::UserResource)) => &ids.op_ur,
         _ => op_shared,
     };
     let template = match route.action {
@@ -280,10 +286,10 @@ fn body_for(route: &RouteSpec, ids: &Ids, who: &str, n: usize) -> Option<serde_j
                 "parameters": {"type": "object", "properties": {}}
             }))
         }
-        Action::Create(k) => {
+        Action::Resources(R::Create(k)) => {
             Some(json!({"templateName": template(k), "properties": {"display_name": "x"}}))
         }
-        Action::Patch(_) => Some(json!({"properties": {"display_name": "renamed"}})),
+        Action::Resources(R::Patch(_)) => Some(json!({"properties": {"display_name": "renamed"}})),
         Action::Users(UserAction::Assign) => {
             Some(json!({"principalId": format!("extra-{who}-{n}"), "role": "AirlockManager"}))
         }

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::problem::{ApiError, Problem};
-use crate::MAX_BODY_BYTES;
+
+/// Largest JSON body accepted (templates carry schemas; nothing legitimate comes near this).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub struct JsonBody<T>(pub T);
 

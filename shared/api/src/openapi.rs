@@ -1,10 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the route table (paths) and from the Rust types
 //! (component schemas, by utoipa), so it cannot drift from what the code does.
 
+use std::sync::LazyLock;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use crate::routes::{path_params, route_table, Reply, RouteSpec, COLLECTIONS};
+use crate::routes::resources::COLLECTIONS;
+use crate::routes::spec::Reply;
+use crate::routes::{path_params, route_table, RouteSpec};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +36,7 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec, COLLECTIONS};
         tre_core::domain::audit::AuditActor,
         tre_core::domain::audit::AuditOutcome,
         tre_core::domain::audit::RequestContext,
-        crate::audit_routes::AuditChain,
+        crate::routes::audit::AuditChain,
         tre_core::domain::audit::Reconciliation,
         tre_core::domain::audit::Unaccounted,
         tre_core::domain::notification::ReceivedNotification,
@@ -92,10 +98,10 @@ use crate::routes::{path_params, route_table, Reply, RouteSpec, COLLECTIONS};
         tre_core::app::CompleteAirlockFile,
         tre_core::app::CompletedPart,
         crate::problem::Problem,
-        crate::handlers::Health,
-        crate::handlers::ServiceHealth,
-        crate::handlers::Metadata,
-        crate::handlers::WorkspaceAuth,
+        crate::routes::meta::Health,
+        crate::routes::meta::ServiceHealth,
+        crate::routes::meta::Metadata,
+        crate::routes::resources::WorkspaceAuth,
     ))
 )]
 struct Components;
@@ -205,7 +211,7 @@ fn query_schema(name: &str) -> Value {
             json!({ "type": "boolean" })
         }
         "maxResultCount" => json!({ "type": "integer", "minimum": 1, "maximum": 100 }),
-        crate::handlers::PAGE_SIZE_PARAM => {
+        crate::paging::PAGE_SIZE_PARAM => {
             json!({ "type": "integer", "minimum": 1, "maximum": tre_core::app::MAX_PAGE_SIZE })
         }
         "type" => schema_ref("RequestType"),
@@ -833,4 +839,25 @@ fn add_links(paths: &mut Map<String, Value>, routes: &[RouteSpec]) {
             response["links"] = Value::Object(links);
         }
     }
+}
+
+/// The document as served, rendered once, when first asked for: a Lambda that is never asked
+/// does not pay for it before its first answer (its cold start).
+static RENDERED: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_string_pretty(&document()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not render the OpenAPI document");
+        "{}".into()
+    })
+});
+
+/// `GET /api/openapi.json`
+pub(crate) async fn serve() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        RENDERED.as_str(),
+    )
+        .into_response()
 }

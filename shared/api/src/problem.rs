@@ -79,6 +79,9 @@ impl IntoResponse for Problem {
 #[derive(Debug)]
 pub struct ApiError(pub Problem);
 
+/// What a handler returns.
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let p = match e {

@@ -1,5 +1,6 @@
-//! Airlock route handlers: parse, call the use case, shape the response in Azure TRE's wire
-//! shapes (`crate::wire::airlock`).
+//! The airlock's routes (served by the `api-airlock` Lambda) and their handlers, in Azure TRE's
+//! shapes (api_app/api/routes/airlock.py, requests.py; `crate::wire::airlock`) with this TRE's
+//! per-file uploads beside them.
 
 use std::collections::HashMap;
 
@@ -17,23 +18,160 @@ use tre_core::app::{
 };
 use tre_core::domain::airlock::{RequestStatus, RequestType};
 
-use crate::airlock_routes::AirlockAction;
-use crate::body::JsonBody;
-use crate::handlers::{
-    next_link, page_request, paged, param, params, with_next_header, ApiResult, Params,
-};
-use crate::problem::{ApiError, Problem};
-use crate::router::ApiState;
+use super::spec::{QueryParam, Reply, Route, RouteGroup, Routes};
+use crate::body::{JsonBody, MAX_BODY_BYTES};
+use crate::paging::{next_link, page_request, paged, with_next_header};
+use crate::path::{ApiPath, RequestFilePath, RequestPath, WorkspacePath};
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::state::ApiState;
 use crate::wire::airlock::{
     AirlockLink, AirlockRequest, AirlockRequestWithAllowedUserActions, AirlockReviewEnvironment,
 };
 use crate::wire::operation::Operation as WireOperation;
 use crate::wire::resource::Resource as WireResource;
-use crate::MAX_BODY_BYTES;
 
 type S = State<ApiState>;
 type C = Extension<Caller>;
 type Q = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AirlockAction {
+    List,
+    Create,
+    Get,
+    AddFile,
+    CompleteFile,
+    RemoveFile,
+    DownloadLink,
+    Link,
+    Submit,
+    Cancel,
+    Review,
+    Revoke,
+    ReviewUserResource,
+    GetReviewUserResource,
+    ReviewQueue,
+    MyRequests,
+}
+
+/// The filters and order of a request list (Azure TRE's query parameters).
+const LIST_QUERY: [QueryParam; 4] = [
+    ("type", false, "Only `import` or only `export` requests"),
+    (
+        "status",
+        false,
+        "Only requests in this status (e.g. `in_review`)",
+    ),
+    (
+        "order_by",
+        false,
+        "createdWhen (default), updatedWhen, title, type, status or createdBy.name",
+    ),
+    ("order_ascending", false, "`true` (default) or `false`"),
+];
+
+pub(crate) fn routes() -> Vec<Route<AirlockAction>> {
+    use AirlockAction as A;
+    let mut r = Routes::new(RouteGroup::Airlock, "airlock");
+    let base = "/api/workspaces/{workspaceId}/requests";
+    let item = format!("{base}/{{requestId}}");
+    let one = Reply::Schema("AirlockRequestWithAllowedUserActions");
+    let list = Reply::ListOf("airlockRequests", "AirlockRequestWithAllowedUserActions");
+    r.get(base, A::List)
+        .id("listAirlockRequests")
+        .summary("Airlock requests of a workspace (its members), each with what the caller may do")
+        .answers(200, list.clone())
+        .query([(
+            "creator_user_id",
+            false,
+            "Only requests created by this subject id",
+        )])
+        .query(LIST_QUERY)
+        .paged();
+    r.post(base, A::Create)
+        .id("createAirlockRequest")
+        .summary("Open an import or export request (a draft; workspace owners and researchers)")
+        .body("CreateAirlockRequest")
+        .answers(201, one.clone());
+    r.get(item.clone(), A::Get)
+        .id("getAirlockRequest")
+        .summary("An airlock request with its files, scan result, reviews and history")
+        .answers(200, one.clone());
+    r.post(format!("{item}/files"), A::AddFile)
+        .id("addAirlockFile")
+        .summary("Name a file of a draft and get a pre-signed link to upload it (the requester)")
+        .body("AddAirlockFile")
+        .answers(200, Reply::Schema("FileLink"));
+    r.post(
+        format!("{item}/files/{{fileName}}/complete"),
+        A::CompleteFile,
+    )
+    .id("completeAirlockFile")
+    .summary("Assemble a large file uploaded in parts, from the parts' ETags (the requester)")
+    .body("CompleteAirlockFile")
+    .answers(200, one.clone());
+    r.delete(format!("{item}/files/{{fileName}}"), A::RemoveFile)
+        .id("removeAirlockFile")
+        .summary("Take a file off a draft (the requester): aborts its upload in parts (`upload_id`), deletes what was staged; 204 also when the file is already gone")
+        .answers(204, Reply::Empty)
+        .query([(
+            "upload_id",
+            false,
+            "The upload in parts in progress for this file (from its `multipart.uploadId`), to abort",
+        )]);
+    r.get(format!("{item}/files/{{fileName}}/link"), A::DownloadLink)
+        .id("airlockDownloadLink")
+        .summary("A pre-signed link to read a file: reviewers while in review, the requester once an export is approved")
+        .answers(200, Reply::Schema("FileLink"));
+    r.get(format!("{item}/link"), A::Link)
+        .id("airlockRequestLink")
+        .summary("In draft, a signed form upload limited to the request's files (the requester); afterwards the read link of each file, for whoever may read them")
+        .answers(200, Reply::Schema("AirlockLink"));
+    r.post(format!("{item}/submit"), A::Submit)
+        .id("submitAirlockRequest")
+        .summary("Submit a draft whose files are uploaded: they are copied, scanned, then reviewed")
+        .answers(200, one.clone());
+    r.post(format!("{item}/cancel"), A::Cancel)
+        .id("cancelAirlockRequest")
+        .summary("Cancel a draft or a request in review (the requester or a workspace owner)")
+        .answers(200, one.clone());
+    r.post(format!("{item}/review"), A::Review)
+        .id("reviewAirlockRequest")
+        .summary("Approve or reject with an explanation (an airlock manager who did not create it)")
+        .body("ReviewAirlockRequest")
+        .answers(200, one.clone());
+    r.post(format!("{item}/revoke"), A::Revoke)
+        .id("revokeAirlockRequest")
+        .summary("Revoke an approved request (an airlock manager): its files can no longer be downloaded")
+        .body("RevokeAirlockRequest")
+        .optional_body()
+        .answers(200, one);
+    r.post(format!("{item}/review-user-resource"), A::ReviewUserResource)
+        .id("createAirlockReviewUserResource")
+        .summary("A review environment for the calling airlock manager (202; 200 with the one they already have): a user resource, where the workspace's `airlock_review_config` says, that reads only this request's in-review files; removed when the request leaves review")
+        .answers(202, Reply::Schema("AirlockReviewEnvironment"));
+    r.get(format!("{item}/review-user-resource"), A::GetReviewUserResource)
+        .id("getAirlockReviewUserResource")
+        .summary("The calling airlock manager's review environment for the request, with its latest operation (404 when they have none)")
+        .answers(200, Reply::Schema("AirlockReviewEnvironment"));
+    r.get("/api/airlock/review-queue", A::ReviewQueue)
+        .id("airlockReviewQueue")
+        .summary("Requests waiting for the caller's review, in every workspace where they are an airlock manager")
+        .answers(200, list)
+        .paged();
+    r.get("/api/requests", A::MyRequests)
+        .id("listMyAirlockRequests")
+        .summary("The caller's own requests in every workspace where they hold a role, or with `airlock_manager=true` every request of the workspaces where they are an airlock manager")
+        .answers(200, Reply::ArrayOf("AirlockRequest"))
+        .query([(
+            "airlock_manager",
+            false,
+            "`true`: every request of the workspaces where the caller is an airlock manager",
+        )])
+        .query(LIST_QUERY)
+        .paged();
+    r.into_routes()
+}
 
 pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> MethodRouter<ApiState> {
     use AirlockAction as A;
@@ -46,10 +184,10 @@ pub(crate) fn method_router(action: AirlockAction, filter: MethodFilter) -> Meth
         A::RemoveFile => on(filter, remove_file),
         A::DownloadLink => on(filter, download_link),
         A::Link => on(filter, link),
-        A::Submit => on(filter, |s: S, c: C, p: Params| {
+        A::Submit => on(filter, |s: S, c: C, p: ApiPath<RequestPath>| {
             transition(s, c, p, Verb::Submit)
         }),
-        A::Cancel => on(filter, |s: S, c: C, p: Params| {
+        A::Cancel => on(filter, |s: S, c: C, p: ApiPath<RequestPath>| {
             transition(s, c, p, Verb::Cancel)
         }),
         A::Revoke => on(filter, revoke),
@@ -125,13 +263,18 @@ fn filter(m: &HashMap<String, String>) -> Result<RequestFilter, ApiError> {
     })
 }
 
-async fn list(State(s): S, Extension(c): C, p: Params, q: Q, uri: Uri) -> ApiResult {
-    let m = params(p)?;
+async fn list(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspacePath>,
+    q: Q,
+    uri: Uri,
+) -> ApiResult {
     let f = filter(&query(q)?)?;
     let page = page_request(&s, &c, &uri)?;
     let got = s
         .app
-        .list_airlock_requests(&c, param(&m, "workspaceId")?, &f, &page)
+        .list_airlock_requests(&c, &p.workspace_id, &f, &page)
         .await?;
     Ok(items(&s, &c, &uri, got))
 }
@@ -154,22 +297,20 @@ async fn my_requests(State(s): S, Extension(c): C, q: Q, uri: Uri) -> ApiResult 
 async fn create(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<WorkspacePath>,
     JsonBody(body): JsonBody<CreateAirlockRequest>,
 ) -> ApiResult {
-    let m = params(p)?;
     let view = s
         .app
-        .create_airlock_request(&c, param(&m, "workspaceId")?, body)
+        .create_airlock_request(&c, &p.workspace_id, body)
         .await?;
     Ok((StatusCode::CREATED, item(&view)).into_response())
 }
 
-async fn get(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn get(State(s): S, Extension(c): C, ApiPath(p): ApiPath<RequestPath>) -> ApiResult {
     let view = s
         .app
-        .get_airlock_request(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .get_airlock_request(&c, &p.workspace_id, &p.request_id)
         .await?;
     Ok(item(&view).into_response())
 }
@@ -177,13 +318,12 @@ async fn get(State(s): S, Extension(c): C, p: Params) -> ApiResult {
 async fn add_file(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<RequestPath>,
     JsonBody(body): JsonBody<AddAirlockFile>,
 ) -> ApiResult {
-    let m = params(p)?;
     let link = s
         .app
-        .add_airlock_file(&c, param(&m, "workspaceId")?, param(&m, "requestId")?, body)
+        .add_airlock_file(&c, &p.workspace_id, &p.request_id, body)
         .await?;
     Ok(Json(link).into_response())
 }
@@ -191,58 +331,52 @@ async fn add_file(
 async fn complete_file(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<RequestFilePath>,
     JsonBody(body): JsonBody<CompleteAirlockFile>,
 ) -> ApiResult {
-    let m = params(p)?;
     let view = s
         .app
-        .complete_airlock_file(
-            &c,
-            param(&m, "workspaceId")?,
-            param(&m, "requestId")?,
-            param(&m, "fileName")?,
-            body,
-        )
+        .complete_airlock_file(&c, &p.workspace_id, &p.request_id, &p.file_name, body)
         .await?;
     Ok(item(&view).into_response())
 }
 
 /// `204` whether the file was there or not: a retried cancel answers as the first one did.
-async fn remove_file(State(s): S, Extension(c): C, p: Params, q: Q) -> ApiResult {
-    let m = params(p)?;
+async fn remove_file(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RequestFilePath>,
+    q: Q,
+) -> ApiResult {
     let q = query(q)?;
     s.app
         .remove_airlock_file(
             &c,
-            param(&m, "workspaceId")?,
-            param(&m, "requestId")?,
-            param(&m, "fileName")?,
+            &p.workspace_id,
+            &p.request_id,
+            &p.file_name,
             q.get("upload_id").map(String::as_str),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn download_link(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn download_link(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RequestFilePath>,
+) -> ApiResult {
     let link = s
         .app
-        .airlock_download_link(
-            &c,
-            param(&m, "workspaceId")?,
-            param(&m, "requestId")?,
-            param(&m, "fileName")?,
-        )
+        .airlock_download_link(&c, &p.workspace_id, &p.request_id, &p.file_name)
         .await?;
     Ok(Json(link).into_response())
 }
 
-async fn link(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn link(State(s): S, Extension(c): C, ApiPath(p): ApiPath<RequestPath>) -> ApiResult {
     let link = s
         .app
-        .airlock_link(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .airlock_link(&c, &p.workspace_id, &p.request_id)
         .await?;
     Ok(Json(AirlockLink::from(link)).into_response())
 }
@@ -253,9 +387,13 @@ enum Verb {
     Cancel,
 }
 
-async fn transition(State(s): S, Extension(c): C, p: Params, verb: Verb) -> ApiResult {
-    let m = params(p)?;
-    let (ws, rid) = (param(&m, "workspaceId")?, param(&m, "requestId")?);
+async fn transition(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RequestPath>,
+    verb: Verb,
+) -> ApiResult {
+    let (ws, rid) = (&p.workspace_id, &p.request_id);
     let view = match verb {
         Verb::Submit => s.app.submit_airlock_request(&c, ws, rid).await?,
         Verb::Cancel => s.app.cancel_airlock_request(&c, ws, rid).await?,
@@ -266,21 +404,24 @@ async fn transition(State(s): S, Extension(c): C, p: Params, verb: Verb) -> ApiR
 async fn review(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<RequestPath>,
     JsonBody(body): JsonBody<ReviewAirlockRequest>,
 ) -> ApiResult {
-    let m = params(p)?;
     let view = s
         .app
-        .review_airlock_request(&c, param(&m, "workspaceId")?, param(&m, "requestId")?, body)
+        .review_airlock_request(&c, &p.workspace_id, &p.request_id, body)
         .await?;
     Ok(item(&view).into_response())
 }
 
 /// The revoke body is optional: an empty one revokes without a reason; anything else must be
 /// the JSON body, under the same rules as every other body.
-async fn revoke(State(s): S, Extension(c): C, p: Params, req: Request) -> ApiResult {
-    let m = params(p)?;
+async fn revoke(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RequestPath>,
+    req: Request,
+) -> ApiResult {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -300,27 +441,33 @@ async fn revoke(State(s): S, Extension(c): C, p: Params, req: Request) -> ApiRes
     };
     let view = s
         .app
-        .revoke_airlock_request(&c, param(&m, "workspaceId")?, param(&m, "requestId")?, body)
+        .revoke_airlock_request(&c, &p.workspace_id, &p.request_id, body)
         .await?;
     Ok(item(&view).into_response())
 }
 
 /// A review environment (Azure TRE's `review-user-resource`): 202 with its install operation
 /// (`Location` names it) when made now, 200 when the caller already had one.
-async fn create_review_environment(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn create_review_environment(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RequestPath>,
+) -> ApiResult {
     let env = s
         .app
-        .create_review_environment(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .create_review_environment(&c, &p.workspace_id, &p.request_id)
         .await?;
     review_environment_response(&s, env).await
 }
 
-async fn get_review_environment(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn get_review_environment(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RequestPath>,
+) -> ApiResult {
     let env = s
         .app
-        .review_environment(&c, param(&m, "workspaceId")?, param(&m, "requestId")?)
+        .review_environment(&c, &p.workspace_id, &p.request_id)
         .await?;
     review_environment_response(&s, env).await
 }

@@ -9,17 +9,17 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
-use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 use tre_core::app::{AppError, AssignRole, Caller};
 use tre_core::domain::WorkspaceRole;
 
+use super::spec::{Reply, Route, RouteGroup, Routes};
 use crate::body::JsonBody;
-use crate::handlers::{page_request, paged, param, params, ApiResult, Params};
-use crate::problem::Problem;
-use crate::router::ApiState;
-use crate::routes::{Action, Builder, Reply, RouteGroup};
+use crate::paging::{page_request, paged};
+use crate::path::{ApiPath, RoleAssignmentPath, WorkspacePath};
+use crate::problem::{ApiResult, Problem};
+use crate::state::ApiState;
 use crate::wire::users::{AssignableUser, Role, UsersAssignment, WorkspaceUser};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,68 +38,60 @@ pub enum UserAction {
 const DEFAULT_MAX_RESULTS: usize = 5;
 const MAX_RESULTS: usize = 100;
 
-pub(crate) fn add(b: &mut Builder) {
+pub(crate) fn routes() -> Vec<Route<UserAction>> {
     use UserAction as U;
+    let mut r = Routes::new(RouteGroup::Workspaces, "users");
     let ws = "/api/workspaces/{workspaceId}";
     let assignments = format!("{ws}/role-assignments");
     let assigned = Reply::Schema("UsersAssignment");
-    let rows = [
-        (U::ListAssignments, Method::GET, assignments.clone(), "listRoleAssignments",
-         "Role assignments in a workspace (TREAdmin or WorkspaceOwner)", "role-assignments",
-         None, 200, Reply::ListOf("roleAssignments", "RoleAssignment")),
-        (U::Assign, Method::POST, assignments.clone(), "assignRole",
-         "Give a principal a role in a workspace", "role-assignments", Some("AssignRole"), 201,
-         Reply::Schema("RoleAssignment")),
-        (U::Remove, Method::DELETE, format!("{assignments}/{{principalId}}/{{role}}"), "removeRole",
-         "Take a role away", "role-assignments", None, 204, Reply::Empty),
-        (U::ListUsers, Method::GET, format!("{ws}/users"), "listWorkspaceUsers",
-         "The principals holding roles in a workspace, with their roles (TREAdmin or WorkspaceOwner)",
-         "users", None, 200, Reply::ListOf("users", "WorkspaceUser")),
-        (U::ListRoles, Method::GET, format!("{ws}/roles"), "listWorkspaceRoles",
-         "The roles that can be given in a workspace (TREAdmin or WorkspaceOwner)", "users", None,
-         200, Reply::ListOf("roles", "Role")),
-        (U::AssignableUsers, Method::GET, format!("{ws}/assignable-users"), "listAssignableUsers",
-         "Principals the TRE knows (the caller, and those holding a role in a workspace the caller manages) whose id contains `filter` (TREAdmin or WorkspaceOwner)",
-         "users", None, 200, Reply::ListOf("assignable_users", "AssignableUser")),
-        (U::AssignUsers, Method::POST, format!("{ws}/users/assign"), "assignWorkspaceUsers",
-         "Give one role to several principals (all or none; those holding it already are left as they are)",
-         "users", Some("UsersAssignment"), 202, assigned.clone()),
-        (U::UnassignUser, Method::DELETE, format!("{ws}/users/assign"), "unassignWorkspaceUser",
-         "Take a role away from a principal", "users", None, 202, assigned),
-    ];
-    for (action, method, path, id, summary, tag, body, status, reply) in rows {
-        b.add(
-            Action::Users(action),
-            method,
-            path,
-            RouteGroup::Workspaces,
-            id.into(),
-            summary,
-            tag,
-            body,
-            status,
-            reply,
-        )
-        .query = match action {
-            U::AssignableUsers => vec![
-                (
-                    "filter",
-                    false,
-                    "Part of the principal id to look for (any case)",
-                ),
-                (
-                    "maxResultCount",
-                    false,
-                    "At most this many (1-100, default 5)",
-                ),
-            ],
-            U::UnassignUser => vec![
-                ("user_id", true, "The principal's subject id"),
-                ("role_id", true, "The role's id (its name)"),
-            ],
-            _ => Vec::new(),
-        };
-    }
+    r.get(assignments.clone(), U::ListAssignments)
+        .id("listRoleAssignments")
+        .summary("Role assignments in a workspace (TREAdmin or WorkspaceOwner)")
+        .tag("role-assignments")
+        .answers(200, Reply::ListOf("roleAssignments", "RoleAssignment"))
+        .paged();
+    r.post(assignments.clone(), U::Assign)
+        .id("assignRole")
+        .summary("Give a principal a role in a workspace")
+        .tag("role-assignments")
+        .body("AssignRole")
+        .answers(201, Reply::Schema("RoleAssignment"));
+    r.delete(format!("{assignments}/{{principalId}}/{{role}}"), U::Remove)
+        .id("removeRole")
+        .summary("Take a role away")
+        .tag("role-assignments")
+        .answers(204, Reply::Empty);
+    r.get(format!("{ws}/users"), U::ListUsers)
+        .id("listWorkspaceUsers")
+        .summary("The principals holding roles in a workspace, with their roles (TREAdmin or WorkspaceOwner)")
+        .answers(200, Reply::ListOf("users", "WorkspaceUser"))
+        .paged();
+    r.get(format!("{ws}/roles"), U::ListRoles)
+        .id("listWorkspaceRoles")
+        .summary("The roles that can be given in a workspace (TREAdmin or WorkspaceOwner)")
+        .answers(200, Reply::ListOf("roles", "Role"));
+    r.get(format!("{ws}/assignable-users"), U::AssignableUsers)
+        .id("listAssignableUsers")
+        .summary("Principals the TRE knows (the caller, and those holding a role in a workspace the caller manages) whose id contains `filter` (TREAdmin or WorkspaceOwner)")
+        .answers(200, Reply::ListOf("assignable_users", "AssignableUser"))
+        .query([
+            ("filter", false, "Part of the principal id to look for (any case)"),
+            ("maxResultCount", false, "At most this many (1-100, default 5)"),
+        ]);
+    r.post(format!("{ws}/users/assign"), U::AssignUsers)
+        .id("assignWorkspaceUsers")
+        .summary("Give one role to several principals (all or none; those holding it already are left as they are)")
+        .body("UsersAssignment")
+        .answers(202, assigned.clone());
+    r.delete(format!("{ws}/users/assign"), U::UnassignUser)
+        .id("unassignWorkspaceUser")
+        .summary("Take a role away from a principal")
+        .answers(202, assigned)
+        .query([
+            ("user_id", true, "The principal's subject id"),
+            ("role_id", true, "The role's id (its name)"),
+        ]);
+    r.into_routes()
 }
 
 type S = State<ApiState>;
@@ -132,12 +124,16 @@ fn query<T>(q: Q<T>) -> Result<T, Problem> {
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("query: {e}")))
 }
 
-async fn list_assignments(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
-    let m = params(p)?;
+async fn list_assignments(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspacePath>,
+    uri: Uri,
+) -> ApiResult {
     let page = page_request(&s, &c, &uri)?;
     let got = s
         .app
-        .list_role_assignments(&c, param(&m, "workspaceId")?, &page)
+        .list_role_assignments(&c, &p.workspace_id, &page)
         .await?;
     Ok(paged(
         &s,
@@ -152,37 +148,35 @@ async fn list_assignments(State(s): S, Extension(c): C, p: Params, uri: Uri) -> 
 async fn assign(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<WorkspacePath>,
     JsonBody(body): JsonBody<AssignRole>,
 ) -> ApiResult {
-    let m = params(p)?;
-    let a = s
-        .app
-        .assign_role(&c, param(&m, "workspaceId")?, body)
-        .await?;
+    let a = s.app.assign_role(&c, &p.workspace_id, body).await?;
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
-async fn remove(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
-    let role = role(param(&m, "role")?)?;
+async fn remove(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<RoleAssignmentPath>,
+) -> ApiResult {
+    let role = role(&p.role)?;
     s.app
-        .remove_role(
-            &c,
-            param(&m, "workspaceId")?,
-            param(&m, "principalId")?,
-            role,
-        )
+        .remove_role(&c, &p.workspace_id, &p.principal_id, role)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_users(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
-    let m = params(p)?;
+async fn list_users(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspacePath>,
+    uri: Uri,
+) -> ApiResult {
     let page = page_request(&s, &c, &uri)?;
     let got = s
         .app
-        .workspace_principals(&c, param(&m, "workspaceId")?, &page)
+        .workspace_principals(&c, &p.workspace_id, &page)
         .await?;
     let users: Vec<WorkspaceUser> = got
         .items
@@ -203,11 +197,10 @@ async fn list_users(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiRes
     Ok(paged(&s, &c, &uri, "users", users, got.next.as_ref()))
 }
 
-async fn list_roles(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn list_roles(State(s): S, Extension(c): C, ApiPath(p): ApiPath<WorkspacePath>) -> ApiResult {
     let roles: Vec<Role> = s
         .app
-        .assignable_roles(&c, param(&m, "workspaceId")?)
+        .assignable_roles(&c, &p.workspace_id)
         .await?
         .into_iter()
         .map(Role::from)
@@ -226,10 +219,9 @@ struct AssignableQuery {
 async fn assignable_users(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<WorkspacePath>,
     q: Q<AssignableQuery>,
 ) -> ApiResult {
-    let m = params(p)?;
     let q = query(q)?;
     let max = q.max_result_count.unwrap_or(DEFAULT_MAX_RESULTS);
     if !(1..=MAX_RESULTS).contains(&max) {
@@ -241,7 +233,7 @@ async fn assignable_users(
     }
     let ids = s
         .app
-        .known_principals(&c, param(&m, "workspaceId")?, &q.filter, max)
+        .known_principals(&c, &p.workspace_id, &q.filter, max)
         .await?;
     let users: Vec<AssignableUser> = ids
         .iter()
@@ -253,13 +245,12 @@ async fn assignable_users(
 async fn assign_users(
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<WorkspacePath>,
     JsonBody(body): JsonBody<UsersAssignment>,
 ) -> ApiResult {
-    let m = params(p)?;
     let role = role(&body.role_id)?;
     s.app
-        .assign_role_to_all(&c, param(&m, "workspaceId")?, role, &body.user_ids)
+        .assign_role_to_all(&c, &p.workspace_id, role, &body.user_ids)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
@@ -270,12 +261,16 @@ struct UnassignQuery {
     role_id: String,
 }
 
-async fn unassign_user(State(s): S, Extension(c): C, p: Params, q: Q<UnassignQuery>) -> ApiResult {
-    let m = params(p)?;
+async fn unassign_user(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspacePath>,
+    q: Q<UnassignQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let role = role(&q.role_id)?;
     s.app
-        .remove_role(&c, param(&m, "workspaceId")?, &q.user_id, role)
+        .remove_role(&c, &p.workspace_id, &q.user_id, role)
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -8,17 +8,18 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
-use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 use tre_core::app::{Caller, RegisterTemplate};
 use tre_core::domain::{ResourceKind, Template as DomainTemplate};
 
+use super::spec::{QueryParam, Reply, Route, RouteGroup, Routes};
 use crate::body::RawJson;
-use crate::handlers::{param, params, ApiResult, Params};
-use crate::problem::Problem;
-use crate::router::ApiState;
-use crate::routes::{Action, Builder, Reply, RouteGroup};
+use crate::path::{
+    ApiPath, ServiceTemplatePath, TemplatePath, WorkspacePath, WorkspaceTemplatePath,
+};
+use crate::problem::{ApiResult, Problem};
+use crate::state::ApiState;
 use crate::wire::template::{Template, TemplateInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,26 +52,25 @@ pub fn template_base(kind: ResourceKind) -> &'static str {
 
 const NESTED: &str = "/api/workspace-service-templates/{templateName}/user-resource-templates";
 
-const VERSION_QUERY: (&str, bool, &str) = (
+const VERSION_QUERY: QueryParam = (
     "version",
     false,
     "A specific version instead of the current one",
 );
-const IS_UPDATE_QUERY: (&str, bool, &str) = (
+const IS_UPDATE_QUERY: QueryParam = (
     "is_update",
     false,
     "`true`: properties that cannot change after install carry `readOnly: true`",
 );
-const AUTHORIZED_ONLY_QUERY: (&str, bool, &str) = (
+const AUTHORIZED_ONLY_QUERY: QueryParam = (
     "authorized_only",
     false,
     "`true`: only templates whose `authorizedRoles` the caller holds one of",
 );
 
-pub(crate) fn add(b: &mut Builder) {
+pub(crate) fn routes() -> Vec<Route<TemplateAction>> {
     use TemplateAction as T;
-    let g = RouteGroup::Templates;
-    let tag = "templates";
+    let mut r = Routes::new(RouteGroup::Templates, "templates");
     let list = Reply::ListOf("templates", "TemplateInfo");
     let one = Reply::Schema("Template");
     let versions = Reply::ListOf("templates", "Template");
@@ -83,135 +83,63 @@ pub(crate) fn add(b: &mut Builder) {
             ResourceKind::SharedService => "SharedService",
         };
         let k = kind.as_str().replace('_', "-");
-        b.add(
-            Action::Templates(T::List(kind)),
-            Method::GET,
-            base,
-            g,
-            format!("list{n}Templates"),
-            format!("The current version of every {k} template"),
-            tag,
-            None,
-            200,
-            list.clone(),
-        )
-        .query = if matches!(kind, ResourceKind::Workspace | ResourceKind::SharedService) {
-            vec![AUTHORIZED_ONLY_QUERY]
-        } else {
-            Vec::new()
-        };
-        b.add(
-            Action::Templates(T::Register(kind)),
-            Method::POST,
-            base,
-            g,
-            format!("register{n}Template"),
-            format!("Register a {k} template version, in Azure TRE's shape (`json_schema`) or ours (`parameters`) (TREAdmin)"),
-            tag,
-            Some("RegisterTemplate"),
-            201,
-            one.clone(),
-        );
-        b.add(
-            Action::Templates(T::Get(kind)),
-            Method::GET,
-            format!("{base}/{{templateName}}"),
-            g,
-            format!("get{n}Template"),
-            "A template: the current version, or `version`",
-            tag,
-            None,
-            200,
-            one.clone(),
-        )
-        .query = vec![IS_UPDATE_QUERY, VERSION_QUERY];
-        b.add(
-            Action::Templates(T::Versions(kind)),
-            Method::GET,
+        let listed = r
+            .get(base, T::List(kind))
+            .id(format!("list{n}Templates"))
+            .summary(format!("The current version of every {k} template"))
+            .answers(200, list.clone());
+        if matches!(kind, ResourceKind::Workspace | ResourceKind::SharedService) {
+            listed.query([AUTHORIZED_ONLY_QUERY]);
+        }
+        r.post(base, T::Register(kind))
+            .id(format!("register{n}Template"))
+            .summary(format!("Register a {k} template version, in Azure TRE's shape (`json_schema`) or ours (`parameters`) (TREAdmin)"))
+            .body("RegisterTemplate")
+            .answers(201, one.clone());
+        r.get(format!("{base}/{{templateName}}"), T::Get(kind))
+            .id(format!("get{n}Template"))
+            .summary("A template: the current version, or `version`")
+            .answers(200, one.clone())
+            .query([IS_UPDATE_QUERY, VERSION_QUERY]);
+        r.get(
             format!("{base}/{{templateName}}/versions"),
-            g,
-            format!("list{n}TemplateVersions"),
-            "Every registered version of a template, oldest first",
-            tag,
-            None,
-            200,
-            versions.clone(),
-        );
+            T::Versions(kind),
+        )
+        .id(format!("list{n}TemplateVersions"))
+        .summary("Every registered version of a template, oldest first")
+        .answers(200, versions.clone());
     }
-    b.add(
-        Action::Templates(T::ListOfService),
-        Method::GET,
-        NESTED,
-        g,
-        "listServiceUserResourceTemplates".into(),
-        "The current user-resource templates of a workspace-service template",
-        tag,
-        None,
-        200,
-        list.clone(),
-    );
-    b.add(
-        Action::Templates(T::RegisterOfService),
-        Method::POST,
-        NESTED,
-        g,
-        "registerServiceUserResourceTemplate".into(),
-        "Register a user-resource template version under a workspace-service template (TREAdmin)",
-        tag,
-        Some("RegisterTemplate"),
-        201,
-        one.clone(),
-    );
-    b.add(
-        Action::Templates(T::GetOfService),
-        Method::GET,
-        format!("{NESTED}/{{userResourceTemplateName}}"),
-        g,
-        "getServiceUserResourceTemplate".into(),
-        "A user-resource template of a workspace-service template: the current version, or `version`",
-        tag,
-        None,
-        200,
-        one,
-    )
-    .query = vec![IS_UPDATE_QUERY, VERSION_QUERY];
-    b.add(
-        Action::Templates(T::VersionsOfService),
-        Method::GET,
+    r.get(NESTED, T::ListOfService)
+        .id("listServiceUserResourceTemplates")
+        .summary("The current user-resource templates of a workspace-service template")
+        .answers(200, list.clone());
+    r.post(NESTED, T::RegisterOfService)
+        .id("registerServiceUserResourceTemplate")
+        .summary("Register a user-resource template version under a workspace-service template (TREAdmin)")
+        .body("RegisterTemplate")
+        .answers(201, one.clone());
+    r.get(format!("{NESTED}/{{userResourceTemplateName}}"), T::GetOfService)
+        .id("getServiceUserResourceTemplate")
+        .summary("A user-resource template of a workspace-service template: the current version, or `version`")
+        .answers(200, one)
+        .query([IS_UPDATE_QUERY, VERSION_QUERY]);
+    r.get(
         format!("{NESTED}/{{userResourceTemplateName}}/versions"),
-        g,
-        "listServiceUserResourceTemplateVersions".into(),
-        "Every registered version of a user-resource template, oldest first",
-        tag,
-        None,
-        200,
-        versions,
-    );
+        T::VersionsOfService,
+    )
+    .id("listServiceUserResourceTemplateVersions")
+    .summary("Every registered version of a user-resource template, oldest first")
+    .answers(200, versions);
     let in_ws = "/api/workspaces/{workspaceId}/workspace-service-templates";
-    b.add(
-        Action::Templates(T::ListInWorkspace),
-        Method::GET,
-        in_ws,
-        g,
-        "listWorkspaceServiceTemplatesInWorkspace".into(),
-        "The workspace-service templates the caller may use in a workspace (its people and TRE admins)",
-        tag,
-        None,
-        200,
-        list.clone(),
-    );
-    b.add(
-        Action::Templates(T::ListOfServiceInWorkspace),
-        Method::GET,
-        format!("{in_ws}/{{templateName}}/user-resource-templates"),
-        g,
-        "listUserResourceTemplatesInWorkspace".into(),
-        "The user-resource templates of a workspace-service template the caller may use in a workspace",
-        tag,
-        None,
-        200,
-        list,
-    );
+    r.get(in_ws, T::ListInWorkspace)
+        .id("listWorkspaceServiceTemplatesInWorkspace")
+        .summary("The workspace-service templates the caller may use in a workspace (its people and TRE admins)")
+        .answers(200, list.clone());
+    r.get(format!("{in_ws}/{{templateName}}/user-resource-templates"), T::ListOfServiceInWorkspace)
+        .id("listUserResourceTemplatesInWorkspace")
+        .summary("The user-resource templates of a workspace-service template the caller may use in a workspace")
+        .answers(200, list);
+    r.into_routes()
 }
 
 type S = State<ApiState>;
@@ -226,10 +154,13 @@ pub(crate) fn method_router(
     match action {
         T::List(k) => on(filter, move |s: S, c: C, q: Q<ListQuery>| list(k, s, c, q)),
         T::Register(k) => on(filter, move |s: S, c: C, b: RawJson| register(k, s, c, b)),
-        T::Get(k) => on(filter, move |s: S, c: C, p: Params, q: Q<GetQuery>| {
-            get(k, s, c, p, q)
+        T::Get(k) => on(
+            filter,
+            move |s: S, c: C, p: ApiPath<TemplatePath>, q: Q<GetQuery>| get(k, s, c, p, q),
+        ),
+        T::Versions(k) => on(filter, move |s: S, c: C, p: ApiPath<TemplatePath>| {
+            versions(k, s, c, p)
         }),
-        T::Versions(k) => on(filter, move |s: S, c: C, p: Params| versions(k, s, c, p)),
         T::ListOfService => on(filter, list_of_service),
         T::RegisterOfService => on(filter, register_of_service),
         T::GetOfService => on(filter, get_of_service),
@@ -299,95 +230,104 @@ async fn get(
     kind: ResourceKind,
     State(s): S,
     Extension(c): C,
-    p: Params,
+    ApiPath(p): ApiPath<TemplatePath>,
     q: Q<GetQuery>,
 ) -> ApiResult {
-    let m = params(p)?;
     let q = query(q)?;
     let is_update = flag("is_update", q.is_update.as_deref())?;
     let t = s
         .app
-        .get_template(&c, kind, param(&m, "templateName")?, q.version.as_deref())
+        .get_template(&c, kind, &p.template_name, q.version.as_deref())
         .await?;
     Ok(Json(Template::new(&t, is_update)).into_response())
 }
 
-async fn versions(kind: ResourceKind, State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
-    let items = s
-        .app
-        .template_versions(&c, kind, param(&m, "templateName")?)
-        .await?;
+async fn versions(
+    kind: ResourceKind,
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<TemplatePath>,
+) -> ApiResult {
+    let items = s.app.template_versions(&c, kind, &p.template_name).await?;
     all_versions(&items)
 }
 
-async fn list_of_service(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn list_of_service(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<TemplatePath>,
+) -> ApiResult {
     let items = s
         .app
-        .list_user_resource_templates(&c, param(&m, "templateName")?)
+        .list_user_resource_templates(&c, &p.template_name)
         .await?;
     listed(&items)
 }
 
-async fn register_of_service(State(s): S, Extension(c): C, p: Params, body: RawJson) -> ApiResult {
+async fn register_of_service(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<TemplatePath>,
+    body: RawJson,
+) -> ApiResult {
     c.require_admin("register templates")?;
     let body: RegisterTemplate = body.parse()?;
-    let m = params(p)?;
     let t = s
         .app
-        .register_user_resource_template(&c, param(&m, "templateName")?, body)
+        .register_user_resource_template(&c, &p.template_name, body)
         .await?;
     created(&t)
 }
 
-async fn get_of_service(State(s): S, Extension(c): C, p: Params, q: Q<GetQuery>) -> ApiResult {
-    let m = params(p)?;
+async fn get_of_service(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<ServiceTemplatePath>,
+    q: Q<GetQuery>,
+) -> ApiResult {
     let q = query(q)?;
     let is_update = flag("is_update", q.is_update.as_deref())?;
     let t = s
         .app
         .get_user_resource_template(
             &c,
-            param(&m, "templateName")?,
-            param(&m, "userResourceTemplateName")?,
+            &p.template_name,
+            &p.user_resource_template_name,
             q.version.as_deref(),
         )
         .await?;
     Ok(Json(Template::new(&t, is_update)).into_response())
 }
 
-async fn versions_of_service(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn versions_of_service(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<ServiceTemplatePath>,
+) -> ApiResult {
     let items = s
         .app
-        .user_resource_template_versions(
-            &c,
-            param(&m, "templateName")?,
-            param(&m, "userResourceTemplateName")?,
-        )
+        .user_resource_template_versions(&c, &p.template_name, &p.user_resource_template_name)
         .await?;
     all_versions(&items)
 }
 
-async fn list_in_workspace(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
-    let items = s
-        .app
-        .workspace_templates(&c, param(&m, "workspaceId")?, None)
-        .await?;
+async fn list_in_workspace(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspacePath>,
+) -> ApiResult {
+    let items = s.app.workspace_templates(&c, &p.workspace_id, None).await?;
     listed(&items)
 }
 
-async fn list_of_service_in_workspace(State(s): S, Extension(c): C, p: Params) -> ApiResult {
-    let m = params(p)?;
+async fn list_of_service_in_workspace(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspaceTemplatePath>,
+) -> ApiResult {
     let items = s
         .app
-        .workspace_templates(
-            &c,
-            param(&m, "workspaceId")?,
-            Some(param(&m, "templateName")?),
-        )
+        .workspace_templates(&c, &p.workspace_id, Some(&p.template_name))
         .await?;
     listed(&items)
 }

@@ -7,12 +7,13 @@ use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Extension;
 use chrono::{DateTime, Utc};
-use http::Method;
 use tre_core::app::{AppError, AuditFilter, Caller};
 
-use crate::handlers::{page_request, paged, param, params, ApiResult, Params};
-use crate::router::ApiState;
-use crate::routes::{Action, Builder, Reply, RouteGroup};
+use super::spec::{QueryParam, Reply, Route, RouteGroup, Routes};
+use crate::paging::{page_request, paged};
+use crate::path::{ApiPath, ChainPath, WorkspacePath};
+use crate::problem::ApiResult;
+use crate::state::ApiState;
 
 /// One chain of the audit trail.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
@@ -29,7 +30,7 @@ pub enum AuditAction {
     Workspace,
 }
 
-const FILTERS: [(&str, bool, &str); 5] = [
+const FILTERS: [QueryParam; 5] = [
     ("actor", false, "Only events of this subject id"),
     ("resource", false, "Only events about this resource id"),
     (
@@ -41,63 +42,39 @@ const FILTERS: [(&str, bool, &str); 5] = [
     ("to", false, "Only events before this time (RFC 3339)"),
 ];
 
-pub(crate) fn add(b: &mut Builder) {
-    let mut list_query = vec![(
-        "chain",
-        false,
-        "One chain (a workspace id, or `TRE`), in sequence order; without it, every event in the order written",
-    )];
-    list_query.extend(FILTERS);
-    b.add(
-        Action::Audit(AuditAction::List),
-        Method::GET,
-        "/api/audit",
-        RouteGroup::Workspaces,
-        "listAuditEvents".into(),
-        "Audit events: who did what, who was given which data, who was refused (TREAdmin)",
-        "audit",
-        None,
-        200,
-        Reply::ListOf("auditEvents", "AuditEvent"),
-    )
-    .query = list_query;
-    b.add(
-        Action::Audit(AuditAction::Chains),
-        Method::GET,
-        "/api/audit/chains",
-        RouteGroup::Workspaces,
-        "listAuditChains".into(),
-        "Every audit chain (a workspace id, or `TRE`), so a verifier can walk them all (TREAdmin)",
-        "audit",
-        None,
-        200,
-        Reply::ListOf("chains", "AuditChain"),
-    );
-    b.add(
-        Action::Audit(AuditAction::Reconcile),
-        Method::GET,
-        "/api/audit/chains/{chain}/reconciliation",
-        RouteGroup::Workspaces,
-        "reconcileAuditChain".into(),
-        "Every version of every record of a chain held against its events: what was written around the API; the `TRE` chain for TREAdmins only (TREAdmin or WorkspaceOwner)",
-        "audit",
-        None,
-        200,
-        Reply::Schema("Reconciliation"),
-    );
-    b.add(
-        Action::Audit(AuditAction::Workspace),
-        Method::GET,
+pub(crate) fn routes() -> Vec<Route<AuditAction>> {
+    let mut r = Routes::new(RouteGroup::Workspaces, "audit");
+    r.get("/api/audit", AuditAction::List)
+        .id("listAuditEvents")
+        .summary("Audit events: who did what, who was given which data, who was refused (TREAdmin)")
+        .answers(200, Reply::ListOf("auditEvents", "AuditEvent"))
+        .query([(
+            "chain",
+            false,
+            "One chain (a workspace id, or `TRE`), in sequence order; without it, every event in the order written",
+        )])
+        .query(FILTERS)
+        .paged();
+    r.get("/api/audit/chains", AuditAction::Chains)
+        .id("listAuditChains")
+        .summary("Every audit chain (a workspace id, or `TRE`), so a verifier can walk them all (TREAdmin)")
+        .answers(200, Reply::ListOf("chains", "AuditChain"))
+        .paged();
+    r.get("/api/audit/chains/{chain}/reconciliation", AuditAction::Reconcile)
+        .id("reconcileAuditChain")
+        .summary("Every version of every record of a chain held against its events: what was written around the API; the `TRE` chain for TREAdmins only (TREAdmin or WorkspaceOwner)")
+        .answers(200, Reply::Schema("Reconciliation"))
+        .paged();
+    r.get(
         "/api/workspaces/{workspaceId}/audit",
-        RouteGroup::Workspaces,
-        "listWorkspaceAuditEvents".into(),
-        "A workspace's audit chain, in sequence order (TREAdmin or WorkspaceOwner)",
-        "audit",
-        None,
-        200,
-        Reply::ListOf("auditEvents", "AuditEvent"),
+        AuditAction::Workspace,
     )
-    .query = FILTERS.to_vec();
+    .id("listWorkspaceAuditEvents")
+    .summary("A workspace's audit chain, in sequence order (TREAdmin or WorkspaceOwner)")
+    .answers(200, Reply::ListOf("auditEvents", "AuditEvent"))
+    .query(FILTERS)
+    .paged();
+    r.into_routes()
 }
 
 type S = State<ApiState>;
@@ -196,9 +173,13 @@ async fn chains(State(s): S, Extension(c): C, uri: Uri) -> ApiResult {
     Ok(paged(&s, &c, &uri, "chains", chains, got.next.as_ref()))
 }
 
-async fn workspace(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
-    let m = params(p)?;
-    let ws = param(&m, "workspaceId")?;
+async fn workspace(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<WorkspacePath>,
+    uri: Uri,
+) -> ApiResult {
+    let ws = &p.workspace_id;
     s.app.check_workspace_audit(&c, ws).await?;
     let filter = audit_filter(&uri, false)?;
     let page = page_request(&s, &c, &uri)?;
@@ -213,9 +194,13 @@ async fn workspace(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResu
     ))
 }
 
-async fn reconcile(State(s): S, Extension(c): C, p: Params, uri: Uri) -> ApiResult {
-    let m = params(p)?;
-    let chain = param(&m, "chain")?;
+async fn reconcile(
+    State(s): S,
+    Extension(c): C,
+    ApiPath(p): ApiPath<ChainPath>,
+    uri: Uri,
+) -> ApiResult {
+    let chain = &p.chain;
     s.app.check_chain_audit(&c, chain).await?;
     if uri.query().is_some_and(|q| !q.is_empty()) {
         return Err(AppError::validation("a reconciliation takes no query parameters").into());
