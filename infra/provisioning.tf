@@ -1,6 +1,8 @@
-# The state machines of statemachines/, deployed unchanged: Terraform's templatefile fills
-# their ${...} placeholders with the ARNs of what this configuration creates. A test checks
-# that every ASL file is deployed here with exactly the placeholders it uses.
+# The state machines of statemachines/, deployed unchanged: templatestring fills their ${...}
+# placeholders with the ARNs of what this configuration creates. The files are valid JSON as
+# committed, so a placeholder standing for a JSON value (a list; its name ends in _json) is
+# written as a string, "${name_json}", whose quotes are dropped before it is filled. A test
+# checks that every ASL file is deployed here with exactly the placeholders it uses.
 
 locals {
   state_machines = {
@@ -34,6 +36,12 @@ locals {
         task_security_group_ids_json       = jsonencode([aws_security_group.tasks.id])
       }
     }
+  }
+  # Each file with the quotes around its JSON-valued placeholders dropped (templatestring takes
+  # its template only by reference).
+  state_machine_templates = {
+    for name, m in local.state_machines :
+    name => replace(file(m.file), "/\"(\\$\\{[a-z_]+_json\\})\"/", "$1")
   }
   # The IAM actions each service integration of an ASL Task needs (a test checks every
   # Resource of every ASL file is in this table and allowed below).
@@ -135,7 +143,7 @@ resource "aws_sfn_state_machine" "machine" {
   for_each   = local.state_machines
   name       = "${var.name_prefix}-${each.key}"
   role_arn   = aws_iam_role.states.arn
-  definition = templatefile(each.value.file, each.value.vars)
+  definition = templatestring(local.state_machine_templates[each.key], each.value.vars)
   type       = "STANDARD"
 
   logging_configuration {

@@ -217,13 +217,17 @@ fn asl_files() -> Vec<(String, serde_json::Value, String)> {
                 .expect("name")
                 .to_string();
             let text = std::fs::read_to_string(&p).expect("read");
-            // Fill the placeholders with JSON-neutral values to read the structure.
-            let mut filled = text.clone();
-            for ph in placeholders(&text) {
-                let value = if ph.ends_with("_json") { "[]" } else { "x" };
-                filled = filled.replace(&format!("${{{ph}}}"), value);
+            // Valid JSON as committed (a JSON-valued placeholder is the whole string
+            // "${name_json}"), so editors, linters and AWS tools read the files as they are.
+            let json = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("statemachines/{name}.asl.json is not JSON: {e}"));
+            for ph in placeholders(&text).iter().filter(|p| p.ends_with("_json")) {
+                assert!(
+                    text.matches(&format!("${{{ph}}}")).count()
+                        == text.matches(&format!("\"${{{ph}}}\"")).count(),
+                    "{name}: `${{{ph}}}` stands for a JSON value, so it is always a whole string"
+                );
             }
-            let json = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, json, text)
         })
         .collect();

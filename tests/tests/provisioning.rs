@@ -235,9 +235,18 @@ async fn sample_bundles_provision_upgrade_act_disable_and_delete() {
         r.body
     );
 
-    // The workflow's history was recorded.
+    // The workflow's history was recorded. The operation failed when the runner reported;
+    // the execution ends, and its last events are written, once the runner process exits.
     let op_id = op["id"].as_str().expect("op id");
-    let history = t.stack.execution_history(op_id).await.expect("history");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let history = loop {
+        let history = t.stack.execution_history(op_id).await.expect("history");
+        if history.iter().any(|e| e["type"] == "TaskFailed") || std::time::Instant::now() > deadline
+        {
+            break history;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(
         history.iter().any(|e| e["type"] == "TaskFailed"),
         "{history:?}"

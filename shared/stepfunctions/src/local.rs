@@ -466,9 +466,11 @@ fn token_error(e: TokenError) -> PortError {
     PortError::NotFound(e.to_string())
 }
 
-/// Fill the `${name}` placeholders of a definition template (Terraform's `templatefile`
-/// syntax, which fills them in AWS). Every placeholder must have a value: an unfilled one
-/// would only fail later, at run time, with a far worse message.
+/// Fill the `${name}` placeholders of a definition template, as Terraform fills them in AWS.
+/// Templates are valid JSON as written, so a placeholder standing for a JSON value (a list;
+/// its name ends in `_json`) is written as a string, `"${name_json}"`, and replaces the whole
+/// string, quotes and all. Every placeholder must have a value: an unfilled one would only
+/// fail later, at run time, with a far worse message.
 pub fn fill_template(text: &str, vars: &HashMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -482,9 +484,54 @@ pub fn fill_template(text: &str, vars: &HashMap<String, String>) -> Result<Strin
         let value = vars
             .get(name)
             .ok_or_else(|| format!("no value for the placeholder `${{{name}}}`"))?;
-        out.push_str(value);
         rest = &after[end + 1..];
+        if name.ends_with("_json") {
+            match (out.strip_suffix('"'), rest.strip_prefix('"')) {
+                (Some(before), Some(tail)) => {
+                    out.truncate(before.len());
+                    rest = tail;
+                }
+                _ => {
+                    return Err(format!(
+                        "the placeholder `${{{name}}}` stands for a JSON value: write it as the whole string \"${{{name}}}\""
+                    ))
+                }
+            }
+        }
+        out.push_str(value);
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_strings_in_place_and_json_values_for_their_whole_string() {
+        let vars: HashMap<String, String> =
+            [("queue", "https://q/1"), ("subnets_json", r#"["a","b"]"#)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let filled = fill_template(
+            r#"{"Q": "${queue}/x", "S": "${subnets_json}", "T": 1}"#,
+            &vars,
+        );
+        assert_eq!(
+            filled.as_deref(),
+            Ok(r#"{"Q": "https://q/1/x", "S": ["a","b"], "T": 1}"#)
+        );
+        let inside = fill_template(r#"{"S": "x${subnets_json}"}"#, &vars);
+        assert!(
+            inside.as_ref().is_err_and(|e| e.contains("whole string")),
+            "{inside:?}"
+        );
+        let unknown = fill_template(r#"{"S": "${nope}"}"#, &vars);
+        assert!(
+            unknown.as_ref().is_err_and(|e| e.contains("`${nope}`")),
+            "{unknown:?}"
+        );
+    }
 }
